@@ -1,0 +1,1 @@
+"""Benchmarks of the scheduling policy and the planner (``scripts/bench``); not shipped."""

@@ -1,0 +1,77 @@
+"""``coordinator clean``: remove worktrees and branches of merged tasks, and nothing else unasked.
+
+Unmerged work (failed, conflicting, cancelled, set-aside branches) is kept unless the user says
+``--all --force``; every kept branch is listed so nothing is forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordinator.core.models import TASK_BRANCH_PREFIX
+from coordinator.errors import InputError, Problem
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.worktrees import Worktrees
+from coordinator.project import read_config
+
+TASK_PREFIX = TASK_BRANCH_PREFIX
+KEPT_PREFIXES = (
+    "coordinator/failed/",
+    "coordinator/conflict/",
+    "coordinator/cancelled/",
+    "coordinator/old/",
+    "coordinator/skipped/",
+    "coordinator/interrupted/",
+    "coordinator/recovered/",
+)
+
+
+@dataclass
+class CleanReport:
+    removed_worktrees: list[str] = field(default_factory=list)
+    deleted_branches: list[str] = field(default_factory=list)
+    kept_branches: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"removed worktree {w}" for w in self.removed_worktrees]
+        out += [f"deleted branch {b}" for b in self.deleted_branches]
+        out += [f"pruned {p}" for p in self.pruned]
+        out += [
+            f"kept unmerged branch {b} (clean --all --force removes it)" for b in self.kept_branches
+        ]
+        return out or ["nothing to clean"]
+
+
+def clean(path: Path | None, *, all_: bool = False, force: bool = False) -> CleanReport:
+    if all_ and not force:
+        raise InputError(
+            Problem(None, "--all", "would delete unmerged work", "add --force to confirm")
+        )
+    report = CleanReport()
+    with GitRepo.discover(path or Path.cwd()) as repo:
+        config, _ = read_config(repo.root)
+        target = repo.rev_parse(f"refs/heads/{config.target}")
+        worktrees = Worktrees(repo, config.worktrees)
+        branches = repo.list_branches("coordinator/")
+        by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
+        for name, sha in sorted(branches.items()):
+            if name == config.target:
+                continue
+            is_task = name.startswith(TASK_PREFIX)
+            merged = target is not None and is_task and repo.is_ancestor(sha, target)
+            if not merged and not (all_ and force):
+                if is_task or name.startswith(KEPT_PREFIXES):
+                    report.kept_branches.append(name)
+                continue
+            if not is_task and not name.startswith(KEPT_PREFIXES):
+                continue
+            info = by_branch.get(f"refs/heads/{name}") or by_branch.get(name)
+            if info is not None:
+                worktrees.remove(Path(info.path).name, force=all_ and force)
+                report.removed_worktrees.append(str(info.path))
+            repo.delete_branch(name)
+            report.deleted_branches.append(name)
+        report.pruned = worktrees.prune()
+    return report

@@ -1,0 +1,319 @@
+"""The command line: parse arguments, call the library, map errors to exit codes.
+
+Nothing here decides anything the library could not decide on its own; every command is a thin
+function over a library call so that Python users get the same behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from coordinator import __version__
+from coordinator import cron as cron_mod
+from coordinator.clean import clean as clean_repo
+from coordinator.core.simulate import simulate
+from coordinator.daemon import cycle as daemon_cycle
+from coordinator.daemon import watch as daemon_watch
+from coordinator.display import Reporter, make_reporter
+from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
+from coordinator.init_project import init_project
+from coordinator.io.gitrepo import GitRepo
+from coordinator.land import land as land_target
+from coordinator.land import revert as revert_task
+from coordinator.plan_output import render_dot, render_json, render_mermaid, render_text
+from coordinator.project import load_project
+from coordinator.review import landed, render_markdown, review_target, store_summaries
+from coordinator.review import render_text as render_review
+from coordinator.runner import RunRequest, RunResult
+from coordinator.runner import run as run_project
+from coordinator.status import read_status, render_status
+
+_repo_option = click.option(
+    "-C",
+    "--repo",
+    "repo_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run as if started in this directory (like git -C).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="coordinator")
+def cli() -> None:
+    """Run many coding agents on one git repository at once, each in its own worktree."""
+
+
+@cli.command()
+@_repo_option
+@click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--base", help="Revision to predict footprints against (default: target or HEAD).")
+def plan(repo_path: Path | None, instances: int | None, fmt: str, base: str | None) -> None:
+    """Show tasks, footprints, conflicts, the critical path and a simulated schedule."""
+    project = load_project(repo_path, base=base)
+    n = instances or project.config.instances
+    the_plan = project.plan(n)
+    caps = {name: project.config.agent_cap(name) for name in project.config.agents}
+    schedule = simulate(the_plan, instances=n, caps=caps)
+    if fmt == "json":
+        click.echo(render_json(the_plan, schedule, n))
+    elif fmt == "dot":
+        click.echo(render_dot(the_plan), nl=False)
+    elif fmt == "mermaid":
+        click.echo(render_mermaid(the_plan), nl=False)
+    else:
+        render_text(Console(), the_plan, schedule, n)
+
+
+@cli.command()
+@_repo_option
+def validate(repo_path: Path | None) -> None:
+    """Check config and specs; exit 0, or 2 listing every problem (for pre-commit and CI)."""
+    project = load_project(repo_path)
+    the_plan = project.plan()
+    for warning in the_plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"ok: {len(the_plan.tasks)} tasks, {len(the_plan.conflicts)} conflicts")
+
+
+@cli.command()
+@_repo_option
+def init(repo_path: Path | None) -> None:
+    """Write a starter coordinator.toml and specs/example.md (never overwrites)."""
+    for line in init_project(repo_path or Path.cwd()):
+        click.echo(line)
+
+
+@cli.command()
+@_repo_option
+@click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
+@click.option("--target", help="Branch results merge into (config: coordinator/integration).")
+@click.option("--base", help="Where the target starts when it does not exist yet (HEAD).")
+@click.option("--only", multiple=True, metavar="ID", help="Run only these tasks (repeatable).")
+@click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
+def run(
+    repo_path: Path | None,
+    instances: int | None,
+    target: str | None,
+    base: str | None,
+    only: tuple[str, ...],
+    json_lines: bool,
+) -> int:
+    """Run every unmerged task, each in its own worktree, and merge the results."""
+    request = RunRequest(repo_path, instances, target, base, only)
+    return _report(lambda reporter: run_project(request, reporter), json_lines)
+
+
+@cli.command()
+@_repo_option
+@click.option("--json", "as_json", is_flag=True, help="The documented JSON object.")
+@click.option("--run", "run_id", help="A run id (default: the last run).")
+def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
+    """Show the last (or given) run: every task's state, branch, worktree and log."""
+    data = read_status(repo_path, run_id)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_status(Console(), data)
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.argument("tasks", nargs=-1)
+@click.option("--run", "run_id", help="Only what this run landed.")
+@click.option("--since", help="Only what landed after this revision or date.")
+@click.option("--patch", is_flag=True, help="Show the diffs too.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True
+)
+@click.option("--target", help="Branch to review (config: coordinator/integration).")
+def review(
+    repo_path: Path | None,
+    tasks: tuple[str, ...],
+    run_id: str | None,
+    since: str | None,
+    patch: bool,
+    fmt: str,
+    target: str | None,
+) -> int:
+    """What landed, in merge order, with the plain git commands that show the same."""
+    repo, branch = review_target(repo_path, target)
+    with repo:
+        if repo.rev_parse(f"refs/heads/{branch}") is None:
+            click.echo(f"nothing to review: branch {branch} does not exist yet")
+            return 0
+        items = landed(
+            repo,
+            branch,
+            tasks=tasks,
+            run_id=run_id,
+            since=since,
+            patch=patch,
+            summaries=store_summaries(repo.git_dir),
+        )
+    text = render_markdown(items, branch) if fmt == "markdown" else render_review(items, branch)
+    click.echo(text, nl=not text.endswith("\n"))
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.option("--all", "all_", is_flag=True, help="Also unmerged work (needs --force).")
+@click.option("--force", is_flag=True, help="Confirm deleting unmerged work with --all.")
+def clean(repo_path: Path | None, all_: bool, force: bool) -> int:
+    """Remove worktrees and branches of merged tasks; keep everything else."""
+    for line in clean_repo(repo_path, all_=all_, force=force).lines():
+        click.echo(line)
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.option("--once", is_flag=True, help="One cycle, for cron: run what is new or changed.")
+@click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
+def daemon(repo_path: Path | None, once: bool, json_lines: bool) -> int:
+    """Run new or changed specs unattended: once (cron) or watching the specs directory."""
+    if once:
+        return _report(lambda reporter: daemon_cycle(repo_path, reporter), json_lines)
+    return daemon_watch(repo_path, lambda: make_reporter(json_lines=json_lines))
+
+
+@cli.group()
+def cron() -> None:
+    """Install, show or remove the crontab line that runs `daemon --once`."""
+
+
+@cron.command("install")
+@_repo_option
+@click.option("--every", default="15m", show_default=True, help="Interval (1m..30m, 1h..24h).")
+@click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
+def cron_install(repo_path: Path | None, every: str, dry_run: bool) -> int:
+    with GitRepo.discover(repo_path or Path.cwd()) as repo:
+        change = cron_mod.install(repo.root, repo.git_dir, every, dry_run=dry_run)
+    click.echo(change.after if dry_run else f"installed: {change.line}", nl=not dry_run)
+    return 0
+
+
+@cron.command("remove")
+@_repo_option
+@click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
+def cron_remove(repo_path: Path | None, dry_run: bool) -> int:
+    with GitRepo.discover(repo_path or Path.cwd()) as repo:
+        change = cron_mod.remove(repo.root, dry_run=dry_run)
+    if dry_run:
+        click.echo(change.after, nl=False)
+    else:
+        click.echo("removed" if change.after != change.before else "no line was installed")
+    return 0
+
+
+@cron.command("show")
+@_repo_option
+def cron_show(repo_path: Path | None) -> int:
+    with GitRepo.discover(repo_path or Path.cwd()) as repo:
+        line = cron_mod.show(repo.root)
+    click.echo(line or "no crontab line for this repository")
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.option("--onto", help="Branch to land on (default: the checked-out branch).")
+@click.option("--ff-only", is_flag=True, help="Refuse anything but a fast-forward.")
+def land(repo_path: Path | None, onto: str | None, ff_only: bool) -> int:
+    """Move the reviewed target onto your branch without touching a dirty working tree."""
+    result = land_target(repo_path, onto=onto, ff_only=ff_only)
+    click.echo(f"{result.onto}: {result.how} {result.old[:12]} -> {result.new[:12]}")
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.argument("task")
+def revert(repo_path: Path | None, task: str) -> int:
+    """Revert a task's merge on the target (-m 1); the daemon will not rerun it unasked."""
+    commit = revert_task(repo_path, task)
+    click.echo(f"reverted {task} as {commit[:12]}")
+    return 0
+
+
+def _report(work: Callable[[Reporter], RunResult], json_lines: bool) -> int:
+    """Run ``work`` with the right reporter, close it, and print the closing one-liner."""
+    reporter = make_reporter(json_lines=json_lines)
+    try:
+        result = work(reporter)
+    finally:
+        reporter.close()
+    if result.message:
+        message = result.message
+        click.echo(json.dumps({"event": "message", "message": message}) if json_lines else message)
+    return result.exit_code
+
+
+def _crash_log(exc: BaseException) -> Path:
+    """Unexpected errors leave a log with versions and the traceback, as pre-commit does."""
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="coordinator-crash-", suffix=".log", delete=False, encoding="utf-8"
+    ) as handle:
+        handle.write(f"coordinator {__version__}, python {sys.version}\n")
+        handle.write(f"argv: {sys.argv}\n\n")
+        handle.write("".join(traceback.format_exception(exc)))
+    return Path(handle.name)
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per outcome
+    """Entry point: returns the exit code instead of raising, so tests can call it directly."""
+    try:
+        result = cli.main(args=argv, prog_name="coordinator", standalone_mode=False)
+    except InputError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        return exc.exit_code
+    except CoordinatorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        # One line like every other input error, naming the option and where help is.
+        command = exc.ctx.command_path if exc.ctx else "coordinator"
+        param = getattr(exc, "param", None)  # BadParameter and its kin name the option
+        where = f"{param.opts[0]}: " if param is not None and param.opts else ""
+        click.echo(f"error: {where}{exc.format_message()} (see {command} --help)", err=True)
+        return EXIT_BAD_INPUT
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code
+    except Exception as exc:
+        log = _crash_log(exc)
+        click.echo(f"internal error: {exc!r}; details in {log}", err=True)
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    """Console-script wrapper: ``sys.exit`` with ``main``'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

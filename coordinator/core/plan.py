@@ -1,0 +1,48 @@
+"""The verified plan: what ``plan`` prints and what ``run`` executes.
+
+A ``Plan`` is built once (by ``coordinator.core.planner.build_plan``) from validated specs and
+the repository's file list, and is read-only afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from coordinator.core.models import Conflict, Task
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Tasks in stable topological order plus everything the scheduler needs to know about them.
+
+    ``overlaps[t]`` holds every task whose predicted footprint overlaps ``t``'s (dependency-related
+    or not; exclusive footprints are *not* expanded here, the policy handles them by flag).
+    ``conflicts`` is the subset of overlapping pairs with no dependency path between them: the
+    pairs that the scheduler must keep apart. ``weights[t]`` is the estimate used for the critical
+    path and the simulation; ``remaining[t]`` is the longest weighted path from ``t`` (inclusive)
+    to the end of the DAG.
+    """
+
+    tasks: tuple[Task, ...]
+    deps: Mapping[str, tuple[str, ...]]
+    dependents: Mapping[str, tuple[str, ...]]
+    overlaps: Mapping[str, frozenset[str]]
+    conflicts: tuple[Conflict, ...]
+    critical_path: tuple[str, ...]
+    critical_length: float
+    weights: Mapping[str, float]
+    remaining: Mapping[str, float]
+    warnings: tuple[str, ...] = ()
+    rank: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {t.id: t for t in self.tasks})
+
+    def task(self, task_id: str) -> Task:
+        by_id: dict[str, Task] = self._by_id  # type: ignore[attr-defined]
+        return by_id[task_id]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.tasks)

@@ -1,0 +1,150 @@
+"""Build a ``Plan`` from validated specs: footprints, the DAG, conflicts and the critical path.
+
+This is the one place where the pure pieces meet; ``plan`` and ``run`` both call it, so what a
+user previews is exactly what runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import operator
+import statistics
+from collections.abc import Mapping, Sequence
+
+from coordinator.core.config import Config
+from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
+from coordinator.core.graph import (
+    critical_path,
+    dependents_of,
+    reachability,
+    remaining_path,
+    topo_order,
+)
+from coordinator.core.models import Conflict, Footprint, Task, TaskSpec
+from coordinator.core.ordering import with_chosen_rank
+from coordinator.core.plan import Plan
+from coordinator.core.specs import validate_specs
+from coordinator.errors import InputError
+
+DEFAULT_ESTIMATE = 60.0
+EXCLUSIVE_MARK = "(unknown footprint: exclusive)"
+
+
+def default_weights(specs: Sequence[TaskSpec]) -> dict[str, float]:
+    """Estimates per task; a task without one gets the median of the others (or 60 s).
+
+    With no estimates at all every task weighs the same, so the critical path is the longest
+    chain by task count, as the spec format promises.
+    """
+    known = [s.estimate for s in specs if s.estimate is not None]
+    fallback = statistics.median(known) if known else DEFAULT_ESTIMATE
+    return {s.id: s.estimate if s.estimate is not None else fallback for s in specs}
+
+
+def build_plan(
+    specs: Sequence[TaskSpec],
+    config: Config,
+    repo: RepoPaths,
+    *,
+    instances: int | None = None,
+    caps: Mapping[str, int] | None = None,
+) -> Plan:
+    """Validate cross-spec rules, then compute everything ``plan`` shows and ``run`` needs.
+
+    Raises ``InputError`` listing every problem (unknown agents and dependencies, duplicates,
+    cycles) so one ``validate`` pass shows the user all of them. With ``instances`` (and the
+    per-type ``caps``) the plan also gets a ``rank``: the start order that simulated best on the
+    estimates for that many slots (``coordinator.core.ordering``).
+    """
+    # Planning allocates hundreds of thousands of small acyclic objects (overlap sets, conflict
+    # pairs); the cyclic collector would walk the whole heap over and over for nothing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_plan(specs, config, repo, instances=instances, caps=caps)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build_plan(
+    specs: Sequence[TaskSpec],
+    config: Config,
+    repo: RepoPaths,
+    *,
+    instances: int | None,
+    caps: Mapping[str, int] | None,
+) -> Plan:
+    problems = validate_specs(specs, config.agents.keys())
+    if problems:
+        raise InputError(problems)
+    ids = [s.id for s in specs]
+    deps = {s.id: s.depends_on for s in specs}
+    order = topo_order(ids, deps, sources={s.id: s.source for s in specs})
+    by_id = {s.id: s for s in specs}
+
+    footprints: dict[str, Footprint] = {}
+    warnings: list[str] = []
+    for spec in specs:
+        footprint, notes = predict(
+            spec,
+            repo,
+            mode=spec.footprint_mode or config.footprint,
+            unknown=config.unknown_footprint,
+        )
+        footprints[spec.id] = footprint
+        warnings.extend(f"{spec.source}: {spec.id}: {note}" for note in notes)
+
+    index = OverlapIndex(footprints, repo)
+    overlaps = index.overlaps()
+    reach = reachability(order, deps)
+    shared = index.shared_paths
+    has_path = reach.has_path
+    conflicts = [
+        Conflict(a, b, functools.partial(shared, a, b))
+        for a in order
+        for b in overlaps[a]
+        if a < b and not has_path(a, b)
+    ]
+    conflicts.extend(_exclusive_conflicts(order, footprints, reach, overlaps))
+    conflicts.sort(key=operator.itemgetter(0, 1))
+
+    weights = default_weights(specs)
+    path, length = critical_path(order, deps, weights)
+    plan = Plan(
+        tasks=tuple(Task(by_id[i], footprints[i]) for i in order),
+        deps={i: tuple(deps[i]) for i in order},
+        dependents=dependents_of(order, deps),
+        overlaps=overlaps,
+        conflicts=tuple(conflicts),
+        critical_path=tuple(path),
+        critical_length=length,
+        weights=weights,
+        remaining=remaining_path(order, deps, weights),
+        warnings=tuple(warnings),
+    )
+    return with_chosen_rank(plan, instances=instances, caps=caps)
+
+
+def _exclusive_conflicts(
+    order: Sequence[str],
+    footprints: dict[str, Footprint],
+    reach: object,
+    overlaps: dict[str, frozenset[str]],
+) -> list[Conflict]:
+    """An exclusive task conflicts with every task it is not ordered against by dependencies."""
+    has_path = reach.has_path  # type: ignore[attr-defined]
+    exclusive = [t for t in order if footprints[t].exclusive]
+    found: list[Conflict] = []
+    seen: set[tuple[str, str]] = set()
+    for x in exclusive:
+        for other in order:
+            if other == x or has_path(x, other):
+                continue
+            pair = (min(x, other), max(x, other))
+            if pair in seen or other in overlaps[x]:
+                continue
+            seen.add(pair)
+            found.append(Conflict(pair[0], pair[1], (EXCLUSIVE_MARK,)))
+    return found

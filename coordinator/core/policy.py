@@ -1,0 +1,432 @@
+"""The scheduling policy: one state machine shared by ``plan`` (simulation) and ``run`` (engine).
+
+Keeping the decisions here, free of clocks, processes and git, is what makes the simulated
+schedule that ``plan`` prints the schedule ``run`` would follow with the same finish order, and
+what lets property tests drive it through thousands of random event sequences.
+
+The rules: a task is *ready* when it is PENDING and all its dependencies are MERGED (not merely
+DONE: it must start from a head that contains their work). Ready tasks are considered in
+``priority_key`` order, greedily, skipping any that cannot start now, so a blocked urgent task
+never idles slots that a lesser one could use. A task starts when a global slot and a slot of
+its agent type are free and its footprint overlaps no *reserved* footprint; a footprint stays
+reserved from start until the branch is merged or given up, because a DONE branch that has not
+landed yet still conflicts with anything touching the same files.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+
+from coordinator.core.graph import dependents_of
+from coordinator.core.models import TaskState
+from coordinator.core.plan import Plan
+
+PriorityKey = tuple[int, float, float, int, str]
+
+_GIVEN_UP = frozenset({TaskState.CONFLICT, TaskState.FAILED})
+
+
+def priority_key(plan: Plan, task_id: str) -> PriorityKey:
+    """Sort key among ready tasks: lower starts first.
+
+    An explicit ``plan.rank`` wins (ranked tasks before unranked ones). Otherwise higher
+    ``priority`` first, then the most remaining critical-path work first (the longest tail
+    gates the makespan), then spec order and finally the id, so the order is total and
+    deterministic.
+    """
+    spec = plan.task(task_id).spec
+    rank = plan.rank.get(task_id)
+    if rank is not None:
+        return (0, float(rank), 0.0, spec.order, task_id)
+    return (1, float(-spec.priority), -plan.remaining.get(task_id, 0.0), spec.order, task_id)
+
+
+def _symmetric_overlaps(plan: Plan) -> dict[str, frozenset[str]]:
+    """``plan.overlaps`` closed under symmetry: an overlap noted on one side keeps both apart."""
+    both: dict[str, set[str]] = {task_id: set() for task_id in plan.ids}
+    for task_id, others in plan.overlaps.items():
+        for other in others:
+            if other != task_id and task_id in both and other in both:
+                both[task_id].add(other)
+                both[other].add(task_id)
+    return {task_id: frozenset(others) for task_id, others in both.items()}
+
+
+# The plans ``coordinator.core.ordering`` simulates by the dozen differ only in ``rank`` (and
+# it also simulates their reversal), so what depends only on the structure is remembered for the
+# last two structures seen, keyed by the identity of the very mapping it came from plus the ids.
+# A plan is read-only once built, so the same mapping object and ids give the same result; the
+# memo keeps a reference to the mapping, so its identity cannot pass to another object meanwhile.
+# Each memo is a tuple rebound whole, so a reader in another thread sees an old or a new one.
+_MEMO_SIZE = 2
+_OverlapMemo = tuple[Mapping[str, frozenset[str]], frozenset[str], dict[str, frozenset[str]]]
+_overlap_memo: tuple[_OverlapMemo, ...] = ()
+_Edges = dict[str, tuple[str, ...]]
+_EdgeMemo = tuple[Mapping[str, tuple[str, ...]], tuple[str, ...], tuple[_Edges, _Edges]]
+_edge_memo: tuple[_EdgeMemo, ...] = ()
+
+
+def symmetric_overlaps(plan: Plan) -> Mapping[str, frozenset[str]]:
+    """``_symmetric_overlaps``, remembered for the last two ``plan.overlaps`` mappings seen.
+
+    The closure is the costliest part of building a ``Scheduler`` (a third of a second for
+    10,000 tasks and 200,000 overlapping pairs). Callers must not mutate the result.
+    """
+    global _overlap_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
+    ids = frozenset(plan.ids)
+    for overlaps, memo_ids, closure in _overlap_memo:
+        if overlaps is plan.overlaps and memo_ids == ids:
+            return closure
+    closure = _symmetric_overlaps(plan)
+    _overlap_memo = ((plan.overlaps, ids, closure), *_overlap_memo[: _MEMO_SIZE - 1])
+    return closure
+
+
+def _edges(plan: Plan, ids: tuple[str, ...]) -> tuple[_Edges, _Edges]:
+    """(dependencies without repeats or unknown ids, dependents), remembered like the closure."""
+    global _edge_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
+    for deps, memo_ids, edges in _edge_memo:
+        if deps is plan.deps and memo_ids == ids:
+            return edges
+    known = set(ids)
+    clean = {t: tuple(d for d in dict.fromkeys(plan.deps.get(t, ())) if d in known) for t in ids}
+    edges = (clean, dependents_of(ids, plan.deps))
+    _edge_memo = ((plan.deps, ids, edges), *_edge_memo[: _MEMO_SIZE - 1])
+    return edges
+
+
+Lane = tuple[str, bool]  # (agent type, exclusive footprint)
+
+
+class _ReadyQueue:
+    """Ready tasks, best first, in one heap per lane, with footprint-blocked ones parked aside.
+
+    Scanning every ready task on every decision would cost O(ready) per finish, which is quadratic
+    over a 10,000-task run when one agent type sits at its cap or many tasks share files. So a
+    lane that cannot start anything (its agent type at its cap, or exclusive tasks while anything
+    is reserved) is skipped as a whole, and a task whose footprint clashes with a reservation is
+    parked on that reservation and only looked at again once it is released. A decision then
+    costs O(lanes + log ready) per task started or parked.
+    """
+
+    def __init__(self, keys: Mapping[str, PriorityKey], lane: Mapping[str, Lane]) -> None:
+        self._keys = keys
+        self._lane = lane
+        self._heaps: dict[Lane, list[tuple[PriorityKey, str]]] = {
+            name: [] for name in sorted(set(lane.values()))
+        }
+        self._parked: dict[str, list[str]] = {}
+        self.members: set[str] = set()  # every ready task, queued or parked
+
+    def add(self, task_id: str) -> None:
+        self.members.add(task_id)
+        heapq.heappush(self._heaps[self._lane[task_id]], (self._keys[task_id], task_id))
+
+    def clear(self) -> None:
+        self.members.clear()
+        self._parked.clear()
+        for heap in self._heaps.values():
+            heap.clear()
+
+    def pop_best(self, open_lane: Callable[[Lane], bool]) -> str | None:
+        """Remove and return the best queued task among the lanes that may start one, if any."""
+        best: list[tuple[PriorityKey, str]] | None = None
+        for lane, heap in self._heaps.items():
+            if heap and open_lane(lane) and (best is None or heap[0] < best[0]):
+                best = heap
+        if best is None:
+            return None
+        task_id = heapq.heappop(best)[1]
+        self.members.discard(task_id)
+        return task_id
+
+    def park(self, task_id: str, holder: str) -> None:
+        """Keep a ready task aside until ``holder``'s reservation ends."""
+        self.members.add(task_id)
+        self._parked.setdefault(holder, []).append(task_id)
+
+    def unpark(self, holder: str) -> None:
+        for task_id in self._parked.pop(holder, ()):
+            self.add(task_id)
+
+
+class Scheduler:
+    """Decides which tasks start, and tracks every task's state through a run.
+
+    Illegal transitions (finishing a task that is not running, merging one that is not DONE...)
+    raise ``ValueError``: they are bugs in the caller, never user errors.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        instances: int,
+        caps: Mapping[str, int],
+        merged: Iterable[str] = (),
+    ) -> None:
+        if instances < 1:
+            raise ValueError(f"instances must be at least 1, not {instances}")
+        self._plan = plan
+        self._instances = instances
+        ids = plan.ids
+        self._index = {task_id: i for i, task_id in enumerate(ids)}
+        self._agent = {t.id: t.agent for t in plan.tasks}
+        self._caps = self._agent_caps(caps)
+        self._exclusive = frozenset(t.id for t in plan.tasks if t.footprint.exclusive)
+        self._overlaps = symmetric_overlaps(plan)
+        self._deps, self._dependents = _edges(plan, ids)
+        landed = {task_id for task_id in merged if task_id in self._index}
+        self._state = {t: TaskState.MERGED if t in landed else TaskState.PENDING for t in ids}
+        self._open = len(ids) - len(landed)
+        self._attempts = dict.fromkeys(ids, 1)
+        self._skip_cause: dict[str, str] = {}
+        self._running: set[str] = set()
+        self._done: set[str] = set()
+        self._reserved: set[str] = set()
+        self._reserved_exclusive: set[str] = set()
+        self._per_agent: Counter[str] = Counter()
+        self._admission: str | None = None
+        self._cancelled = False
+        self._keys = {t: priority_key(plan, t) for t in ids}
+        self._unmerged = (
+            {t: sum(1 for d in self._deps[t] if d not in landed) for t in ids}
+            if landed
+            else {t: len(self._deps[t]) for t in ids}
+        )
+        lanes = {t: (self._agent[t], t in self._exclusive) for t in ids}
+        self._ready = _ReadyQueue(self._keys, lanes)
+        for task_id in ids:
+            if self._state[task_id] == TaskState.PENDING and self._unmerged[task_id] == 0:
+                self._ready.add(task_id)
+
+    def _agent_caps(self, caps: Mapping[str, int]) -> dict[str, int]:
+        """Per-type caps, clamped to the global cap; a type missing from ``caps`` gets it all."""
+        result = {}
+        for agent in set(self._agent.values()):
+            cap = caps.get(agent, self._instances)
+            if cap < 1:
+                raise ValueError(f"cap of agent type {agent} must be at least 1, not {cap}")
+            result[agent] = min(cap, self._instances)
+        return result
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def state(self) -> Mapping[str, TaskState]:
+        """A live read-only view: callers observe, only transitions change it."""
+        return MappingProxyType(self._state)
+
+    def attempt(self, task_id: str) -> int:
+        """1 for the first run of a task, +1 for each ``retry``."""
+        self._known(task_id)
+        return self._attempts[task_id]
+
+    def done(self) -> bool:
+        """Every task is terminal: nothing more will ever start or land."""
+        return self._open == 0
+
+    def running(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    def pending_merge(self) -> list[str]:
+        """DONE tasks in plan (topological) order, the order the merger should land them."""
+        return sorted(self._done, key=self._index.__getitem__)
+
+    def skipped_because(self, task_id: str) -> str | None:
+        """The task whose failure or conflict caused this task to be skipped, if it was."""
+        self._known(task_id)
+        return self._skip_cause.get(task_id)
+
+    def waiting_reasons(self) -> dict[str, str]:
+        """Why each PENDING task is not running, for the live display and ``status``."""
+        reasons = {}
+        for task_id, state in self._state.items():
+            if state == TaskState.PENDING:
+                reasons[task_id] = self._reason(task_id)
+        return reasons
+
+    def _reason(self, task_id: str) -> str:
+        if task_id not in self._ready.members:
+            unmerged = (d for d in self._deps[task_id] if self._state[d] != TaskState.MERGED)
+            return f"waiting for dependency {next(unmerged, '?')}"
+        blocker = self._blocker(task_id)
+        if blocker is not None:
+            return blocker
+        if self._admission is not None:
+            return f"admission: {self._admission}"
+        return "ready to start"
+
+    def _blocker(self, task_id: str) -> str | None:
+        """Why a ready task cannot start right now, or None if it can."""
+        holder = self._clash(task_id)
+        if holder is not None:
+            return self._clash_reason(task_id, holder)
+        agent = self._agent[task_id]
+        cap = self._caps[agent]
+        # A cap equal to the global one is reached only when every slot is busy: say that.
+        if cap < self._instances and self._per_agent[agent] >= cap:
+            return f"agent type {agent} at cap {cap}"
+        if len(self._running) >= self._instances:
+            return f"all {self._instances} slots busy"
+        return None
+
+    def _clash(self, task_id: str) -> str | None:
+        """The earliest reserved task whose footprint keeps ``task_id`` from starting, if any."""
+        if not self._reserved:
+            return None
+        if task_id in self._exclusive:
+            return self._first(self._reserved)
+        if self._reserved_exclusive:
+            return self._first(self._reserved_exclusive)
+        small, large = sorted((self._overlaps[task_id], self._reserved), key=len)
+        clashing = [other for other in small if other in large]
+        return self._first(clashing) if clashing else None
+
+    def _clash_reason(self, task_id: str, holder: str) -> str:
+        described = f"running {holder}"
+        if self._state[holder] != TaskState.RUNNING:
+            described = f"{holder} (done, not merged yet)"
+        if task_id in self._exclusive:
+            return f"exclusive footprint, waiting for {described}"
+        if holder in self._exclusive:
+            return f"exclusive footprint of {described}"
+        return f"footprint overlaps {described}"
+
+    def _first(self, task_ids: Iterable[str]) -> str:
+        return min(task_ids, key=self._index.__getitem__)
+
+    def _open_lane(self, lane: Lane) -> bool:
+        """Whether a task of this lane could start, footprint overlaps aside."""
+        agent, exclusive = lane
+        return self._per_agent[agent] < self._caps[agent] and not (exclusive and self._reserved)
+
+    # -------------------------------------------------------------- transitions
+    def next_starts(self, *, admit: bool = True, why: str = "") -> list[str]:
+        """Start every ready task that fits now, best first, and return them (now RUNNING).
+
+        ``admit=False`` starts nothing (the engine's disk-space admission) but is remembered so
+        that ``waiting_reasons`` can say so; ``why`` is the explanation to show.
+        """
+        if not admit:
+            self._admission = why or "new starts paused"
+            return []
+        self._admission = None
+        started: list[str] = []
+        # Nothing starts beside an exclusive task, so stop rather than park everything on it.
+        while len(self._running) < self._instances and not self._reserved_exclusive:
+            task_id = self._ready.pop_best(self._open_lane)
+            if task_id is None:
+                break
+            holder = self._clash(task_id)
+            if holder is None:
+                self._start(task_id)
+                started.append(task_id)
+            else:
+                self._ready.park(task_id, holder)
+        return started
+
+    def agent_finished(self, task_id: str, ok: bool) -> list[str]:
+        """The agent is over and its slot frees; a failure ends the task and skips dependents."""
+        self._expect(task_id, TaskState.RUNNING)
+        self._running.discard(task_id)
+        self._per_agent[self._agent[task_id]] -= 1
+        if ok:
+            self._state[task_id] = TaskState.DONE
+            self._done.add(task_id)
+            return []
+        self._release(task_id)
+        self._end(task_id, TaskState.FAILED)
+        return self._skip_dependents(task_id)
+
+    def merged(self, task_id: str) -> None:
+        """The branch landed: its footprint frees and dependents may become ready."""
+        self._expect(task_id, TaskState.DONE)
+        self._done.discard(task_id)
+        self._release(task_id)
+        self._end(task_id, TaskState.MERGED)
+        for user in self._dependents[task_id]:
+            self._unmerged[user] -= 1
+            if self._unmerged[user] == 0 and self._state[user] == TaskState.PENDING:
+                self._ready.add(user)
+
+    def not_merged(self, task_id: str, state: TaskState) -> list[str]:
+        """The branch will not land (CONFLICT or FAILED): free it and skip its dependents."""
+        if state not in _GIVEN_UP:
+            raise ValueError(f"not_merged needs CONFLICT or FAILED, not {state}")
+        self._expect(task_id, TaskState.DONE)
+        self._done.discard(task_id)
+        self._release(task_id)
+        self._end(task_id, state)
+        return self._skip_dependents(task_id)
+
+    def retry(self, task_id: str) -> None:
+        """A conflicted DONE task goes back to PENDING, to run again from the new head.
+
+        Refused after ``cancel``: the task would sit PENDING forever, as nothing starts then.
+        """
+        self._expect(task_id, TaskState.DONE)
+        if self._cancelled:
+            raise ValueError(f"cannot retry {task_id!r}: the run was cancelled")
+        self._done.discard(task_id)
+        self._release(task_id)
+        self._state[task_id] = TaskState.PENDING
+        self._attempts[task_id] += 1
+        self._ready.add(task_id)
+
+    def cancel(self) -> list[str]:
+        """Ctrl-C: nothing PENDING will start; running and DONE tasks are left to the caller."""
+        self._cancelled = True
+        cancelled = [t for t in self._plan.ids if self._state[t] == TaskState.PENDING]
+        for task_id in cancelled:
+            self._end(task_id, TaskState.CANCELLED)
+        self._ready.clear()
+        return cancelled
+
+    # ------------------------------------------------------------------ helpers
+    def _known(self, task_id: str) -> None:
+        if task_id not in self._state:
+            raise ValueError(f"unknown task {task_id!r}")
+
+    def _expect(self, task_id: str, state: TaskState) -> None:
+        self._known(task_id)
+        if self._state[task_id] != state:
+            raise ValueError(f"task {task_id!r} is {self._state[task_id]}, not {state}")
+
+    def _start(self, task_id: str) -> None:
+        self._state[task_id] = TaskState.RUNNING
+        self._running.add(task_id)
+        self._per_agent[self._agent[task_id]] += 1
+        self._reserved.add(task_id)
+        if task_id in self._exclusive:
+            self._reserved_exclusive.add(task_id)
+
+    def _release(self, task_id: str) -> None:
+        """The footprint frees; tasks parked on it get another look at the next decision."""
+        self._reserved.discard(task_id)
+        self._reserved_exclusive.discard(task_id)
+        self._ready.unpark(task_id)
+
+    def _end(self, task_id: str, state: TaskState) -> None:
+        self._state[task_id] = state
+        self._open -= 1
+
+    def _skip_dependents(self, cause: str) -> list[str]:
+        """Skip every PENDING task downstream of ``cause``; return them in plan order.
+
+        Only PENDING tasks can be downstream of a task that never merged (anything later needs
+        it MERGED to start), and the walk stops at tasks already skipped or cancelled, whose own
+        dependents were handled when they ended.
+        """
+        skipped: list[str] = []
+        stack = [cause]
+        while stack:
+            for user in self._dependents[stack.pop()]:
+                if self._state[user] == TaskState.PENDING:
+                    self._end(user, TaskState.SKIPPED)
+                    self._skip_cause[user] = cause
+                    skipped.append(user)
+                    stack.append(user)
+        return sorted(skipped, key=self._index.__getitem__)

@@ -1,0 +1,265 @@
+"""Launching one agent as a subprocess and reporting its exit on the engine's queue.
+
+The engine is a single-threaded loop over one ``queue.Queue``; this module never calls back
+into it. Each agent gets two daemon threads: a *pump* that copies its combined stdout/stderr
+into the task log (capped, then drained and discarded so a chatty agent never blocks on a full
+pipe) and a *waiter* that blocks in ``Popen.wait`` and puts ``AgentExited`` on the queue.
+
+Agents run in their own session (``start_new_session``): a terminal's Ctrl-C reaches only the
+coordinator, which then shuts agents down deliberately, and an agent's whole process group can
+be signalled at once. Timeouts are the engine's business; this module only provides the kill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from coordinator.io import procs
+from coordinator.io.procs import (
+    become_subreaper,
+    find_task_processes,
+    is_subreaper,
+    kill_task,
+    kill_tree,
+    reap_orphans,
+)
+
+__all__ = [
+    "AgentExited",
+    "AgentProcess",
+    "LaunchSpec",
+    "become_subreaper",
+    "find_task_processes",
+    "is_subreaper",
+    "kill_task",
+    "kill_task_processes",
+    "kill_tree",
+    "reap_orphans",
+    "start_agent",
+]
+
+EXIT_NOT_FOUND = 127  # the shell's convention for "command not found"
+EXIT_NOT_EXECUTABLE = 126  # ... and for "found but cannot be executed"
+
+# After the agent exits, how long the waiter lets the pump finish copying output before it
+# reports the exit anyway. Normally the pipe closes together with the agent; a background
+# process that inherited stdout keeps it open until the engine kills the task's strays.
+LOG_DRAIN_GRACE = 1.0
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AgentExited:
+    """An agent's main process ended. ``returncode`` is negative (``-signal``) when it was
+    killed by a signal, 127/126 when it could not be started at all."""
+
+    task_id: str
+    returncode: int
+    at: float
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one agent; argv and env are already rendered."""
+
+    task_id: str
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str]
+    log_path: Path
+    log_limit: int
+
+
+class AgentProcess:
+    """A started agent. ``pid``/``create_time`` are None when the executable could not be
+    started (its ``AgentExited`` is already on the queue); ``create_time`` tells our process
+    apart from a later one that reuses the pid, e.g. when a recovered run kills leftovers."""
+
+    def __init__(
+        self,
+        task_id: str,
+        pid: int | None,
+        create_time: float | None,
+        run_id: str | None,
+        returncode: int | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.pid = pid
+        self.create_time = create_time
+        self.run_id = run_id
+        self._returncode = returncode
+        self._exited = threading.Event()
+        if returncode is not None:
+            self._exited.set()
+
+    def __repr__(self) -> str:
+        return f"AgentProcess(task_id={self.task_id!r}, pid={self.pid}, rc={self._returncode})"
+
+    @property
+    def returncode(self) -> int | None:
+        return self._returncode
+
+    def _finish(self, returncode: int) -> None:
+        self._returncode = returncode
+        self._exited.set()
+
+    def alive(self) -> bool:
+        """True until the main process has exited and been reaped."""
+        return not self._exited.is_set()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the agent exits (for shutdown paths; the engine reads the queue)."""
+        self._exited.wait(timeout)
+        return self._returncode
+
+    def terminate_tree(self, timeout: float = 3.0) -> list[int]:
+        """Kill the agent, its descendants and (if its environment names a run) every stray
+        process carrying its task's environment. Returns the pids it had to kill."""
+        if self.run_id is not None:
+            return kill_task(self.task_id, self.run_id, self.pid, self.create_time, timeout)
+        if self.pid is None:
+            return []
+        return kill_tree(self.pid, self.create_time, timeout)
+
+
+def kill_task_processes(
+    agent: AgentProcess | None, task_id: str, run_id: str, timeout: float = 3.0
+) -> list[int]:
+    """Kill ``agent``'s tree (if any, and if its pid is still that process) and every process
+    carrying ``task_id``/``run_id`` in its environment, wherever it was re-parented; reap the
+    orphans among them. Returns the pids that had to be killed, sorted.
+
+    Call it whenever a task ends, not only on timeout: daemons an agent started must not
+    outlive its task. For a run recovered after a crash, where only the stored pid and
+    create_time are known, use ``kill_task`` directly.
+    """
+    if agent is None:
+        return kill_task(task_id, run_id, None, None, timeout)
+    return kill_task(task_id, run_id, agent.pid, agent.create_time, timeout)
+
+
+def _pump(source: IO[bytes], log: IO[bytes], limit: int) -> None:
+    """Copy ``source`` into ``log`` up to ``limit`` bytes, then note the truncation once and
+    keep reading to EOF, discarding, so the agent never blocks writing to a full pipe."""
+    fd = source.fileno()
+    written = 0
+    writing = True
+    last = b"\n"
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            if not writing:
+                continue
+            part = chunk[: limit - written]
+            try:
+                if part:
+                    log.write(part)
+                    written += len(part)
+                    last = part[-1:]
+                if len(chunk) > len(part):
+                    writing = False
+                    lead = b"" if last == b"\n" else b"\n"
+                    log.write(lead + f"[coordinator] log truncated after {limit} bytes\n".encode())
+                log.flush()
+            except OSError:  # disk full or similar: stop logging, keep draining
+                writing = False
+    finally:
+        for stream in (log, source):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _wait(
+    popen: subprocess.Popen[bytes],
+    agent: AgentProcess,
+    pump: threading.Thread,
+    events: queue.Queue[object],
+) -> None:
+    returncode = popen.wait()
+    procs.unregister_child(popen.pid)
+    agent._finish(returncode)
+    pump.join(LOG_DRAIN_GRACE)
+    events.put(AgentExited(agent.task_id, returncode, time.time()))
+    reap_orphans()
+
+
+def _launch_failed(spec: LaunchSpec, log: IO[bytes], exc: OSError) -> int:
+    not_executable = isinstance(exc, PermissionError) or exc.errno in (
+        errno.EACCES,
+        errno.ENOEXEC,
+        errno.EISDIR,
+    )
+    code = EXIT_NOT_EXECUTABLE if not_executable else EXIT_NOT_FOUND
+    with log:
+        log.write(
+            f"[coordinator] could not start {list(spec.argv)!r} in {str(spec.cwd)!r}: {exc}\n"
+            f"[coordinator] exit code {code}\n".encode(errors="replace")
+        )
+    return code
+
+
+def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
+    """Start ``spec.argv`` (never through a shell) and return at once.
+
+    ``AgentExited`` is put on ``events`` exactly once, when the process ends, or immediately
+    (127/126) when it cannot be started; the reason then goes to the log. The log is opened
+    for appending, so a header the engine wrote first is kept; ``log_limit`` caps the bytes
+    of agent output this launch adds. Raises ``ValueError`` for an empty argv and ``OSError``
+    if the log itself cannot be opened.
+    """
+    if isinstance(spec.argv, str) or not spec.argv:
+        raise ValueError(f"task {spec.task_id}: the agent command must be a non-empty list")
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = spec.log_path.open("ab")
+    run_id = spec.env.get(procs.RUN_ENV)
+    try:
+        with procs.spawning():
+            popen = subprocess.Popen(
+                list(spec.argv),
+                cwd=spec.cwd,
+                env=dict(spec.env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+            procs.register_child(popen.pid)
+    except OSError as exc:
+        code = _launch_failed(spec, log, exc)
+        events.put(AgentExited(spec.task_id, code, time.time()))
+        return AgentProcess(spec.task_id, None, None, run_id, returncode=code)
+    try:
+        # Not reaped before the waiter starts, so even a process that already exited is
+        # still readable here (as a zombie).
+        create_time: float | None = psutil.Process(popen.pid).create_time()
+    except psutil.Error:
+        create_time = None
+    agent = AgentProcess(spec.task_id, popen.pid, create_time, run_id)
+    assert popen.stdout is not None
+    pump = threading.Thread(
+        target=_pump,
+        args=(popen.stdout, log, spec.log_limit),
+        name=f"agent-log-{spec.task_id}",
+        daemon=True,
+    )
+    pump.start()
+    threading.Thread(
+        target=_wait,
+        args=(popen, agent, pump, events),
+        name=f"agent-wait-{spec.task_id}",
+        daemon=True,
+    ).start()
+    return agent

@@ -1,0 +1,69 @@
+"""The merge gate: run a check on a merge result before the target moves.
+
+The merge commit is checked out in a scratch worktree (detached, under the worktrees
+directory), the configured argv runs there with a timeout, and only a pass lets the merger move
+the target. Its output goes to a log whose tail is reported on failure.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.io.agents import kill_tree
+from coordinator.io.gitrepo import GitRepo
+
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    reason: str  # "" on success; otherwise the command, its exit code and the output tail
+    log: Path
+
+
+def verify_commit(
+    repo: GitRepo,
+    commit: str,
+    argv: Sequence[str],
+    *,
+    scratch: Path,
+    log: Path,
+    timeout: float,
+) -> VerifyResult:
+    """Check out ``commit`` at ``scratch`` (detached), run ``argv`` there, clean up."""
+    if scratch.exists():
+        repo.worktree_remove(scratch, force=True)
+    repo.run("worktree", "add", "--detach", "--quiet", str(scratch), commit)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with log.open("wb") as out:
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    cwd=scratch,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return VerifyResult(False, f"verify command {argv[0]!r} cannot start: {exc}", log)
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc.pid, None)
+                proc.wait()
+                return VerifyResult(
+                    False, f"verify {' '.join(argv)} timed out after {timeout:g}s", log
+                )
+    finally:
+        repo.worktree_remove(scratch, force=True)
+    if code == 0:
+        return VerifyResult(True, "", log)
+    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES:]
+    reason = f"verify {' '.join(argv)} exited {code}; output tail:\n" + "\n".join(tail)
+    return VerifyResult(False, reason, log)

@@ -1,0 +1,232 @@
+"""The worktrees directory: one git worktree per running task, made and removed by the engine.
+
+Why it is careful:
+
+* The directory comes from config and the names from task ids, and whatever is built here is
+  later handed to ``git worktree remove``. So ``safe_worktree_path`` refuses every way out of
+  the repository (``..``, absolute paths, symlinks) before anything is created or removed.
+* The directory sits inside the user's repository, so it is listed in ``.git/info/exclude``
+  (never in a tracked ``.gitignore``): the user's ``git status`` stays empty however many
+  worktrees exist.
+* A leftover from an earlier run can hold the only copy of an agent's (or a person's) work.
+  Nothing with uncommitted changes or unreferenced commits is ever deleted without ``force``;
+  it is moved aside to ``<worktrees>/.stale-<id>-<n>`` and logged. Task ids never start with
+  ``.``, so those names cannot collide with a task.
+
+Only the engine thread calls into this module, so the check-then-act sequences need no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import NoReturn
+
+from coordinator.errors import InputError, Problem
+from coordinator.io.gitrepo import GitRepo, WorktreeInfo
+
+log = logging.getLogger(__name__)
+
+STALE_PREFIX = ".stale-"
+_FIX = 'use a plain directory inside the repository, e.g. worktrees = "worktrees"'
+
+
+def _refuse(value: str, why: str) -> NoReturn:
+    raise InputError(Problem(None, "worktrees", f"{value!r} {why}", _FIX))
+
+
+def _relative_dir(worktrees_dir: str) -> PurePosixPath:
+    """The configured directory as a clean repo-relative path, or an ``InputError``."""
+    if "\0" in worktrees_dir or "\\" in worktrees_dir:
+        _refuse(worktrees_dir, "contains a NUL or backslash")
+    rel = PurePosixPath(worktrees_dir)
+    if rel.is_absolute() or worktrees_dir.startswith("~"):
+        _refuse(worktrees_dir, "is not relative to the repository root")
+    if not rel.parts:
+        _refuse(worktrees_dir, "is the repository root itself")
+    if ".." in rel.parts:
+        _refuse(worktrees_dir, "has a '..' segment, which leads out of the repository")
+    if any(part.lower() == ".git" for part in rel.parts):
+        _refuse(worktrees_dir, "points into .git/")
+    return rel
+
+
+def worktrees_path(root: Path, worktrees_dir: str) -> Path:
+    """The worktrees directory, absolute, with no symlink anywhere between the root and it.
+
+    A symlink leading outside would put worktrees (and later ``worktree remove``) somewhere the
+    user never named; one leading inside would dodge the ``info/exclude`` pattern and show up
+    in ``git status``. Either way it is refused rather than followed.
+    """
+    real_root = root.resolve()
+    lexical = real_root.joinpath(*_relative_dir(worktrees_dir).parts)
+    resolved = lexical.resolve()
+    if resolved != lexical:
+        where = "inside" if real_root in resolved.parents else "outside"
+        _refuse(worktrees_dir, f"goes through a symlink (to {resolved}, {where} the repository)")
+    return lexical
+
+
+def safe_worktree_path(root: Path, worktrees_dir: str, task_id: str) -> Path:
+    """Where ``task_id``'s worktree goes: always exactly one level under the worktrees dir."""
+    bad = (
+        not task_id
+        or task_id.startswith(".")
+        or any(ch in task_id for ch in "/\\\0")
+        or PurePosixPath(task_id).name != task_id
+    )
+    if bad:
+        raise InputError(Problem(None, "id", f"{task_id!r} is not a single directory name"))
+    base = worktrees_path(root, worktrees_dir)
+    path = base / task_id
+    if path.parent != base:  # belt and braces: nothing above may ever let this fail
+        raise InputError(Problem(None, "id", f"{task_id!r} leaves the worktrees directory"))
+    return path
+
+
+def exclude_pattern(worktrees_dir: str) -> str:
+    """The anchored, directory-only ``info/exclude`` line for the worktrees directory."""
+    text = _relative_dir(worktrees_dir).as_posix()
+    escaped = "".join("\\" + ch if ch in "*?[" else ch for ch in text)
+    return f"/{escaped}/"
+
+
+def ensure_excluded(repo: GitRepo, worktrees_dir: str) -> None:
+    """Add the worktrees directory to ``<git_dir>/info/exclude`` once (idempotent).
+
+    ``info/exclude`` lives in the common git dir, so it applies to every worktree, and it is
+    not tracked, so the user's history never sees it.
+    """
+    pattern = exclude_pattern(worktrees_dir)
+    exclude = repo.git_dir / "info" / "exclude"
+    text = exclude.read_text("utf-8", "surrogateescape") if exclude.exists() else ""
+    if {pattern, pattern.rstrip("/")} & {line.strip() for line in text.splitlines()}:
+        return
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8", errors="surrogateescape") as out:
+        out.write(("\n" if text and not text.endswith("\n") else "") + "# coordinator worktrees\n")
+        out.write(pattern + "\n")
+
+
+class Worktrees:
+    """The task worktrees under one directory of one repository."""
+
+    def __init__(self, repo: GitRepo, worktrees_dir: str) -> None:
+        self.repo = repo
+        self.worktrees_dir = worktrees_dir
+        self.directory = worktrees_path(repo.root, worktrees_dir)  # refuse bad config early
+
+    def path(self, task_id: str) -> Path:
+        return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
+
+    def create(
+        self, task_id: str, branch: str, commit: str, *, sparse: Sequence[str] | None = None
+    ) -> Path:
+        """A fresh worktree for ``task_id`` on a new ``branch`` at ``commit``.
+
+        Whatever an earlier run left at that path is cleared first: removed when git knows it
+        as a worktree and it holds no work, otherwise set aside (see the module docstring).
+        ``sparse`` (repo-relative paths or globs) checks out only those paths: on a large
+        repository, writing every file is most of what ``worktree add`` costs.
+        """
+        ensure_excluded(self.repo, self.worktrees_dir)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(task_id)  # checked again now that the directory exists
+        self._clear(task_id, path, force=False)
+        if sparse is None:
+            self.repo.worktree_add(path, branch, commit)
+            return path
+        self.repo.worktree_add(path, branch, commit, no_checkout=True)
+        patterns = ["/" + p.lstrip("/") for p in sparse]
+        self.repo.run("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=path)
+        self.repo.run("read-tree", "-mu", "HEAD", cwd=path)
+        return path
+
+    def remove(self, task_id: str, *, force: bool = False) -> Path | None:
+        """Remove ``task_id``'s worktree if there is one; its branch stays.
+
+        Returns where uncommitted work was moved instead of being deleted, else None. ``force``
+        deletes a registered worktree even with changes in it (``clean --all --force``); a
+        directory git does not know is never deleted, only set aside.
+        """
+        return self._clear(task_id, self.path(task_id), force=force)
+
+    def prune(self) -> list[str]:
+        """Forget registrations whose directories are gone, and report (never delete) the
+        entries under the worktrees directory that git does not know, repo-relative."""
+        self.repo.worktree_prune()
+        if not self.directory.is_dir():
+            return []
+        known = {_lexical(info.path) for info in self.repo.worktree_list()}
+        root = self.repo.root.resolve()
+        return sorted(
+            entry.relative_to(root).as_posix()
+            for entry in self.directory.iterdir()
+            if entry not in known
+        )
+
+    # ----------------------------------------------------------------- internals
+    def _registered(self, path: Path) -> WorktreeInfo | None:
+        return next((w for w in self.repo.worktree_list() if _lexical(w.path) == path), None)
+
+    def _clear(self, task_id: str, path: Path, *, force: bool) -> Path | None:
+        info = self._registered(path)
+        real_dir = path.is_dir() and not path.is_symlink()
+        if info is not None and not real_dir:
+            # A registration whose directory is gone (or was replaced by something else).
+            aside = self._move_aside(task_id, path) if os.path.lexists(path) else None
+            self.repo.worktree_prune()
+            return aside
+        if info is not None:
+            if force:
+                self.repo.worktree_remove(path, force=True)
+                return None
+            if not self._holds_work(path, info):
+                self.repo.worktree_remove(path)
+                return None
+            aside = self._aside_path(task_id)
+            self.repo.worktree_move(path, aside)
+            if info.branch:  # free the branch, so it can be renamed or deleted
+                head = self.repo.run("rev-parse", "HEAD", cwd=aside).strip()
+                self.repo.run("update-ref", "--no-deref", "-m", "coordinator: set aside",
+                              "HEAD", head, cwd=aside)  # fmt: skip
+            log.warning("worktree %s had uncommitted work; moved to %s", path, aside)
+            return aside
+        if real_dir and not any(path.iterdir()):
+            path.rmdir()
+            return None
+        return self._move_aside(task_id, path) if os.path.lexists(path) else None
+
+    def _holds_work(self, path: Path, info: WorktreeInfo) -> bool:
+        """Changes, untracked files, or a detached HEAD no ref contains. A status that fails
+        counts as work: what cannot be shown clean is not deleted."""
+        status = self.repo.run_raw("status", "--porcelain", "-z", "--untracked-files=normal",
+                                   "--ignore-submodules=none", cwd=path, ok=None)  # fmt: skip
+        if status.returncode != 0 or status.stdout.strip(b"\0"):
+            return True
+        if info.branch is None and info.head:
+            holders = self.repo.run("for-each-ref", "--count=1", "--contains", info.head,
+                                    "refs/heads/", "refs/tags/", "refs/remotes/")  # fmt: skip
+            return not holders.strip()
+        return False
+
+    def _aside_path(self, task_id: str) -> Path:
+        n = 1
+        while os.path.lexists(self.directory / f"{STALE_PREFIX}{task_id}-{n}"):
+            n += 1
+        return self.directory / f"{STALE_PREFIX}{task_id}-{n}"
+
+    def _move_aside(self, task_id: str, path: Path) -> Path:
+        """Rename a leftover git does not know (a symlink is renamed, not followed)."""
+        aside = self._aside_path(task_id)
+        path.rename(aside)
+        log.warning("leftover %s is not a known clean worktree; moved to %s", path, aside)
+        return aside
+
+
+def _lexical(path: Path) -> Path:
+    """``path`` with its parent resolved but not its last component, so a symlink planted at a
+    worktree path is never taken for the worktree it points to."""
+    return Path(os.path.realpath(path.parent)) / path.name

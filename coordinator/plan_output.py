@@ -1,0 +1,176 @@
+"""The four faces of ``coordinator plan``: a rich table for people, JSON, Graphviz dot, Mermaid.
+
+The JSON shape is a promise to users' scripts: keys may be added, never renamed or dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from coordinator.core.durations import format_duration
+from coordinator.core.plan import Plan
+from coordinator.core.simulate import Schedule
+
+_SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
+
+
+def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
+    """The documented JSON object (seconds everywhere), plus a few additive extras."""
+    return {
+        "tasks": [
+            {
+                "id": t.id,
+                "agent": t.agent,
+                "depends_on": list(t.spec.depends_on),
+                "footprint": list(t.footprint.patterns),
+                "priority": t.spec.priority,
+                "estimate": t.spec.estimate,
+                "footprint_sources": {c.pattern: str(c.source) for c in t.footprint.claims},
+                "exclusive": t.footprint.exclusive,
+                "title": t.spec.title,
+                "spec": t.spec.source,
+            }
+            for t in plan.tasks
+        ],
+        "conflicts": [[c.a, c.b, list(c.paths)] for c in plan.conflicts],
+        "critical_path": list(plan.critical_path),
+        "schedule": [
+            {"id": e.id, "start": e.start, "end": e.end, "slot": e.slot} for e in schedule.entries
+        ],
+        "makespan": schedule.makespan,
+        "sequential": schedule.sequential,
+        "lower_bound": schedule.lower_bound,
+        "instances": instances,
+        "speedup": schedule.speedup,
+        "warnings": list(plan.warnings),
+    }
+
+
+def render_json(plan: Plan, schedule: Schedule, instances: int) -> str:
+    return json.dumps(plan_json(plan, schedule, instances), indent=2)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_dot(plan: Plan) -> str:
+    """Dependencies as solid edges, conflicts as dashed undirected edges."""
+    lines = ["digraph coordinator {", "  rankdir=LR;", "  node [shape=box];"]
+    critical = set(plan.critical_path)
+    for t in plan.tasks:
+        style = ", penwidth=2" if t.id in critical else ""
+        label = f"{t.id}\\n({t.agent})"
+        lines.append(f"  {_quote(t.id)} [label={_quote(label)}{style}];")
+    for t in plan.tasks:
+        lines.extend(f"  {_quote(dep)} -> {_quote(t.id)};" for dep in plan.deps[t.id])
+    for c in plan.conflicts:
+        lines.append(
+            f"  {_quote(c.a)} -> {_quote(c.b)} "
+            "[dir=none, style=dashed, color=red, constraint=false];"
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_mermaid(plan: Plan) -> str:
+    """Mermaid ids must be simple; tasks are numbered and labelled with their real id."""
+    node = {t.id: f"t{i}" for i, t in enumerate(plan.tasks)}
+    lines = ["flowchart LR"]
+    for t in plan.tasks:
+        lines.append(f'  {node[t.id]}["{t.id} ({t.agent})"]')
+    for t in plan.tasks:
+        lines.extend(f"  {node[dep]} --> {node[t.id]}" for dep in plan.deps[t.id])
+    lines.extend(f"  {node[c.a]} -.- {node[c.b]}" for c in plan.conflicts)
+    return "\n".join(lines) + "\n"
+
+
+def _footprint_text(plan: Plan, task_id: str) -> Text:
+    footprint = plan.task(task_id).footprint
+    if footprint.exclusive:
+        return Text("(unknown: exclusive)", style="yellow")
+    if not footprint.claims:
+        return Text("(none: shared)", style="yellow")
+    text = Text()
+    for i, claim in enumerate(footprint.claims):
+        if i:
+            text.append("\n")
+        text.append(claim.pattern)
+        text.append(f" [{_SOURCE_MARK.get(str(claim.source), '?')}]", style="dim")
+    return text
+
+
+def _gantt_bar(start: float, end: float, makespan: float, width: int = 32) -> str:
+    if makespan <= 0:
+        return ""
+    left = round(start / makespan * width)
+    right = max(left + 1, round(end / makespan * width))
+    return " " * left + "█" * (right - left)
+
+
+def render_text(console: Console, plan: Plan, schedule: Schedule, instances: int) -> None:
+    """The at-a-glance view: tasks, conflicts, critical path, simulated schedule, summary."""
+    critical = set(plan.critical_path)
+    tasks = Table(title=f"Tasks ({len(plan.tasks)})", title_justify="left", expand=False)
+    for column in ("id", "agent", "depends on", "footprint [D/F/M]", "prio", "estimate"):
+        tasks.add_column(column, overflow="fold")
+    for t in plan.tasks:
+        tasks.add_row(
+            Text(t.id, style="bold" if t.id in critical else ""),
+            t.agent,
+            ", ".join(t.spec.depends_on) or "-",
+            _footprint_text(plan, t.id),
+            str(t.spec.priority),
+            format_duration(t.spec.estimate) if t.spec.estimate is not None else "-",
+        )
+    parts: list[Any] = [tasks]
+    if plan.conflicts:
+        conflicts = Table(title="Conflicts (never run at the same time)", title_justify="left")
+        conflicts.add_column("task")
+        conflicts.add_column("task")
+        conflicts.add_column("shared paths", overflow="fold")
+        for c in plan.conflicts:
+            conflicts.add_row(c.a, c.b, ", ".join(c.paths))
+        parts.append(conflicts)
+    else:
+        parts.append(Text("Conflicts: none"))
+    parts.append(
+        Text.assemble(
+            ("Critical path: ", "bold"),
+            " -> ".join(plan.critical_path),
+            f"  ({format_duration(plan.critical_length)})",
+        )
+    )
+    timeline = Table(title=f"Simulated schedule, {instances} instances", title_justify="left")
+    for column in ("id", "slot", "start", "end", "timeline"):
+        timeline.add_column(column)
+    for e in sorted(schedule.entries, key=lambda e: (e.start, e.slot)):
+        timeline.add_row(
+            e.id,
+            str(e.slot),
+            format_duration(e.start),
+            format_duration(e.end),
+            Text(_gantt_bar(e.start, e.end, schedule.makespan), style="cyan"),
+        )
+    parts.append(timeline)
+    parts.append(
+        Text.assemble(
+            ("Makespan ", "bold"),
+            format_duration(schedule.makespan),
+            "  sequential ",
+            format_duration(schedule.sequential),
+            "  speedup ",
+            (f"{schedule.speedup:.2f}x", "green"),
+            "  lower bound ",
+            format_duration(schedule.lower_bound),
+            "  (D declared, F files section, M mentioned in the body)",
+        )
+    )
+    for warning in plan.warnings:
+        parts.append(Text(f"warning: {warning}", style="yellow"))
+    console.print(Group(*parts))

@@ -1,0 +1,296 @@
+"""Load a project from disk: the repository, its config and its spec files.
+
+This is the I/O half of loading; the parsing it calls is pure. Every problem found becomes a
+``Problem`` naming the file, so ``validate`` can list them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from coordinator.core.argv import MAX_ARGUMENT_BYTES, placeholders_in
+from coordinator.core.config import BRANCH_FIX, Config, branch_problem, parse_config
+from coordinator.core.footprint import RepoPaths
+from coordinator.core.models import TaskSpec
+from coordinator.core.plan import Plan
+from coordinator.core.planner import build_plan
+from coordinator.core.specs import (
+    SPEC_SUFFIXES,
+    field_label,
+    parse_spec_file,
+    validate_repo_path,
+)
+from coordinator.errors import InputError, Problem
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.worktrees import worktrees_path
+
+CONFIG_FILE = "coordinator.toml"
+SKIPPED_NAMES = frozenset({"readme.md", "readme.markdown"})
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything read from disk that planning needs, captured once."""
+
+    root: Path
+    git_dir: Path
+    config: Config
+    config_source: str
+    specs: tuple[TaskSpec, ...]
+    base: str | None  # the commit footprints were predicted against (None: unborn repo)
+    repo_paths: RepoPaths
+
+    def plan(self, instances: int | None = None) -> Plan:
+        """The verified plan; with ``instances``, ordered by the best simulated start order."""
+        caps = {name: self.config.agent_cap(name) for name in self.config.agents}
+        return build_plan(self.specs, self.config, self.repo_paths, instances=instances, caps=caps)
+
+
+def read_config(root: Path) -> tuple[Config, str]:
+    """``coordinator.toml`` wins over ``[tool.coordinator]``; neither means defaults."""
+    toml_path = root / CONFIG_FILE
+    if toml_path.is_file():
+        return parse_config(_read_toml(toml_path, CONFIG_FILE), CONFIG_FILE), CONFIG_FILE
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        section = _read_toml(pyproject, "pyproject.toml").get("tool", {}).get("coordinator")
+        if isinstance(section, dict):
+            return parse_config(section, "pyproject.toml [tool.coordinator]"), "pyproject.toml"
+    return Config(), "(defaults)"
+
+
+def _read_toml(path: Path, name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            Problem(name, None, f"not UTF-8 (byte {exc.start})", "save it as UTF-8")
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(
+            Problem(name, None, f"TOML syntax error: {exc}", "fix the TOML syntax")
+        ) from None
+
+
+def _check_dir_setting(root: Path, value: str, field: str, source: str) -> Path:
+    """Config directories must be plain repo-relative paths that stay inside the repository."""
+    problem = validate_repo_path(value)
+    if problem is None:
+        resolved = (root / value).resolve()
+        if resolved != root.resolve() and root.resolve() not in resolved.parents:
+            problem = "leads outside the repository (through a symlink)"
+    if problem:
+        raise InputError(
+            Problem(source, field, f"{value!r} {problem}", "use a directory inside the repository")
+        )
+    return root / value
+
+
+def iter_spec_files(specs_dir: Path, skip: Path | None = None) -> Iterator[Path]:
+    """Spec files under ``specs_dir``, recursively, in a stable (sorted path) order.
+
+    Hidden entries, ``README`` files and everything under ``skip`` (the worktrees directory,
+    whose checkouts hold copies of committed specs) are left out; symlinked directories are
+    not entered (see ``linked_dirs``).
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(specs_dir):
+        here = Path(dirpath)
+        dirnames[:] = [
+            name
+            for name in dirnames
+            if not name.startswith(".") and (skip is None or here / name != skip)
+        ]
+        for name in filenames:
+            path = here / name
+            if name.startswith(".") or name.lower() in SKIPPED_NAMES:
+                continue
+            if path.suffix.lower() in SPEC_SUFFIXES and path.is_file():
+                found.append(path)
+    yield from sorted(found)
+
+
+def linked_dirs(specs_dir: Path, skip: Path | None = None) -> list[Path]:
+    """Symlinks to directories under ``specs_dir``: never searched, so a user who put specs
+    behind one must be told when it leads out of the repository rather than see them ignored."""
+    links: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(specs_dir):
+        here = Path(dirpath)
+        dirnames[:] = [n for n in dirnames if not n.startswith(".") and here / n != skip]
+        links.extend(here / name for name in dirnames if (here / name).is_symlink())
+    return sorted(links)
+
+
+def read_specs(root: Path, config: Config, config_source: str) -> list[TaskSpec]:
+    """Parse every spec file; collect every file's problems before raising.
+
+    Every file and directory is checked to stay inside the repository: a spec (or a directory
+    of them) that is a symlink to elsewhere is refused, never read.
+    """
+    specs_dir = _check_dir_setting(root, config.specs, "specs", config_source)
+    skip = _lexical(root / config.worktrees)
+    if not specs_dir.is_dir():
+        what = "is not a directory" if specs_dir.exists() else "does not exist"
+        raise InputError(
+            Problem(
+                config.specs,
+                None,
+                f"the specs directory {what}",
+                f"create it and add specs, run `coordinator init`, or set specs in {CONFIG_FILE}",
+            )
+        )
+    real_root = root.resolve()
+    specs: list[TaskSpec] = []
+    problems: list[Problem] = []
+    for link in linked_dirs(specs_dir, skip):
+        if not _inside(real_root, link.resolve()):
+            problems.append(
+                Problem(
+                    link.relative_to(root).as_posix(),
+                    None,
+                    f"is a symlink to {link.resolve()}, outside the repository",
+                    "move those specs into the repository; specs are never read from elsewhere",
+                )
+            )
+    for path in iter_spec_files(specs_dir, skip):
+        rel = path.relative_to(root).as_posix()
+        if real_root not in path.resolve().parents:
+            problems.append(
+                Problem(rel, None, "is a symlink leading outside the repository", "replace it")
+            )
+            continue
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(rel, None, f"not UTF-8 (byte {exc.start})", "save as UTF-8"))
+            continue
+        try:
+            specs.extend(parse_spec_file(text, rel, order_start=len(specs)))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    if not specs:
+        raise InputError(
+            Problem(
+                config.specs,
+                None,
+                "no spec files found (*.md with front matter, or a workflow *.yaml)",
+                "add a spec, or run `coordinator init` for an example",
+            )
+        )
+    return specs
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _lexical(path: Path) -> Path:
+    """``path`` made absolute and normalised (``a/./b`` -> ``a/b``) without following links."""
+    return Path(os.path.normpath(path.absolute()))
+
+
+def check_worktrees_setting(
+    root: Path, config: Config, source: str, tracked: Sequence[str]
+) -> Path:
+    """The worktrees directory, or ``InputError`` naming the config file.
+
+    ``run`` creates directories there, lists it in ``.git/info/exclude`` and later removes
+    worktrees from it, so every way it could reach the user's own files is refused up front
+    (and by ``validate``), not when the first task starts: a symlink anywhere on the way (even
+    one inside the repository), a file in its place, a directory holding tracked files (the
+    exclude entry would hide their new siblings from ``git status``), and a specs directory
+    inside it (a task id equal to its name would set the specs aside).
+    """
+    fix = 'use a plain directory of its own inside the repository, e.g. worktrees = "worktrees"'
+    value = config.worktrees
+    try:
+        path = worktrees_path(root, value)
+    except InputError as exc:
+        raise InputError([replace(p, file=source) for p in exc.problems]) from None
+    rel = path.relative_to(root.resolve()).as_posix()
+    why = None
+    if path.exists() and not path.is_dir():
+        why = "exists and is not a directory"
+    elif tracked_file := next((f for f in tracked if f.startswith(rel + "/")), None):
+        why = f"holds tracked files such as {tracked_file!r}"
+    elif _inside(_lexical(path), _lexical(root.resolve() / config.specs)):
+        why = f"contains the specs directory {config.specs!r}"
+    if why:
+        raise InputError(Problem(source, "worktrees", f"{value!r} {why}", fix))
+    return path
+
+
+def check_target(target: str | None) -> None:
+    """``--target`` follows the config's branch rule, checked before anything is read or made."""
+    if target is not None and (problem := branch_problem(target)):
+        raise InputError(Problem(None, "--target", f"{target!r} {problem}", BRANCH_FIX))
+
+
+def argument_problems(specs: Sequence[TaskSpec], config: Config) -> list[Problem]:
+    """Bodies too long for the one argument ``{prompt}`` makes of them (see ``argv``)."""
+    problems = []
+    for spec in specs:
+        agent = config.agents.get(spec.agent)
+        if agent is None or "prompt" not in placeholders_in(agent.command):
+            continue
+        size = len(spec.body.encode("utf-8"))
+        if size > MAX_ARGUMENT_BYTES:
+            label = field_label(spec, "task")
+            problems.append(
+                Problem(
+                    spec.source,
+                    "body" if label == "task" else label,
+                    f"is {size} bytes, more than the {MAX_ARGUMENT_BYTES} one argument may "
+                    f"hold, and agent {spec.agent!r} gets it as {{prompt}}",
+                    "shorten it, or pass {prompt_file} to that agent instead of {prompt}",
+                )
+            )
+    return problems
+
+
+def load_project(
+    path: Path | None = None, *, base: str | None = None, target: str | None = None
+) -> Project:
+    """Discover the repository around ``path`` and read its config and specs.
+
+    ``base`` is the revision footprints are predicted against: by default the target branch
+    when it exists (that is where tasks will start), else HEAD.
+    """
+    check_target(target)
+    with GitRepo.discover(path or Path.cwd()) as repo:
+        config, source = read_config(repo.root)
+        _check_dir_setting(repo.root, config.worktrees, "worktrees", source)
+        specs = read_specs(repo.root, config, source)
+        if problems := argument_problems(specs, config):
+            raise InputError(problems)
+        existing = repo.rev_parse(f"refs/heads/{target or config.target}")
+        # Checked even when the target exists and ``base`` goes unused: a typo is still a typo.
+        # ``^{commit}``: a tree or blob (``HEAD:README.md``) is no place to start the target.
+        base_commit = repo.rev_parse(f"{base}^{{commit}}") if base is not None else None
+        if base is not None and base_commit is None:
+            raise InputError(
+                Problem(None, "--base", f"{base!r} is not a commit", "name a branch or commit")
+            )
+        if base_commit is not None and existing is None:
+            commit: str | None = base_commit
+        else:
+            branch = target or config.target
+            commit = repo.rev_parse(f"refs/heads/{branch}") or repo.rev_parse("HEAD")
+        files = repo.tracked_files(commit) if commit else []
+        check_worktrees_setting(repo.root, config, source, files)
+        return Project(
+            root=repo.root,
+            git_dir=repo.git_dir,
+            config=config,
+            config_source=source,
+            specs=tuple(specs),
+            base=commit,
+            repo_paths=RepoPaths.from_files(files),
+        )

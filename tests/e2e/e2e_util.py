@@ -1,0 +1,94 @@
+"""End-to-end helpers: a real repository in tmp_path and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+AGENTS = Path(__file__).resolve().parents[1] / "agents"
+SCRIPTED = AGENTS / "scripted.py"
+
+
+@dataclass
+class E2EProject:
+    root: Path
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def config(self, text: str) -> None:
+        self.write("coordinator.toml", text)
+
+    def spec(
+        self,
+        task_id: str,
+        body: str,
+        *,
+        agent: str = "fake",
+        deps: Sequence[str] = (),
+        files: Sequence[str] = (),
+        extra: str = "",
+    ) -> None:
+        front = [f"id: {task_id}", f"agent: {agent}"]
+        if deps:
+            front.append(f"depends_on: [{', '.join(deps)}]")
+        if files:
+            front.append("files: [" + ", ".join(json.dumps(f) for f in files) + "]")
+        if extra:
+            front.append(extra)
+        self.write(f"specs/{task_id}.md", "---\n" + "\n".join(front) + "\n---\n" + body + "\n")
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        return subprocess.run(
+            [sys.executable, "-m", "coordinator.cli", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+
+    def status(self) -> dict[str, Any]:
+        result = self.cli("status", "--json")
+        assert result.returncode == 0, result.stderr
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return {t["id"]: t for t in self.status()["tasks"]}
+
+
+FAKE_CONFIG = f"""
+instances = 3
+grace = "1s"
+
+[agents.fake]
+command = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]
+timeout = "60s"
+"""
+
+
+def alive(pid: int) -> bool:
+    """A process that still runs: gone, or a zombie nobody reaped yet, does not count."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,282 @@
+"""Misbehaving agents through the real CLI: every run ends, the target stays right, the task's
+state and reason say what happened, and no process, git lock or repository lock is left.
+
+Some cases need the engine to call ``coordinator.io.workcheck`` from ``_finalize`` (and to
+snapshot refs and the user's checkout). Until the engine source mentions those functions,
+those tests are ``xfail(strict=False)``; once it does, they run as ordinary tests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+import pytest
+from e2e_util import AGENTS, FAKE_CONFIG, E2EProject
+
+TARGET = "coordinator/integration"
+LOG_LIMIT = 1024 * 1024
+CONFIG = (
+    f"log_limit = {LOG_LIMIT}\n"
+    + FAKE_CONFIG
+    + "".join(
+        f'\n[agents.{name}]\ncommand = ["{{python}}", "{AGENTS / script}"]\n'
+        for name, script in (
+            ("hang", "hang.py"),
+            ("daemon", "double_fork_setsid.py"),
+            ("spew", "spew.py"),
+        )
+    )
+)
+
+
+def _engine_calls(*names: str) -> bool:
+    spec = importlib.util.find_spec("coordinator.engine")
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    return all(name in source for name in names)
+
+
+def _needs(*names: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(
+        not _engine_calls(*names),
+        reason=f"needs the engine wiring of coordinator.io.workcheck ({', '.join(names)})",
+        strict=False,
+    )
+
+
+@pytest.fixture
+def proj(e2e: E2EProject) -> E2EProject:
+    e2e.config(CONFIG)
+    return e2e
+
+
+def spec(
+    proj: E2EProject,
+    task_id: str,
+    body: str,
+    *,
+    agent: str = "fake",
+    deps: Sequence[str] = (),
+    timeout: str | None = None,
+) -> None:
+    """A spec touching ``<id>.txt``, with no footprint inferred from its directives."""
+    extra = "footprint: declared" + (f"\ntimeout: {timeout}" if timeout else "")
+    proj.spec(task_id, body, agent=agent, deps=deps, files=[f"{task_id}.txt"], extra=extra)
+
+
+def run(proj: E2EProject, code: int) -> str:
+    """``coordinator run``; checks the exit code and that nothing was left behind."""
+    result = proj.cli("run")
+    out = result.stdout + result.stderr
+    assert result.returncode == code, out
+    assert_nothing_left(proj, proj.status()["run_id"])
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_nothing_left(proj: E2EProject, run_id: str) -> None:
+    """No process of this run, no git ``*.lock`` file, and the repository lock free."""
+    strays = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("COORDINATOR_RUN_ID") == run_id and alive(proc.pid):
+                strays.append(proc.pid)
+        except psutil.Error:
+            continue
+    assert strays == []
+    assert sorted((proj.root / ".git").rglob("*.lock")) == []
+    lock = proj.root / ".git" / "coordinator" / "lock"
+    if lock.exists():
+        with lock.open("rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+
+
+def show(proj: E2EProject, rel: str, rev: str = TARGET) -> str:
+    return proj.git("show", f"{rev}:{rel}")
+
+
+def is_ancestor(proj: E2EProject, a: str, b: str) -> bool:
+    try:
+        proj.git("merge-base", "--is-ancestor", a, b)
+    except Exception:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- processes
+def test_silent_hang_times_out_and_its_children_die(proj: E2EProject, tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    spec(proj, "sleeper", f"FAKE: --children 2 --ready {ready}", agent="hang", timeout="1s")
+    run(proj, 1)
+    task = proj.tasks()["sleeper"]
+    assert (task["state"], task["reason"]) == ("failed", "timeout")
+    pids = json.loads(ready.read_text())
+    assert not any(alive(pid) for pid in [pids["pid"], *pids["children"]])
+    assert proj.git("rev-parse", TARGET) == proj.git("rev-parse", "main")
+
+
+def test_double_forked_setsid_daemon_is_killed(proj: E2EProject, tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    spec(proj, "daemonizer", f"FAKE: --ready {ready}", agent="daemon")
+    run(proj, 0)  # assert_nothing_left scans every process for this run's environment
+    assert proj.tasks()["daemonizer"]["state"] == "merged"
+    if ready.exists():  # the daemon may be killed before it got to report
+        report = json.loads(ready.read_text())
+        assert report["daemon_sid"] != report["agent"]
+        assert not alive(report["daemon"])
+
+
+def test_sixty_megabytes_of_output_are_capped_at_log_limit(proj: E2EProject) -> None:
+    spec(proj, "chatty", "FAKE: --bytes 60M", agent="spew")
+    run(proj, 0)
+    task = proj.tasks()["chatty"]
+    assert task["state"] == "merged"
+    size = Path(task["log"]).stat().st_size
+    assert LOG_LIMIT <= size <= LOG_LIMIT + 200
+    assert b"log truncated" in Path(task["log"]).read_bytes()[-200:]
+
+
+# ----------------------------------------------------------------------------- markers
+def test_marker_that_is_not_json_fails_and_keeps_the_work(proj: E2EProject) -> None:
+    spec(proj, "garbled", "@write garbled.txt half\n@marker-raw {this is not json")
+    run(proj, 1)
+    task = proj.tasks()["garbled"]
+    assert task["state"] == "failed"
+    assert "marker" in task["reason"]
+    assert show(proj, "garbled.txt", task["branch"]) == "half\n"
+
+
+def test_marker_then_endless_editing_lands_and_the_run_ends(proj: E2EProject) -> None:
+    spec(proj, "fidget", "@write fidget.txt first\n@marker done\n@keep-editing fidget.txt")
+    run(proj, 0)
+    assert proj.tasks()["fidget"]["state"] == "merged"
+    assert show(proj, "fidget.txt").startswith("first\n")
+
+
+# ------------------------------------------------------------------------ git behaviour
+def test_agent_that_commits_by_itself_lands_with_its_commit(proj: E2EProject) -> None:
+    spec(proj, "selfie", "@write selfie.txt mine\n@commit agent made this commit")
+    run(proj, 0)
+    assert proj.tasks()["selfie"]["state"] == "merged"
+    mine = proj.git("log", "--format=%H", "--grep=agent made this commit", TARGET).split()
+    assert len(mine) == 1
+    assert proj.git("log", "-1", "--format=%an", mine[0]).strip() == "agent"
+
+
+def test_index_lock_left_behind_still_lands(proj: E2EProject) -> None:
+    spec(proj, "locker", "@write locker.txt x\n@gitdir-touch index.lock")
+    run(proj, 0)  # assert_nothing_left: no index.lock anywhere under .git
+    assert proj.tasks()["locker"]["state"] == "merged"
+    assert show(proj, "locker.txt") == "x\n"
+
+
+def test_no_changes_lands_as_an_empty_merge_and_dependents_go_on(proj: E2EProject) -> None:
+    spec(proj, "idle", "@sleep 0")
+    spec(proj, "after-idle", "@write after-idle.txt x", deps=["idle"])
+    run(proj, 0)
+    tasks = proj.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    merge = tasks["idle"]["merge_commit"]
+    trees = proj.git("rev-parse", f"{merge}^{{tree}}", f"{merge}^1^{{tree}}").split()
+    assert trees[0] == trees[1]
+    assert tasks["after-idle"]["base"] == merge
+
+
+EXTRA_REFS = "@write tagger.txt x\n@git branch agent-extra\n@git tag agent-tag\n" \
+             "@git tag -a -m note agent-annotated"  # fmt: skip
+
+
+def test_extra_branches_and_tags_are_kept(proj: E2EProject) -> None:
+    spec(proj, "tagger", EXTRA_REFS)
+    run(proj, 0)
+    assert proj.tasks()["tagger"]["state"] == "merged"
+    refs = proj.git("for-each-ref", "--format=%(refname)").split()
+    assert {"refs/heads/agent-extra", "refs/tags/agent-tag", "refs/tags/agent-annotated"} <= set(
+        refs
+    )
+
+
+@_needs("foreign_refs")
+def test_extra_branches_and_tags_are_reported(proj: E2EProject) -> None:
+    spec(proj, "tagger", EXTRA_REFS)
+    out = run(proj, 0)
+    for ref in ("refs/heads/agent-extra", "refs/tags/agent-tag", "refs/tags/agent-annotated"):
+        assert ref in out
+
+
+@_needs("collect_work")
+def test_work_on_another_branch_is_recovered_and_lands(proj: E2EProject) -> None:
+    spec(proj, "wanderer", "@git switch -q -c agent-side\n@write side.txt s\n"
+         "@commit side work\n@write wanderer.txt m")  # fmt: skip
+    out = run(proj, 0)
+    task = proj.tasks()["wanderer"]
+    assert task["state"] == "merged", out
+    assert (show(proj, "side.txt"), show(proj, "wanderer.txt")) == ("s\n", "m\n")
+    side = proj.git("rev-parse", "agent-side").strip()
+    assert is_ancestor(proj, side, TARGET)  # the agent's branch is kept where it left it
+    assert "agent-side" in out
+
+
+@_needs("collect_work")
+def test_branch_reset_before_the_base_is_not_merged_and_kept(proj: E2EProject) -> None:
+    proj.write("src/second.txt", "second\n")
+    proj.git("add", "src/second.txt")
+    proj.git("commit", "-q", "-m", "second")  # so the base has a parent to reset to
+    base = proj.git("rev-parse", "HEAD").strip()
+    spec(proj, "rewinder", "@write rewinder.txt x\n@git reset -q --hard HEAD~1")
+    spec(proj, "after-rewind", "@write after-rewind.txt x", deps=["rewinder"])
+    spec(proj, "bystander", "@write bystander.txt x")
+    run(proj, 1)
+    tasks = proj.tasks()
+    rewinder = tasks["rewinder"]
+    assert rewinder["state"] == "failed"
+    assert "reset behind its base" in rewinder["reason"]
+    # reset --hard keeps untracked files: rewinder.txt is committed on top of where it reset to
+    kept = proj.git("rev-parse", f"{rewinder['branch']}^", f"{base}~1").split()
+    assert kept[0] == kept[1]
+    assert show(proj, "rewinder.txt", rewinder["branch"]) == "x\n"
+    assert tasks["after-rewind"]["state"] == "skipped"
+    assert tasks["bystander"]["state"] == "merged"
+    assert show(proj, "src/second.txt") == "second\n"  # the target still has the base
+
+
+def test_agent_deleting_its_own_worktree_is_handled(proj: E2EProject) -> None:
+    spec(proj, "vandal", "@write vandal.txt x\n@commit before leaving\n@rmtree .")
+    spec(proj, "after-vandal", "@write after-vandal.txt x", deps=["vandal"])
+    out = run(proj, 0)
+    assert {t["state"] for t in proj.tasks().values()} == {"merged"}, out
+    assert show(proj, "vandal.txt") == "x\n"
+
+
+@_needs("collect_work")
+def test_agent_deleting_its_own_worktree_is_noted_and_pruned(proj: E2EProject) -> None:
+    spec(proj, "vandal", "@write vandal.txt x\n@commit before leaving\n@rmtree .")
+    out = run(proj, 0)
+    assert "deleted its worktree" in out
+    assert "prunable" not in proj.git("worktree", "list", "--porcelain")
+
+
+def test_write_into_the_users_checkout_is_left_there(proj: E2EProject) -> None:
+    spec(proj, "intruder", "@write ../../intruded.txt from the agent\n@write intruder.txt x")
+    run(proj, 0)
+    assert proj.tasks()["intruder"]["state"] == "merged"
+    assert (proj.root / "intruded.txt").read_text() == "from the agent\n"
+
+
+@_needs("CheckoutGuard")
+def test_write_into_the_users_checkout_is_reported(proj: E2EProject) -> None:
+    spec(proj, "intruder", "@write ../../intruded.txt from the agent\n@write intruder.txt x")
+    out = run(proj, 0)
+    assert "intruded.txt" in out
+    assert (proj.root / "intruded.txt").read_text() == "from the agent\n"

@@ -1,0 +1,275 @@
+"""``coordinator run`` end to end: real repositories, real processes, fake agents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import psutil
+from e2e_util import FAKE_CONFIG, E2EProject
+
+
+def _t(value: str | None) -> float:
+    assert value is not None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _interval(task: dict[str, Any]) -> tuple[float, float]:
+    return _t(task["started_at"]), _t(task["finished_at"])
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    (s1, e1), (s2, e2) = _interval(a), _interval(b)
+    return s1 < e2 and s2 < e1
+
+
+def _max_concurrent(tasks: list[dict[str, Any]]) -> int:
+    points = sorted(
+        [(_t(t["started_at"]), 1) for t in tasks] + [(_t(t["finished_at"]), -1) for t in tasks]
+    )
+    best = current = 0
+    for _, delta in points:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def _checkout_fingerprint(e2e: E2EProject) -> tuple[str, ...]:
+    files = sorted(
+        p
+        for p in e2e.root.rglob("*")
+        if p.is_file()
+        and ".git" not in p.relative_to(e2e.root).parts
+        and "worktrees" not in p.relative_to(e2e.root).parts
+    )
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(e2e.root)).encode())
+        digest.update(path.read_bytes())
+    return (
+        e2e.git("rev-parse", "HEAD"),
+        e2e.git("symbolic-ref", "HEAD"),
+        e2e.git("status", "--porcelain=v2", "--untracked-files=all"),
+        e2e.git("diff"),
+        e2e.git("diff", "--cached"),
+        (e2e.root / ".git" / "index").read_bytes().hex(),
+        digest.hexdigest(),
+    )
+
+
+def test_disjoint_tasks_overlap_and_conflicting_ones_never(e2e: E2EProject, tmp_path: Path) -> None:
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    # a and b can only finish if they run at the same time: each waits for the other's signal.
+    e2e.spec("a", f"@touch {sig}/a\n@wait {sig}/b 30\n@write a.txt a", files=["a.txt"])
+    e2e.spec("b", f"@touch {sig}/b\n@wait {sig}/a 30\n@write b.txt b", files=["b.txt"])
+    e2e.spec("c", "@sleep 0.3\n@append shared.txt c", files=["shared.txt"])
+    e2e.spec("d", "@sleep 0.3\n@append shared.txt d", files=["shared.txt"])
+    result = e2e.cli("run", "--instances", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    assert _overlap(tasks["a"], tasks["b"])
+    assert not _overlap(tasks["c"], tasks["d"])
+    # the second of c/d started from a target that already held the first one's merge
+    first, second = sorted(("c", "d"), key=lambda k: tasks[k]["started_at"])
+    assert (
+        e2e.git("merge-base", "--is-ancestor", tasks[first]["merge_commit"], tasks[second]["base"])
+        == ""
+    )
+    shared = e2e.git("show", "coordinator/integration:shared.txt")
+    assert sorted(shared.split()) == ["c", "d"]
+
+
+def test_per_type_and_global_caps_hold(e2e: E2EProject) -> None:
+    e2e.config(
+        FAKE_CONFIG.replace("instances = 3", "instances = 2")
+        + '\n[agents.single]\ncommand = ["{python}", '
+        + f'"{Path(__file__).parents[1] / "agents" / "scripted.py"}", "{{prompt_file}}"]\n'
+        + "instances = 1\n"
+    )
+    for i in range(4):
+        e2e.spec(f"f{i}", f"@sleep 0.4\n@write f{i}.txt x", files=[f"f{i}.txt"])
+    for i in range(3):
+        e2e.spec(f"s{i}", f"@sleep 0.4\n@write s{i}.txt x", files=[f"s{i}.txt"], agent="single")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = list(e2e.tasks().values())
+    assert _max_concurrent(tasks) <= 2
+    assert _max_concurrent([t for t in tasks if t["agent"] == "single"]) == 1
+    assert _max_concurrent(tasks) == 2
+
+
+def test_dependents_start_after_merge_and_merges_are_ordered(e2e: E2EProject) -> None:
+    e2e.spec("base-task", "@write lib.txt v1", files=["lib.txt"])
+    e2e.spec("mid", "@append lib.txt v2", files=["lib.txt"], deps=["base-task"])
+    e2e.spec("top", "@write top.txt top", files=["top.txt"], deps=["mid"])
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert _t(tasks["mid"]["started_at"]) >= _t(tasks["base-task"]["merged_at"])
+    assert tasks["mid"]["base"] == tasks["base-task"]["merge_commit"]
+    assert tasks["top"]["base"] == tasks["mid"]["merge_commit"]
+    log = e2e.git("log", "--first-parent", "--format=%s%n%b%n--", "coordinator/integration")
+    titles = [line for line in log.splitlines() if line.startswith("Merge task")]
+    assert [t.split(":")[0] for t in titles] == [
+        "Merge task top",
+        "Merge task mid",
+        "Merge task base-task",
+    ]
+    assert "Coordinator-Task: mid" in log
+    assert "Coordinator-Agent: fake" in log
+    assert f"Coordinator-Run: {e2e.status()['run_id']}" in log
+    parents = e2e.git("log", "-1", "--format=%P", tasks["top"]["merge_commit"]).split()
+    assert parents[0] == tasks["mid"]["merge_commit"]
+    assert len(parents) == 2
+
+
+def test_users_checkout_is_untouched(e2e: E2EProject) -> None:
+    e2e.write("README.md", "# test repo\nlocal edit, not committed\n")
+    e2e.write("src/base.txt", "staged change\n")
+    e2e.git("add", "src/base.txt")
+    e2e.write("scratch.txt", "untracked\n")
+    e2e.spec("one", "@write README.md from agent", files=["README.md"])
+    e2e.spec("two", "@write src/new.txt new", files=["src/new.txt"])
+    before = _checkout_fingerprint(e2e)
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _checkout_fingerprint(e2e) == before
+    assert e2e.git("show", "coordinator/integration:README.md") == "from agent\n"
+
+
+def test_marker_then_hang_is_killed_and_lands(e2e: E2EProject, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    e2e.spec(
+        "hangs",
+        f"@pid {pids}\n@write out.txt done\n@marker done all good\n@hang",
+        files=["out.txt"],
+    )
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pid = int(pids.read_text().split()[0])
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    task = e2e.tasks()["hangs"]
+    assert task["state"] == "merged"
+    assert e2e.git("show", "coordinator/integration:out.txt") == "done\n"
+
+
+def test_exit_without_marker_counts_as_done(e2e: E2EProject) -> None:
+    e2e.spec("quiet", "@write q.txt q", files=["q.txt"])
+    assert e2e.cli("run").returncode == 0
+    assert e2e.tasks()["quiet"]["state"] == "merged"
+
+
+def test_crash_skips_dependents_others_land_branch_kept(e2e: E2EProject) -> None:
+    e2e.spec("boom", "@write partial.txt half done\n@exit 3", files=["partial.txt"])
+    e2e.spec("after-boom", "@write x.txt x", files=["x.txt"], deps=["boom"])
+    e2e.spec("fine", "@write fine.txt ok", files=["fine.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert tasks["boom"]["state"] == "failed"
+    assert tasks["after-boom"]["state"] == "skipped"
+    assert tasks["fine"]["state"] == "merged"
+    branch = tasks["boom"]["branch"]
+    assert "failed" in branch
+    assert e2e.git("show", f"{branch}:partial.txt") == "half done\n"
+    assert "not merged: boom" in result.stdout
+
+
+def test_timeout_kills_grandchildren(e2e: E2EProject, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    e2e.spec(
+        "slow", f"@pid {pids}\n@spawn 300 {pids}\n@hang", files=["slow.txt"], extra="timeout: 1s"
+    )
+    result = e2e.cli("run")
+    assert result.returncode == 1
+    task = e2e.tasks()["slow"]
+    assert task["state"] == "failed"
+    assert task.get("reason") == "timeout"
+    for pid in map(int, pids.read_text().split()):
+        alive = psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        assert not alive, pid
+
+
+def test_footprint_violation_lands_with_trailer(e2e: E2EProject) -> None:
+    e2e.spec(
+        "sloppy",
+        "@write declared.txt a\n@write surprise.txt b",
+        files=["declared.txt"],
+        extra="footprint: declared",
+    )
+    assert e2e.cli("run").returncode == 0
+    task = e2e.tasks()["sloppy"]
+    assert task["state"] == "merged"
+    assert task["violations"] == ["surprise.txt"]
+    body = e2e.git("log", "-1", "--format=%B", "coordinator/integration")
+    assert "Coordinator-Footprint-Violations: surprise.txt" in body
+
+
+def test_conflict_is_retried_then_kept(e2e: E2EProject) -> None:
+    e2e.write("f.txt", "original\n")
+    e2e.git("add", "f.txt")
+    e2e.git("commit", "-q", "-m", "add f")
+    e2e.spec("x", "@write f.txt from x", files=["f.txt"])
+    # y lies about its footprint, so it runs beside x and z and conflicts with each in turn
+    e2e.spec(
+        "y",
+        "@write f.txt from y\n@if-attempt 1 @wait-merged x 30\n@if-attempt 2 @wait-merged z 30",
+        files=["g.txt"],
+        extra="footprint: declared",
+    )
+    e2e.spec("z", "@write f.txt from z", files=["f.txt"], deps=["x"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert tasks["x"]["state"] == "merged"
+    assert tasks["z"]["state"] == "merged"
+    assert tasks["y"]["state"] == "conflict"
+    assert tasks["y"]["attempt"] == 2
+    kept = e2e.git("branch", "--list", "coordinator/conflict/*", "--format=%(refname:short)")
+    assert len(kept.split()) == 2
+    assert e2e.git("show", "coordinator/integration:f.txt") == "from z\n"
+
+
+def test_second_run_is_a_noop(e2e: E2EProject) -> None:
+    e2e.spec("once", "@write once.txt 1", files=["once.txt"])
+    assert e2e.cli("run").returncode == 0
+    head = e2e.git("rev-parse", "coordinator/integration")
+    again = e2e.cli("run")
+    assert again.returncode == 0
+    assert "nothing to do" in again.stdout
+    assert e2e.git("rev-parse", "coordinator/integration") == head
+
+
+def test_sparse_checkout_writes_only_the_footprint_and_loses_nothing(e2e: E2EProject) -> None:
+    e2e.config("checkout = \"sparse\"\n" + FAKE_CONFIG)
+    e2e.spec("narrow", "@write src/new.txt n\n@write other/extra.txt e", files=["src/new.txt"],
+             extra="footprint: declared")
+    # no footprint at all: exclusive, so a full checkout
+    e2e.spec("wide", "@write wide.txt w", extra="footprint: declared")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    worktree = Path(tasks["narrow"]["worktree"])
+    assert not (worktree / "README.md").exists()  # outside the footprint: not checked out
+    assert (Path(tasks["wide"]["worktree"]) / "README.md").exists()
+    assert tasks["narrow"]["changed_files"] == ["other/extra.txt", "src/new.txt"]
+    files = e2e.git("ls-tree", "-r", "--name-only", "coordinator/integration").split()
+    assert {"README.md", "src/base.txt", "src/new.txt", "other/extra.txt", "wide.txt"} <= set(files)
+
+
+def test_run_keeps_a_reverted_task_reverted_unless_named(e2e: E2EProject) -> None:
+    e2e.spec("keep", "@write k.txt k", files=["k.txt"])
+    e2e.spec("drop", "@write d.txt d", files=["d.txt"])
+    assert e2e.cli("run").returncode == 0
+    assert e2e.cli("revert", "drop").returncode == 0
+    again = e2e.cli("run", "--json")
+    assert again.returncode == 0
+    assert '"event": "message"' in again.stdout and "nothing to do" in again.stdout
+    assert "d.txt" not in e2e.git("ls-tree", "--name-only", "coordinator/integration")
+    named = e2e.cli("run", "--only", "drop")
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert "d.txt" in e2e.git("ls-tree", "--name-only", "coordinator/integration")

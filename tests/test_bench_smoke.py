@@ -1,0 +1,73 @@
+"""The benchmarks in quick mode: they run, their figures hang together, ``scripts/bench`` works.
+
+Not a performance test: the sizes are tiny. It checks what must hold on any machine: every
+strategy is at least the lower bound, the best known is the best, ours (exact estimates) never
+loses to the default order or spec order it was chosen against, and the JSON has every figure
+the tables show.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import plan_bench, schedule_bench  # noqa: E402
+from benchmarks.families import GENERATED  # noqa: E402
+
+
+def test_schedule_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert schedule_bench.main(["--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = result["instances"]
+    families = {row["family"] for row in rows}
+    assert set(GENERATED) <= families  # git too when the checkout has history
+    for row in rows:
+        made = row["makespan"]
+        assert set(made) == set(schedule_bench.STRATEGIES)
+        assert row["simple_lb"] <= row["lb"] * (1 + 1e-9)
+        assert row["best_known"] <= min(made.values())
+        for name, value in made.items():
+            assert value >= row["lb"] * (1 - 1e-9), name
+        assert made["ours"] <= made["cp"] * (1 + 1e-9)  # chosen on these very durations
+        assert made["ours"] <= made["fifo"] * (1 + 1e-9)
+    assert {(e["family"], e["n"]) for e in result["summary"]} == {
+        (r["family"], r["n"]) for r in rows
+    }
+    assert "ours_beaten" in result["summary"][0]
+
+
+def test_schedule_bench_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert schedule_bench.main(["--quick", "--family", "fan", "--count", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| fan | 2 |" in out and "makespan / tight lower bound" in out
+
+
+def test_plan_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan_bench.main(["--quick", "--json"]) == 0
+    sizes = json.loads(capsys.readouterr().out)["sizes"]
+    assert [s["tasks"] for s in sizes] == list(plan_bench.QUICK_SIZES)
+    for s in sizes:
+        assert set(s["seconds"]) == {"parse", "plan", "rank", "simulate"}
+        assert s["total_seconds"] > 0 and s["peak_rss_mb"] > 0
+        assert s["makespan_over_lb"] >= 1 - 1e-9
+
+
+def test_launcher_dispatches() -> None:
+    bench = ROOT / "scripts" / "bench"
+    out = subprocess.run(
+        [str(bench), "schedule", "--quick", "--family", "independent", "--count", "1", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert json.loads(out)["summary"][0]["family"] == "independent"
+    wrong = subprocess.run([str(bench), "nonsense"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "usage" in wrong.stderr
