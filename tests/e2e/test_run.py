@@ -213,15 +213,18 @@ def test_conflict_is_retried_then_kept(e2e: E2EProject) -> None:
     e2e.write("f.txt", "original\n")
     e2e.git("add", "f.txt")
     e2e.git("commit", "-q", "-m", "add f")
+    barrier = e2e.root.parent / "y-attempt-2-started"
     e2e.spec("x", "@write f.txt from x", files=["f.txt"])
-    # y lies about its footprint, so it runs beside x and z and conflicts with each in turn
+    # y lies about its footprint, so it runs beside x and z and conflicts with each in turn;
+    # z holds its merge until y's second attempt has started from a target without z
     e2e.spec(
         "y",
-        "@write f.txt from y\n@if-attempt 1 @wait-merged x 30\n@if-attempt 2 @wait-merged z 30",
+        "@write f.txt from y\n@if-attempt 1 @wait-merged x 30\n"
+        f"@if-attempt 2 @touch {barrier}\n@if-attempt 2 @wait-merged z 30",
         files=["g.txt"],
         extra="footprint: declared",
     )
-    e2e.spec("z", "@write f.txt from z", files=["f.txt"], deps=["x"])
+    e2e.spec("z", f"@wait {barrier} 30\n@write f.txt from z", files=["f.txt"], deps=["x"])
     result = e2e.cli("run")
     assert result.returncode == 1, result.stdout + result.stderr
     tasks = e2e.tasks()
