@@ -3,10 +3,16 @@
 Each size runs in its own subprocess, so its peak resident memory (``ru_maxrss``) is its own and
 no cache of a previous size helps it. The child generates the spec files as markdown strings
 (not timed), then times, in order: parsing them with ``parse_spec_file`` ("parse"),
-``build_plan`` without a slot count ("plan": validation, footprints, overlaps, conflicts,
-critical path), ``choose_rank`` for 8 slots ("rank": what ``build_plan(..., instances=8)`` adds
-on top) and ``simulate`` of the ranked plan ("simulate"). "total" is their sum: what ``coordinator
-plan`` spends on the specs before printing.
+``build_plan`` without a slot count ("plan": validation, footprints, overlaps, critical path),
+``choose_rank`` for 8 slots ("rank": what ``build_plan(..., instances=8)`` adds on top),
+``simulate`` of the ranked plan ("simulate") and the list of conflicting pairs ("conflicts",
+built on first read, for ``plan``'s output and ``validate``). "total" is their sum: what
+``coordinator plan`` computes before it formats its output.
+
+``--cli`` also writes each size as a real repository (spec files, tracked source files, a
+commit) and times the commands as a user runs them, each a fresh process: ``coordinator
+validate`` and ``coordinator plan --format json`` (every conflict with its shared paths) to
+/dev/null, wall time including Python's start-up and reading the files.
 
 Generated plans: every task depends on 2 random earlier tasks and touches 2 of 1,000 shared
 files, with estimates from 1 to 60 minutes.
@@ -22,13 +28,16 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT, emit, markdown_table
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths
+from coordinator.core.gcpause import gc_paused
 from coordinator.core.models import TaskSpec
 from coordinator.core.ordering import choose_rank
 from coordinator.core.planner import build_plan
@@ -40,7 +49,9 @@ QUICK_SIZES = (200, 1_000)
 FILES = 1_000
 INSTANCES = 8
 TARGET_SECONDS = {10_000: 2.0}
-STAGES = ("parse", "plan", "rank", "simulate")
+STAGES = ("parse", "plan", "rank", "simulate", "conflicts")
+CLI_SIZES = (1_000, 10_000)
+CLI_COMMANDS = {"validate": ["validate"], "plan --format json": ["plan", "--format", "json"]}
 
 
 def spec_texts(n: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -69,8 +80,9 @@ def child(n: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     specs: list[TaskSpec] = []
-    for source, text in texts:
-        specs.extend(parse_spec_file(text, source, order_start=len(specs)))
+    with gc_paused():  # as project.read_specs parses
+        for source, text in texts:
+            specs.extend(parse_spec_file(text, source, order_start=len(specs)))
     stages["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -85,6 +97,10 @@ def child(n: int) -> dict[str, Any]:
     schedule = simulate(dataclasses.replace(plan, rank=rank), instances=INSTANCES, caps={})
     stages["simulate"] = time.perf_counter() - started
 
+    started = time.perf_counter()
+    conflicts = len(plan.conflicts)
+    stages["conflicts"] = time.perf_counter() - started
+
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "load_average": os.getloadavg()[0],
@@ -92,7 +108,7 @@ def child(n: int) -> dict[str, Any]:
         "tasks": n,
         "edges": sum(len(s.depends_on) for s in specs),
         "overlapping_pairs": sum(len(v) for v in plan.overlaps.values()) // 2,
-        "conflicts": len(plan.conflicts),
+        "conflicts": conflicts,
         "seconds": stages,
         "total_seconds": sum(stages.values()),
         "peak_rss_mb": rss_after / 1024,
@@ -116,7 +132,61 @@ def measure(n: int) -> dict[str, Any]:
     return result
 
 
-HEADERS = ("tasks", "overlapping pairs", "parse", "plan", "rank", "simulate", "total",
+def write_repo(root: Path, n: int) -> None:
+    """A git repository holding n generated spec files, the files they name and a config."""
+    for source, text in spec_texts(n):
+        path = root / source
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (root / "src").mkdir()
+    for i in range(FILES):
+        (root / f"src/m{i:04d}.py").write_text(f"# module {i}\n", encoding="utf-8")
+    (root / "coordinator.toml").write_text(
+        f'instances = {INSTANCES}\n[agents.coder]\ncommand = ["true"]\n', encoding="utf-8"
+    )
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run([*git, *args], cwd=root, check=True)
+
+
+def measure_cli(n: int) -> dict[str, Any]:
+    """Wall time of each of ``CLI_COMMANDS`` on a fresh n-task repository, output discarded."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
+        root = Path(tmp)
+        write_repo(root, n)
+        for name, args in CLI_COMMANDS.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "coordinator.cli", *args],
+                cwd=root,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            seconds[name] = time.perf_counter() - started
+    return {"tasks": n, "seconds": seconds, "load_average": os.getloadavg()[0]}
+
+
+CLI_HEADERS = ("tasks", *CLI_COMMANDS, "load")
+
+
+def render_cli(rows: list[dict[str, Any]]) -> str:
+    table = [
+        [r["tasks"], *(f"{r['seconds'][k]:.2f}" for k in CLI_COMMANDS), f"{r['load_average']:.1f}"]
+        for r in rows
+    ]
+    caption = (
+        "Seconds of wall time per command, each a fresh process in a real repository: start-up, "
+        "reading the spec files, planning and writing the output (to /dev/null)."
+    )
+    title = "## plan: the commands end to end"
+    return "\n".join([title, "", caption, "", markdown_table(CLI_HEADERS, table)])
+
+
+HEADERS = ("tasks", "overlapping pairs", "parse", "plan", "rank", "simulate", "conflicts", "total",
            "us/task", "peak RSS MB (+load)", "growth", "target", "load")  # fmt: skip
 
 
@@ -155,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--sizes", type=int, nargs="+", help="task counts to measure")
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help=f"also time the commands on real repositories (sizes {CLI_SIZES}, or --sizes)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
@@ -162,7 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     rows = [measure(n) for n in sizes]
-    emit({"sizes": rows}, render(rows), args.json)
+    result: dict[str, Any] = {"sizes": rows}
+    markdown = render(rows)
+    if args.cli:
+        cli_sizes = args.sizes or (QUICK_SIZES if args.quick else CLI_SIZES)
+        result["commands"] = [measure_cli(n) for n in cli_sizes]
+        markdown += "\n\n" + render_cli(result["commands"])
+    emit(result, markdown, args.json)
     return 0
 
 

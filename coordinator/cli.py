@@ -19,6 +19,7 @@ from rich.console import Console
 from coordinator import __version__
 from coordinator import cron as cron_mod
 from coordinator.clean import clean as clean_repo
+from coordinator.core.gcpause import gc_paused
 from coordinator.core.simulate import simulate
 from coordinator.daemon import cycle as daemon_cycle
 from coordinator.daemon import watch as daemon_watch
@@ -28,7 +29,13 @@ from coordinator.init_project import init_project
 from coordinator.io.gitrepo import GitRepo
 from coordinator.land import land as land_target
 from coordinator.land import revert as revert_task
-from coordinator.plan_output import render_dot, render_json, render_mermaid, render_text
+from coordinator.plan_output import (
+    DEFAULT_ROWS,
+    render_dot,
+    render_json,
+    render_mermaid,
+    render_text,
+)
 from coordinator.project import load_project
 from coordinator.review import landed, render_markdown, review_target, store_summaries
 from coordinator.review import render_text as render_review
@@ -63,32 +70,44 @@ def cli() -> None:
     show_default=True,
 )
 @click.option("--base", help="Revision to predict footprints against (default: target or HEAD).")
-def plan(repo_path: Path | None, instances: int | None, fmt: str, base: str | None) -> None:
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_ROWS,
+    show_default=True,
+    help="Rows per table in the text format; 0 shows all.",
+)
+def plan(
+    repo_path: Path | None, instances: int | None, fmt: str, base: str | None, limit: int
+) -> None:
     """Show tasks, footprints, conflicts, the critical path and a simulated schedule."""
-    project = load_project(repo_path, base=base)
-    n = instances or project.config.instances
-    the_plan = project.plan(n)
-    caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-    schedule = simulate(the_plan, instances=n, caps=caps)
-    if fmt == "json":
-        click.echo(render_json(the_plan, schedule, n))
-    elif fmt == "dot":
-        click.echo(render_dot(the_plan), nl=False)
-    elif fmt == "mermaid":
-        click.echo(render_mermaid(the_plan), nl=False)
-    else:
-        render_text(Console(), the_plan, schedule, n)
+    with gc_paused():  # a one-shot batch: see coordinator.core.gcpause
+        project = load_project(repo_path, base=base)
+        n = instances or project.config.instances
+        the_plan = project.plan(n)
+        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
+        schedule = simulate(the_plan, instances=n, caps=caps)
+        if fmt == "json":
+            click.echo(render_json(the_plan, schedule, n))
+        elif fmt == "dot":
+            click.echo(render_dot(the_plan), nl=False)
+        elif fmt == "mermaid":
+            click.echo(render_mermaid(the_plan), nl=False)
+        else:
+            render_text(Console(), the_plan, schedule, n, limit=limit)
 
 
 @cli.command()
 @_repo_option
 def validate(repo_path: Path | None) -> None:
     """Check config and specs; exit 0, or 2 listing every problem (for pre-commit and CI)."""
-    project = load_project(repo_path)
-    the_plan = project.plan()
+    with gc_paused():
+        project = load_project(repo_path)
+        the_plan = project.plan()
+        conflicts = len(the_plan.conflicts)
     for warning in the_plan.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"ok: {len(the_plan.tasks)} tasks, {len(the_plan.conflicts)} conflicts")
+    click.echo(f"ok: {len(the_plan.tasks)} tasks, {conflicts} conflicts")
 
 
 @cli.command()

@@ -52,7 +52,25 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
 
 
 def render_json(plan: Plan, schedule: Schedule, instances: int) -> str:
-    return json.dumps(plan_json(plan, schedule, instances), indent=2)
+    """``plan_json`` with one task, conflict or schedule entry per line.
+
+    Readable and greppable like indented JSON, but each item goes through the C encoder in one
+    call: ``indent=2`` takes the pure-Python encoder, 0.75 s for a 10,000-task plan.
+    """
+    encode = json.JSONEncoder().encode
+    lines = ["{"]
+    items = list(plan_json(plan, schedule, instances).items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(value, list) and value:
+            lines.append(f"  {encode(key)}: [")
+            lines.extend(f"    {encode(item)}," for item in value[:-1])
+            lines.append(f"    {encode(value[-1])}")
+            lines.append(f"  ]{comma}")
+        else:
+            lines.append(f"  {encode(key)}: {encode(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def _quote(text: str) -> str:
@@ -113,13 +131,42 @@ def _gantt_bar(start: float, end: float, makespan: float, width: int = 32) -> st
     return " " * left + "█" * (right - left)
 
 
-def render_text(console: Console, plan: Plan, schedule: Schedule, instances: int) -> None:
-    """The at-a-glance view: tasks, conflicts, critical path, simulated schedule, summary."""
+DEFAULT_ROWS = 50
+
+
+def _shown(total: int, limit: int | None) -> tuple[int, str | None]:
+    """How many rows of ``total`` a table shows, and the caption saying what was left out."""
+    if not limit or total <= limit:
+        return total, None
+    return limit, f"... and {total - limit} more (--limit 0 shows all; --format json lists all)"
+
+
+def render_text(
+    console: Console,
+    plan: Plan,
+    schedule: Schedule,
+    instances: int,
+    *,
+    limit: int | None = DEFAULT_ROWS,
+) -> None:
+    """The at-a-glance view: tasks, conflicts, critical path, simulated schedule, summary.
+
+    Each table shows at most ``limit`` rows (None or 0: all). A table of thousands of rows is
+    read by nobody and takes rich tens of seconds to lay out; the summary lines and the JSON
+    form still cover everything.
+    """
     critical = set(plan.critical_path)
-    tasks = Table(title=f"Tasks ({len(plan.tasks)})", title_justify="left", expand=False)
+    shown, caption = _shown(len(plan.tasks), limit)
+    tasks = Table(
+        title=f"Tasks ({len(plan.tasks)})",
+        title_justify="left",
+        expand=False,
+        caption=caption,
+        caption_justify="left",
+    )
     for column in ("id", "agent", "depends on", "footprint [D/F/M]", "prio", "estimate"):
         tasks.add_column(column, overflow="fold")
-    for t in plan.tasks:
+    for t in plan.tasks[:shown]:
         tasks.add_row(
             Text(t.id, style="bold" if t.id in critical else ""),
             t.agent,
@@ -130,11 +177,17 @@ def render_text(console: Console, plan: Plan, schedule: Schedule, instances: int
         )
     parts: list[Any] = [tasks]
     if plan.conflicts:
-        conflicts = Table(title="Conflicts (never run at the same time)", title_justify="left")
+        shown, caption = _shown(len(plan.conflicts), limit)
+        conflicts = Table(
+            title=f"Conflicts ({len(plan.conflicts)}, never run at the same time)",
+            title_justify="left",
+            caption=caption,
+            caption_justify="left",
+        )
         conflicts.add_column("task")
         conflicts.add_column("task")
         conflicts.add_column("shared paths", overflow="fold")
-        for c in plan.conflicts:
+        for c in plan.conflicts[:shown]:
             conflicts.add_row(c.a, c.b, ", ".join(c.paths))
         parts.append(conflicts)
     else:
@@ -146,10 +199,16 @@ def render_text(console: Console, plan: Plan, schedule: Schedule, instances: int
             f"  ({format_duration(plan.critical_length)})",
         )
     )
-    timeline = Table(title=f"Simulated schedule, {instances} instances", title_justify="left")
+    shown, caption = _shown(len(schedule.entries), limit)
+    timeline = Table(
+        title=f"Simulated schedule, {instances} instances",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     for column in ("id", "slot", "start", "end", "timeline"):
         timeline.add_column(column)
-    for e in sorted(schedule.entries, key=lambda e: (e.start, e.slot)):
+    for e in sorted(schedule.entries, key=lambda e: (e.start, e.slot))[:shown]:
         timeline.add_row(
             e.id,
             str(e.slot),

@@ -16,6 +16,7 @@ from typing import Any
 from coordinator.core.argv import MAX_ARGUMENT_BYTES, placeholders_in
 from coordinator.core.config import BRANCH_FIX, Config, branch_problem, parse_config
 from coordinator.core.footprint import RepoPaths
+from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
@@ -98,21 +99,29 @@ def iter_spec_files(specs_dir: Path, skip: Path | None = None) -> Iterator[Path]
     whose checkouts hold copies of committed specs) are left out; symlinked directories are
     not entered (see ``linked_dirs``).
     """
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(specs_dir):
-        here = Path(dirpath)
-        dirnames[:] = [
-            name
-            for name in dirnames
-            if not name.startswith(".") and (skip is None or here / name != skip)
-        ]
-        for name in filenames:
-            path = here / name
-            if name.startswith(".") or name.lower() in SKIPPED_NAMES:
-                continue
-            if path.suffix.lower() in SPEC_SUFFIXES and path.is_file():
-                found.append(path)
-    yield from sorted(found)
+    found: list[tuple[list[str], Path]] = []
+    pending = [specs_dir]
+    while pending:
+        here = pending.pop()
+        with os.scandir(here) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                # DirEntry's type checks cost no system call for plain files and directories
+                if entry.is_dir(follow_symlinks=False):
+                    path = here / name
+                    if skip is None or path != skip:
+                        pending.append(path)
+                elif (
+                    name.lower() not in SKIPPED_NAMES
+                    and os.path.splitext(name)[1].lower() in SPEC_SUFFIXES
+                    and entry.is_file()
+                ):
+                    path = here / name
+                    found.append((path.relative_to(specs_dir).as_posix().split("/"), path))
+    found.sort(key=lambda item: item[0])  # by path components, as sorting Path objects does
+    yield from (path for _, path in found)
 
 
 def linked_dirs(specs_dir: Path, skip: Path | None = None) -> list[Path]:
@@ -126,6 +135,7 @@ def linked_dirs(specs_dir: Path, skip: Path | None = None) -> list[Path]:
     return sorted(links)
 
 
+@batch
 def read_specs(root: Path, config: Config, config_source: str) -> list[TaskSpec]:
     """Parse every spec file; collect every file's problems before raising.
 
@@ -159,7 +169,9 @@ def read_specs(root: Path, config: Config, config_source: str) -> list[TaskSpec]
             )
     for path in iter_spec_files(specs_dir, skip):
         rel = path.relative_to(root).as_posix()
-        if real_root not in path.resolve().parents:
+        # Directories that are symlinks are never entered (see linked_dirs), so only a file
+        # that is itself a symlink can lead elsewhere.
+        if path.is_symlink() and real_root not in path.resolve().parents:
             problems.append(
                 Problem(rel, None, "is a symlink leading outside the repository", "replace it")
             )

@@ -51,11 +51,15 @@ def test_schedule_bench_tables(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_plan_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
-    assert plan_bench.main(["--quick", "--json"]) == 0
-    sizes = json.loads(capsys.readouterr().out)["sizes"]
-    assert [s["tasks"] for s in sizes] == list(plan_bench.QUICK_SIZES)
+    assert plan_bench.main(["--quick", "--json", "--cli", "--sizes", "200"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    sizes = result["sizes"]
+    assert [s["tasks"] for s in sizes] == [200]
+    assert [c["tasks"] for c in result["commands"]] == [200]
+    assert set(result["commands"][0]["seconds"]) == set(plan_bench.CLI_COMMANDS)
     for s in sizes:
-        assert set(s["seconds"]) == {"parse", "plan", "rank", "simulate"}
+        assert set(s["seconds"]) == {"parse", "plan", "rank", "simulate", "conflicts"}
+        assert s["conflicts"] > 0
         assert s["total_seconds"] > 0 and s["peak_rss_mb"] > 0
         assert s["makespan_over_lb"] >= 1 - 1e-9
 

@@ -36,8 +36,12 @@ class Task:
         return (self.wt / rel).read_text(encoding="utf-8")
 
     def run(
-        self, *args: str, body: str | None = None, front: str = "agent: coder",
-        env: dict[str, str] | None = None, spec_arg: bool = True,
+        self,
+        *args: str,
+        body: str | None = None,
+        front: str = "agent: coder",
+        env: dict[str, str] | None = None,
+        spec_arg: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         if body is not None:
             self.spec.write_text(f"---\n{front}\n---\n{body}", encoding="utf-8")
@@ -45,8 +49,13 @@ class Task:
         argv = [sys.executable, "-m", "coordinator.demo_agent"]
         argv += [str(self.spec), "--marker", str(self.marker)] if spec_arg else []
         return subprocess.run(
-            [*argv, *args], cwd=self.wt, env={**clean, **(env or {})},
-            capture_output=True, text=True, timeout=60, check=False,
+            [*argv, *args],
+            cwd=self.wt,
+            env={**clean, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def marker_json(self) -> dict[str, str]:
@@ -75,9 +84,17 @@ def test_applies_write_append_replace_and_delete(task: Task) -> None:
         + block("write", "calc/new/mul.py", "def mul(a, b):", "    return a * b")
         + block("append", "README.md", "", "## Usage")
         + block(
-            "replace", "calc/ops.py",
-            "<<<<<<< SEARCH", "    return a - b", "=======", "    return a + b", ">>>>>>> REPLACE",
-            "<<<<<<< SEARCH", "TODO = 1", "=======", ">>>>>>> REPLACE",
+            "replace",
+            "calc/ops.py",
+            "<<<<<<< SEARCH",
+            "    return a - b",
+            "=======",
+            "    return a + b",
+            ">>>>>>> REPLACE",
+            "<<<<<<< SEARCH",
+            "TODO = 1",
+            "=======",
+            ">>>>>>> REPLACE",
         )
         + block("delete", "old.py")
         + block("python", "example.py", "print('not an edit')")
@@ -95,8 +112,14 @@ def test_applies_write_append_replace_and_delete(task: Task) -> None:
     }
     assert "write calc/new/mul.py" in result.stdout and "done:" in result.stdout
     assert task.files() - {"spec.md"} == {
-        "wt", "markers", "markers/task.json", "wt/README.md", "wt/calc", "wt/calc/ops.py",
-        "wt/calc/new", "wt/calc/new/mul.py",
+        "wt",
+        "markers",
+        "markers/task.json",
+        "wt/README.md",
+        "wt/calc",
+        "wt/calc/ops.py",
+        "wt/calc/new",
+        "wt/calc/new/mul.py",
     }  # no temp file left beside the marker
 
 
@@ -131,7 +154,8 @@ def test_replace_text_not_found_fails_and_changes_nothing(task: Task) -> None:
     result = task.run(body=body)
     assert result.returncode == 1
     assert task.marker_json() == {
-        "status": "failed", "summary": "replace in a.py: text not found: 'y = 2'",
+        "status": "failed",
+        "summary": "replace in a.py: text not found: 'y = 2'",
     }
     assert not (task.wt / "new.py").exists() and task.read("a.py") == "x = 1\n"
 
@@ -167,8 +191,10 @@ def test_paths_leaving_the_worktree_are_refused(task: Task, path: str, reason: s
     [
         (f"{FENCE}write a.txt\nnever closed\n", "never closed"),
         (block("delete", "missing.txt"), "no such file"),
-        (block("replace", "missing.txt", "<<<<<<< SEARCH", "a", "=======", ">>>>>>> REPLACE"),
-         "no such file"),
+        (
+            block("replace", "missing.txt", "<<<<<<< SEARCH", "a", "=======", ">>>>>>> REPLACE"),
+            "no such file",
+        ),
         (block("replace", "f.txt", "just text"), "outside a SEARCH/REPLACE"),
         (block("replace", "f.txt", "<<<<<<< SEARCH", "a", "======="), "expected"),
         (block("write", "f.txt/child", "x"), "f.txt is a file"),
@@ -191,8 +217,9 @@ def test_no_spec_at_all_fails(task: Task) -> None:
 
 def test_sleep_comes_from_the_estimate_divided_by_the_speed(task: Task) -> None:
     started = time.monotonic()
-    result = task.run(body="nothing to do\n", front="estimate: 1h", env={
-        "COORDINATOR_DEMO_SPEED": "12000"})
+    result = task.run(
+        body="nothing to do\n", front="estimate: 1h", env={"COORDINATOR_DEMO_SPEED": "12000"}
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert "working for 0.30s" in result.stdout
@@ -230,8 +257,10 @@ def test_bad_sleep_settings_fail_before_any_edit(
 
 # ----------------------------------------------------------------- the pure helpers
 def test_parse_edits_skips_other_fences_and_keeps_order() -> None:
-    body = "text\n```python\n```write not-an-edit\n```\n" + block("append", "b", "1") + block(
-        "write", "a b.txt", "2"
+    body = (
+        "text\n```python\n```write not-an-edit\n```\n"
+        + block("append", "b", "1")
+        + block("write", "a b.txt", "2")
     )
     assert parse_edits(body) == [Edit("append", "b", ("1",)), Edit("write", "a b.txt", ("2",))]
 

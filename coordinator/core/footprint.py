@@ -331,6 +331,32 @@ def _ancestors(key: str) -> Iterator[str]:
         yield key
 
 
+@dataclass(frozen=True, slots=True)
+class _TaskForms:
+    """A footprint prepared for naming shared paths with set operations.
+
+    ``literals`` are the patterns whose overlap form is a single path (for those the form is
+    the normalised pattern); ``parents`` every directory above them, so that a literal inside
+    another task's literal shows up as an intersection; ``globs`` the rest, as (normalised
+    pattern, overlap form); ``all`` both kinds.
+    """
+
+    literals: frozenset[str]
+    parents: frozenset[str]
+    globs: tuple[tuple[str, str], ...]
+    all: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, footprint: Footprint, repo: RepoPaths) -> _TaskForms:
+        pairs = tuple((normalise(p), overlap_form(p, repo)) for p in footprint.patterns)
+        literals = frozenset(form for _, form in pairs if not is_glob(form))
+        parents = frozenset(
+            path[:i] for path in literals for i, char in enumerate(path) if char == "/"
+        )
+        globs = tuple((p, form) for p, form in pairs if is_glob(form))
+        return cls(literals, parents, globs, pairs)
+
+
 class OverlapIndex:
     """All overlapping task pairs of a batch, without comparing every pair of tasks.
 
@@ -356,6 +382,8 @@ class OverlapIndex:
             if is_glob(form):
                 self._globs[literal_prefix(form)].add(form)
         self._overlaps: dict[str, frozenset[str]] | None = None
+        self._task_forms: dict[str, _TaskForms] = {}
+        self._described: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def overlaps(self) -> dict[str, frozenset[str]]:
         """Task id -> the other tasks whose footprints overlap it (symmetric, never itself)."""
@@ -399,21 +427,44 @@ class OverlapIndex:
 
         A literal inside the other side's glob is shown as the path; for two globs (or a glob
         reaching into a directory) the tracked files both cover are listed when there are only a
-        few, else the pair is shown as ``x & y``.
+        few, else the pair is shown as ``x & y``. Called for each of up to hundreds of thousands
+        of conflicts, so each task's forms and each pair of patterns are worked out once.
         """
-        shared: set[str] = set()
-        for p in self._footprints[a].patterns:
-            for q in self._footprints[b].patterns:
-                if forms_overlap(overlap_form(p, self._repo), overlap_form(q, self._repo)):
-                    shared.update(self._describe(normalise(p), normalise(q)))
+        mine, theirs = self._forms_of(a), self._forms_of(b)
+        shared = set(mine.literals & theirs.literals)
+        for outer, inner in ((mine, theirs), (theirs, mine)):
+            for directory in outer.literals & inner.parents:
+                shared.update(x for x in inner.literals if x.startswith(directory + "/"))
+        if mine.globs or theirs.globs:
+            for p, form_p in mine.globs:
+                for q, form_q in theirs.all:
+                    shared.update(self._described_pair(p, form_p, q, form_q))
+            for p, form_p in mine.all:
+                if form_p in mine.literals:
+                    for q, form_q in theirs.globs:
+                        shared.update(self._described_pair(p, form_p, q, form_q))
         return tuple(sorted(shared))
+
+    def _described_pair(self, p: str, form_p: str, q: str, form_q: str) -> tuple[str, ...]:
+        described = self._described.get((p, q))
+        if described is None:
+            described = self._describe(p, q) if forms_overlap(form_p, form_q) else ()
+            self._described[p, q] = described
+        return described
+
+    def _forms_of(self, task_id: str) -> _TaskForms:
+        forms = self._task_forms.get(task_id)
+        if forms is None:
+            forms = _TaskForms.of(self._footprints[task_id], self._repo)
+            self._task_forms[task_id] = forms
+        return forms
 
     def _describe(self, p: str, q: str) -> tuple[str, ...]:
         if p == q:
             return (p,)
         glob_p, glob_q = is_glob(p), is_glob(q)
         if not glob_p and not glob_q:
-            return (max(p, q, key=lambda x: x.count("/")),)
+            return (max(p, q, key=_depth),)
         if glob_p != glob_q:
             literal, glob = (q, p) if glob_p else (p, q)
             if glob_match(glob, literal):
@@ -422,3 +473,7 @@ class OverlapIndex:
         if 0 < len(tracked) <= MAX_LISTED:
             return tuple(tracked)
         return (" & ".join(sorted((p, q))),)
+
+
+def _depth(path: str) -> int:
+    return path.count("/")

@@ -295,6 +295,26 @@ class Reachability:
         at = self._position[source]
         return bool(self._ancestors[self._position[target]] >> at & 1)
 
+    def unordered(self, task_id: str, others: Iterable[str]) -> list[str]:
+        """The tasks of ``others`` with no dependency path to or from ``task_id``, in order.
+
+        ``has_path`` for a batch: a pair needs one bit test, on the side that can depend on the
+        other (the later one in topological order), not two.
+        """
+        position, ancestors = self._position, self._ancestors
+        at = position[task_id]
+        mine = ancestors[at]
+        found = []
+        for other in others:
+            there = position[other]
+            if there > at:
+                related = ancestors[there] >> at & 1
+            else:
+                related = mine >> there & 1 if there < at else 1
+            if not related:
+                found.append(other)
+        return found
+
     def has_path(self, a: str, b: str) -> bool:
         """True when either task depends (transitively) on the other; False for ``a == b``."""
         return self.reaches(a, b) or self.reaches(b, a)

@@ -21,6 +21,7 @@ import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from coordinator.core.gcpause import batch
 from coordinator.core.plan import Plan
 from coordinator.core.policy import priority_key, symmetric_overlaps
 from coordinator.core.simulate import end_times, finish_times, task_durations
@@ -57,6 +58,7 @@ def with_chosen_rank(
     return dataclasses.replace(plan, rank=choose_rank(plan, instances=instances, caps=caps or {}))
 
 
+@batch
 def choose_rank(
     plan: Plan,
     *,

@@ -6,7 +6,7 @@ the repository's file list, and is read-only afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordinator.core.models import Conflict, Task
@@ -19,16 +19,16 @@ class Plan:
     ``overlaps[t]`` holds every task whose predicted footprint overlaps ``t``'s (dependency-related
     or not; exclusive footprints are *not* expanded here, the policy handles them by flag).
     ``conflicts`` is the subset of overlapping pairs with no dependency path between them: the
-    pairs that the scheduler must keep apart. ``weights[t]`` is the estimate used for the critical
-    path and the simulation; ``remaining[t]`` is the longest weighted path from ``t`` (inclusive)
-    to the end of the DAG.
+    pairs that the scheduler must keep apart (built on first read, as only reports need it).
+    ``weights[t]`` is the estimate used for the critical path and the simulation;
+    ``remaining[t]`` is the longest weighted path from ``t`` (inclusive) to the end of the DAG.
     """
 
     tasks: tuple[Task, ...]
     deps: Mapping[str, tuple[str, ...]]
     dependents: Mapping[str, tuple[str, ...]]
     overlaps: Mapping[str, frozenset[str]]
-    conflicts: tuple[Conflict, ...]
+    conflicts: Sequence[Conflict]
     critical_path: tuple[str, ...]
     critical_length: float
     weights: Mapping[str, float]

@@ -7,13 +7,13 @@ user previews is exactly what runs.
 from __future__ import annotations
 
 import functools
-import gc
-import operator
 import statistics
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
+from coordinator.core.conflicts import ConflictList, find_conflicts
 from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
+from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import (
     critical_path,
     dependents_of,
@@ -21,14 +21,13 @@ from coordinator.core.graph import (
     remaining_path,
     topo_order,
 )
-from coordinator.core.models import Conflict, Footprint, Task, TaskSpec
+from coordinator.core.models import Footprint, Task, TaskSpec
 from coordinator.core.ordering import with_chosen_rank
 from coordinator.core.plan import Plan
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
 DEFAULT_ESTIMATE = 60.0
-EXCLUSIVE_MARK = "(unknown footprint: exclusive)"
 
 
 def default_weights(specs: Sequence[TaskSpec]) -> dict[str, float]:
@@ -57,15 +56,8 @@ def build_plan(
     per-type ``caps``) the plan also gets a ``rank``: the start order that simulated best on the
     estimates for that many slots (``coordinator.core.ordering``).
     """
-    # Planning allocates hundreds of thousands of small acyclic objects (overlap sets, conflict
-    # pairs); the cyclic collector would walk the whole heap over and over for nothing.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _build_plan(specs, config, repo, instances=instances, caps=caps)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build_plan(
@@ -99,16 +91,9 @@ def _build_plan(
     index = OverlapIndex(footprints, repo)
     overlaps = index.overlaps()
     reach = reachability(order, deps)
-    shared = index.shared_paths
-    has_path = reach.has_path
-    conflicts = [
-        Conflict(a, b, functools.partial(shared, a, b))
-        for a in order
-        for b in overlaps[a]
-        if a < b and not has_path(a, b)
-    ]
-    conflicts.extend(_exclusive_conflicts(order, footprints, reach, overlaps))
-    conflicts.sort(key=operator.itemgetter(0, 1))
+    conflicts = ConflictList(
+        functools.partial(find_conflicts, order, overlaps, footprints, reach, index.shared_paths)
+    )
 
     weights = default_weights(specs)
     path, length = critical_path(order, deps, weights)
@@ -117,7 +102,7 @@ def _build_plan(
         deps={i: tuple(deps[i]) for i in order},
         dependents=dependents_of(order, deps),
         overlaps=overlaps,
-        conflicts=tuple(conflicts),
+        conflicts=conflicts,
         critical_path=tuple(path),
         critical_length=length,
         weights=weights,
@@ -125,26 +110,3 @@ def _build_plan(
         warnings=tuple(warnings),
     )
     return with_chosen_rank(plan, instances=instances, caps=caps)
-
-
-def _exclusive_conflicts(
-    order: Sequence[str],
-    footprints: dict[str, Footprint],
-    reach: object,
-    overlaps: dict[str, frozenset[str]],
-) -> list[Conflict]:
-    """An exclusive task conflicts with every task it is not ordered against by dependencies."""
-    has_path = reach.has_path  # type: ignore[attr-defined]
-    exclusive = [t for t in order if footprints[t].exclusive]
-    found: list[Conflict] = []
-    seen: set[tuple[str, str]] = set()
-    for x in exclusive:
-        for other in order:
-            if other == x or has_path(x, other):
-                continue
-            pair = (min(x, other), max(x, other))
-            if pair in seen or other in overlaps[x]:
-                continue
-            seen.add(pair)
-            found.append(Conflict(pair[0], pair[1], (EXCLUSIVE_MARK,)))
-    return found

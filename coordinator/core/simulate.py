@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from coordinator.core.gcpause import batch
 from coordinator.core.graph import remaining_path
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler, symmetric_overlaps
@@ -44,6 +45,7 @@ class Schedule:
         return self.sequential / self.makespan if self.makespan > 0 else 1.0
 
 
+@batch
 def simulate(
     plan: Plan,
     *,
@@ -89,6 +91,7 @@ def finish_times(
     return max(ends.values(), default=0.0), math.fsum(ends.values())
 
 
+@batch
 def end_times(
     plan: Plan,
     *,

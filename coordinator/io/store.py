@@ -67,11 +67,25 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 # before any SQL is built, so a caller's keyword can never become SQL text.
 _TEXT, _INT, _REAL, _JSON = "text", "int", "real", "json"
 TASK_COLUMNS: Mapping[str, str] = {
-    "agent": _TEXT, "state": _TEXT, "attempt": _INT, "started_at": _REAL,
-    "finished_at": _REAL, "merged_at": _REAL, "branch": _TEXT, "worktree": _TEXT,
-    "base": _TEXT, "merge_commit": _TEXT, "predicted_files": _JSON, "changed_files": _JSON,
-    "violations": _JSON, "log": _TEXT, "reason": _TEXT, "summary": _TEXT, "pid": _INT,
-    "pid_create_time": _REAL, "spec_digest": _TEXT,
+    "agent": _TEXT,
+    "state": _TEXT,
+    "attempt": _INT,
+    "started_at": _REAL,
+    "finished_at": _REAL,
+    "merged_at": _REAL,
+    "branch": _TEXT,
+    "worktree": _TEXT,
+    "base": _TEXT,
+    "merge_commit": _TEXT,
+    "predicted_files": _JSON,
+    "changed_files": _JSON,
+    "violations": _JSON,
+    "log": _TEXT,
+    "reason": _TEXT,
+    "summary": _TEXT,
+    "pid": _INT,
+    "pid_create_time": _REAL,
+    "spec_digest": _TEXT,
 }
 _TASK_STATES = frozenset(state.value for state in TaskState)
 
@@ -225,7 +239,10 @@ class Store:
         try:
             # Autocommit mode (isolation_level=None): every transaction below is explicit.
             self._con = sqlite3.connect(
-                target, uri=readonly, timeout=BUSY_TIMEOUT, isolation_level=None,
+                target,
+                uri=readonly,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
@@ -299,7 +316,9 @@ class Store:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -343,7 +362,13 @@ class Store:
 
     # ------------------------------------------------------------------------ writes
     def create_run(
-        self, run_id: str, *, target: str, base: str, instances: int, started_at: float,
+        self,
+        run_id: str,
+        *,
+        target: str,
+        base: str,
+        instances: int,
+        started_at: float,
         options: Mapping[str, object] = {},
     ) -> None:
         """Record a new run in state ``running``; a run id can be created only once."""
@@ -381,8 +406,7 @@ class Store:
         sql = (
             f"INSERT INTO tasks (run_id, task_id, position{columns}) VALUES (?, ?, "  # noqa: S608
             f"(SELECT COALESCE(MAX(position), 0) + 1 FROM tasks WHERE run_id = ?){holders}) "
-            "ON CONFLICT (run_id, task_id) DO "
-            + (f"UPDATE SET {update}" if names else "NOTHING")
+            "ON CONFLICT (run_id, task_id) DO " + (f"UPDATE SET {update}" if names else "NOTHING")
         )
         with self.transaction():
             try:
@@ -391,8 +415,14 @@ class Store:
                 raise ValueError(f"unknown run {run_id!r}") from None
 
     def add_attempt(
-        self, run_id: str, task_id: str, attempt: int, *, started_at: float,
-        branch: str | None = None, base: str | None = None,
+        self,
+        run_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        started_at: float,
+        branch: str | None = None,
+        base: str | None = None,
     ) -> None:
         """Start (or restart, after a crash) attempt ``attempt`` (from 1) of a task."""
         with self.transaction():
@@ -403,7 +433,13 @@ class Store:
             )
 
     def finish_attempt(
-        self, run_id: str, task_id: str, attempt: int, *, finished_at: float, outcome: str,
+        self,
+        run_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        finished_at: float,
+        outcome: str,
         reason: str | None = None,
     ) -> None:
         with self.transaction():
@@ -416,7 +452,12 @@ class Store:
                 raise ValueError(f"no attempt {attempt} of {task_id!r} in run {run_id!r}")
 
     def add_event(
-        self, run_id: str, kind: str, *, task_id: str | None = None, at: float,
+        self,
+        run_id: str,
+        kind: str,
+        *,
+        task_id: str | None = None,
+        at: float,
         data: Mapping[str, object] = {},
     ) -> None:
         with self.transaction():
@@ -470,9 +511,14 @@ class Store:
         if row is None:
             return None
         return RunRecord(
-            run_id=row["run_id"], state=row["state"], started_at=row["started_at"],
-            finished_at=row["finished_at"], target=row["target"], base=row["base"],
-            instances=row["instances"], options=json.loads(row["options"]),
+            run_id=row["run_id"],
+            state=row["state"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            target=row["target"],
+            base=row["base"],
+            instances=row["instances"],
+            options=json.loads(row["options"]),
             summary=None if row["summary"] is None else json.loads(row["summary"]),
         )
 
@@ -491,8 +537,10 @@ class Store:
                 " ORDER BY started_at, task_id, attempt",
                 (run_id, task_id, task_id),
             ).fetchall()
-        return [AttemptRecord(**{name: row[name] for name in AttemptRecord.__dataclass_fields__})
-                for row in rows]
+        return [
+            AttemptRecord(**{name: row[name] for name in AttemptRecord.__dataclass_fields__})
+            for row in rows
+        ]
 
     def events(self, run_id: str, since_id: int = 0) -> list[EventRecord]:
         """Events with ``id > since_id``, oldest first: poll with the last id you saw."""
@@ -501,8 +549,14 @@ class Store:
                 "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, since_id)
             ).fetchall()
         return [
-            EventRecord(row["id"], row["run_id"], row["task_id"], row["at"], row["kind"],
-                        json.loads(row["data"]))
+            EventRecord(
+                row["id"],
+                row["run_id"],
+                row["task_id"],
+                row["at"],
+                row["kind"],
+                json.loads(row["data"]),
+            )
             for row in rows
         ]
 
@@ -547,9 +601,22 @@ class Store:
 
 # The per-task keys of ``status()`` after ``id``, in order: a promise (add keys, never rename).
 STATUS_TASK_KEYS = (
-    "agent", "state", "attempt", "started_at", "finished_at", "merged_at", "branch", "worktree",
-    "base", "merge_commit", "predicted_files", "changed_files", "violations", "log",
-    "reason", "summary",
+    "agent",
+    "state",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "merged_at",
+    "branch",
+    "worktree",
+    "base",
+    "merge_commit",
+    "predicted_files",
+    "changed_files",
+    "violations",
+    "log",
+    "reason",
+    "summary",
 )
 
 

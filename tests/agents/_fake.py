@@ -43,15 +43,21 @@ def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def add_marker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--marker", default=os.environ.get("COORDINATOR_MARKER"),
-                        help="marker path (default: $COORDINATOR_MARKER)")
+    parser.add_argument(
+        "--marker",
+        default=os.environ.get("COORDINATOR_MARKER"),
+        help="marker path (default: $COORDINATOR_MARKER)",
+    )
     parser.add_argument("--status", default="done", help="status written into the marker")
     parser.add_argument("--summary", default="", help="summary written into the marker")
     parser.add_argument("--raw", help="write this text verbatim instead of JSON")
     parser.add_argument("--empty", action="store_true", help="write an empty marker")
     parser.add_argument("--no-marker", action="store_true", help="write no marker at all")
-    parser.add_argument("--direct", action="store_true",
-                        help="write the marker in place instead of temp file + rename")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="write the marker in place instead of temp file + rename",
+    )
 
 
 def add_ready_option(parser: argparse.ArgumentParser) -> None:

@@ -43,8 +43,9 @@ def main() -> int:
             _fake.detach_stdio()
         if opts.daemon_ignore_term:
             _fake.ignore_term()
-        _fake.report(opts.ready, {"agent": agent, "daemon": os.getpid(),
-                                  "daemon_sid": os.getsid(0)})
+        _fake.report(
+            opts.ready, {"agent": agent, "daemon": os.getpid(), "daemon_sid": os.getsid(0)}
+        )
         if opts.daemon_exit_after is not None:
             time.sleep(opts.daemon_exit_after)
             os._exit(0)

@@ -248,9 +248,13 @@ def test_second_run_is_a_noop(e2e: E2EProject) -> None:
 
 
 def test_sparse_checkout_writes_only_the_footprint_and_loses_nothing(e2e: E2EProject) -> None:
-    e2e.config("checkout = \"sparse\"\n" + FAKE_CONFIG)
-    e2e.spec("narrow", "@write src/new.txt n\n@write other/extra.txt e", files=["src/new.txt"],
-             extra="footprint: declared")
+    e2e.config('checkout = "sparse"\n' + FAKE_CONFIG)
+    e2e.spec(
+        "narrow",
+        "@write src/new.txt n\n@write other/extra.txt e",
+        files=["src/new.txt"],
+        extra="footprint: declared",
+    )
     # no footprint at all: exclusive, so a full checkout
     e2e.spec("wide", "@write wide.txt w", extra="footprint: declared")
     result = e2e.cli("run")

@@ -129,10 +129,10 @@ class Harness:
         base_env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> AgentProcess:
-        env = agent_env(dict(os.environ) if base_env is None else base_env,
-                        self.values(task_id), {})
-        spec = LaunchSpec(task_id, argv, cwd or self.worktree, env,
-                          self.log(task_id), log_limit)
+        env = agent_env(
+            dict(os.environ) if base_env is None else base_env, self.values(task_id), {}
+        )
+        spec = LaunchSpec(task_id, argv, cwd or self.worktree, env, self.log(task_id), log_limit)
         agent = start_agent(spec, self.events)
         self.started.append(agent)
         return agent
@@ -271,8 +271,12 @@ def test_empty_argv_is_a_programming_error(h: Harness) -> None:
 
 def test_agent_gets_cwd_env_own_session_and_no_stdin(h: Harness) -> None:
     out = h.tmp / "dump.json"
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_DIR": "/wrong/.git",
-            "GIT_INDEX_FILE": "/wrong/index", "FAKE_DUMP": str(out)}
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_DIR": "/wrong/.git",
+        "GIT_INDEX_FILE": "/wrong/index",
+        "FAKE_DUMP": str(out),
+    }
     tricky = "$(touch pwned) `id`; {marker}\nnext"
     agent = h.start("t1", fake("dump_env.py", tricky, "--spec={spec}"), base_env=base)
     assert wait_exit(h.events, "t1").returncode == 0
@@ -307,8 +311,18 @@ def test_kill_tree_kills_children_and_grandchildren(h: Harness) -> None:
 
 def test_sigterm_ignored_everywhere_gets_sigkill(h: Harness) -> None:
     ready = h.ready()
-    agent = h.start("t1", fake("hang.py", "--ignore-term", "--children", "2",
-                               "--children-ignore-term", "--ready", str(ready.path)))
+    agent = h.start(
+        "t1",
+        fake(
+            "hang.py",
+            "--ignore-term",
+            "--children",
+            "2",
+            "--children-ignore-term",
+            "--ready",
+            str(ready.path),
+        ),
+    )
     pids = ready.read()
     started = time.monotonic()
     killed = agent.terminate_tree(timeout=0.3)
@@ -366,8 +380,10 @@ def test_double_forked_daemon_is_found_by_environment_without_subreaper(h: Harne
 
 def test_kill_task_processes_takes_the_running_agent_and_its_daemon(h: Harness) -> None:
     ready = h.ready()
-    agent = h.start("t1", fake("double_fork_setsid.py", "--hang", "--daemon-ignore-term",
-                               "--ready", str(ready.path)))
+    agent = h.start(
+        "t1",
+        fake("double_fork_setsid.py", "--hang", "--daemon-ignore-term", "--ready", str(ready.path)),
+    )
     info = ready.read()
     killed = kill_task_processes(agent, "t1", h.run_id, timeout=0.3)
     assert killed == sorted([info["agent"], info["daemon"]])
@@ -377,8 +393,12 @@ def test_kill_task_processes_takes_the_running_agent_and_its_daemon(h: Harness) 
 
 def test_mark_then_hang_leaves_a_marker_and_must_be_killed(h: Harness) -> None:
     ready = h.ready()
-    agent = h.start("t1", fake("mark_then_hang.py", "--ignore-term", "--summary", "did it",
-                               "--ready", str(ready.path)))
+    agent = h.start(
+        "t1",
+        fake(
+            "mark_then_hang.py", "--ignore-term", "--summary", "did it", "--ready", str(ready.path)
+        ),
+    )
     assert ready.read()["pid"] == agent.pid
     marker = Path(h.values("t1")["marker"])
     assert read_marker(marker) == MarkerContent("done", "did it", True, None)
@@ -390,8 +410,7 @@ def test_mark_then_hang_leaves_a_marker_and_must_be_killed(h: Harness) -> None:
 def test_a_daemon_holding_the_log_pipe_delays_exit_only_briefly(h: Harness) -> None:
     ready = h.ready()
     started = time.monotonic()
-    agent = h.start("t1", fake("double_fork_setsid.py", "--keep-stdio", "--ready",
-                               str(ready.path)))
+    agent = h.start("t1", fake("double_fork_setsid.py", "--keep-stdio", "--ready", str(ready.path)))
     ready.read()
     assert wait_exit(h.events, "t1").returncode == 0
     assert time.monotonic() - started < 10
@@ -401,8 +420,9 @@ def test_a_daemon_holding_the_log_pipe_delays_exit_only_briefly(h: Harness) -> N
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
 def test_reap_orphans_never_steals_a_popen_exit_status() -> None:
     plain = subprocess.Popen([sys.executable, "-c", "raise SystemExit(5)"])
-    session = subprocess.Popen([sys.executable, "-c", "raise SystemExit(6)"],
-                               start_new_session=True)
+    session = subprocess.Popen(
+        [sys.executable, "-c", "raise SystemExit(6)"], start_new_session=True
+    )
     for proc in (plain, session):
         _wait_exited(proc.pid)
         assert gone(proc.pid)
@@ -520,15 +540,31 @@ def test_subreaper_catches_and_reaps_a_double_forked_setsid_grandchild(tmp_path:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-c", SUBREAPER_SCRIPT, str(tmp_path), str(AGENTS)],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out == {
-        "before": False, "became": True, "after": True,
-        "agent_rc": 0, "daemon_ppid_is_us": True, "daemon_in_our_tree": True,
-        "killed": True, "daemon_fully_reaped": True,
-        "agent2_rc": 0, "zombie": True, "reaped": True, "daemon2_gone": True, "popen_rc": 9,
-        "agent3_rc": 0, "leader": True, "leader_killed": True, "leader_gone": True,
+        "before": False,
+        "became": True,
+        "after": True,
+        "agent_rc": 0,
+        "daemon_ppid_is_us": True,
+        "daemon_in_our_tree": True,
+        "killed": True,
+        "daemon_fully_reaped": True,
+        "agent2_rc": 0,
+        "zombie": True,
+        "reaped": True,
+        "daemon2_gone": True,
+        "popen_rc": 9,
+        "agent3_rc": 0,
+        "leader": True,
+        "leader_killed": True,
+        "leader_gone": True,
         "unknown_leader_left": True,
     }

@@ -135,8 +135,12 @@ def test_other_files_are_ignored(watcher: MarkerWatcher, events: queue.Queue[obj
 
 def test_fake_agent_marker_is_seen(watcher: MarkerWatcher, events: queue.Queue[object]) -> None:
     env = dict(os.environ, COORDINATOR_MARKER=str(watcher.marker_path("agent")))
-    subprocess.run([sys.executable, str(AGENTS / "sleep_then_mark.py"), "--summary", "did it"],
-                   env=env, check=True, timeout=TIMEOUT)
+    subprocess.run(
+        [sys.executable, str(AGENTS / "sleep_then_mark.py"), "--summary", "did it"],
+        env=env,
+        check=True,
+        timeout=TIMEOUT,
+    )
     seen = wait_seen(events, "agent")
     assert read_marker(seen.path) == MarkerContent("done", "did it", True, None)
 
@@ -180,8 +184,10 @@ def test_detection_latency(tmp_path: Path, events: queue.Queue[object]) -> None:
             latencies.append(time.monotonic() - start)
             drain(events)
     median = statistics.median(latencies)
-    print(f"\nmarker detection latency over 20 writes: median {median * 1000:.2f} ms, "
-          f"max {max(latencies) * 1000:.2f} ms")
+    print(
+        f"\nmarker detection latency over 20 writes: median {median * 1000:.2f} ms, "
+        f"max {max(latencies) * 1000:.2f} ms"
+    )
     assert median < 1.0
 
 

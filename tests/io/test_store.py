@@ -27,8 +27,21 @@ T0 = 1795428285.1234  # 2026-11-23T10:04:45.123Z
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUN_KEYS = ["run_id", "state", "started_at", "finished_at", "target", "tasks"]
 TASK_KEYS = [
-    "id", "agent", "state", "attempt", "started_at", "finished_at", "merged_at", "branch",
-    "worktree", "base", "merge_commit", "predicted_files", "changed_files", "violations", "log",
+    "id",
+    "agent",
+    "state",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "merged_at",
+    "branch",
+    "worktree",
+    "base",
+    "merge_commit",
+    "predicted_files",
+    "changed_files",
+    "violations",
+    "log",
 ]
 
 
@@ -39,8 +52,12 @@ def db(tmp_path: Path) -> Path:
 
 def new_run(store: Store, run_id: str = "r1", started_at: float = T0, tasks: int = 0) -> None:
     store.create_run(
-        run_id, target="coordinator/integration", base="abc123", instances=2,
-        started_at=started_at, options={"only": []},
+        run_id,
+        target="coordinator/integration",
+        base="abc123",
+        instances=2,
+        started_at=started_at,
+        options={"only": []},
     )
     with store.transaction():
         for n in range(tasks):
@@ -60,18 +77,39 @@ def test_run_task_attempt_event_and_meta_round_trip(db: Path) -> None:
     with Store(db) as store:
         new_run(store)
         store.upsert_task(
-            "r1", "core", agent="coder", state=TaskState.PENDING, attempt=0,
-            predicted_files=("calc/ops.py",), spec_digest="d1",
+            "r1",
+            "core",
+            agent="coder",
+            state=TaskState.PENDING,
+            attempt=0,
+            predicted_files=("calc/ops.py",),
+            spec_digest="d1",
         )
         store.upsert_task(
-            "r1", "core", state="running", attempt=1, started_at=T0 + 1, branch="task/core",
-            worktree=db.parent / "wt" / "core", base="abc123", pid=4242, pid_create_time=T0 + 0.5,
+            "r1",
+            "core",
+            state="running",
+            attempt=1,
+            started_at=T0 + 1,
+            branch="task/core",
+            worktree=db.parent / "wt" / "core",
+            base="abc123",
+            pid=4242,
+            pid_create_time=T0 + 0.5,
         )
         store.add_attempt("r1", "core", 1, started_at=T0 + 1, branch="b", base="abc123")
         store.finish_attempt("r1", "core", 1, finished_at=T0 + 3, outcome="done")
         store.upsert_task(
-            "r1", "core", state="merged", finished_at=T0 + 3, merged_at=T0 + 4, merge_commit="f00",
-            changed_files=["calc/ops.py"], violations=[], summary="wrote ops", log="/l/core.log",
+            "r1",
+            "core",
+            state="merged",
+            finished_at=T0 + 3,
+            merged_at=T0 + 4,
+            merge_commit="f00",
+            changed_files=["calc/ops.py"],
+            violations=[],
+            summary="wrote ops",
+            log="/l/core.log",
         )
         store.add_event("r1", "started", task_id="core", at=T0 + 1, data={"pid": 4242})
         store.add_event("r1", "merged", task_id="core", at=T0 + 4)
@@ -169,7 +207,8 @@ def test_latest_task_records_takes_the_newest_run_per_task(db: Path) -> None:
         store.upsert_task("r2", "a", state="merged", attempt=1, spec_digest="new")
         latest = store.latest_task_records()
     assert {k: (v.run_id, v.state) for k, v in latest.items()} == {
-        "a": ("r2", "merged"), "b": ("r1", "merged"),
+        "a": ("r2", "merged"),
+        "b": ("r1", "merged"),
     }
     assert latest["a"].spec_digest == "new"
 
@@ -287,7 +326,9 @@ def test_a_reader_process_sees_whole_transactions_while_the_writer_writes(db: Pa
         new_run(store, tasks=5)
         reader = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(READER), str(db), "300"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 60
         i = 0
@@ -325,7 +366,9 @@ def test_an_open_read_transaction_does_not_block_the_writer(db: Path) -> None:
         new_run(store)
         holder = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(HOLDER), str(db)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert holder.stdin is not None and holder.stdout is not None
         assert holder.stdout.readline().strip() == "0"
@@ -361,7 +404,8 @@ def test_two_writer_processes_do_not_corrupt_the_store(db: Path, tmp_path: Path)
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(WRITER), str(db), run_id, str(go)],
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for run_id in ("run-a", "run-b")
     ]
