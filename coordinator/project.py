@@ -92,17 +92,17 @@ def _check_dir_setting(root: Path, value: str, field: str, source: str) -> Path:
     return root / value
 
 
-def iter_spec_files(specs_dir: Path, skip: Path | None = None) -> Iterator[Path]:
+def iter_spec_files(specs_dir: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
     """Spec files under ``specs_dir``, recursively, in a stable (sorted path) order.
 
-    Hidden entries, ``README`` files and everything under ``skip`` (the worktrees directory,
-    whose checkouts hold copies of committed specs) are left out; symlinked directories are
-    not entered (see ``linked_dirs``).
+    Each comes with its path relative to ``specs_dir`` in POSIX form. Hidden entries, ``README``
+    files and everything under ``skip`` (the worktrees directory, whose checkouts hold copies of
+    committed specs) are left out; symlinked directories are not entered (see ``linked_dirs``).
     """
     found: list[tuple[list[str], Path]] = []
-    pending = [specs_dir]
+    pending: list[tuple[Path, list[str]]] = [(specs_dir, [])]
     while pending:
-        here = pending.pop()
+        here, parts = pending.pop()
         with os.scandir(here) as entries:
             for entry in entries:
                 name = entry.name
@@ -112,16 +112,16 @@ def iter_spec_files(specs_dir: Path, skip: Path | None = None) -> Iterator[Path]
                 if entry.is_dir(follow_symlinks=False):
                     path = here / name
                     if skip is None or path != skip:
-                        pending.append(path)
+                        pending.append((path, [*parts, name]))
                 elif (
                     name.lower() not in SKIPPED_NAMES
                     and os.path.splitext(name)[1].lower() in SPEC_SUFFIXES
                     and entry.is_file()
                 ):
-                    path = here / name
-                    found.append((path.relative_to(specs_dir).as_posix().split("/"), path))
+                    found.append(([*parts, name], here / name))
     found.sort(key=lambda item: item[0])  # by path components, as sorting Path objects does
-    yield from (path for _, path in found)
+    for parts, path in found:
+        yield path, "/".join(parts)
 
 
 def linked_dirs(specs_dir: Path, skip: Path | None = None) -> list[Path]:
@@ -167,8 +167,9 @@ def read_specs(root: Path, config: Config, config_source: str) -> list[TaskSpec]
                     "move those specs into the repository; specs are never read from elsewhere",
                 )
             )
-    for path in iter_spec_files(specs_dir, skip):
-        rel = path.relative_to(root).as_posix()
+    prefix = specs_dir.relative_to(root).as_posix()
+    for path, under_specs in iter_spec_files(specs_dir, skip):
+        rel = under_specs if prefix == "." else f"{prefix}/{under_specs}"
         # Directories that are symlinks are never entered (see linked_dirs), so only a file
         # that is itself a symlink can lead elsewhere.
         if path.is_symlink() and real_root not in path.resolve().parents:

@@ -54,8 +54,10 @@ class E2EProject:
             front.append(extra)
         self.write(f"specs/{task_id}.md", "---\n" + "\n".join(front) + "\n---\n" + body + "\n")
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    def cli(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | (env or {})
         return subprocess.run(
             [sys.executable, "-m", "coordinator.cli", *args],
             cwd=self.root,

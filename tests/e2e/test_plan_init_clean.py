@@ -80,6 +80,22 @@ def test_plan_text_dot_mermaid(e2e: E2EProject) -> None:
     assert mermaid.startswith("flowchart LR") and "-.-" in mermaid
 
 
+def test_plan_text_tables_keep_to_the_limit_and_json_to_one_item_per_line(
+    e2e: E2EProject,
+) -> None:
+    _three_tasks(e2e)
+    limited = e2e.cli("plan", "--limit", "1", env={"COLUMNS": "200"}).stdout
+    assert "Tasks (3)" in limited and "... and 2 more (--limit 0 shows all" in limited
+    everything = e2e.cli("plan", "--limit", "0", env={"COLUMNS": "200"}).stdout
+    assert "more (--limit 0" not in everything
+    assert all(f"│ {t} " in everything for t in "abc")
+    lines = e2e.cli("plan", "--format", "json").stdout.splitlines()
+    assert [line.strip() for line in lines[2:5]] == [
+        json.dumps(t) + ("," if i < 2 else "")
+        for i, t in enumerate(json.loads("\n".join(lines))["tasks"])
+    ]
+
+
 def test_validate_ok_and_init_never_overwrites(e2e: E2EProject) -> None:
     (e2e.root / "coordinator.toml").unlink()
     first = e2e.cli("init")
