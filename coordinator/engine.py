@@ -14,6 +14,7 @@ import os
 import queue
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ from coordinator.project import Project
 from coordinator.recorder import Recorder
 from coordinator.recovery import Adopted
 from coordinator.runfiles import RunFiles
+from coordinator.stopping import StopRequest
 
 MERGE_ATTEMPTS = 3
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
@@ -113,6 +115,7 @@ class Engine:
         instances: int,
         already_merged: dict[str, str],
         adopt: Mapping[str, Adopted] | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.project = project
         self.config = project.config
@@ -147,6 +150,7 @@ class Engine:
         self.refs_at_start = ref_snapshot(repo)
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()
+        self.stop = stop
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> RunSummary:
@@ -154,10 +158,14 @@ class Engine:
         self.reporter.start(self.run_id, self.target, len(self.plan.tasks))
         become_subreaper()
         self.watcher.start()
+        if self.stop is not None:
+            self.stop.attach(self.request_stop)
         try:
             with self._signals():
                 self._loop()
         finally:
+            if self.stop is not None:
+                self.stop.detach()
             self.watcher.stop()
         for ref in foreign_refs(self.refs_at_start, ref_snapshot(self.repo)):
             self.rec.emit(
@@ -644,25 +652,38 @@ class Engine:
             else:
                 self._finalize(active)
 
+    def request_stop(self, hard: bool = False) -> None:
+        """Stop as the first Ctrl-C does, or with ``hard`` as the second; from any thread.
+
+        A hard stop SIGKILLs every agent's process group here and now: the engine may be busy
+        waiting for a tree to die after SIGTERM. The queue then records the rest.
+        """
+        if hard:
+            self._kill_agents_now()
+        self.events.put(Interrupt(hard=hard))
+
+    def _kill_agents_now(self) -> None:
+        for active in list(self.active.values()):
+            if active.proc.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.killpg(active.proc.pid, signal.SIGKILL)  # each agent leads its session
+
     @contextmanager
     def _signals(self) -> Iterator[None]:
         """First Ctrl-C/SIGTERM: stop gracefully; second: kill at once.
 
-        The handler only enqueues, except on the second signal: the engine may then be busy
-        waiting for a tree to die after SIGTERM, so the handler SIGKILLs every agent's process
-        group itself (each agent leads its own session); the queue then records the rest.
+        Only the main thread can take signals; a run in another thread is stopped through its
+        ``StopRequest`` instead.
         """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
         count = 0
 
         def handler(signum: int, frame: FrameType | None) -> None:
             nonlocal count
             count += 1
-            if count > 1:
-                for active in list(self.active.values()):
-                    if active.proc.pid is not None:
-                        with contextlib.suppress(OSError):
-                            os.killpg(active.proc.pid, signal.SIGKILL)
-            self.events.put(Interrupt(hard=count > 1))
+            self.request_stop(hard=count > 1)
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

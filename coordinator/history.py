@@ -31,7 +31,9 @@ def task_history(repo: GitRepo, target: str) -> dict[str, TaskRecord]:
     if repo.rev_parse(ref) is None:
         return {}
     records: dict[str, TaskRecord] = {}
-    for info in repo.first_parent_log(ref):  # newest first: the first record per id wins
+    # git skips the commits without either trailer; newest first: the first record per id wins
+    grep = (f"^{TRAILER_TASK}:", f"^{TRAILER_REVERT}:")
+    for info in repo.first_parent_log(ref, grep=grep):
         reverted_id = info.trailers.get(TRAILER_REVERT)
         if reverted_id and reverted_id not in records:
             records[reverted_id] = TaskRecord(

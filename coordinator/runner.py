@@ -22,6 +22,7 @@ from coordinator.io.worktrees import Worktrees, ensure_excluded
 from coordinator.project import Project, load_project
 from coordinator.recovery import recover
 from coordinator.runfiles import lock_path, new_run_id, store_path
+from coordinator.stopping import StopRequest
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,18 @@ def _check_target(repo: GitRepo, target: str) -> None:
             )
 
 
-def run(request: RunRequest, reporter: Reporter, *, lock: RepoLock | None = None) -> RunResult:
+def run(
+    request: RunRequest,
+    reporter: Reporter,
+    *,
+    lock: RepoLock | None = None,
+    stop: StopRequest | None = None,
+) -> RunResult:
     """Run every unmerged task of the project; see ``Engine`` for how.
 
     ``lock`` is the repository lock when the caller (the watching daemon) already holds it.
+    ``stop`` lets another thread stop the run as Ctrl-C would (needed off the main thread,
+    where no signal handler can be installed).
     """
     probe = load_project(request.path, target=request.target, base=request.base)
     config = probe.config
@@ -109,7 +118,7 @@ def run(request: RunRequest, reporter: Reporter, *, lock: RepoLock | None = None
     )
     try:
         with GitRepo.discover(probe.root) as repo:
-            return _run_locked(probe, repo, request, reporter, target, instances, held)
+            return _run_locked(probe, repo, request, reporter, target, instances, held, stop)
     finally:
         if lock is None:
             held.release()
@@ -123,6 +132,7 @@ def _run_locked(
     target: str,
     instances: int,
     lock: RepoLock,
+    stop: StopRequest | None,
 ) -> RunResult:
     target_ref = f"refs/heads/{target}"
     records = task_history(repo, target)
@@ -196,6 +206,7 @@ def _run_locked(
             instances=instances,
             already_merged={},
             adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids},
+            stop=stop,
         )
         engine.rec.notes.extend(recovery.notes)
         if note := lock.stale_note():

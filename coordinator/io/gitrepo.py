@@ -419,18 +419,19 @@ class GitRepo:
     # ----------------------------------------------------------------- history
     def first_parent_log(
         self, ref: str, stop_at: str | None = None, *, merges_only: bool = False,
-        grep: str | None = None,
+        grep: Sequence[str] = (),
     ) -> list[CommitInfo]:  # fmt: skip
         """``ref``'s first-parent history, newest first, without ``stop_at`` and its ancestors.
 
-        A ref that does not exist has no history ([]). ``grep`` (a ``git log --grep`` regex)
-        lets git skip the commits of a long history instead of Python.
+        A ref that does not exist has no history ([]). ``grep`` (``git log --grep`` regexes, a
+        commit matching any of them is kept) lets git skip the commits of a long history
+        instead of Python.
         """
         if self.rev_parse(ref) is None:
             return []
         args = ["log", "--first-parent", *_PLAIN_LOG, "-z", "--format=" + "%x00".join(_LOG_FIELDS)]
         args += ["--min-parents=2"] if merges_only else []
-        args += [f"--grep={grep}"] if grep else []
+        args += [f"--grep={pattern}" for pattern in grep]
         args += ["--end-of-options", ref, *([f"^{stop_at}"] if stop_at else []), "--"]
         parts = self.run(*args).split("\0")
         if parts[-1] == "":

@@ -123,20 +123,3 @@ def merge_task(
     if not moved:
         crash_point("after-update-ref")
     return MergeOutcome("moved", None) if moved else MergeOutcome("merged", commit)
-
-
-def merged_tasks(repo: GitRepo, target: str, base: str | None = None) -> dict[str, str]:
-    """Task id -> the newest merge commit that landed it on ``target``'s first-parent history.
-
-    ``target`` is a branch name or a full ref; ``base`` stops the walk (its history is left
-    out). Only two-parent commits carrying a ``Coordinator-Task`` trailer count, and git does
-    the filtering (``--min-parents``, ``--grep``) so long histories stay fast. A merge that was
-    later reverted still counts: reverting is the user's statement, not the coordinator's.
-    """
-    ref = target if target.startswith("refs/") else f"refs/heads/{target}"
-    found: dict[str, str] = {}
-    for info in repo.first_parent_log(ref, base, merges_only=True, grep=f"^{TRAILER_TASK}:"):
-        task_id = info.trailers.get(TRAILER_TASK)
-        if task_id and task_id not in found:
-            found[task_id] = info.sha
-    return found

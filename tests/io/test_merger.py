@@ -10,8 +10,9 @@ from gitutil import checkout_state, commit_file, commit_on, git, head, write
 
 from coordinator.core.config import Identity
 from coordinator.errors import CoordinatorError
+from coordinator.history import merged_ids, task_history
 from coordinator.io.gitrepo import GitRepo, MergeResult
-from coordinator.io.merger import build_merge_message, merge_task, merged_tasks
+from coordinator.io.merger import build_merge_message, merge_task
 
 BOT = Identity(name="Coord Bot", email="bot@coordinator.test")
 TARGET = "refs/heads/coordinator/integration"
@@ -107,7 +108,7 @@ def test_task_that_changed_nothing_still_lands_as_a_merge(repo: Path, grepo: Git
     second = merge_task(grepo, TARGET, empty, message("empty"), BOT)
     assert second.commit is not None
     assert head(repo, f"{second.commit}^{{tree}}") == head(repo, f"{second.commit}^1^{{tree}}")
-    assert merged_tasks(grepo, "coordinator/integration") == {
+    assert merged_ids(task_history(grepo, "coordinator/integration")) == {
         "noop": outcome.commit,
         "empty": second.commit,
     }
@@ -174,9 +175,7 @@ def test_users_checkout_is_byte_identical_after_merges(repo: Path, grepo: GitRep
     assert checkout_state(repo) == before
 
 
-def test_merged_tasks_reads_trailers_of_first_parent_merges_only(
-    repo: Path, grepo: GitRepo
-) -> None:
+def test_history_reads_trailers_of_first_parent_merges_only(repo: Path, grepo: GitRepo) -> None:
     a = task_branch(repo, "a", {"a.txt": "a"})
     first = merge_task(grepo, TARGET, a, message("a"), BOT).commit
     b = task_branch(repo, "b", {"b.txt": "b"})
@@ -186,6 +185,5 @@ def test_merged_tasks_reads_trailers_of_first_parent_merges_only(
     fake = git(repo, "commit-tree", tree, "-p", TARGET, "-m", "x\n\nCoordinator-Task: c").strip()
     git(repo, "update-ref", TARGET, fake)
     assert second is not None and first is not None
-    assert merged_tasks(grepo, "coordinator/integration") == {"a": first, "b": second}
-    assert merged_tasks(grepo, TARGET, base=first) == {"b": second}
-    assert merged_tasks(grepo, "no-such-branch") == {}
+    assert merged_ids(task_history(grepo, "coordinator/integration")) == {"a": first, "b": second}
+    assert task_history(grepo, "no-such-branch") == {}

@@ -1,0 +1,45 @@
+"""Stopping a run from Python, as Ctrl-C stops it from a terminal.
+
+Signal handlers can only be installed by the main thread, so a run started from another thread
+(an application embedding ``coordinator``, a test, a service) would otherwise have no way to be
+stopped cleanly. A ``StopRequest`` is handed to ``runner.run``; ``stop()`` may come before the
+engine exists, while it runs, from any thread, and more than once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+
+class StopRequest:
+    """``stop()`` is the first Ctrl-C (start nothing more, stop agents, keep their work);
+    ``stop(hard=True)`` the second (kill every agent at once). Either leaves a resumable state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sink: Callable[[bool], None] | None = None
+        self._pending: bool | None = None  # None: no stop asked for yet; else "hard"
+
+    def stop(self, *, hard: bool = False) -> None:
+        with self._lock:
+            self._pending = hard or bool(self._pending)
+            sink = self._sink
+        if sink is not None:
+            sink(hard)
+
+    @property
+    def requested(self) -> bool:
+        return self._pending is not None
+
+    def attach(self, sink: Callable[[bool], None]) -> None:
+        """Route stops to ``sink(hard)`` (the engine's), replaying one asked for before."""
+        with self._lock:
+            self._sink = sink
+            pending = self._pending
+        if pending is not None:
+            sink(pending)
+
+    def detach(self) -> None:
+        with self._lock:
+            self._sink = None
