@@ -20,12 +20,8 @@ from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
-from coordinator.core.specs import (
-    SPEC_SUFFIXES,
-    field_label,
-    parse_spec_file,
-    validate_repo_path,
-)
+from coordinator.core.rules import validate_repo_path
+from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import worktrees_path

@@ -22,8 +22,8 @@ from pydantic import (
 )
 
 from coordinator.core.argv import ENV_PREFIX, check_template
+from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
 from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFootprint
-from coordinator.core.specs import MAX_DURATION_HELP, bounded_duration
 from coordinator.errors import InputError, Problem
 
 # Capped at a year: a timeout becomes a timer deadline, and ``1e300`` seconds overflows it mid-run.

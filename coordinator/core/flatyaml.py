@@ -3,7 +3,7 @@
 PyYAML builds a node graph and runs its constructors in Python even with libyaml, about 40 µs
 for a five-line front matter; a 10,000-task plan spends half its load time there. Most spec
 headers are ``key: scalar`` and ``key: [a, b]`` lines of plain words, paths and numbers, and those
-are read here directly, giving the same values ``specs._SpecLoader`` gives (YAML 1.2 scalars:
+are read here directly, giving the same values ``yamlload._SpecLoader`` gives (YAML 1.2 scalars:
 only ``true``/``false``, ``null`` and plain decimal numbers are not strings).
 
 The reader is deliberately conservative: anything outside that subset (quotes, comments after a

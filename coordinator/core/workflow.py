@@ -10,19 +10,18 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from coordinator.core.models import TaskSpec
-from coordinator.core.specs import (
+from coordinator.core.fields import (
     FrontMatter,
     Ids,
     Text,
     build_spec,
     empty_body,
-    id_problem,
-    load_yaml,
     tidy_body,
     validate_fields,
-    validate_id,
 )
+from coordinator.core.models import TaskSpec
+from coordinator.core.rules import id_problem, validate_id
+from coordinator.core.yamlload import load_yaml
 from coordinator.errors import InputError, Problem
 
 _TASKS_FIX = "add a top-level 'tasks:' list of entries with id or name, agent and task"

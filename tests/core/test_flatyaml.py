@@ -14,7 +14,7 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from coordinator.core import specs
+from coordinator.core import yamlload
 from coordinator.core.flatyaml import read_flat
 
 _TOKENS = [
@@ -94,9 +94,9 @@ def test_accepted_text_reads_as_yaml_does(text: str) -> None:
     fast = read_flat(text)
     if fast is None:
         return
-    loaders: list[type[yaml.SafeLoader] | type[yaml.CSafeLoader]] = [specs._SpecLoader]
-    if specs._FastLoader is not None:
-        loaders.append(specs._FastLoader)
+    loaders: list[type[yaml.SafeLoader] | type[yaml.CSafeLoader]] = [yamlload._SpecLoader]
+    if yamlload._FastLoader is not None:
+        loaders.append(yamlload._FastLoader)
     for loader in loaders:
         assert _same(fast, _yaml(loader, text)), (loader.__name__, text)
 
@@ -151,4 +151,4 @@ def _flat_documents(draw: st.DrawFn) -> str:
 def test_the_subset_is_read_and_reads_as_yaml_does(text: str) -> None:
     fast = read_flat(text)
     assert fast is not None, text
-    assert _same(fast, _yaml(specs._SpecLoader, text)), text
+    assert _same(fast, _yaml(yamlload._SpecLoader, text)), text

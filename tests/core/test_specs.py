@@ -10,17 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.core.fields import spec_digest
 from coordinator.core.models import TaskSpec
-from coordinator.core.specs import (
-    ID_RULE,
-    SPEC_SUFFIXES,
-    parse_spec_file,
-    spec_digest,
-    suggest_id,
-    validate_id,
-    validate_repo_path,
-    validate_specs,
-)
+from coordinator.core.rules import ID_RULE, suggest_id, validate_id, validate_repo_path
+from coordinator.core.specs import SPEC_SUFFIXES, parse_spec_file, validate_specs
 from coordinator.errors import InputError, Problem
 
 ID_REGEX = re.compile(r"[a-z0-9][a-z0-9._-]*")
