@@ -14,13 +14,10 @@ import os
 import queue
 import shutil
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from coordinator.core.footprint import violations as footprint_violations
 from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
@@ -50,7 +47,7 @@ from coordinator.project import Project
 from coordinator.recorder import Recorder
 from coordinator.recovery import Adopted
 from coordinator.runfiles import RunFiles
-from coordinator.stopping import StopRequest
+from coordinator.stopping import StopRequest, stop_on_signals
 
 MERGE_ATTEMPTS = 3
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
@@ -161,7 +158,7 @@ class Engine:
         if self.stop is not None:
             self.stop.attach(self.request_stop)
         try:
-            with self._signals():
+            with stop_on_signals(self.request_stop):
                 self._loop()
         finally:
             if self.stop is not None:
@@ -667,30 +664,6 @@ class Engine:
             if active.proc.pid is not None:
                 with contextlib.suppress(OSError):
                     os.killpg(active.proc.pid, signal.SIGKILL)  # each agent leads its session
-
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        """First Ctrl-C/SIGTERM: stop gracefully; second: kill at once.
-
-        Only the main thread can take signals; a run in another thread is stopped through its
-        ``StopRequest`` instead.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        count = 0
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            nonlocal count
-            count += 1
-            self.request_stop(hard=count > 1)
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
     # ------------------------------------------------------------------ helpers
     def _add_timer(self, deadline: float, timer: Timer) -> None:

@@ -1,4 +1,4 @@
-"""Stopping a run from Python, as Ctrl-C stops it from a terminal.
+"""How a run is stopped: Ctrl-C or SIGTERM in a terminal, a ``StopRequest`` from Python.
 
 Signal handlers can only be installed by the main thread, so a run started from another thread
 (an application embedding ``coordinator``, a test, a service) would otherwise have no way to be
@@ -8,8 +8,11 @@ engine exists, while it runs, from any thread, and more than once.
 
 from __future__ import annotations
 
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 
 class StopRequest:
@@ -43,3 +46,29 @@ class StopRequest:
     def detach(self) -> None:
         with self._lock:
             self._sink = None
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[bool], None]) -> Iterator[None]:
+    """While the block runs, the first SIGINT/SIGTERM calls ``stop(False)``, later ones
+    ``stop(True)``; the previous handlers come back afterwards.
+
+    Only the main thread can take signals: elsewhere this does nothing, and the run is stopped
+    through its ``StopRequest`` instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    count = 0
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal count
+        count += 1
+        stop(count > 1)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
