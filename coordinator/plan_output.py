@@ -179,7 +179,7 @@ def render_text(
     if plan.conflicts:
         shown, caption = _shown(len(plan.conflicts), limit)
         conflicts = Table(
-            title=f"Conflicts ({len(plan.conflicts)}, never run at the same time)",
+            title=f"Conflicts ({len(plan.conflicts)})",
             title_justify="left",
             caption=caption,
             caption_justify="left",
