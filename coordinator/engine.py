@@ -96,6 +96,9 @@ class Active:
     exited: bool = False
 
 
+NO_CHANGES = "no changes"
+
+
 class Engine:
     """Runs one plan to completion (or interruption) against one repository."""
 
@@ -164,7 +167,8 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             self.watcher.stop()
-        for ref in foreign_refs(self.refs_at_start, ref_snapshot(self.repo)):
+        moved = foreign_refs(self.refs_at_start, ref_snapshot(self.repo))
+        for ref in (r for r in moved if r != self.target_ref):  # a --target of any name is ours
             self.rec.emit(
                 "warning",
                 None,
@@ -382,7 +386,10 @@ class Engine:
         now = time.time()
         active.outcome = "done" if status == "done" else "failed"
         active.summary = summary
-        active.reason = how if active.outcome == "failed" else ""
+        if active.outcome == "failed":
+            active.reason = "the agent reported failure" if how == "marker" else how
+        else:
+            active.reason = ""
         active.finished_at = now
         outcome = self.rec[active.task_id]
         outcome.finished_at = now
@@ -530,6 +537,7 @@ class Engine:
             self.run_id,
             outcome.extra.get("violations", []),
             {TRAILER_DIGEST: task.spec.digest} if task.spec.digest else {},
+            body=_merge_body(outcome.extra),
         )
         self.mergeable.discard(task_id)
         gate = self._gate(task_id) if self.config.merge.verify else None
@@ -553,13 +561,16 @@ class Engine:
             outcome.state = TaskState.MERGED
             outcome.merged_at = now
             outcome.merge_commit = result.commit
+            unchanged = not outcome.extra.get("changed_files")
             self.rec.record(
                 task_id,
                 state=TaskState.MERGED.value,
                 merged_at=now,
                 merge_commit=result.commit,
+                **({"reason": NO_CHANGES} if unchanged else {}),
             )
-            self.rec.emit("merged", task_id, f"into {self.target} as {(result.commit or '')[:12]}")
+            landed = f"into {self.target} as {(result.commit or '')[:12]}"
+            self.rec.emit("merged", task_id, landed + (f" ({NO_CHANGES})" if unchanged else ""))
             self.rec.emit_timing(task_id)
             return
         paths = ", ".join(result.conflicts) or "the target moved during the merge"
@@ -668,6 +679,17 @@ class Engine:
     # ------------------------------------------------------------------ helpers
     def _add_timer(self, deadline: float, timer: Timer) -> None:
         heapq.heappush(self.timers, (deadline, next(self._seq), timer))
+
+
+def _merge_body(extra: Mapping[str, object]) -> str:
+    """The merge commit's body: the agent's summary, and a note when nothing changed, so that
+    a clone without the coordinator's store still tells the whole story."""
+    parts = []
+    if summary := str(extra.get("summary") or "").strip():
+        parts.append(f"Agent summary: {summary}")
+    if not extra.get("changed_files"):
+        parts.append(f"The task landed with {NO_CHANGES}: its agent changed no files.")
+    return "\n\n".join(parts)
 
 
 def _is_empty(path: Path) -> bool:

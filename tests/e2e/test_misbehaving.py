@@ -191,6 +191,13 @@ def test_no_changes_lands_as_an_empty_merge_and_dependents_go_on(proj: E2EProjec
     trees = proj.git("rev-parse", f"{merge}^{{tree}}", f"{merge}^1^{{tree}}").split()
     assert trees[0] == trees[1]
     assert tasks["after-idle"]["base"] == merge
+    assert tasks["idle"]["reason"] == "no changes"
+    assert "after-idle" not in tasks["idle"]["reason"]
+    body = proj.git("log", "-1", "--format=%B", merge)
+    assert "landed with no changes" in body
+    assert "no changes" not in proj.git(
+        "log", "-1", "--format=%B", tasks["after-idle"]["merge_commit"]
+    )
 
 
 EXTRA_REFS = "@write tagger.txt x\n@git branch agent-extra\n@git tag agent-tag\n" \

@@ -237,6 +237,30 @@ def test_conflict_is_retried_then_kept(e2e: E2EProject) -> None:
     assert e2e.git("show", "coordinator/integration:f.txt") == "from z\n"
 
 
+def test_summary_reaches_the_merge_commit_and_a_failed_marker_says_so(e2e: E2EProject) -> None:
+    e2e.spec(
+        "told", "@write told.txt x\n@marker done added told.txt for the docs", files=["told.txt"]
+    )
+    e2e.spec("gave-up", "@write g.txt x\n@marker failed the tests would not pass", files=["g.txt"])
+    assert e2e.cli("run").returncode == 1
+    body = e2e.git("log", "-1", "--format=%B", e2e.tasks()["told"]["merge_commit"])
+    assert "Agent summary: added told.txt for the docs" in body
+    merge = e2e.tasks()["told"]["merge_commit"]
+    trailer = e2e.git("log", "-1", "--format=%(trailers:key=Coordinator-Task,valueonly)", merge)
+    assert trailer.strip() == "told"  # the body does not hide the trailers from git
+    failed = e2e.tasks()["gave-up"]
+    assert (failed["state"], failed["reason"]) == ("failed", "the agent reported failure")
+    assert failed["summary"] == "the tests would not pass"
+
+
+def test_any_target_name_is_the_coordinator_s_own(e2e: E2EProject) -> None:
+    e2e.spec("one", "@write one.txt 1", files=["one.txt"])
+    result = e2e.cli("run", "--target", "agents/work")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "something other than the coordinator" not in result.stdout + result.stderr
+    assert e2e.git("show", "agents/work:one.txt") == "1\n"
+
+
 def test_second_run_is_a_noop(e2e: E2EProject) -> None:
     e2e.spec("once", "@write once.txt 1", files=["once.txt"])
     assert e2e.cli("run").returncode == 0
