@@ -278,8 +278,25 @@ class Engine:
             log_limit=self.config.log_limit,
         )
         now = time.time()
+        # Recorded as running before the agent exists: a coordinator killed in between leaves
+        # a task that recovery checks (and whose agent, if any, it finds by environment).
+        self.rec.record(
+            task_id,
+            state=TaskState.RUNNING.value,
+            attempt=attempt,
+            started_at=now,
+            finished_at=None,
+            branch=branch,
+            worktree=str(worktree),
+            base=base,
+            log=str(log),
+            pid=None,
+            pid_create_time=None,
+        )
         with self.rec.timed(task_id, "start"):
             proc = start_agent(launch, self.events)  # type: ignore[arg-type]
+        crash_point("agent-started")
+        self.rec.record(task_id, pid=proc.pid, pid_create_time=proc.create_time)
         self.active[task_id] = Active(task_id, attempt, branch, worktree, base, log, proc, now)
         outcome = self.rec[task_id]
         outcome.state = TaskState.RUNNING
@@ -292,19 +309,6 @@ class Engine:
         timeout = task.spec.timeout if task.spec.timeout is not None else agent.timeout
         if timeout is not None:
             self._add_timer(now + timeout, Timer("timeout", task_id, attempt))
-        self.rec.record(
-            task_id,
-            state=TaskState.RUNNING.value,
-            attempt=attempt,
-            started_at=now,
-            finished_at=None,
-            branch=branch,
-            worktree=str(worktree),
-            base=base,
-            log=str(log),
-            pid=proc.pid,
-            pid_create_time=proc.create_time,
-        )
         self.store.add_attempt(
             self.run_id, task_id, attempt, started_at=now, branch=branch, base=base
         )

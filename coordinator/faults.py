@@ -13,6 +13,7 @@ import signal
 
 POINTS = (
     "after-worktree-add",
+    "agent-started",
     "agent-running",
     "after-marker-seen",
     "after-commit",

@@ -156,25 +156,26 @@ def _run_locked(
                 )
             )
         repo.create_branch(target, base)
-    if not specs:
-        return RunResult(
-            EXIT_OK,
-            f"nothing to do: all {len(probe.specs)} tasks are already merged into {target}",
-        )
-    ensure_excluded(repo, probe.config.worktrees)
-    # Footprints are predicted against the target as it is now: that is where tasks start.
-    project = load_project(probe.root, target=target)
-    caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-    plan = build_plan(specs, project.config, project.repo_paths, instances=instances, caps=caps)
-    run_id = new_run_id(time.time())
     with Store(store_path(repo.git_dir)) as store:
+        # Reconcile a run that was cut off before anything else, even when nothing is left to
+        # run: its agents must die and its records close whatever the next step is.
         recovery = recover(
             repo,
             store,
-            Worktrees(repo, project.config.worktrees),
+            Worktrees(repo, probe.config.worktrees),
             merged=set(merged_ids(records)),
-            identity=project.config.identity,
+            identity=probe.config.identity,
         )
+        notes = [*recovery.notes, *filter(None, [lock.stale_note()])]
+        if not specs:
+            done = f"nothing to do: all {len(probe.specs)} tasks are already merged into {target}"
+            return RunResult(EXIT_OK, "\n".join([*notes, done]))
+        ensure_excluded(repo, probe.config.worktrees)
+        # Footprints are predicted against the target as it is now: that is where tasks start.
+        project = load_project(probe.root, target=target)
+        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
+        plan = build_plan(specs, project.config, project.repo_paths, instances=instances, caps=caps)
+        run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
         store.create_run(
             run_id,
@@ -208,8 +209,6 @@ def _run_locked(
             adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids},
             stop=stop,
         )
-        engine.rec.notes.extend(recovery.notes)
-        if note := lock.stale_note():
-            engine.rec.notes.append(note)
+        engine.rec.notes.extend(notes)
         summary = engine.run()
     return RunResult(summary.exit_code, "", summary)

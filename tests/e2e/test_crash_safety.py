@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,9 @@ from e2e_util import FAKE_CONFIG, E2EProject, alive
 
 from coordinator.faults import POINTS
 
-TRIALS = [(point, nth) for point in POINTS for nth in (1, 2, 3, 4)]
+# Every point at its first four hits, and the last merge of all (after which the resumed run
+# finds nothing left to run and must still reconcile the cut-off run).
+TRIALS = [(point, nth) for point in POINTS for nth in (1, 2, 3, 4)] + [("after-update-ref", 6)]
 
 
 def _specs(e2e: E2EProject, pids: Path) -> None:
@@ -119,6 +123,10 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
     for pid in map(int, pids.read_text().split()):
         assert not alive(pid), f"agent {pid} outlived the run"
 
+    last = e2e.status()  # the resumed run, or the cut-off one when nothing was left to run
+    assert last["state"] != "running"
+    assert not {t["state"] for t in last["tasks"]} & {"running", "done", "pending"}, last
+
     assert e2e.cli("clean").returncode == 0
     known = {
         Path(line.split(" ", 1)[1]).resolve()
@@ -131,3 +139,45 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
         else []
     )
     assert all(p in known for p in left), left
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.02)
+
+
+def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:
+    """Killed between starting an agent and storing its pid: the next run still finds that
+    agent (by its environment) and kills it before starting the task again."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    e2e = _make(root)
+    pids, release = tmp_path / "pids", tmp_path / "release"
+    e2e.spec("h", f"@pid {pids}\n@wait {release} 60\n@write h.txt h", files=["h.txt"])
+
+    crashed = _run_with_fault(e2e, "agent-started:1")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    _wait_for(lambda: pids.exists() and bool(pids.read_text().split()), "the agent's start")
+    orphan = int(pids.read_text().split()[0])
+    assert alive(orphan)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    resumed = subprocess.Popen(
+        [sys.executable, "-m", "coordinator.cli", "run"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: len(pids.read_text().split()) == 2, "the task's second start")
+        assert not alive(orphan), "the first agent was left running beside the second"
+    finally:
+        release.touch()
+        out, _ = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, out
+    assert "leftover agent" in out
+    assert e2e.git("show", "coordinator/integration:h.txt") == "h\n"
