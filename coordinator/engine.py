@@ -151,6 +151,7 @@ class Engine:
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()
         self.stop = stop
+        self.gate_pid: int | None = None  # the merge gate's command while it runs
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> RunSummary:
@@ -531,6 +532,12 @@ class Engine:
                 self._merge(task_id)
 
     def _merge(self, task_id: str) -> None:
+        if self.hard_stop:
+            self.mergeable.discard(task_id)
+            skipped = self.scheduler.not_merged(task_id, TaskState.CANCELLED)
+            self._end_unmerged(task_id, TaskState.CANCELLED, "interrupted before its merge")
+            self._record_skipped(skipped, task_id)
+            return
         task = self.plan.task(task_id)
         outcome = self.rec[task_id]
         head = str(outcome.extra["head"])
@@ -552,6 +559,11 @@ class Engine:
                 )
                 if result.status != "moved":
                     break
+        if result.status == "rejected" and self.hard_stop:
+            skipped = self.scheduler.not_merged(task_id, TaskState.CANCELLED)
+            self._end_unmerged(task_id, TaskState.CANCELLED, "interrupted during the merge gate")
+            self._record_skipped(skipped, task_id)
+            return
         if result.status == "rejected":
             skipped = self.scheduler.not_merged(task_id, TaskState.FAILED)
             self._end_unmerged(task_id, TaskState.FAILED, result.reason)
@@ -600,14 +612,20 @@ class Engine:
 
         def check(commit: str) -> str | None:
             self.rec.emit("verifying", task_id, " ".join(argv))
-            result = verify_commit(
-                self.repo,
-                commit,
-                argv,
-                scratch=self.worktrees.directory / ".verify",
-                log=self.files.logs / f"{task_id}.verify.log",
-                timeout=self.config.merge.verify_timeout,
-            )
+            try:
+                result = verify_commit(
+                    self.repo,
+                    commit,
+                    argv,
+                    scratch=self.worktrees.directory / ".verify",
+                    log=self.files.logs / f"{task_id}.verify.log",
+                    timeout=self.config.merge.verify_timeout,
+                    on_start=self._gate_started,
+                )
+            finally:
+                self.gate_pid = None
+            if self.hard_stop:
+                return "interrupted"
             return None if result.ok else result.reason
 
         return check
@@ -671,14 +689,22 @@ class Engine:
         waiting for a tree to die after SIGTERM. The queue then records the rest.
         """
         if hard:
+            self.hard_stop = True  # read by the merge gate, which blocks the loop meanwhile
             self._kill_agents_now()
         self.events.put(Interrupt(hard=hard))
 
+    def _gate_started(self, pid: int) -> None:
+        self.gate_pid = pid
+        if self.hard_stop:  # the second Ctrl-C came while the gate was starting
+            self._kill_agents_now()
+
     def _kill_agents_now(self) -> None:
-        for active in list(self.active.values()):
-            if active.proc.pid is not None:
+        """SIGKILL every agent's process group and the merge gate's: each leads its session."""
+        groups = [a.proc.pid for a in list(self.active.values())] + [self.gate_pid]
+        for pid in groups:
+            if pid is not None:
                 with contextlib.suppress(OSError):
-                    os.killpg(active.proc.pid, signal.SIGKILL)  # each agent leads its session
+                    os.killpg(pid, signal.SIGKILL)
 
     # ------------------------------------------------------------------ helpers
     def _add_timer(self, deadline: float, timer: Timer) -> None:

@@ -26,7 +26,7 @@ from coordinator.core.plan import Plan
 
 PriorityKey = tuple[int, float, float, int, str]
 
-_GIVEN_UP = frozenset({TaskState.CONFLICT, TaskState.FAILED})
+_GIVEN_UP = frozenset({TaskState.CONFLICT, TaskState.FAILED, TaskState.CANCELLED})
 
 
 def priority_key(plan: Plan, task_id: str) -> PriorityKey:
@@ -353,9 +353,10 @@ class Scheduler:
                 self._ready.add(user)
 
     def not_merged(self, task_id: str, state: TaskState) -> list[str]:
-        """The branch will not land (CONFLICT or FAILED): free it and skip its dependents."""
+        """The branch will not land (CONFLICT, FAILED, or CANCELLED by a hard stop): free it and
+        skip its dependents."""
         if state not in _GIVEN_UP:
-            raise ValueError(f"not_merged needs CONFLICT or FAILED, not {state}")
+            raise ValueError(f"not_merged needs CONFLICT, FAILED or CANCELLED, not {state}")
         self._expect(task_id, TaskState.DONE)
         self._done.discard(task_id)
         self._release(task_id)

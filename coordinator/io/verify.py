@@ -8,7 +8,7 @@ the target. Its output goes to a log whose tail is reported on failure.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +33,13 @@ def verify_commit(
     scratch: Path,
     log: Path,
     timeout: float,
+    on_start: Callable[[int], None] | None = None,
 ) -> VerifyResult:
-    """Check out ``commit`` at ``scratch`` (detached), run ``argv`` there, clean up."""
+    """Check out ``commit`` at ``scratch`` (detached), run ``argv`` there, clean up.
+
+    ``on_start`` gets the pid of the command, which leads its own session, so that a caller
+    stopping at once (a second Ctrl-C) can kill its whole group from a signal handler.
+    """
     if scratch.exists():
         repo.worktree_remove(scratch, force=True)
     repo.run("worktree", "add", "--detach", "--quiet", str(scratch), commit)
@@ -52,6 +57,8 @@ def verify_commit(
                 )
             except OSError as exc:
                 return VerifyResult(False, f"verify command {argv[0]!r} cannot start: {exc}", log)
+            if on_start is not None:
+                on_start(proc.pid)
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -32,6 +32,14 @@ def _wait_for(path: Path, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+def _wait_for_text(path: Path, timeout: float = 30) -> None:
+    """Until ``path`` exists and holds something (a pid written by another process)."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never filled"
+        time.sleep(0.02)
+
+
 def test_ctrl_c_stops_keeps_work_and_run_resumes(e2e: E2EProject, tmp_path: Path) -> None:
     started, release, pids = tmp_path / "started", tmp_path / "release", tmp_path / "pids"
     e2e.spec(
@@ -132,9 +140,10 @@ def test_admission_waits_for_disk_and_says_why(e2e: E2EProject) -> None:
 def test_second_ctrl_c_kills_at_once(e2e: E2EProject, tmp_path: Path) -> None:
     started = tmp_path / "started"
     stubborn = (
-        "import pathlib, signal, sys, time\n"
+        "import os, pathlib, signal, sys, time\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "pathlib.Path(sys.argv[1]).touch()\n"
+        "pathlib.Path('deaf.txt').write_text('partial')\n"
+        "pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\n"
         "time.sleep(600)\n"
     )
     e2e.config(
@@ -145,7 +154,8 @@ def test_second_ctrl_c_kills_at_once(e2e: E2EProject, tmp_path: Path) -> None:
     e2e.spec("deaf", "ignores SIGTERM", agent="stubborn", files=["deaf.txt"])
     proc = _popen(e2e, "run", "--json")
     assert proc.stdout is not None
-    _wait_for(started)
+    _wait_for_text(started)
+    agent = int(started.read_text())
     first = time.monotonic()
     proc.send_signal(signal.SIGINT)
     for line in proc.stdout:
@@ -156,4 +166,46 @@ def test_second_ctrl_c_kills_at_once(e2e: E2EProject, tmp_path: Path) -> None:
     # A graceful stop would wait 3 s for SIGTERM to work before SIGKILL; the second press may not.
     assert time.monotonic() - first < 2.7
     assert proc.returncode == 1
-    assert e2e.tasks()["deaf"]["state"] == "cancelled"
+    task = e2e.tasks()["deaf"]
+    assert task["state"] == "cancelled"
+    assert not alive(agent)
+    assert task["branch"].startswith("coordinator/cancelled/")
+    assert e2e.git("show", f"{task['branch']}:deaf.txt") == "partial"
+    # ... and the state it leaves resumes: the same task, now with an agent that finishes
+    e2e.spec("deaf", "@write deaf.txt done", files=["deaf.txt"])
+    again = e2e.cli("run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert e2e.git("show", "coordinator/integration:deaf.txt") == "done\n"
+
+
+def test_second_ctrl_c_during_the_merge_gate_kills_the_gate(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    started = tmp_path / "gate-started"
+    slow_gate = (
+        "import os, pathlib, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\n"
+        "time.sleep(600)\n"
+    )
+    gate = json.dumps([sys.executable, "-c", slow_gate, str(started)])
+    e2e.config(FAKE_CONFIG + f"\n[merge]\nverify = {gate}\n")
+    e2e.spec("gated", "@write gated.txt x", files=["gated.txt"])
+    head = e2e.git("rev-parse", "HEAD")
+    proc = _popen(e2e, "run")
+    _wait_for_text(started)
+    checker = int(started.read_text())
+    # Two different signals, so that neither is lost while the first is pending:
+    # the engine sees them as the first and the second Ctrl-C.
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert not alive(checker)
+    task = e2e.tasks()["gated"]
+    assert (task["state"], task["reason"]) == ("cancelled", "interrupted during the merge gate")
+    assert task["branch"].startswith("coordinator/cancelled/")
+    assert e2e.git("rev-parse", "coordinator/integration") == head
+    e2e.config(FAKE_CONFIG)
+    again = e2e.cli("run")
+    assert again.returncode == 0, again.stdout + again.stderr
