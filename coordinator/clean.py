@@ -32,19 +32,31 @@ class CleanReport:
     removed_worktrees: list[str] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
     kept_branches: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # under worktrees/, not a git worktree
 
     def lines(self) -> list[str]:
         out = [f"removed worktree {w}" for w in self.removed_worktrees]
         out += [f"deleted branch {b}" for b in self.deleted_branches]
-        out += [f"pruned {p}" for p in self.pruned]
+        out += [
+            f"left {p} in place: not a worktree git knows (delete it by hand if it is junk)"
+            for p in self.unknown
+        ]
         out += [
             f"kept unmerged branch {b} (clean --all --force removes it)" for b in self.kept_branches
         ]
         return out or ["nothing to clean"]
 
 
-def clean(path: Path | None, *, all_: bool = False, force: bool = False) -> CleanReport:
+def clean(
+    path: Path | None, *, all_: bool = False, force: bool = False, target: str | None = None
+) -> CleanReport:
+    """Remove what landed on ``target`` (default: the configured one); report the rest.
+
+    A task branch, or a set-aside ``coordinator/old/`` one, whose head the target contains holds
+    nothing the target lacks, so it goes with its worktree. Branches named for an outcome
+    (failed, conflict, ...) stay until ``--all --force``. Directories under the worktrees
+    directory that git does not know are listed, never deleted: they may be someone's files.
+    """
     if all_ and not force:
         raise InputError(
             Problem(None, "--all", "would delete unmerged work", "add --force to confirm")
@@ -52,15 +64,17 @@ def clean(path: Path | None, *, all_: bool = False, force: bool = False) -> Clea
     report = CleanReport()
     with GitRepo.discover(path or Path.cwd()) as repo:
         config, _ = read_config(repo.root)
-        target = repo.rev_parse(f"refs/heads/{config.target}")
+        target_name = target or config.target
+        target_head = repo.rev_parse(f"refs/heads/{target_name}")
         worktrees = Worktrees(repo, config.worktrees)
         branches = repo.list_branches("coordinator/")
         by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
         for name, sha in sorted(branches.items()):
-            if name == config.target:
+            if name == target_name:
                 continue
             is_task = name.startswith(TASK_PREFIX)
-            merged = target is not None and is_task and repo.is_ancestor(sha, target)
+            landable = is_task or name.startswith("coordinator/old/")
+            merged = target_head is not None and landable and repo.is_ancestor(sha, target_head)
             if not merged and not (all_ and force):
                 if is_task or name.startswith(KEPT_PREFIXES):
                     report.kept_branches.append(name)
@@ -73,5 +87,5 @@ def clean(path: Path | None, *, all_: bool = False, force: bool = False) -> Clea
                 report.removed_worktrees.append(str(info.path))
             repo.delete_branch(name)
             report.deleted_branches.append(name)
-        report.pruned = worktrees.prune()
+        report.unknown = worktrees.prune()
     return report

@@ -36,7 +36,7 @@ from coordinator.plan_output import (
     render_mermaid,
     render_text,
 )
-from coordinator.project import load_project
+from coordinator.project import check_target, load_project
 from coordinator.review import landed, render_markdown, review_target, store_summaries
 from coordinator.review import render_text as render_review
 from coordinator.runner import RunRequest, RunResult
@@ -195,9 +195,11 @@ def review(
 @_repo_option
 @click.option("--all", "all_", is_flag=True, help="Also unmerged work (needs --force).")
 @click.option("--force", is_flag=True, help="Confirm deleting unmerged work with --all.")
-def clean(repo_path: Path | None, all_: bool, force: bool) -> int:
+@click.option("--target", help="The branch tasks merged into (config: coordinator/integration).")
+def clean(repo_path: Path | None, all_: bool, force: bool, target: str | None) -> int:
     """Remove worktrees and branches of merged tasks; keep everything else."""
-    for line in clean_repo(repo_path, all_=all_, force=force).lines():
+    check_target(target)
+    for line in clean_repo(repo_path, all_=all_, force=force, target=target).lines():
         click.echo(line)
     return 0
 
@@ -307,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return pe
     except CoordinatorError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # Ctrl-C outside a run's own handling (loading, planning, recovery): no traceback.
         click.echo("aborted", err=True)
         return 130
     except click.exceptions.Exit as exc:

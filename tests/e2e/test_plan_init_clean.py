@@ -136,6 +136,23 @@ def test_clean_removes_merged_keeps_failed_until_all_force(e2e: E2EProject) -> N
     assert "worktrees" not in e2e.git("worktree", "list")
 
 
+def test_clean_knows_other_targets_and_leaves_unknown_directories(e2e: E2EProject) -> None:
+    e2e.spec("elsewhere", "@write e.txt e", files=["e.txt"])
+    assert e2e.cli("run", "--target", "agents/work").returncode == 0
+    junk = e2e.root / "worktrees" / "junk"
+    junk.mkdir(parents=True)
+    (junk / "notes.txt").write_text("mine\n")
+    default = e2e.cli("clean")
+    assert "kept unmerged branch coordinator/task/elsewhere" in default.stdout
+    cleaned = e2e.cli("clean", "--target", "agents/work")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "deleted branch coordinator/task/elsewhere" in cleaned.stdout
+    assert "left worktrees/junk in place: not a worktree git knows" in cleaned.stdout
+    assert (junk / "notes.txt").read_text() == "mine\n"
+    bad = e2e.cli("clean", "--target", "-oops")
+    assert bad.returncode == 2 and "--target" in bad.stderr
+
+
 def test_run_json_lines_and_status_during_run(e2e: E2EProject, tmp_path: Path) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     e2e.spec("wait", f"@touch {started}\n@wait {release} 60\n@write w.txt w", files=["w.txt"])
