@@ -148,7 +148,6 @@ class MergeConfig(_Strict):
 class DaemonConfig(_Strict):
     notify: Annotated[Argv, Field(min_length=1)] | None = None
     debounce: Seconds = 2.0
-    inbox: str | None = None
 
 
 class Identity(_Strict):
@@ -200,7 +199,7 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "merge": "write a [merge] table with verify and verify_timeout",
-    "daemon": "write a [daemon] table with notify, debounce and inbox",
+    "daemon": "write a [daemon] table with notify and debounce",
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
