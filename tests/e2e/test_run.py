@@ -261,6 +261,40 @@ def test_any_target_name_is_the_coordinator_s_own(e2e: E2EProject) -> None:
     assert e2e.git("show", "agents/work:one.txt") == "1\n"
 
 
+def test_on_violation_fail_keeps_the_work_off_the_target(e2e: E2EProject) -> None:
+    e2e.config('on_violation = "fail"\n' + FAKE_CONFIG)
+    e2e.spec("sloppy", "@write ok.txt a\n@write surprise.txt b", files=["ok.txt"],
+             extra="footprint: declared")  # fmt: skip
+    e2e.spec("after", "@write after.txt x", files=["after.txt"], deps=["sloppy"])
+    head = e2e.git("rev-parse", "HEAD")
+    assert e2e.cli("run").returncode == 1
+    tasks = e2e.tasks()
+    assert (tasks["sloppy"]["state"], tasks["sloppy"]["reason"]) == (
+        "failed",
+        "footprint violation",
+    )
+    assert tasks["sloppy"]["violations"] == ["surprise.txt"]
+    assert e2e.git("show", f"{tasks['sloppy']['branch']}:surprise.txt") == "b\n"
+    assert tasks["after"]["state"] == "skipped"
+    assert e2e.git("rev-parse", "coordinator/integration") == head
+
+
+def test_on_conflict_stop_keeps_the_branch_without_a_retry(e2e: E2EProject) -> None:
+    e2e.config('on_conflict = "stop"\n' + FAKE_CONFIG)
+    e2e.write("f.txt", "original\n")
+    e2e.git("add", "f.txt")
+    e2e.git("commit", "-q", "-m", "add f")
+    e2e.spec("x", "@write f.txt from x", files=["f.txt"])
+    e2e.spec("y", "@write f.txt from y\n@wait-merged x 30", files=["g.txt"],
+             extra="footprint: declared")  # fmt: skip
+    assert e2e.cli("run").returncode == 1
+    tasks = e2e.tasks()
+    assert tasks["x"]["state"] == "merged"
+    assert (tasks["y"]["state"], tasks["y"]["attempt"]) == ("conflict", 1)
+    assert tasks["y"]["branch"].startswith("coordinator/conflict/")
+    assert e2e.git("show", f"{tasks['y']['branch']}:f.txt") == "from y\n"
+
+
 def test_second_run_is_a_noop(e2e: E2EProject) -> None:
     e2e.spec("once", "@write once.txt 1", files=["once.txt"])
     assert e2e.cli("run").returncode == 0
