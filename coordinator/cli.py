@@ -123,8 +123,14 @@ def init(repo_path: Path | None) -> None:
 @click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
 @click.option("--target", help="Branch results merge into (config: coordinator/integration).")
 @click.option("--base", help="Where the target starts when it does not exist yet (HEAD).")
-@click.option("--only", multiple=True, metavar="ID", help="Run only these tasks (repeatable).")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="ID",
+    help="Run only these tasks (and their unmerged dependencies): --only a b, --only a --only b.",
+)
 @click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
+@click.argument("more_ids", nargs=-1, metavar="")
 def run(
     repo_path: Path | None,
     instances: int | None,
@@ -132,9 +138,14 @@ def run(
     base: str | None,
     only: tuple[str, ...],
     json_lines: bool,
+    more_ids: tuple[str, ...],
 ) -> int:
     """Run every unmerged task, each in its own worktree, and merge the results."""
-    request = RunRequest(repo_path, instances, target, base, only)
+    if more_ids and not only:
+        raise click.UsageError(
+            f"unexpected argument {more_ids[0]!r}: name tasks after --only, as in --only a b"
+        )
+    request = RunRequest(repo_path, instances, target, base, (*only, *more_ids))
     return _report(lambda reporter: run_project(request, reporter), json_lines)
 
 

@@ -625,4 +625,6 @@ def _task_status(task: TaskRecord) -> dict[str, object]:
     for key in STATUS_TASK_KEYS:
         value = getattr(task, key)
         out[key] = iso_ms(value) if key.endswith("_at") else value
+    # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
+    out["attempt"] = max(1, task.attempt or 0)
     return out

@@ -295,6 +295,16 @@ def test_on_conflict_stop_keeps_the_branch_without_a_retry(e2e: E2EProject) -> N
     assert e2e.git("show", f"{tasks['y']['branch']}:f.txt") == "from y\n"
 
 
+def test_only_takes_several_ids_after_one_flag(e2e: E2EProject) -> None:
+    for name in "abc":
+        e2e.spec(name, f"@write {name}.txt {name}", files=[f"{name}.txt"])
+    stray = e2e.cli("run", "a")
+    assert stray.returncode == 2 and "name tasks after --only" in stray.stderr
+    assert e2e.cli("run", "--only", "a", "b").returncode == 0
+    assert {t["id"] for t in e2e.tasks().values()} == {"a", "b"}
+    assert e2e.git("ls-tree", "--name-only", "coordinator/integration", "c.txt") == ""
+
+
 def test_second_run_is_a_noop(e2e: E2EProject) -> None:
     e2e.spec("once", "@write once.txt 1", files=["once.txt"])
     assert e2e.cli("run").returncode == 0

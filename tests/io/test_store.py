@@ -169,7 +169,7 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
     b = tasks[0]
     assert b["attempt"] == 1 and ISO.match(b["started_at"]) and b["finished_at"] is None
     assert b["predicted_files"] == ["x.py"] and b["changed_files"] == [] and b["violations"] == []
-    assert tasks[1]["attempt"] == 0  # not attempted yet
+    assert tasks[1]["attempt"] == 1  # not started yet: it will start as attempt 1
     json.dumps(data)  # plain JSON all the way down
 
 
