@@ -473,7 +473,12 @@ class Engine:
         )
         if violations:
             self.rec.emit(
-                "violation", task.id, "changed outside its footprint: " + ", ".join(violations)
+                "violation",
+                task.id,
+                "changed outside its footprint: "
+                + ", ".join(violations)
+                + " (by its agent, or another agent may have written into its worktree)",
+                paths=violations,
             )
         if not done:
             self._end_unmerged(task.id, end, reason)

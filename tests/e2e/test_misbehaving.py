@@ -1,15 +1,9 @@
 """Misbehaving agents through the real CLI: every run ends, the target stays right, the task's
-state and reason say what happened, and no process, git lock or repository lock is left.
-
-Some cases need the engine to call ``coordinator.io.workcheck`` from ``_finalize`` (and to
-snapshot refs and the user's checkout). Until the engine source mentions those functions,
-those tests are ``xfail(strict=False)``; once it does, they run as ordinary tests.
-"""
+state and reason say what happened, and no process, git lock or repository lock is left."""
 
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,21 +26,6 @@ CONFIG = (
         )
     )
 )
-
-
-def _engine_calls(*names: str) -> bool:
-    spec = importlib.util.find_spec("coordinator.engine")
-    assert spec is not None and spec.origin is not None
-    source = Path(spec.origin).read_text(encoding="utf-8")
-    return all(name in source for name in names)
-
-
-def _needs(*names: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        not _engine_calls(*names),
-        reason=f"needs the engine wiring of coordinator.io.workcheck ({', '.join(names)})",
-        strict=False,
-    )
 
 
 @pytest.fixture
@@ -214,7 +193,6 @@ def test_extra_branches_and_tags_are_kept(proj: E2EProject) -> None:
     )
 
 
-@_needs("foreign_refs")
 def test_extra_branches_and_tags_are_reported(proj: E2EProject) -> None:
     spec(proj, "tagger", EXTRA_REFS)
     out = run(proj, 0)
@@ -222,7 +200,6 @@ def test_extra_branches_and_tags_are_reported(proj: E2EProject) -> None:
         assert ref in out
 
 
-@_needs("collect_work")
 def test_work_on_another_branch_is_recovered_and_lands(proj: E2EProject) -> None:
     spec(proj, "wanderer", "@git switch -q -c agent-side\n@write side.txt s\n"
          "@commit side work\n@write wanderer.txt m")  # fmt: skip
@@ -235,7 +212,6 @@ def test_work_on_another_branch_is_recovered_and_lands(proj: E2EProject) -> None
     assert "agent-side" in out
 
 
-@_needs("collect_work")
 def test_branch_reset_before_the_base_is_not_merged_and_kept(proj: E2EProject) -> None:
     proj.write("src/second.txt", "second\n")
     proj.git("add", "src/second.txt")
@@ -266,7 +242,6 @@ def test_agent_deleting_its_own_worktree_is_handled(proj: E2EProject) -> None:
     assert show(proj, "vandal.txt") == "x\n"
 
 
-@_needs("collect_work")
 def test_agent_deleting_its_own_worktree_is_noted_and_pruned(proj: E2EProject) -> None:
     spec(proj, "vandal", "@write vandal.txt x\n@commit before leaving\n@rmtree .")
     out = run(proj, 0)
@@ -281,9 +256,33 @@ def test_write_into_the_users_checkout_is_left_there(proj: E2EProject) -> None:
     assert (proj.root / "intruded.txt").read_text() == "from the agent\n"
 
 
-@_needs("CheckoutGuard")
 def test_write_into_the_users_checkout_is_reported(proj: E2EProject) -> None:
     spec(proj, "intruder", "@write ../../intruded.txt from the agent\n@write intruder.txt x")
     out = run(proj, 0)
     assert "intruded.txt" in out
     assert (proj.root / "intruded.txt").read_text() == "from the agent\n"
+
+
+def test_write_into_another_task_s_worktree_is_reported_on_that_task(
+    proj: E2EProject, tmp_path: Path
+) -> None:
+    """No process can be told from another by the files it leaves, so the foreign file shows
+    up as work of the task whose worktree it is in: a footprint violation, named loudly on the
+    task, its merge commit (trailer) and in the run's events."""
+    victim_started, planted = tmp_path / "victim-started", tmp_path / "planted"
+    spec(proj, "victim", f"@touch {victim_started}\n@wait {planted} 30\n@write victim.txt v")
+    spec(
+        proj,
+        "attacker",
+        f"@wait {victim_started} 30\n@write ../victim/planted.txt evil\n@touch {planted}\n"
+        "@write attacker.txt a",
+    )
+    out = run(proj, 0)
+    victim = proj.tasks()["victim"]
+    assert victim["violations"] == ["planted.txt"]
+    assert "another agent may have written into its worktree" in out
+    trailer = "%(trailers:key=Coordinator-Footprint-Violations,valueonly)"
+    assert proj.git("log", "-1", f"--format={trailer}", victim["merge_commit"]).strip() == (
+        "planted.txt"
+    )
+    assert proj.tasks()["attacker"]["violations"] == []
