@@ -144,10 +144,11 @@ def read_specs(root: Path, config: Config, config_source: str) -> list[TaskSpec]
         what = "is not a directory" if specs_dir.exists() else "does not exist"
         raise InputError(
             Problem(
-                config.specs,
-                None,
-                f"the specs directory {what}",
-                f"create it and add specs, run `coordinator init`, or set specs in {CONFIG_FILE}",
+                config_source,
+                "specs",
+                f"the specs directory {config.specs!r} {what}",
+                "create it and add specs, run `coordinator init`, or set specs to another "
+                "directory",
             )
         )
     real_root = root.resolve()

@@ -341,10 +341,11 @@ CONFIG_CASES: dict[str, Case] = {
         {T: cfg(top='specs = ".git/specs"')}, (T, "specs", ".git", "inside the repository")
     ),
     "specs-missing": Case(
-        {T: cfg(top='specs = "nope"')}, ("nope", "does not exist", "coordinator init")
+        {T: cfg(top='specs = "nope"')}, (T, "specs", "'nope' does not exist", "coordinator init")
     ),
     "specs-is-a-file": Case(
-        {T: cfg(top='specs = "README.md"')}, ("README.md", "not a directory", "coordinator init")
+        {T: cfg(top='specs = "README.md"')},
+        (T, "specs", "'README.md' is not a directory", "coordinator init"),
     ),
     "worktrees-in-git-dir": Case(
         {T: cfg(top='worktrees = ".git/wt"')}, (T, "worktrees", ".git", "inside the repository")
