@@ -19,9 +19,10 @@ instances = 3                        # global cap on agents running at once
 command = ["{python}", "-m", "coordinator.demo_agent", "{spec}"]
 timeout = "10m"
 
-# A real coding agent, for example Claude Code (see README, "Agent profiles"):
+# A real coding agent: a ready profile ("claude-code", "codex", "aider", "gemini-cli"),
+# or your own argv as command = [...] (see README, "Agent profiles"):
 # [agents.claude]
-# command = ["claude", "-p", "--dangerously-skip-permissions", "{prompt}"]
+# profile = "claude-code"
 # instances = 2
 # timeout = "30m"
 """

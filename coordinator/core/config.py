@@ -19,11 +19,13 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
 from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFootprint
+from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.errors import InputError, Problem
 
 # Capped at a year: a timeout becomes a timer deadline, and ``1e300`` seconds overflows it mid-run.
@@ -121,9 +123,13 @@ class _Strict(BaseModel):
 
 
 class AgentConfig(_Strict):
-    """One agent type: how to start it and how many may run at once."""
+    """One agent type: how to start it and how many may run at once.
 
-    command: Argv = Field(min_length=1)
+    ``command`` is the argv; ``profile`` names a ready one (``core.profiles``) instead.
+    """
+
+    command: Argv = Field(default_factory=list, min_length=1)  # a default is not validated
+    profile: ProfileName | None = None
     instances: int | None = Field(default=None, ge=1)
     timeout: Timeout | None = None
     grace: Seconds | None = None
@@ -136,6 +142,24 @@ class AgentConfig(_Strict):
         """A typo such as ``{promt_file}`` is reported when the config is read, not mid-run."""
         check_template(command)
         return command
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_command(cls, data: Any) -> Any:
+        """A known ``profile`` supplies the command; an unknown one is left to the field check."""
+        if isinstance(data, dict) and isinstance(data.get("profile"), str):
+            if "command" in data:
+                raise ValueError("has both command and profile; keep one of them")
+            if data["profile"] in PROFILES:
+                return {**data, "command": list(PROFILES[data["profile"]])}
+        return data
+
+    @model_validator(mode="after")
+    def _has_command(self) -> AgentConfig:
+        if not self.command:
+            profiles = ", ".join(f'"{name}"' for name in PROFILES)
+            raise ValueError(f"needs a command, or a profile ({profiles})")
+        return self
 
 
 class MergeConfig(_Strict):
@@ -198,6 +222,7 @@ _FIXES = {
     "worktrees": 'write a directory relative to the repository root, e.g. worktrees = "worktrees"',
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
+    "profile": 'write one of "claude-code", "codex", "aider", "gemini-cli", "demo"',
     "merge": "write a [merge] table with verify and verify_timeout",
     "daemon": "write a [daemon] table with notify and debounce",
     "footprint": 'write "infer" or "declared"',
