@@ -21,6 +21,7 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @rmtree PATH             delete a directory tree; "." is the worktree itself (the cwd)
     @gitdir-touch NAME       create NAME in the worktree's own git dir (e.g. index.lock)
     @keep-editing PATH       append a line to PATH every 20 ms, forever (until killed)
+    @env ABSPATH             write the COORDINATOR_* environment, the cwd and argv as JSON
 """
 
 from __future__ import annotations
@@ -140,6 +141,10 @@ def main() -> int:
                 check=True,
             ).stdout.strip()
             Path(gitdir, rest).touch()
+        elif verb == "@env":
+            seen = {k: v for k, v in os.environ.items() if k.startswith("COORDINATOR_")}
+            record = {"env": seen, "cwd": os.getcwd(), "argv": sys.argv}
+            Path(rest).write_text(json.dumps(record), encoding="utf-8")
         elif verb == "@keep-editing":
             n = 0
             while True:

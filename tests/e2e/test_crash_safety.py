@@ -181,3 +181,21 @@ def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Pa
     assert resumed.returncode == 0, out
     assert "leftover agent" in out
     assert e2e.git("show", "coordinator/integration:h.txt") == "h\n"
+
+
+@pytest.mark.parametrize("point", ["after-marker-seen", "after-commit"])
+def test_finished_work_is_adopted_without_rerunning_the_agent(tmp_path: Path, point: str) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    e2e = _make(root)
+    starts = tmp_path / "starts"
+    e2e.spec(
+        "once", f"@append {starts} started\n@write once.txt 1\n@marker done", files=["once.txt"]
+    )
+    crashed = _run_with_fault(e2e, f"{point}:1")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    resumed = e2e.cli("run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "adopted" in resumed.stdout
+    assert starts.read_text().splitlines() == ["started"]  # the agent ran once in all
+    assert e2e.git("show", "coordinator/integration:once.txt") == "1\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +305,34 @@ def test_only_takes_several_ids_after_one_flag(e2e: E2EProject) -> None:
     assert e2e.cli("run", "--only", "a", "b").returncode == 0
     assert {t["id"] for t in e2e.tasks().values()} == {"a", "b"}
     assert e2e.git("ls-tree", "--name-only", "coordinator/integration", "c.txt") == ""
+
+
+def test_the_agent_gets_its_environment_and_the_run_sums_itself_up(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    seen = tmp_path / "env.json"
+    e2e.spec("first", "@write first.txt 1", files=["first.txt"])
+    e2e.spec("probe", f"Look around.\n@env {seen}\n@write probe.txt p", files=["probe.txt"],
+             deps=["first"])  # fmt: skip
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads(seen.read_text())
+    env, task = record["env"], e2e.tasks()["probe"]
+    assert env["COORDINATOR_TASK_ID"] == "probe"
+    assert env["COORDINATOR_RUN_ID"] == e2e.status()["run_id"]
+    assert env["COORDINATOR_BASE"] == task["base"] == e2e.tasks()["first"]["merge_commit"]
+    assert Path(env["COORDINATOR_WORKTREE"]) == Path(task["worktree"]) == Path(record["cwd"])
+    spec_copy = Path(env["COORDINATOR_SPEC"]).read_text()  # the spec as planned, frozen
+    assert "id: probe" in spec_copy and "Look around." in spec_copy
+    assert "Look around." in Path(env["COORDINATOR_PROMPT_FILE"]).read_text()
+    assert record["argv"][1] == env["COORDINATOR_PROMPT_FILE"]
+    assert not Path(env["COORDINATOR_MARKER"]).is_relative_to(Path(task["worktree"]))
+    summary = re.search(
+        r"finished in [\d.]+s: agents worked [\d.]+s, speedup [\d.]+x, up to (\d+) at once",
+        result.stdout,
+    )
+    assert summary is not None and summary.group(1) == "1", result.stdout
+    assert "merged 2, failed 0, conflict 0, skipped 0, cancelled 0" in result.stdout
 
 
 def test_second_run_is_a_noop(e2e: E2EProject) -> None:

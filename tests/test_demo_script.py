@@ -1,0 +1,38 @@
+"""``./scripts/demo``, the README's first command, end to end as a new user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_every_example_spec_and_shows_the_review(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["TMPDIR"] = str(tmp_path)  # the throwaway repository goes here, and with the test
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    summary = re.search(r"merged (\d+), failed 0, conflict 0, skipped 0, cancelled 0", out)
+    assert summary is not None, out[-3000:]
+    specs = int(summary.group(1))
+    assert specs >= 8  # the bundled examples: at least 8 tasks, two agent types
+    repo = Path(re.findall(r"The demo repository is (\S+)", out)[-1])
+    assert repo.is_relative_to(tmp_path)
+    merges = subprocess.run(
+        ["git", "-C", str(repo), "log", "--first-parent", "--merges", "--format=%s",
+         "coordinator/integration"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert len(merges) == specs and all(m.startswith("Merge task ") for m in merges)
+    assert "== coordinator review" in out
