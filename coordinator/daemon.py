@@ -150,7 +150,11 @@ def _cycle_locked(root: Path, git_dir: Path, reporter: Reporter, lock: RepoLock)
     except CoordinatorError as exc:
         record = _base_record(started, exc.exit_code, str(exc), selection)
         record["error"] = str(exc)
+        repeated = _last_error(git_dir) == record["error"]
         _record(git_dir, record)
+        notify = selection.notify if selection is not None else _configured_notify(root)
+        if notify and not repeated:  # a cycle stuck on the same error says so once
+            _notify(list(notify), record, root)
         raise
     record = _base_record(started, result.exit_code, result.message, selection)
     if result.summary is not None:
@@ -244,6 +248,24 @@ def _write_record(git_dir: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, directory / LAST_NAME)
     with Store(store_path(git_dir)) as store:
         store.set_meta(LAST_CYCLE_KEY, text)
+
+
+def _last_error(git_dir: Path) -> str | None:
+    try:
+        last = json.loads((state_dir(git_dir) / LAST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    error = last.get("error") if isinstance(last, dict) else None
+    return error if isinstance(error, str) else None
+
+
+def _configured_notify(root: Path) -> Sequence[str] | None:
+    """The notify command when the config still reads (the specs may be what is broken)."""
+    try:
+        config, _ = read_config(root)
+    except CoordinatorError:
+        return None
+    return config.daemon.notify
 
 
 def _notify(argv: list[str], record: dict[str, Any], cwd: Path) -> None:

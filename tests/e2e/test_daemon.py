@@ -284,6 +284,25 @@ def test_bad_spec_exit_2_recorded_nothing_changed(e2e: E2EProject) -> None:
     assert record["exit_code"] == 2 and "nope" in record["error"]
 
 
+def test_a_cycle_stuck_on_bad_input_notifies_once(e2e: E2EProject, tmp_path: Path) -> None:
+    inbox = tmp_path / "notified.jsonl"
+    notifier = tmp_path / "notify.py"
+    notifier.write_text(
+        "import sys\n"
+        f"with open({str(inbox)!r}, 'a') as fh:\n"
+        "    fh.write(sys.stdin.read().replace('\\n', ' ') + '\\n')\n"
+    )
+    e2e.config(FAKE_CONFIG + f'\n[daemon]\nnotify = ["{sys.executable}", "{notifier}"]\n')
+    e2e.write("specs/broken.md", "---\nagent: fake\ndepends_on: [nope]\n---\nbody\n")
+    for _ in range(2):
+        assert e2e.cli("daemon", "--once").returncode == 2
+    notes = [json.loads(line) for line in inbox.read_text().splitlines()]
+    assert len(notes) == 1 and notes[0]["exit_code"] == 2 and "nope" in notes[0]["error"]
+    e2e.write("specs/broken.md", "---\nagent: fake\ndepends_on: [other]\n---\nbody\n")
+    assert e2e.cli("daemon", "--once").returncode == 2  # a different error: said again
+    assert len(inbox.read_text().splitlines()) == 2
+
+
 def test_status_shows_daemon_cycle_without_any_run(e2e: E2EProject) -> None:
     e2e.spec("one", "@write one.txt 1", files=["one.txt"])
     assert e2e.cli("run").returncode == 0
