@@ -354,6 +354,24 @@ def test_watch_lands_new_specs_until_sigterm(e2e: E2EProject, tmp_path: Path) ->
     assert e2e.cli("daemon", "--once").returncode == 0
 
 
+def test_watch_debounces_a_burst_of_new_specs_into_one_cycle(e2e: E2EProject) -> None:
+    e2e.config(_watch_config(debounce="1s"))
+    e2e.spec("first", "@write first.txt 1", files=["first.txt"])
+    log = e2e.root / ".git" / "coordinator" / "daemon.log"
+    with _reaped(_start(e2e, "daemon")) as daemon:
+        _until("the first cycle", lambda: "first" in _landed_tasks(e2e), daemon)
+        _until("its record", lambda: log.exists() and len(log.read_text().splitlines()) == 1)
+        for name in ("b1", "b2", "b3"):  # well within one debounce interval
+            e2e.spec(name, f"@write {name}.txt x", files=[f"{name}.txt"])
+        _until("the burst to land", lambda: {"b1", "b2", "b3"} <= set(_landed_tasks(e2e)), daemon)
+        _until("its record", lambda: len(log.read_text().splitlines()) >= 2, daemon)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=DEADLINE)
+    cycles = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(cycles) == 2, cycles
+    assert sorted(t["id"] for t in cycles[1]["landed"]) == ["b1", "b2", "b3"]
+
+
 def test_watch_survives_a_broken_spec_and_lands_it_once_fixed(e2e: E2EProject) -> None:
     e2e.config(_watch_config())
     e2e.spec("ok", "@write ok.txt ok", files=["ok.txt"])
