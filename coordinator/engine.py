@@ -51,6 +51,7 @@ from coordinator.stopping import StopRequest, stop_on_signals
 
 MERGE_ATTEMPTS = 3
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
+ADMISSION_RECHECK = 2.0  # seconds between looks at free disk while starts are held back
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Interrupt:
 
 @dataclass(frozen=True)
 class Timer:
-    kind: str  # "timeout", "grace" or "settle"
+    kind: str  # "timeout", "grace", "settle", or "admission" (task_id "": look at the disk)
     task_id: str
     attempt: int
 
@@ -144,6 +145,7 @@ class Engine:
         self.stopping = False
         self.hard_stop = False
         self.admission = ""  # why new starts are held back, "" when they are not
+        self.admission_timer = False  # a recheck of the disk is scheduled
         self.adopt: dict[str, Adopted] = dict(adopt or {})
         self.max_parallel = 0
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
@@ -237,6 +239,10 @@ class Engine:
             self.admission = why
             if why:
                 self.rec.emit("waiting", None, why)
+        if not admit and not self.admission_timer:
+            # Nothing else may ever happen (no agent running): look at the disk again later.
+            self.admission_timer = True
+            self._add_timer(time.time() + ADMISSION_RECHECK, Timer("admission", "", 0))
         working = sum(1 for a in self.active.values() if a.outcome is None)
         self.max_parallel = max(self.max_parallel, working)
 
@@ -374,6 +380,9 @@ class Engine:
         self._finalize(active)
 
     def _on_timer(self, timer: Timer) -> None:
+        if timer.kind == "admission":
+            self.admission_timer = False  # the loop checks the disk again next
+            return
         active = self.active.get(timer.task_id)
         if active is None or active.attempt != timer.attempt:
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +136,31 @@ def test_admission_waits_for_disk_and_says_why(e2e: E2EProject) -> None:
     event = json.loads(line)
     assert "free disk" in event["message"]
     assert e2e.tasks()["t"]["state"] == "cancelled"
+
+
+def test_admission_looks_at_the_disk_again_and_starts_once_space_frees(e2e: E2EProject) -> None:
+    """Nothing else happens while a run waits for disk (no agent runs): it must look again."""
+    filler = e2e.root.parent / "filler"  # on the same file system as the worktrees
+    with filler.open("wb") as fh:
+        os.posix_fallocate(fh.fileno(), 0, 1 << 30)
+    try:
+        threshold = shutil.disk_usage(e2e.root).free + (512 << 20)
+        e2e.config(f"min_free_disk = {threshold}\n" + FAKE_CONFIG)
+        e2e.spec("t", "@write t.txt t", files=["t.txt"])
+        proc = _popen(e2e, "run", "--json")
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if '"waiting"' in line:
+                break
+    finally:
+        filler.unlink()
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert e2e.tasks()["t"]["state"] == "merged"
 
 
 def test_second_ctrl_c_kills_at_once(e2e: E2EProject, tmp_path: Path) -> None:
