@@ -196,6 +196,16 @@ def test_timeout_kills_grandchildren(e2e: E2EProject, tmp_path: Path) -> None:
         assert not alive, pid
 
 
+def test_the_agent_type_s_timeout_applies_when_the_spec_sets_none(e2e: E2EProject) -> None:
+    e2e.config(FAKE_CONFIG.replace('timeout = "60s"', 'timeout = "1s"'))
+    e2e.spec("slow", "@hang", files=["slow.txt"])
+    e2e.spec("quick", "@write quick.txt q", files=["quick.txt"], extra="timeout: 30s")
+    assert e2e.cli("run").returncode == 1
+    tasks = e2e.tasks()
+    assert (tasks["slow"]["state"], tasks["slow"]["reason"]) == ("failed", "timeout")
+    assert tasks["quick"]["state"] == "merged"
+
+
 def test_footprint_violation_lands_with_trailer(e2e: E2EProject) -> None:
     e2e.spec(
         "sloppy",
@@ -234,6 +244,7 @@ def test_conflict_is_retried_then_kept(e2e: E2EProject) -> None:
     assert tasks["z"]["state"] == "merged"
     assert tasks["y"]["state"] == "conflict"
     assert tasks["y"]["attempt"] == 2
+    assert tasks["y"]["base"] == tasks["x"]["merge_commit"]  # the retry started from the new head
     kept = e2e.git("branch", "--list", "coordinator/conflict/*", "--format=%(refname:short)")
     assert len(kept.split()) == 2
     assert e2e.git("show", "coordinator/integration:f.txt") == "from z\n"
