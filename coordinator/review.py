@@ -101,7 +101,8 @@ def landed(
                 diffstat=repo.diffstat(first, info.sha),
                 summary=(summaries or {}).get(
                     f"{info.trailers.get(TRAILER_RUN, '')}/{task_id}", ""
-                ),
+                )
+                or _body_summary(info.body),
                 patch=repo.diff(first, info.sha) if patch else "",
                 files=tuple(repo.changed_files(first, info.sha)),
                 reverted_by=reverts.get(info.sha),
@@ -111,6 +112,13 @@ def landed(
 
 
 _REVERTS_MERGE = re.compile(r"reverts merge commit ([0-9a-f]{40})")
+_SUMMARY_LINE = re.compile(r"^Agent summary: (.*)$", re.MULTILINE)
+
+
+def _body_summary(body: str) -> str:
+    """The agent's summary as the merge commit carries it, for a clone without the store."""
+    match = _SUMMARY_LINE.search(body)
+    return match.group(1).strip() if match else ""
 
 
 def _reverts(history: Sequence[CommitInfo]) -> dict[str, str]:

@@ -159,6 +159,15 @@ def test_review_markdown_digest(e2e: E2EProject) -> None:
     assert "Nothing landed for this selection." in empty.stdout
 
 
+def test_review_reads_the_summary_from_git_when_the_store_is_gone(e2e: E2EProject) -> None:
+    e2e.spec("alpha", "@write alpha.txt a\n@marker done added alpha", files=["alpha.txt"])
+    _run(e2e)
+    for state in (e2e.root / ".git" / "coordinator").glob("state.db*"):
+        state.unlink()  # as in a fresh clone of the reviewed branch
+    md = e2e.cli("review", "--format", "markdown").stdout
+    assert "> added alpha" in md
+
+
 def test_review_before_anything_landed(e2e: E2EProject) -> None:
     result = e2e.cli("review")
     assert result.returncode == 0
