@@ -38,10 +38,14 @@ def test_schedule_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
             assert value >= row["lb"] * (1 - 1e-9), name
         assert made["ours"] <= made["cp"] * (1 + 1e-9)  # chosen on these very durations
         assert made["ours"] <= made["fifo"] * (1 + 1e-9)
+        # the target: no other strategy ahead of ours by more than 1% on any instance
+        rivals = [v for k, v in made.items() if k != "ours" and not k.endswith("~")]
+        assert made["ours"] <= min(rivals) * 1.01, (row["family"], row["n"], made)
     assert {(e["family"], e["n"]) for e in result["summary"]} == {
         (r["family"], r["n"]) for r in rows
     }
     assert "ours_beaten" in result["summary"][0]
+    assert all(e["ours_beaten"]["over_1pct"] == 0 for e in result["summary"])
 
 
 def test_schedule_bench_tables(capsys: pytest.CaptureFixture[str]) -> None:
