@@ -37,7 +37,7 @@ from coordinator.io.agents import (
 )
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, MarkerWatcher, read_marker
-from coordinator.io.merger import build_merge_message, merge_task
+from coordinator.io.merger import SUMMARY_PREFIX, build_merge_message, merge_task
 from coordinator.io.store import Store
 from coordinator.io.verify import verify_commit
 from coordinator.io.workcheck import CheckoutGuard, collect_work, foreign_refs, ref_snapshot
@@ -492,13 +492,9 @@ class Engine:
         if not done:
             self._end_unmerged(task.id, end, reason)
         elif not check.ok:
-            skipped = self.scheduler.not_merged(task.id, TaskState.FAILED)
-            self._end_unmerged(task.id, TaskState.FAILED, check.reason)
-            self._record_skipped(skipped, task.id)
+            self._give_up(task.id, TaskState.FAILED, check.reason)
         elif violations and self.config.on_violation == "fail":
-            skipped = self.scheduler.not_merged(task.id, TaskState.FAILED)
-            self._end_unmerged(task.id, TaskState.FAILED, "footprint violation")
-            self._record_skipped(skipped, task.id)
+            self._give_up(task.id, TaskState.FAILED, "footprint violation")
         else:
             outcome.state = TaskState.DONE
             self.rec.record(task.id, state=TaskState.DONE.value)
@@ -548,9 +544,7 @@ class Engine:
     def _merge(self, task_id: str) -> None:
         if self.hard_stop:
             self.mergeable.discard(task_id)
-            skipped = self.scheduler.not_merged(task_id, TaskState.CANCELLED)
-            self._end_unmerged(task_id, TaskState.CANCELLED, "interrupted before its merge")
-            self._record_skipped(skipped, task_id)
+            self._give_up(task_id, TaskState.CANCELLED, "interrupted before its merge")
             return
         task = self.plan.task(task_id)
         outcome = self.rec[task_id]
@@ -574,9 +568,7 @@ class Engine:
                 if result.status != "moved":
                     break
         if result.status == "rejected" and self.hard_stop:
-            skipped = self.scheduler.not_merged(task_id, TaskState.CANCELLED)
-            self._end_unmerged(task_id, TaskState.CANCELLED, "interrupted during the merge gate")
-            self._record_skipped(skipped, task_id)
+            self._give_up(task_id, TaskState.CANCELLED, "interrupted during the merge gate")
             return
         if result.status == "rejected":
             skipped = self.scheduler.not_merged(task_id, TaskState.FAILED)
@@ -616,9 +608,7 @@ class Engine:
             outcome.state = TaskState.PENDING
             self.rec.emit("retry", task_id, f"merge conflict in {paths}; {kept} kept; retrying")
             return
-        skipped = self.scheduler.not_merged(task_id, TaskState.CONFLICT)
-        self._end_unmerged(task_id, TaskState.CONFLICT, f"merge conflict in {paths}")
-        self._record_skipped(skipped, task_id)
+        self._give_up(task_id, TaskState.CONFLICT, f"merge conflict in {paths}")
 
     def _gate(self, task_id: str) -> Callable[[str], str | None]:
         """The merge gate for one task: run ``[merge] verify`` on the merge result."""
@@ -657,6 +647,12 @@ class Engine:
             self.repo.rename_branch(branch, kept)
         self.rec[task_id].branch = kept
         return kept
+
+    def _give_up(self, task_id: str, state: TaskState, reason: str) -> None:
+        """A DONE task that will not land: end it, keep its branch, skip its dependents."""
+        skipped = self.scheduler.not_merged(task_id, state)
+        self._end_unmerged(task_id, state, reason)
+        self._record_skipped(skipped, task_id)
 
     def _end_unmerged(self, task_id: str, state: TaskState, reason: str) -> None:
         outcome = self.rec[task_id]
@@ -730,7 +726,7 @@ def _merge_body(extra: Mapping[str, object]) -> str:
     a clone without the coordinator's store still tells the whole story."""
     parts = []
     if summary := str(extra.get("summary") or "").strip():
-        parts.append(f"Agent summary: {summary}")
+        parts.append(SUMMARY_PREFIX + summary)
     if not extra.get("changed_files"):
         parts.append(f"The task landed with {NO_CHANGES}: its agent changed no files.")
     return "\n\n".join(parts)

@@ -16,6 +16,12 @@ EXIT_INTERNAL = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: cron and scripts read it as "try again later"
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space: a message, or a
+    title, that stays on its line."""
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the user's input: where, which field, what, and how to fix it."""

@@ -134,11 +134,15 @@ def _gantt_bar(start: float, end: float, makespan: float, width: int = 32) -> st
 DEFAULT_ROWS = 50
 
 
-def _shown(total: int, limit: int | None) -> tuple[int, str | None]:
-    """How many rows of ``total`` a table shows, and the caption saying what was left out."""
-    if not limit or total <= limit:
-        return total, None
-    return limit, f"... and {total - limit} more (--limit 0 shows all; --format json lists all)"
+def _table(title: str, total: int, limit: int | None) -> tuple[Table, int]:
+    """A titled table for ``total`` rows and how many of them it shows; a caption counts the
+    rest when ``limit`` cuts it short."""
+    shown, caption = total, None
+    if limit and total > limit:
+        shown = limit
+        caption = f"... and {total - limit} more (--limit 0 shows all; --format json lists all)"
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    return table, shown
 
 
 def render_text(
@@ -156,14 +160,7 @@ def render_text(
     form still cover everything.
     """
     critical = set(plan.critical_path)
-    shown, caption = _shown(len(plan.tasks), limit)
-    tasks = Table(
-        title=f"Tasks ({len(plan.tasks)})",
-        title_justify="left",
-        expand=False,
-        caption=caption,
-        caption_justify="left",
-    )
+    tasks, shown = _table(f"Tasks ({len(plan.tasks)})", len(plan.tasks), limit)
     for column in ("id", "agent", "depends on", "footprint [D/F/M]", "prio", "estimate"):
         tasks.add_column(column, overflow="fold")
     for t in plan.tasks[:shown]:
@@ -177,13 +174,7 @@ def render_text(
         )
     parts: list[Any] = [tasks]
     if plan.conflicts:
-        shown, caption = _shown(len(plan.conflicts), limit)
-        conflicts = Table(
-            title=f"Conflicts ({len(plan.conflicts)})",
-            title_justify="left",
-            caption=caption,
-            caption_justify="left",
-        )
+        conflicts, shown = _table(f"Conflicts ({len(plan.conflicts)})", len(plan.conflicts), limit)
         conflicts.add_column("task")
         conflicts.add_column("task")
         conflicts.add_column("shared paths", overflow="fold")
@@ -199,12 +190,8 @@ def render_text(
             f"  ({format_duration(plan.critical_length)})",
         )
     )
-    shown, caption = _shown(len(schedule.entries), limit)
-    timeline = Table(
-        title=f"Simulated schedule, {instances} instances",
-        title_justify="left",
-        caption=caption,
-        caption_justify="left",
+    timeline, shown = _table(
+        f"Simulated schedule, {instances} instances", len(schedule.entries), limit
     )
     for column in ("id", "slot", "start", "end", "timeline"):
         timeline.add_column(column)

@@ -16,7 +16,13 @@ from pathlib import Path
 from coordinator.errors import InputError, Problem
 from coordinator.history import TRAILER_REVERT
 from coordinator.io.gitrepo import CommitInfo, GitRepo
-from coordinator.io.merger import TRAILER_AGENT, TRAILER_RUN, TRAILER_TASK, TRAILER_VIOLATIONS
+from coordinator.io.merger import (
+    SUMMARY_PREFIX,
+    TRAILER_AGENT,
+    TRAILER_RUN,
+    TRAILER_TASK,
+    TRAILER_VIOLATIONS,
+)
 from coordinator.io.store import Store
 from coordinator.project import read_config
 from coordinator.runfiles import store_path
@@ -99,9 +105,7 @@ def landed(
                 run_id=info.trailers.get(TRAILER_RUN, ""),
                 violations=violations,
                 diffstat=repo.diffstat(first, info.sha),
-                summary=(summaries or {}).get(
-                    f"{info.trailers.get(TRAILER_RUN, '')}/{task_id}", ""
-                )
+                summary=(summaries or {}).get(f"{info.trailers.get(TRAILER_RUN, '')}/{task_id}", "")
                 or _body_summary(info.body),
                 patch=repo.diff(first, info.sha) if patch else "",
                 files=tuple(repo.changed_files(first, info.sha)),
@@ -112,7 +116,7 @@ def landed(
 
 
 _REVERTS_MERGE = re.compile(r"reverts merge commit ([0-9a-f]{40})")
-_SUMMARY_LINE = re.compile(r"^Agent summary: (.*)$", re.MULTILINE)
+_SUMMARY_LINE = re.compile(rf"^{re.escape(SUMMARY_PREFIX)}(.*)$", re.MULTILINE)
 
 
 def _body_summary(body: str) -> str:

@@ -31,10 +31,6 @@ class StopRequest:
         if sink is not None:
             sink(hard)
 
-    @property
-    def requested(self) -> bool:
-        return self._pending is not None
-
     def attach(self, sink: Callable[[bool], None]) -> None:
         """Route stops to ``sink(hard)`` (the engine's), replaying one asked for before."""
         with self._lock:

@@ -28,6 +28,8 @@ from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFo
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.errors import InputError, Problem
 
+_PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
+
 # Capped at a year: a timeout becomes a timer deadline, and ``1e300`` seconds overflows it mid-run.
 Seconds = Annotated[float, BeforeValidator(bounded_duration)]
 
@@ -157,8 +159,7 @@ class AgentConfig(_Strict):
     @model_validator(mode="after")
     def _has_command(self) -> AgentConfig:
         if not self.command:
-            profiles = ", ".join(f'"{name}"' for name in PROFILES)
-            raise ValueError(f"needs a command, or a profile ({profiles})")
+            raise ValueError(f"needs a command, or a profile ({_PROFILE_NAMES})")
         return self
 
 
@@ -222,7 +223,7 @@ _FIXES = {
     "worktrees": 'write a directory relative to the repository root, e.g. worktrees = "worktrees"',
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
-    "profile": 'write one of "claude-code", "codex", "aider", "gemini-cli", "demo"',
+    "profile": f"write one of {_PROFILE_NAMES}",
     "merge": "write a [merge] table with verify and verify_timeout",
     "daemon": "write a [daemon] table with notify and debounce",
     "footprint": 'write "infer" or "declared"',

@@ -26,7 +26,7 @@ from coordinator.core.rules import (
     validate_id,
     validate_repo_path,
 )
-from coordinator.errors import Problem
+from coordinator.errors import Problem, one_line
 
 MAX_TITLE_LENGTH: Final = 72
 _PATH_FIX: Final = "use a path relative to the repository root, with '/' between directories"
@@ -48,10 +48,6 @@ _PRIORITY_FIX: Final = f"write a number from -{MAX_PRIORITY} to {MAX_PRIORITY}; 
 NUL_FIX: Final = "remove the NUL character: agents get this text as an argument or a file"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _fail(message: str, fix: str | None = None) -> NoReturn:
     """Raise a validation error carrying our own message and fix (read back in ``_problem``)."""
     raise PydanticCustomError("spec", "{message}", {"message": message, "fix": fix})
@@ -59,7 +55,7 @@ def _fail(message: str, fix: str | None = None) -> NoReturn:
 
 def _show(value: object) -> str:
     text = str(value).lower() if isinstance(value, bool) else repr(value)
-    return _one_line(text if len(text) <= 40 else text[:37] + "...")
+    return one_line(text if len(text) <= 40 else text[:37] + "...")
 
 
 def value_kind(value: object) -> str:
@@ -252,7 +248,7 @@ def derive_title(body: str, fallback: str) -> str:
 
 
 def _short(text: str) -> str:
-    text = _one_line(text)
+    text = one_line(text)
     return text if len(text) <= MAX_TITLE_LENGTH else text[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
 
 
@@ -272,7 +268,7 @@ def build_spec(
         id=task_id,
         agent=fields.agent,
         body=body,
-        title=_one_line(title or "") or derive_title(body, task_id),
+        title=one_line(title or "") or derive_title(body, task_id),
         depends_on=_unique(depends_on),
         files=_unique(fields.files),
         priority=fields.priority,

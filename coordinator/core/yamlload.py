@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import yaml
 
-from coordinator.errors import InputError, Problem
+from coordinator.errors import InputError, Problem, one_line
 
 _YAML_FIX: Final = "fix the YAML; quote values that contain ': ' or ' #' or start with [ { * & !"
 
@@ -95,7 +95,7 @@ def load_yaml(text: str, source: str, *, first_line: int = 1) -> object:
     except yaml.MarkedYAMLError as exc:
         raise InputError(Problem(source, None, _yaml_message(exc, first_line), _YAML_FIX)) from None
     except yaml.YAMLError as exc:
-        message = _one_line(f"invalid YAML: {exc}")
+        message = one_line(f"invalid YAML: {exc}")
         raise InputError(Problem(source, None, message, _YAML_FIX)) from None
     except RecursionError:
         raise InputError(Problem(source, None, "YAML nested too deeply", _YAML_FIX)) from None
@@ -110,8 +110,4 @@ def _yaml_message(exc: yaml.MarkedYAMLError, first_line: int) -> str:
     text = f"invalid YAML{where}: {exc.problem or exc.context or 'syntax error'}"
     if exc.context and exc.problem and exc.context_mark:
         text += f", {exc.context} from line {exc.context_mark.line + first_line}"
-    return _one_line(text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return one_line(text)

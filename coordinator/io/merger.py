@@ -24,6 +24,8 @@ TRAILER_TASK = "Coordinator-Task"
 TRAILER_AGENT = "Coordinator-Agent"
 TRAILER_RUN = "Coordinator-Run"
 TRAILER_VIOLATIONS = "Coordinator-Footprint-Violations"
+# The merge body's line with the agent's summary, which ``review`` reads back without the store.
+SUMMARY_PREFIX = "Agent summary: "
 TITLE_LIMIT = 200
 _TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
 
