@@ -9,12 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_util import FAKE_CONFIG, E2EProject, alive
+from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
 from coordinator.faults import POINTS
 
@@ -141,13 +139,6 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
     assert all(p in known for p in left), left
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.02)
-
-
 def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:
     """Killed between starting an agent and storing its pid: the next run still finds that
     agent (by its environment) and kills it before starting the task again."""
@@ -159,7 +150,7 @@ def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Pa
 
     crashed = _run_with_fault(e2e, "agent-started:1")
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
-    _wait_for(lambda: pids.exists() and bool(pids.read_text().split()), "the agent's start")
+    wait_until("the agent's start", lambda: pids.exists() and bool(pids.read_text().split()))
     orphan = int(pids.read_text().split()[0])
     assert alive(orphan)
 
@@ -173,7 +164,7 @@ def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Pa
         text=True,
     )
     try:
-        _wait_for(lambda: len(pids.read_text().split()) == 2, "the task's second start")
+        wait_until("the task's second start", lambda: len(pids.read_text().split()) == 2)
         assert not alive(orphan), "the first agent was left running beside the second"
     finally:
         release.touch()

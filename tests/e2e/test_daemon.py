@@ -222,9 +222,9 @@ def test_overlapping_cycles_never_both_run(e2e: E2EProject, tmp_path: Path) -> N
     assert e2e.cli("daemon", "--once").returncode == 0
 
 
-def test_failed_task_exit_1_notify_and_no_rerun_until_changed(
-    e2e: E2EProject, tmp_path: Path
-) -> None:
+def _notify_into(e2e: E2EProject, tmp_path: Path) -> Path:
+    """Configure ``[daemon] notify`` with a script appending each summary as one JSON line to
+    the returned file."""
     inbox = tmp_path / "notified.jsonl"
     notifier = tmp_path / "notify.py"
     notifier.write_text(
@@ -233,6 +233,13 @@ def test_failed_task_exit_1_notify_and_no_rerun_until_changed(
         "    fh.write(sys.stdin.read().replace('\\n', ' ') + '\\n')\n"
     )
     e2e.config(FAKE_CONFIG + f'\n[daemon]\nnotify = ["{sys.executable}", "{notifier}"]\n')
+    return inbox
+
+
+def test_failed_task_exit_1_notify_and_no_rerun_until_changed(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    inbox = _notify_into(e2e, tmp_path)
     e2e.spec("good", "@write good.txt ok\n@marker done wrote good", files=["good.txt"])
     e2e.spec("boom", "@write boom.txt half\n@exit 3", files=["boom.txt"])
     e2e.spec("after", "@write after.txt x", files=["after.txt"], deps=["boom"])
@@ -285,14 +292,7 @@ def test_bad_spec_exit_2_recorded_nothing_changed(e2e: E2EProject) -> None:
 
 
 def test_a_cycle_stuck_on_bad_input_notifies_once(e2e: E2EProject, tmp_path: Path) -> None:
-    inbox = tmp_path / "notified.jsonl"
-    notifier = tmp_path / "notify.py"
-    notifier.write_text(
-        "import sys\n"
-        f"with open({str(inbox)!r}, 'a') as fh:\n"
-        "    fh.write(sys.stdin.read().replace('\\n', ' ') + '\\n')\n"
-    )
-    e2e.config(FAKE_CONFIG + f'\n[daemon]\nnotify = ["{sys.executable}", "{notifier}"]\n')
+    inbox = _notify_into(e2e, tmp_path)
     e2e.write("specs/broken.md", "---\nagent: fake\ndepends_on: [nope]\n---\nbody\n")
     for _ in range(2):
         assert e2e.cli("daemon", "--once").returncode == 2

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from e2e_util import FAKE_CONFIG, E2EProject, alive
+from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
 
 def _popen(e2e: E2EProject, *args: str) -> subprocess.Popen[str]:
@@ -26,19 +26,13 @@ def _popen(e2e: E2EProject, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+def _wait_for(path: Path) -> None:
+    wait_until(f"{path} to appear", path.exists)
 
 
-def _wait_for_text(path: Path, timeout: float = 30) -> None:
+def _wait_for_text(path: Path) -> None:
     """Until ``path`` exists and holds something (a pid written by another process)."""
-    deadline = time.monotonic() + timeout
-    while not (path.exists() and path.read_text().strip()):
-        assert time.monotonic() < deadline, f"{path} never filled"
-        time.sleep(0.02)
+    wait_until(f"{path} to fill", lambda: path.exists() and bool(path.read_text().strip()))
 
 
 def test_ctrl_c_stops_keeps_work_and_run_resumes(e2e: E2EProject, tmp_path: Path) -> None:
