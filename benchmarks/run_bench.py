@@ -55,8 +55,8 @@ from coordinator.core.config import Identity
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, MarkerWatcher
 from coordinator.io.merger import build_merge_message, merge_task
+from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
-from coordinator.runfiles import store_path
 
 SCRIPTED = REPO_ROOT / "tests" / "agents" / "scripted.py"
 COST_PHASES = ("worktree", "start", "commit", "merge", "store")  # the engine thread's own time

@@ -17,31 +17,31 @@ import click
 from rich.console import Console
 
 from coordinator import __version__
-from coordinator import cron as cron_mod
-from coordinator.clean import clean as clean_repo
+from coordinator.commands import cron as cron_mod
+from coordinator.commands.clean import clean as clean_repo
+from coordinator.commands.daemon import cycle as daemon_cycle
+from coordinator.commands.daemon import watch as daemon_watch
+from coordinator.commands.init import init_project
+from coordinator.commands.land import land as land_target
+from coordinator.commands.land import revert as revert_task
+from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
+from coordinator.commands.review import render_text as render_review
+from coordinator.commands.status import read_status, render_status
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.simulate import simulate
-from coordinator.daemon import cycle as daemon_cycle
-from coordinator.daemon import watch as daemon_watch
-from coordinator.display import Reporter, make_reporter
+from coordinator.engine.runner import RunRequest, RunResult
+from coordinator.engine.runner import run as run_project
 from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
-from coordinator.init_project import init_project
 from coordinator.io.gitrepo import GitRepo
-from coordinator.land import land as land_target
-from coordinator.land import revert as revert_task
-from coordinator.plan_output import (
+from coordinator.project import check_target, load_project
+from coordinator.ui.display import Reporter, make_reporter
+from coordinator.ui.plan_output import (
     DEFAULT_ROWS,
     render_dot,
     render_json,
     render_mermaid,
     render_text,
 )
-from coordinator.project import check_target, load_project
-from coordinator.review import landed, render_markdown, review_target, store_summaries
-from coordinator.review import render_text as render_review
-from coordinator.runner import RunRequest, RunResult
-from coordinator.runner import run as run_project
-from coordinator.status import read_status, render_status
 
 _repo_option = click.option(
     "-C",

@@ -17,7 +17,7 @@ from typing import Literal
 
 from coordinator.core.config import Identity
 from coordinator.errors import CoordinatorError, GitError
-from coordinator.faults import crash_point
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 
 TRAILER_TASK = "Coordinator-Task"

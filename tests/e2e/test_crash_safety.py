@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
-from coordinator.faults import POINTS
+from coordinator.io.faults import POINTS
 
 # Every point at its first four hits, and the last merge of all (after which the resumed run
 # finds nothing left to run and must still reconcile the cut-off run).

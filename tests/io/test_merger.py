@@ -10,8 +10,8 @@ from gitutil import checkout_state, commit_file, commit_on, git, head, write
 
 from coordinator.core.config import Identity
 from coordinator.errors import CoordinatorError
-from coordinator.history import merged_ids, task_history
 from coordinator.io.gitrepo import GitRepo, MergeResult
+from coordinator.io.history import merged_ids, task_history
 from coordinator.io.merger import build_merge_message, merge_task
 
 BOT = Identity(name="Coord Bot", email="bot@coordinator.test")

@@ -28,17 +28,17 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from coordinator.commands.status import DAEMON_KEY as LAST_CYCLE_KEY
 from coordinator.core.models import TaskSpec
-from coordinator.display import Reporter, RunEvent, RunSummary, TaskRow
+from coordinator.engine.runner import RunRequest, RunResult, run
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
-from coordinator.history import task_history, up_to_date
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.history import task_history, up_to_date
 from coordinator.io.lock import RepoLock
+from coordinator.io.runfiles import lock_path, state_dir, store_path
 from coordinator.io.store import Store, iso_ms
 from coordinator.project import CONFIG_FILE, load_project, read_config
-from coordinator.runfiles import lock_path, state_dir, store_path
-from coordinator.runner import RunRequest, RunResult, run
-from coordinator.status import DAEMON_KEY as LAST_CYCLE_KEY
+from coordinator.ui.display import Reporter, RunEvent, RunSummary, TaskRow
 
 LOG_NAME = "daemon.log"
 LAST_NAME = "daemon-last.json"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.errors import CoordinatorError, GitError, InputError, Problem
-from coordinator.history import TRAILER_DIGEST, TRAILER_REVERT, task_history
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.history import TRAILER_DIGEST, TRAILER_REVERT, task_history
 from coordinator.project import read_config
 
 

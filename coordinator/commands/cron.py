@@ -20,7 +20,7 @@ from pathlib import Path
 import coordinator
 from coordinator.core.durations import parse_duration
 from coordinator.errors import CoordinatorError, InputError, Problem
-from coordinator.runfiles import state_dir
+from coordinator.io.runfiles import state_dir
 
 MARK = "# worktree-coordinator:"
 LOG_NAME = "cron.log"

@@ -14,7 +14,7 @@ from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import AgentConfig
 from coordinator.core.models import Task
 from coordinator.io.agents import LaunchSpec
-from coordinator.runfiles import RunFiles, render_spec
+from coordinator.io.runfiles import RunFiles, render_spec
 
 
 def prepare_launch(

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.runfiles import store_path
 from coordinator.io.store import NoRunsError, Store
-from coordinator.runfiles import store_path
 
-DAEMON_KEY = "daemon.last_cycle"  # the store key the daemon writes (coordinator.daemon)
+DAEMON_KEY = "daemon.last_cycle"  # the store key the daemon writes (coordinator.commands.daemon)
 
 # A status document without a run: the documented keys, all empty.
 _NO_RUN: dict[str, Any] = {

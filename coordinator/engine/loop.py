@@ -24,10 +24,11 @@ from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.display import Reporter, RunSummary
+from coordinator.engine.launch import prepare_launch
+from coordinator.engine.recorder import Recorder
+from coordinator.engine.recovery import Adopted
+from coordinator.engine.stopping import StopRequest, stop_on_signals
 from coordinator.errors import EXIT_OK
-from coordinator.faults import crash_point
-from coordinator.history import TRAILER_DIGEST
 from coordinator.io.agents import (
     AgentExited,
     AgentProcess,
@@ -35,19 +36,18 @@ from coordinator.io.agents import (
     kill_task_processes,
     start_agent,
 )
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.history import TRAILER_DIGEST
 from coordinator.io.markers import MarkerSeen, MarkerWatcher, read_marker
 from coordinator.io.merger import SUMMARY_PREFIX, build_merge_message, merge_task
+from coordinator.io.runfiles import RunFiles
 from coordinator.io.store import Store
 from coordinator.io.verify import verify_commit
 from coordinator.io.workcheck import CheckoutGuard, collect_work, foreign_refs, ref_snapshot
 from coordinator.io.worktrees import Worktrees
-from coordinator.launch import prepare_launch
 from coordinator.project import Project
-from coordinator.recorder import Recorder
-from coordinator.recovery import Adopted
-from coordinator.runfiles import RunFiles
-from coordinator.stopping import StopRequest, stop_on_signals
+from coordinator.ui.display import Reporter, RunSummary
 
 MERGE_ATTEMPTS = 3
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"

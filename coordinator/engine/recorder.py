@@ -16,9 +16,9 @@ from typing import Any
 
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
-from coordinator.display import Reporter, RunEvent, RunSummary, TaskRow
 from coordinator.errors import EXIT_OK, EXIT_UNMERGED
 from coordinator.io.store import Store
+from coordinator.ui.display import Reporter, RunEvent, RunSummary, TaskRow
 
 
 @dataclass

@@ -18,10 +18,10 @@ from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
 from coordinator.io.procs import kill_task
+from coordinator.io.runfiles import RunFiles, state_dir
 from coordinator.io.store import Store, TaskRecord
 from coordinator.io.workcheck import collect_work
 from coordinator.io.worktrees import Worktrees
-from coordinator.runfiles import RunFiles, state_dir
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.errors import InputError, Problem
-from coordinator.history import TRAILER_REVERT
 from coordinator.io.gitrepo import CommitInfo, GitRepo
+from coordinator.io.history import TRAILER_REVERT
 from coordinator.io.merger import (
     SUMMARY_PREFIX,
     TRAILER_AGENT,
@@ -23,9 +23,9 @@ from coordinator.io.merger import (
     TRAILER_TASK,
     TRAILER_VIOLATIONS,
 )
+from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
 from coordinator.project import read_config
-from coordinator.runfiles import store_path
 
 
 @dataclass(frozen=True)
