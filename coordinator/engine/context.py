@@ -93,9 +93,6 @@ class RunContext:
         self.max_parallel = 0
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()
-        # Jobs that write .git/config (branch renames, sparse checkouts) take this lock: git
-        # fails at once, without waiting, when another process holds config.lock.
-        self.git_config = threading.Lock()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
         self.timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()

@@ -8,7 +8,6 @@ holds anything), so the new attempt starts clean from the new head.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from coordinator.core.decisions import Verdict
@@ -23,9 +22,8 @@ def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -
     """Start the job that keeps the task's branch; ``detail`` is a longer reason to show."""
     state = verdict.state or TaskState.FAILED
     job = KeepJob(
-        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry",
-        ctx.git_config,
-    )  # fmt: skip
+        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry"
+    )
     ctx.jobs.start("keep", task_id, lambda: Kept(job.run(), verdict, detail))
 
 
@@ -37,7 +35,6 @@ class KeepJob:
     run_id: str
     state: TaskState
     remove_worktree: bool
-    config_lock: threading.Lock
 
     def run(self) -> str:
         """Rename the task branch (a worktree on it follows); return the name it is kept as."""
@@ -48,8 +45,7 @@ class KeepJob:
             n += 1
             kept = f"{stem}-{n}/{self.task_id}"
         if self.repo.branch_exists(branch):
-            with self.config_lock:
-                self.repo.rename_branch(branch, kept)
+            self.repo.rename_branch(branch, kept)
         crash_point("after-branch-kept")
         if self.remove_worktree:
             self.worktrees.remove(self.task_id, force=False)

@@ -8,9 +8,7 @@ correctly (see ``coordinator.engine.recovery``).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +68,7 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
         task_id,
         lambda: make_worktree(
             ctx.repo, ctx.worktrees, task_id, target_ref=ctx.target_ref, run_id=ctx.run_id,
-            sparse=sparse, config_lock=ctx.git_config,
+            sparse=sparse,
         ),
     )  # fmt: skip
 
@@ -99,7 +97,6 @@ def make_worktree(
     target_ref: str,
     run_id: str,
     sparse: Sequence[str] | None,
-    config_lock: threading.Lock,
 ) -> Prepared:
     """The job: a fresh worktree on a new task branch at the target's current head.
 
@@ -114,11 +111,9 @@ def make_worktree(
     if repo.branch_exists(branch):  # never reuse or delete an existing task branch
         aside = _unique(repo, f"{OLD_PREFIX}{run_id}", task_id)
         worktrees.remove(task_id, force=False)
-        with config_lock:
-            repo.rename_branch(branch, aside)
+        repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
-    with config_lock if sparse is not None else contextlib.nullcontext():
-        worktree = worktrees.create(task_id, branch, base, sparse=sparse)
+    worktree = worktrees.create(task_id, branch, base, sparse=sparse)
     crash_point("after-worktree-add")
     return Prepared(worktree, base, branch, tuple(notes))
 
