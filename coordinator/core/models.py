@@ -99,7 +99,9 @@ class TaskState(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
-    DONE = "done"  # agent finished, branch waiting for the merger
+    DONE = "done"  # agent finished: its processes are stopped, its work collected
+    MERGING = "merging"  # handed to the merge lane: waiting for its turn, or merging now
+    VERIFYING = "verifying"  # the merge gate runs on its merge result
     MERGED = "merged"
     FAILED = "failed"
     CONFLICT = "conflict"

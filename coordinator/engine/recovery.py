@@ -23,6 +23,11 @@ from coordinator.io.store import Store, TaskRecord
 from coordinator.io.workcheck import collect_work
 from coordinator.io.worktrees import Worktrees
 
+# States a cut-off run may leave a task in that still need recovering; in all but ``running``
+# the agent had finished (``verifying``: the merge gate ran, and is killed by its stored pid).
+_AGENT_DONE = frozenset({"done", "merging", "verifying"})
+_UNFINISHED = _AGENT_DONE | {"running"}
+
 
 @dataclass(frozen=True)
 class Adopted:
@@ -79,7 +84,7 @@ def _recover_task(
     identity: Identity,
     found: Recovery,
 ) -> None:
-    if task.state not in {"running", "done"}:
+    if task.state not in _UNFINISHED:
         return
     killed = kill_task(task.task_id, task.run_id, task.pid, task.pid_create_time, timeout=2.0)
     if killed:
@@ -126,7 +131,7 @@ def _recover_task(
 
 def _finished(store: Store, git_dir: Path, task: TaskRecord) -> bool:
     """The agent's completion was observed as done (store), or its done marker exists."""
-    if task.state == "done":
+    if task.state in _AGENT_DONE:
         return True
     attempts = store.attempts(task.run_id, task.task_id)
     if attempts and attempts[-1].outcome == "done":

@@ -69,6 +69,7 @@ class AgentExited:
     task_id: str
     returncode: int
     at: float
+    pid: int | None = None  # None when it could not be started
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def _wait(
     procs.unregister_child(popen.pid)
     agent._finish(returncode)
     pump.join(LOG_DRAIN_GRACE)
-    events.put(AgentExited(agent.task_id, returncode, time.time()))
+    events.put(AgentExited(agent.task_id, returncode, time.time(), popen.pid))
     reap_orphans()
 
 

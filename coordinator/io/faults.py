@@ -16,9 +16,13 @@ POINTS = (
     "agent-started",
     "agent-running",
     "after-marker-seen",
+    "agent-stopped",  # the settle job stopped the agent's processes, nothing collected yet
     "after-commit",
+    "merge-queued",  # the task waits for the merge lane (state "merging")
     "between-commit-tree-and-update-ref",
     "after-update-ref",
+    "after-branch-kept",  # an unmerged task's branch renamed, its end not recorded yet
+    "gate-running",  # the merge gate's command runs (state "verifying", its pid stored)
 )
 
 _counts: dict[str, int] = {}

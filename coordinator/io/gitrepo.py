@@ -4,7 +4,8 @@ Why it looks the way it does:
 
 * GitPython is not thread-safe and leaves ``git cat-file`` helpers running, so it is used for one
   thing only, finding the repository, and is closed with it. Every command is a plain
-  subprocess with an argv list (never a shell), run from the engine thread.
+  subprocess with an argv list (never a shell), so the engine's jobs may run git from several
+  threads at once; the few commands git cannot run side by side are serialized here.
 * Git hooks export ``GIT_DIR``, ``GIT_WORK_TREE``, ``GIT_INDEX_FILE`` and friends. Inherited, they
   would aim every command at the hook's repository and index, so ``git_env`` drops them (the
   rule of pre-commit's ``no_git_env``) and the tool also works when started from a hook.
@@ -23,6 +24,7 @@ import logging
 import os
 import shlex
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +51,11 @@ _KEEP_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_", "GIT_TRACE")
 _STDERR_LIMIT = 4000
 _LOG_FIELDS = ("%H", "%P", "%ct", "%s", "%b", "%(trailers:only,unfold)")
 _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate")
+# Commands that read or change the worktrees' admin directories (.git/worktrees/*) or write
+# .git/config. Git does not wait for another process doing the same: it reads a half-made
+# .git/worktrees/<id> ("failed to read .../commondir") or finds config.lock taken and fails.
+# The engine runs git from several threads, so one ``GitRepo`` runs these one at a time.
+_SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -189,6 +196,7 @@ class GitRepo:
         self.root = root
         self.git_dir = git_dir
         self._handle = handle
+        self._serial = threading.RLock()  # see _SERIAL_COMMANDS
 
     @classmethod
     def discover(cls, path: Path) -> GitRepo:
@@ -253,6 +261,9 @@ class GitRepo:
     ) -> subprocess.CompletedProcess[bytes]:
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
         data = None if input is None else input.encode("utf-8")
+        if args and args[0] in _SERIAL_COMMANDS:
+            with self._serial:
+                return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
         return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
 
     def run(

@@ -13,7 +13,9 @@ Why it is careful:
   it is moved aside to ``<worktrees>/.stale-<id>-<n>`` and logged. Task ids never start with
   ``.``, so those names cannot collide with a task.
 
-Only the engine thread calls into this module, so the check-then-act sequences need no locks.
+The engine's jobs call into this module from several threads, each for its own task id, so the
+check-then-act sequences (one path each) need no locks; ``GitRepo`` runs git's worktree
+administration one command at a time.
 """
 
 from __future__ import annotations

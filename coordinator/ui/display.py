@@ -24,6 +24,8 @@ _STATE_STYLE = {
     "pending": "dim",
     "running": "cyan",
     "done": "blue",
+    "merging": "blue",
+    "verifying": "bright_blue",
     "merged": "green",
     "failed": "red",
     "conflict": "magenta",
