@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.footprint import violations as footprint_violations
-from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.refs import branch_ref, first_free, kept_branch, task_branch, task_of_branch
 from coordinator.engine.launch import prepare_launch
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
@@ -114,7 +114,6 @@ class Engine:
         run_id: str,
         target: str,
         instances: int,
-        already_merged: dict[str, str],
         adopt: Mapping[str, Adopted] | None = None,
         stop: StopRequest | None = None,
     ) -> None:
@@ -126,18 +125,14 @@ class Engine:
         self.reporter = reporter
         self.run_id = run_id
         self.target = target
-        self.target_ref = f"refs/heads/{target}"
+        self.target_ref = branch_ref(target)
         self.instances = instances
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
         self.worktrees = Worktrees(repo, self.config.worktrees)
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
-        self.scheduler = Scheduler(plan, instances=instances, caps=caps, merged=already_merged)
+        self.scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(plan, store, reporter, run_id)
-        for task_id, commit in already_merged.items():
-            if task_id in self.rec.outcomes:
-                self.rec[task_id].state = TaskState.MERGED
-                self.rec[task_id].merge_commit = commit
         self.active: dict[str, Active] = {}
         self.mergeable: set[str] = set()
         self.timers: list[tuple[float, int, Timer]] = []
@@ -262,7 +257,7 @@ class Engine:
         attempt = self.scheduler.attempt(task_id)
         base = self.repo.rev_parse(self.target_ref)
         assert base is not None
-        branch = TASK_BRANCH + task_id
+        branch = task_branch(task_id)
         self._set_aside(branch)
         with self.rec.timed(task_id, "worktree"):
             sparse = None
@@ -326,12 +321,9 @@ class Engine:
         """Never reuse or delete an existing task branch: rename it out of the way."""
         if not self.repo.branch_exists(branch):
             return
-        task_id = branch.removeprefix(TASK_BRANCH)
-        aside = f"coordinator/old/{self.run_id}/{task_id}"
-        n = 1
-        while self.repo.branch_exists(aside):
-            n += 1
-            aside = f"coordinator/old/{self.run_id}-{n}/{task_id}"
+        task_id = task_of_branch(branch)
+        aside = first_free(lambda n: kept_branch("old", self.run_id, task_id, n),
+                           self.repo.branch_exists)  # fmt: skip
         self.worktrees.remove(task_id, force=False)
         self.repo.rename_branch(branch, aside)
         self.rec.emit("kept", task_id, f"earlier branch {branch} kept as {aside}")
@@ -637,12 +629,9 @@ class Engine:
     # ------------------------------------------------------------ unmerged ends
     def _keep_branch(self, task_id: str, state: TaskState) -> str:
         """Rename a task branch to say what happened; the work stays reachable."""
-        branch = TASK_BRANCH + task_id
-        kept = f"coordinator/{state.value}/{self.run_id}/{task_id}"
-        n = 1
-        while self.repo.branch_exists(kept):
-            n += 1
-            kept = f"coordinator/{state.value}/{self.run_id}-{n}/{task_id}"
+        branch = task_branch(task_id)
+        kept = first_free(lambda n: kept_branch(state.value, self.run_id, task_id, n),
+                          self.repo.branch_exists)  # fmt: skip
         if self.repo.branch_exists(branch):
             self.repo.rename_branch(branch, kept)
         self.rec[task_id].branch = kept
