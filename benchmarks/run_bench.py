@@ -59,6 +59,7 @@ from coordinator.io.markers import MarkerSeen, MarkerWatcher
 from coordinator.io.merger import build_merge_message, merge_task
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
+from coordinator.io.workcheck import collect_work
 
 SCRIPTED = REPO_ROOT / "tests" / "agents" / "scripted.py"
 COST_PHASES = ("worktree", "start", "commit", "merge", "store")  # the engine thread's own time
@@ -370,7 +371,7 @@ def bench_worktree(root: Path, reps: int) -> dict[str, Any]:
     index still lists every file, marked skip-worktree, so commits and merges see the whole
     tree). "no-checkout" is the floor: registration and branch, no files. "reuse" re-points one
     existing, clean worktree at the next base (``switch -C``), which rewrites only the files that
-    differ: a pool of worktrees. After each, one footprint file is changed and ``commit_all``
+    differ: a pool of worktrees. After each, one footprint file is changed and ``collect_work``
     (the engine's commit phase) is timed, since ``add -A`` scans what was checked out.
     """
     base = git(root, "rev-parse", "HEAD").strip()
@@ -406,7 +407,8 @@ def bench_worktree(root: Path, reps: int) -> dict[str, Any]:
                     continue  # nothing is checked out: there is no work to commit
                 (path / footprint).write_text(f"task {rep}\n", encoding="utf-8")
                 started = time.perf_counter()
-                repo.commit_all(path, "work", IDENTITY)
+                collect_work(repo, worktree=path, branch=branch, base=bases[rep],
+                             identity=IDENTITY, message="work")  # fmt: skip
                 commit[method].append((time.perf_counter() - started) * 1000)
             for method in ("full", "sparse", "no-checkout"):
                 git(root, "worktree", "remove", "--force", str(root.parent / f"wt-{method}-{rep}"))
@@ -717,7 +719,7 @@ def render(result: Mapping[str, Any]) -> str:
         "full = `git worktree add -b B path BASE` (the engine today); sparse = `add --no-checkout`"
         " + `sparse-checkout set --no-cone /<footprint>` + `checkout`; no-checkout = the add "
         "alone (floor); reuse = `switch -C B BASE` in an existing clean worktree, BASE one commit"
-        " further. commit = the engine's `commit_all` after changing one footprint file. "
+        " further. commit = the engine's `collect_work` after changing one footprint file. "
         f"Engine `worktree` phase on the same size: median "
         f"{_ms(large['phases_ms']['worktree']['median'])} ms.",
     ]

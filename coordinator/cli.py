@@ -28,6 +28,7 @@ from coordinator.commands.review import landed, render_markdown, review_target, 
 from coordinator.commands.review import render_text as render_review
 from coordinator.commands.status import read_status, render_status
 from coordinator.core.gcpause import gc_paused
+from coordinator.core.refs import branch_ref
 from coordinator.core.simulate import simulate
 from coordinator.engine.runner import RunRequest, RunResult
 from coordinator.engine.runner import run as run_project
@@ -185,7 +186,7 @@ def review(
     """What landed, in merge order, with the plain git commands that show the same."""
     repo, branch = review_target(repo_path, target)
     with repo:
-        if repo.rev_parse(f"refs/heads/{branch}") is None:
+        if repo.rev_parse(branch_ref(branch)) is None:
             click.echo(f"nothing to review: branch {branch} does not exist yet")
             return 0
         items = landed(

@@ -20,6 +20,7 @@ from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
+from coordinator.core.refs import branch_ref
 from coordinator.core.rules import validate_repo_path
 from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
@@ -280,7 +281,7 @@ def load_project(
         specs = read_specs(repo.root, config, source)
         if problems := argument_problems(specs, config):
             raise InputError(problems)
-        existing = repo.rev_parse(f"refs/heads/{target or config.target}")
+        existing = repo.rev_parse(branch_ref(target or config.target))
         # Checked even when the target exists and ``base`` goes unused: a typo is still a typo.
         # ``^{commit}``: a tree or blob (``HEAD:README.md``) is no place to start the target.
         base_commit = repo.rev_parse(f"{base}^{{commit}}") if base is not None else None
@@ -292,7 +293,7 @@ def load_project(
             commit: str | None = base_commit
         else:
             branch = target or config.target
-            commit = repo.rev_parse(f"refs/heads/{branch}") or repo.rev_parse("HEAD")
+            commit = repo.rev_parse(branch_ref(branch)) or repo.rev_parse("HEAD")
         files = repo.tracked_files(commit) if commit else []
         check_worktrees_setting(repo.root, config, source, files)
         return Project(

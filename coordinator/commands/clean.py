@@ -9,22 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.core.models import TASK_BRANCH_PREFIX
+from coordinator.core.refs import KEPT_PREFIXES, OLD_PREFIX, PREFIX, TASK_BRANCH_PREFIX, branch_ref
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import read_config
-
-TASK_PREFIX = TASK_BRANCH_PREFIX
-KEPT_PREFIXES = (
-    "coordinator/failed/",
-    "coordinator/conflict/",
-    "coordinator/cancelled/",
-    "coordinator/old/",
-    "coordinator/skipped/",
-    "coordinator/interrupted/",
-    "coordinator/recovered/",
-)
 
 
 @dataclass
@@ -65,15 +54,15 @@ def clean(
     with GitRepo.discover(path or Path.cwd()) as repo:
         config, _ = read_config(repo.root)
         target_name = target or config.target
-        target_head = repo.rev_parse(f"refs/heads/{target_name}")
+        target_head = repo.rev_parse(branch_ref(target_name))
         worktrees = Worktrees(repo, config.worktrees)
-        branches = repo.list_branches("coordinator/")
+        branches = repo.list_branches(PREFIX)
         by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
         for name, sha in sorted(branches.items()):
             if name == target_name:
                 continue
-            is_task = name.startswith(TASK_PREFIX)
-            landable = is_task or name.startswith("coordinator/old/")
+            is_task = name.startswith(TASK_BRANCH_PREFIX)
+            landable = is_task or name.startswith(OLD_PREFIX)
             merged = target_head is not None and landable and repo.is_ancestor(sha, target_head)
             if not merged and not (all_ and force):
                 if is_task or name.startswith(KEPT_PREFIXES):
@@ -81,7 +70,7 @@ def clean(
                 continue
             if not is_task and not name.startswith(KEPT_PREFIXES):
                 continue
-            info = by_branch.get(f"refs/heads/{name}") or by_branch.get(name)
+            info = by_branch.get(branch_ref(name)) or by_branch.get(name)
             if info is not None:
                 worktrees.remove(Path(info.path).name, force=all_ and force)
                 report.removed_worktrees.append(str(info.path))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import coordinator
 from coordinator.core.durations import parse_duration
 from coordinator.errors import CoordinatorError, InputError, Problem
+from coordinator.io import processes
 from coordinator.io.runfiles import state_dir
 
 MARK = "# worktree-coordinator:"
@@ -80,16 +80,11 @@ def _python_path(env: dict[str, str]) -> str | None:
     this very ``coordinator`` package (it was found through ``PYTHONPATH`` or the current
     directory): cron must run the code that installed the line, not another copy or none."""
     package = Path(coordinator.__file__).resolve().parent
-    probe = subprocess.run(
-        [sys.executable, "-c", "import coordinator; print(coordinator.__file__)"],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        check=False,
+    probe = processes.run(
+        [sys.executable, "-c", "import coordinator; print(coordinator.__file__)"], env=env, cwd="/"
     )
-    found = probe.stdout.strip()
-    if probe.returncode == 0 and found and Path(found).resolve().parent == package:
+    found = probe.text.strip()
+    if probe.ok and found and Path(found).resolve().parent == package:
         return None
     return str(package.parent)
 
@@ -122,28 +117,26 @@ def cron_line(root: Path, git_dir: Path, every: str) -> str:
 
 def read_crontab() -> str:
     """The user's crontab, ``""`` when they have none."""
-    try:
-        result = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
-    except FileNotFoundError:
+    result = processes.run(["crontab", "-l"])
+    if result.returncode == processes.EXIT_NOT_FOUND and result.error:
         raise CronError(
             "crontab is not installed (install cron, e.g. apt-get install cron); nothing changed"
-        ) from None
-    if result.returncode != 0:
-        if "no crontab" in result.stderr.lower():
+        )
+    stderr = result.stderr.decode("utf-8", "replace").strip()
+    if not result.ok:
+        if "no crontab" in stderr.lower():
             return ""
-        raise CronError(f"crontab -l failed: {result.stderr.strip()}")
-    return result.stdout
+        raise CronError(f"crontab -l failed: {stderr or result.reason()}")
+    return result.text
 
 
 def write_crontab(text: str) -> None:
-    try:
-        result = subprocess.run(
-            ["crontab", "-"], input=text, capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
-        raise CronError("crontab is not installed (install cron)") from None
-    if result.returncode != 0:
-        raise CronError(f"crontab - failed: {result.stderr.strip()}")
+    result = processes.run(["crontab", "-"], input=text.encode())
+    if result.returncode == processes.EXIT_NOT_FOUND and result.error:
+        raise CronError("crontab is not installed (install cron)")
+    if not result.ok:
+        stderr = result.stderr.decode("utf-8", "replace").strip()
+        raise CronError(f"crontab - failed: {stderr or result.reason()}")
 
 
 def _ours(line: str, root: Path) -> bool:

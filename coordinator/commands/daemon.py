@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +31,7 @@ from coordinator.commands.status import DAEMON_KEY as LAST_CYCLE_KEY
 from coordinator.core.models import TaskSpec
 from coordinator.engine.runner import RunRequest, RunResult, run
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
+from coordinator.io import processes
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -271,21 +271,13 @@ def _configured_notify(root: Path) -> Sequence[str] | None:
 def _notify(argv: list[str], record: dict[str, Any], cwd: Path) -> None:
     """The notify command gets the summary JSON on stdin; its failure never fails the cycle,
     but it is said on stderr (the cron log) so a broken notifier does not go unseen."""
-    try:
-        result = subprocess.run(
-            argv,
-            input=json.dumps(record, default=str),
-            text=True,
-            cwd=cwd,
-            timeout=NOTIFY_TIMEOUT,
-            check=False,
-            capture_output=True,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"warning: notify command {argv[0]!r} failed: {exc}", file=sys.stderr)
-        return
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+    data = json.dumps(record, default=str).encode()
+    result = processes.run(argv, input=data, cwd=cwd, timeout=NOTIFY_TIMEOUT)
+    if result.error:
+        print(f"warning: notify command {argv[0]!r} failed: {result.error}", file=sys.stderr)
+    elif result.returncode != 0:
+        said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        tail = said.splitlines()[-1:] or [""]
         print(
             f"warning: notify command {argv[0]!r} exited {result.returncode}: {tail[0]}",
             file=sys.stderr,

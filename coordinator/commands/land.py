@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.core.refs import branch_ref
 from coordinator.errors import CoordinatorError, GitError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import TRAILER_DIGEST, TRAILER_REVERT, task_history
@@ -37,7 +38,7 @@ def land(path: Path | None, *, onto: str | None, ff_only: bool) -> LandResult:
     """Bring the target's work onto ``onto`` (default: the checked-out branch)."""
     with GitRepo.discover(path or Path.cwd()) as repo:
         config, _ = read_config(repo.root)
-        target = repo.rev_parse(f"refs/heads/{config.target}")
+        target = repo.rev_parse(branch_ref(config.target))
         if target is None:
             raise InputError(
                 Problem(None, "target", f"{config.target} does not exist", "run coordinator first")
@@ -46,7 +47,7 @@ def land(path: Path | None, *, onto: str | None, ff_only: bool) -> LandResult:
         branch = onto or checked_out
         if branch is None:
             raise InputError(Problem(None, "--onto", "HEAD is detached", "pass --onto BRANCH"))
-        ref = f"refs/heads/{branch}"
+        ref = branch_ref(branch)
         old = repo.rev_parse(ref)
         if old is None:
             raise InputError(Problem(None, "--onto", f"no branch {branch!r}", "name a branch"))
@@ -90,21 +91,32 @@ def _fast_forward_checkout(
             f"{branch} is checked out and {target_name} is not a fast-forward of it; "
             f"merge it yourself (git merge {target_name}) or land --onto another branch"
         )
-    dirty = repo.run("status", "--porcelain", "--untracked-files=no").strip()
+    dirty = _changed_count(repo.status(repo.root, untracked="no"))
     if dirty:
         raise Refused(
             f"{branch} is checked out with uncommitted changes "
-            f"({len(dirty.splitlines())} files); commit or stash them, then land again"
+            f"({dirty} files); commit or stash them, then land again"
         )
     try:
-        repo.run("merge", "--ff-only", "--quiet", target, cwd=repo.root)
+        repo.merge_ff_only(target, repo.root)
     except GitError as exc:
         # git checks before it writes: e.g. untracked files the merge would overwrite.
-        if repo.rev_parse(f"refs/heads/{branch}") != old:
+        if repo.rev_parse(branch_ref(branch)) != old:
             raise
         why = _git_reason(str(exc))
         raise Refused(f"git refused to fast-forward {branch}: {why}; nothing changed") from None
     return LandResult(branch, old, target, "fast-forward")
+
+
+def _changed_count(status: bytes) -> int:
+    """Entries of ``status --porcelain -z``; a rename's (or copy's) old path is no entry."""
+    count, fields = 0, iter(status.split(b"\0"))
+    for field in fields:
+        if field:
+            count += 1
+            if field[:1] in (b"R", b"C"):
+                next(fields, None)
+    return count
 
 
 def _git_reason(text: str) -> str:
@@ -124,7 +136,7 @@ def revert(path: Path | None, task_id: str) -> str:
     """
     with GitRepo.discover(path or Path.cwd()) as repo:
         config, _ = read_config(repo.root)
-        ref = f"refs/heads/{config.target}"
+        ref = branch_ref(config.target)
         head = repo.rev_parse(ref)
         record = task_history(repo, config.target).get(task_id)
         if head is None or record is None:
@@ -156,8 +168,7 @@ def revert(path: Path | None, task_id: str) -> str:
         first_parent = repo.rev_parse(f"{merge}^1")
         if first_parent is None:
             raise CoordinatorError(f"the merge {merge[:12]} of {task_id} has no first parent")
-        # (rev_parse peels to a commit, so the tree is asked of git directly)
-        undo_tree = repo.run("rev-parse", "--verify", f"{first_parent}^{{tree}}").strip()
+        undo_tree = repo.tree_of(first_parent)
         identity = config.identity
         # A commit whose change is "merge -> its first parent"; merging it into the target
         # (merge base: the task's merge) applies exactly the -m 1 revert, without a checkout.
@@ -171,7 +182,7 @@ def revert(path: Path | None, task_id: str) -> str:
         trailers = [f"{TRAILER_REVERT}: {task_id}"]
         if record.digest:
             trailers.append(f"{TRAILER_DIGEST}: {record.digest}")
-        subject = repo.run("log", "-1", "--format=%s", merge).strip()
+        subject = repo.subject_of(merge)
         message = (
             f"Revert task {task_id}\n\nThis reverts merge commit {merge} (-m 1),\n"
             f'"{subject}".\n\n' + "\n".join(trailers) + "\n"

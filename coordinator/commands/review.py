@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordinator.core.refs import branch_ref
 from coordinator.errors import InputError, Problem
-from coordinator.io.gitrepo import CommitInfo, GitRepo
+from coordinator.io.gitdata import CommitInfo
+from coordinator.io.gitobjects import ObjectReader
+from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import TRAILER_REVERT
 from coordinator.io.merger import (
     SUMMARY_PREFIX,
@@ -70,7 +73,7 @@ def landed(
     ``since`` is a revision (what landed after it: ``git log --first-parent since..target``)
     or, when no revision has that name, a date as ``git log --since`` reads it.
     """
-    ref = f"refs/heads/{target}"
+    ref = branch_ref(target)
     history: list[CommitInfo] = repo.first_parent_log(ref)
     reverts = _reverts(history)
     stop = repo.rev_parse(since) if since else None
@@ -81,38 +84,43 @@ def landed(
         commits = [c for c in history if c.committed_at >= cutoff]
     else:
         commits = history
-    out: list[Landed] = []
-    for info in reversed(commits):
-        task_id = info.trailers.get(TRAILER_TASK)
-        if not task_id or len(info.parents) < 2:
-            continue
-        if tasks and task_id not in tasks:
-            continue
-        if run_id and info.trailers.get(TRAILER_RUN) != run_id:
-            continue
-        violations = tuple(
-            v.strip() for v in info.trailers.get(TRAILER_VIOLATIONS, "").split(", ") if v.strip()
-        )
-        first, second = info.parents[0], info.parents[1]
-        out.append(
-            Landed(
-                task_id=task_id,
-                commit=info.sha,
-                first_parent=first,
-                task_head=second,
-                title=info.subject,
-                agent=info.trailers.get(TRAILER_AGENT, ""),
-                run_id=info.trailers.get(TRAILER_RUN, ""),
-                violations=violations,
-                diffstat=repo.diffstat(first, info.sha),
-                summary=(summaries or {}).get(f"{info.trailers.get(TRAILER_RUN, '')}/{task_id}", "")
-                or _body_summary(info.body),
-                patch=repo.diff(first, info.sha) if patch else "",
-                files=tuple(repo.changed_files(first, info.sha)),
-                reverted_by=reverts.get(info.sha),
-            )
-        )
-    return out
+    with repo.reader() as reader:  # the files of every task, without a process per task
+        return [_landed(repo, reader, info, reverts, patch, summaries)
+                for info in reversed(commits) if _selected(info, tasks, run_id)]  # fmt: skip
+
+
+def _selected(info: CommitInfo, tasks: Sequence[str], run_id: str | None) -> bool:
+    """A task merge (two parents, a task trailer) of the tasks and run asked for."""
+    task_id = info.trailers.get(TRAILER_TASK)
+    if not task_id or len(info.parents) < 2 or (tasks and task_id not in tasks):
+        return False
+    return not run_id or info.trailers.get(TRAILER_RUN) == run_id
+
+
+def _landed(
+    repo: GitRepo, reader: ObjectReader, info: CommitInfo, reverts: dict[str, str], patch: bool,
+    summaries: dict[str, str] | None,
+) -> Landed:  # fmt: skip
+    """One task merge as ``review`` shows it."""
+    task_id = info.trailers[TRAILER_TASK]
+    run = info.trailers.get(TRAILER_RUN, "")
+    violations = info.trailers.get(TRAILER_VIOLATIONS, "").split(", ")
+    first, second = info.parents[0], info.parents[1]
+    return Landed(
+        task_id=task_id,
+        commit=info.sha,
+        first_parent=first,
+        task_head=second,
+        title=info.subject,
+        agent=info.trailers.get(TRAILER_AGENT, ""),
+        run_id=run,
+        violations=tuple(v.strip() for v in violations if v.strip()),
+        diffstat=repo.diffstat(first, info.sha),
+        summary=(summaries or {}).get(f"{run}/{task_id}", "") or _body_summary(info.body),
+        patch=repo.diff(first, info.sha) if patch else "",
+        files=tuple(reader.changed_paths(first, info.sha)),
+        reverted_by=reverts.get(info.sha),
+    )
 
 
 _REVERTS_MERGE = re.compile(r"reverts merge commit ([0-9a-f]{40})")
@@ -143,7 +151,7 @@ def parse_date(repo: GitRepo, text: str) -> float:
     list nothing; so text that comes out as now without saying so is refused (exit 2).
     """
     asked = time.time()
-    out = repo.run("rev-parse", f"--since={text}").strip()
+    out = repo.since_option(text)
     try:
         when = float(out.removeprefix("--max-age="))
     except ValueError:

@@ -24,8 +24,9 @@ from pydantic import (
 
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
-from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFootprint
+from coordinator.core.models import FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
+from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
 from coordinator.errors import InputError, Problem
 
 _PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
@@ -44,9 +45,6 @@ Timeout = Annotated[Seconds, AfterValidator(_nonzero)]
 
 GIB = 1024**3
 
-# Branches the engine makes for tasks; the target may not be one of them or inside them.
-RESERVED_BRANCH_PREFIXES: Final = (TASK_BRANCH_PREFIX, "coordinator/failed/",
-                                   "coordinator/conflict/", "coordinator/old/")  # fmt: skip
 BRANCH_FIX: Final = "use a branch name such as coordinator/integration or agents/work"
 _BRANCH_CHARS: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
@@ -185,7 +183,7 @@ class Identity(_Strict):
 class Config(_Strict):
     specs: str = "specs"
     worktrees: str = "worktrees"
-    target: Annotated[str, BeforeValidator(_target)] = "coordinator/integration"
+    target: Annotated[str, BeforeValidator(_target)] = DEFAULT_TARGET
     instances: int = Field(default=3, ge=1)
     footprint: FootprintMode = "infer"
     unknown_footprint: UnknownFootprint = "exclusive"

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-# Every running task's branch is this prefix plus its id; the target may not live under it.
-TASK_BRANCH_PREFIX = "coordinator/task/"
-
 FootprintMode = Literal["infer", "declared"]
 UnknownFootprint = Literal["exclusive", "shared"]
 

@@ -13,7 +13,7 @@ start and tracks slots and footprint reservations, at a coarser grain (its ``DON
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class TaskBook:
 
     def __init__(
         self, plan: Plan, scheduler: Scheduler, store: Store, rec: Recorder, *, run_id: str,
-        target: str, merged: Mapping[str, str] | None = None,
+        target: str,
     ) -> None:  # fmt: skip
         self.plan = plan
         self.target = target
@@ -77,10 +77,6 @@ class TaskBook:
         self.rec = rec
         self.run_id = run_id
         self.tasks = {t.id: TaskRun(t.id, t.agent) for t in plan.tasks}
-        for task_id, commit in (merged or {}).items():
-            if task_id in self.tasks:  # landed before this run: shown as merged, never run
-                self.tasks[task_id].state = TaskState.MERGED
-                self.tasks[task_id].merge_commit = commit
 
     def __getitem__(self, task_id: str) -> TaskRun:
         return self.tasks[task_id]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from coordinator.core.config import AgentConfig
 from coordinator.core.plan import Plan
+from coordinator.core.refs import branch_ref
 from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
 from coordinator.engine.recorder import Recorder
@@ -78,7 +79,7 @@ class RunContext:
         self.book = book
         self.run_id = run_id
         self.target = target
-        self.target_ref = f"refs/heads/{target}"
+        self.target_ref = branch_ref(target)
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
         self.worktrees = Worktrees(repo, self.config.worktrees)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordinator.core.decisions import Verdict
-from coordinator.core.models import TASK_BRANCH_PREFIX, TaskState
+from coordinator.core.models import TaskState
+from coordinator.core.refs import first_free, kept_branch, task_branch
 from coordinator.engine.context import RunContext
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
@@ -38,12 +39,11 @@ class KeepJob:
 
     def run(self) -> str:
         """Rename the task branch (a worktree on it follows); return the name it is kept as."""
-        branch = TASK_BRANCH_PREFIX + self.task_id
-        stem = f"coordinator/{self.state.value}/{self.run_id}"
-        kept, n = f"{stem}/{self.task_id}", 1
-        while self.repo.branch_exists(kept):
-            n += 1
-            kept = f"{stem}-{n}/{self.task_id}"
+        branch = task_branch(self.task_id)
+        kept = first_free(
+            lambda n: kept_branch(self.state.value, self.run_id, self.task_id, n),
+            self.repo.branch_exists,
+        )
         if self.repo.branch_exists(branch):
             self.repo.rename_branch(branch, kept)
         crash_point("after-branch-kept")

@@ -49,17 +49,14 @@ class Engine:
         run_id: str,
         target: str,
         instances: int,
-        already_merged: dict[str, str],
         adopt: Mapping[str, Adopted] | None = None,
         stop: StopRequest | None = None,
     ) -> None:
         config = project.config
         caps = {name: config.agent_cap(name) for name in config.agents}
-        scheduler = Scheduler(plan, instances=instances, caps=caps, merged=already_merged)
+        scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
-        self.book = TaskBook(
-            plan, scheduler, store, self.rec, run_id=run_id, target=target, merged=already_merged
-        )
+        self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target)
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
             adopt=adopt or {},

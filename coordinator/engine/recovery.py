@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.core.config import Identity
-from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
+from coordinator.core.refs import kept_branch, task_branch
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
 from coordinator.io.procs import kill_task
@@ -92,7 +92,7 @@ def _recover_task(
     if task.task_id in merged:
         store.upsert_task(task.run_id, task.task_id, state="merged", reason="merged before crash")
         return
-    branch = TASK_BRANCH + task.task_id
+    branch = task_branch(task.task_id)
     if not repo.branch_exists(branch) or not task.base:
         store.upsert_task(task.run_id, task.task_id, state="cancelled", reason="coordinator died")
         return
@@ -120,7 +120,7 @@ def _recover_task(
         identity=identity,
         message=f"WIP {task.task_id}: interrupted when the coordinator died",
     )
-    kept = f"coordinator/interrupted/{task.run_id}/{task.task_id}"
+    kept = kept_branch("interrupted", task.run_id, task.task_id)
     worktrees.remove(task.task_id, force=False)
     repo.rename_branch(branch, kept)
     store.upsert_task(

@@ -11,6 +11,7 @@ from pathlib import Path
 from coordinator.core.config import branch_problem
 from coordinator.core.models import TaskSpec
 from coordinator.core.planner import build_plan
+from coordinator.core.refs import branch_ref
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
@@ -134,7 +135,7 @@ def _run_locked(
     lock: RepoLock,
     stop: StopRequest | None,
 ) -> RunResult:
-    target_ref = f"refs/heads/{target}"
+    target_ref = branch_ref(target)
     records = task_history(repo, target)
     if request.changed_only:
         skip = up_to_date(records, {s.id: s.digest for s in probe.specs})
@@ -205,7 +206,6 @@ def _run_locked(
             run_id=run_id,
             target=target,
             instances=instances,
-            already_merged={},
             adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids},
             stop=stop,
         )

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.decisions import BEFORE_START, Completion, task_timeout
-from coordinator.core.models import TASK_BRANCH_PREFIX, TaskState
+from coordinator.core.models import TaskState
+from coordinator.core.refs import first_free, kept_branch, task_branch
 from coordinator.engine import finishing
 from coordinator.engine.context import RunContext, Timer
 from coordinator.engine.launch import prepare_launch
@@ -25,7 +26,6 @@ from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees
 
 ADMISSION_RECHECK = 2.0  # seconds between looks at free disk while starts are held back
-OLD_PREFIX = "coordinator/old/"
 
 
 def start_ready(ctx: RunContext) -> None:
@@ -106,25 +106,16 @@ def make_worktree(
     base = repo.rev_parse(target_ref)
     if base is None:
         raise RuntimeError(f"the target {target_ref} disappeared during the run")
-    branch = TASK_BRANCH_PREFIX + task_id
+    branch = task_branch(task_id)
     notes = []
     if repo.branch_exists(branch):  # never reuse or delete an existing task branch
-        aside = _unique(repo, f"{OLD_PREFIX}{run_id}", task_id)
+        aside = first_free(lambda n: kept_branch("old", run_id, task_id, n), repo.branch_exists)
         worktrees.remove(task_id, force=False)
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
     worktree = worktrees.create(task_id, branch, base, sparse=sparse)
     crash_point("after-worktree-add")
     return Prepared(worktree, base, branch, tuple(notes))
-
-
-def _unique(repo: GitRepo, stem: str, task_id: str) -> str:
-    """``<stem>/<id>``, or ``<stem>-<n>/<id>`` when that branch exists already."""
-    name, n = f"{stem}/{task_id}", 1
-    while repo.branch_exists(name):
-        n += 1
-        name = f"{stem}-{n}/{task_id}"
-    return name
 
 
 def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:

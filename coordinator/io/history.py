@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coordinator.core.refs import branch_ref
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.merger import TRAILER_TASK
 
@@ -27,7 +28,7 @@ class TaskRecord:
 
 def task_history(repo: GitRepo, target: str) -> dict[str, TaskRecord]:
     """Per task id, its latest merge or revert on ``target``'s first-parent history."""
-    ref = f"refs/heads/{target}"
+    ref = branch_ref(target)
     if repo.rev_parse(ref) is None:
         return {}
     records: dict[str, TaskRecord] = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from coordinator.core.config import Identity
+from coordinator.core.refs import short_name
 from coordinator.errors import CoordinatorError, GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
@@ -101,7 +102,7 @@ def merge_task(
     ``gate`` (the merge gate) sees the merge commit before the target moves; a reason string
     back means "do not land": the outcome is ``rejected`` and the target stays where it was.
     """
-    branch = target_ref.removeprefix("refs/heads/")
+    branch = short_name(target_ref)
     holder = next((w for w in repo.worktree_list() if w.branch == branch), None)
     if holder is not None:
         raise CoordinatorError(

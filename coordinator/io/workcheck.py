@@ -29,13 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import Identity
-from coordinator.core.models import TASK_BRANCH_PREFIX
+from coordinator.core.refs import OUR_REFS, branch_ref, first_free, recovered_branch, short_name
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
 
-TASK_PREFIX = TASK_BRANCH_PREFIX
-RECOVERED_PREFIX = "coordinator/recovered/"
-OUR_REFS = ("refs/heads/coordinator/",)
 RESET_REASON = "task branch was reset behind its base"
 _IN_PROGRESS = {"MERGE_HEAD": "merge", "rebase-merge": "rebase", "rebase-apply": "rebase",
                 "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert"}  # fmt: skip
@@ -75,7 +72,7 @@ def collect_work(
     * Worktree gone or no longer a worktree of this repository: B is used as it is (its files,
       if any, stay where they are), the registration is pruned; B deleted too: not merged.
     """
-    ref = f"refs/heads/{branch}"
+    ref = branch_ref(branch)
     notes: list[str] = []
     admin = _admin_dir(repo, worktree)
     if admin is None:
@@ -107,8 +104,8 @@ def _head_elsewhere(
     old: str | None, identity: Identity, notes: list[str],
 ) -> WorkCheck:  # fmt: skip
     """The agent left its worktree off the task branch: find where its work is (see above)."""
-    branch = ref.removeprefix("refs/heads/")
-    where = f"checked out {attached.removeprefix('refs/heads/')}" if attached else "detached HEAD"
+    branch = short_name(ref)
+    where = f"checked out {short_name(attached)}" if attached else "detached HEAD"
     if repo.is_ancestor(base, work) and (old is None or repo.is_ancestor(old, work)):
         _move(repo, ref, work, old, identity)
         _reattach(repo, worktree, ref)
@@ -158,12 +155,10 @@ def _admin_dir(repo: GitRepo, worktree: Path) -> Path | None:
     """The worktree's own git dir, if ``worktree`` is still a linked worktree of ``repo``."""
     if worktree.is_symlink() or not worktree.is_dir():
         return None
-    args = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
-    proc = repo.run_raw("rev-parse", *args, cwd=worktree, ok=None)
-    lines = os.fsdecode(proc.stdout).splitlines()
-    if proc.returncode != 0 or len(lines) != 3:
+    dirs = repo.worktree_dirs(worktree)
+    if dirs is None:
         return None
-    top, common, admin = (Path(line).resolve() for line in lines)
+    top, common, admin = (path.resolve() for path in dirs)
     mine = top == worktree.resolve() and common == repo.git_dir.resolve() and admin != common
     return admin if mine else None
 
@@ -181,24 +176,15 @@ def _commit_leftovers(
 ) -> tuple[str, str | None]:
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
     unborn), made without moving any ref; and the ref HEAD is attached to (None: detached)."""
-    repo.run("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
-    tree = repo.run("write-tree", cwd=worktree).strip()
-    head = _verify(repo, "HEAD^{commit}", worktree)
-    symbolic = repo.run_raw("symbolic-ref", "-q", "HEAD", cwd=worktree, ok=(0, 1))
-    attached = os.fsdecode(symbolic.stdout).strip() or None
+    tree = repo.stage_all(worktree)
+    head = repo.resolve("HEAD^{commit}", cwd=worktree)
+    attached = repo.attached_ref(worktree)
     if head is None:
         notes.append("the worktree's HEAD had no commit; its files were committed on the base")
     parent = head or base
-    if _verify(repo, f"{parent}^{{tree}}", worktree) == tree:
+    if repo.resolve(f"{parent}^{{tree}}", cwd=worktree) == tree:
         return parent, attached
     return repo.commit_tree(tree, [parent], message, identity), attached
-
-
-def _verify(repo: GitRepo, rev: str, cwd: Path) -> str | None:
-    proc = repo.run_raw("rev-parse", "--verify", "--quiet", "--end-of-options", rev, cwd=cwd,
-                        ok=None)  # fmt: skip
-    value = os.fsdecode(proc.stdout).strip()
-    return value if proc.returncode == 0 and value else None
 
 
 def _move(repo: GitRepo, ref: str, new: str, old: str | None, identity: Identity) -> None:
@@ -216,31 +202,26 @@ def _recreate(repo: GitRepo, ref: str, base: str, identity: Identity) -> str:
 
 def _reattach(repo: GitRepo, worktree: Path, ref: str) -> None:
     """Point HEAD at the task branch; files and index stay (they already match its commit)."""
-    repo.run("symbolic-ref", "-m", "coordinator: reattach to the task branch", "HEAD", ref,
-             cwd=worktree)  # fmt: skip
+    repo.attach_head(worktree, ref, "coordinator: reattach to the task branch")
 
 
 def _reachable(repo: GitRepo, sha: str) -> bool:
     """Whether any ref (branch, tag, remote, stash...) already contains ``sha``."""
-    return bool(repo.run("for-each-ref", "--count=1", "--format=%(refname)", "--contains", sha))
+    return repo.contained_in_ref(sha)
 
 
 def _keep(repo: GitRepo, sha: str, branch: str) -> str:
     """A new branch ``coordinator/recovered/<task>[-n]`` at ``sha``, so nothing is orphaned."""
-    stem = RECOVERED_PREFIX + branch.removeprefix(TASK_PREFIX).replace("/", "-")
-    n = 1
-    while True:
-        name = stem if n == 1 else f"{stem}-{n}"
-        if repo.update_ref(f"refs/heads/{name}", sha, None, message="coordinator: keep work"):
-            return name
-        n += 1
+    def taken(name: str) -> bool:
+        return not repo.update_ref(branch_ref(name), sha, None, message="coordinator: keep work")
+
+    return first_free(lambda n: recovered_branch(branch, n), taken)
 
 
 # ------------------------------------------------------------------ refs and checkouts
 def ref_snapshot(repo: GitRepo) -> dict[str, str]:
     """Every ref -> the object it names (tags unpeeled), for ``foreign_refs`` to compare."""
-    out = repo.run("for-each-ref", "--format=%(objectname) %(refname)")
-    return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+    return repo.all_refs()
 
 
 def foreign_refs(
@@ -287,8 +268,7 @@ class CheckoutGuard:
         return ["HEAD" if k == _HEAD_KEY else k for k in changed]
 
     def _read(self) -> dict[str, tuple[str, int, int] | str]:
-        args = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
-        fields = self.repo.run_raw(*args, cwd=self.root).stdout.split(b"\0")
+        fields = self.repo.status(self.root, untracked="all", v2=True).split(b"\0")
         state: dict[str, tuple[str, int, int] | str] = {}
         skip = False
         for field in fields:
@@ -308,7 +288,5 @@ class CheckoutGuard:
             except OSError:
                 stat = (-1, -1)
             state[path] = (os.fsdecode(b" ".join(parts[:cut])), *stat)
-        head = self.repo.run_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD",
-                                 cwd=self.root, ok=None)  # fmt: skip
-        state[_HEAD_KEY] = os.fsdecode(head.stdout)
+        state[_HEAD_KEY] = self.repo.head_state(self.root)
         return state

@@ -26,12 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
-from coordinator.errors import InputError, Problem
-from coordinator.io.gitrepo import GitRepo, WorktreeInfo
+from coordinator.errors import GitError, InputError, Problem
+from coordinator.io.gitdata import WorktreeInfo
+from coordinator.io.gitrepo import GitRepo
 
 log = logging.getLogger(__name__)
 
 STALE_PREFIX = ".stale-"
+# A detached HEAD one of these contains holds no work of its own.
+KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
 _FIX = 'use a plain directory inside the repository, e.g. worktrees = "worktrees"'
 
 
@@ -141,9 +144,7 @@ class Worktrees:
             self.repo.worktree_add(path, branch, commit)
             return path
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
-        patterns = ["/" + p.lstrip("/") for p in sparse]
-        self.repo.run("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=path)
-        self.repo.run("read-tree", "-mu", "HEAD", cwd=path)
+        self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
         return path
 
     def remove(self, task_id: str, *, force: bool = False) -> Path | None:
@@ -191,9 +192,7 @@ class Worktrees:
             aside = self._aside_path(task_id)
             self.repo.worktree_move(path, aside)
             if info.branch:  # free the branch, so it can be renamed or deleted
-                head = self.repo.run("rev-parse", "HEAD", cwd=aside).strip()
-                self.repo.run("update-ref", "--no-deref", "-m", "coordinator: set aside",
-                              "HEAD", head, cwd=aside)  # fmt: skip
+                self.repo.detach_head(aside, "coordinator: set aside")
             log.warning("worktree %s had uncommitted work; moved to %s", path, aside)
             return aside
         if real_dir and not any(path.iterdir()):
@@ -204,14 +203,13 @@ class Worktrees:
     def _holds_work(self, path: Path, info: WorktreeInfo) -> bool:
         """Changes, untracked files, or a detached HEAD no ref contains. A status that fails
         counts as work: what cannot be shown clean is not deleted."""
-        status = self.repo.run_raw("status", "--porcelain", "-z", "--untracked-files=normal",
-                                   "--ignore-submodules=none", cwd=path, ok=None)  # fmt: skip
-        if status.returncode != 0 or status.stdout.strip(b"\0"):
+        try:
+            if self.repo.status(path, submodules=True).strip(b"\0"):
+                return True
+        except GitError:
             return True
         if info.branch is None and info.head:
-            holders = self.repo.run("for-each-ref", "--count=1", "--contains", info.head,
-                                    "refs/heads/", "refs/tags/", "refs/remotes/")  # fmt: skip
-            return not holders.strip()
+            return not self.repo.contained_in_ref(info.head, *KEEPING_REFS)
         return False
 
     def _aside_path(self, task_id: str) -> Path:

@@ -136,7 +136,7 @@ class EngineRun:
             self.store.upsert_task(self.run_id, task.id, agent=task.agent, state="pending")
         self.engine = Engine(
             project, plan, self.repo, self.store, self.watcher, run_id=self.run_id,
-            target=TARGET, instances=instances, already_merged={},
+            target=TARGET, instances=instances,
         )  # fmt: skip
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
