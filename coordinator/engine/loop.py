@@ -27,6 +27,7 @@ from coordinator.engine.recovery import Adopted
 from coordinator.engine.stopping import StopRequest, stop_on_signals
 from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
+from coordinator.io.gitguard import DriverGuard
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
 from coordinator.io.store import Store
@@ -121,6 +122,9 @@ class Engine:
         started = time.time()
         self.reporter.start(ctx.run_id, ctx.target, len(ctx.plan.tasks))
         become_subreaper()
+        guard = DriverGuard(ctx.repo)
+        guard.snapshot()  # the filter and merge drivers defined now are the user's
+        ctx.repo.guard = guard.overrides
         ctx.watcher.start()
         if self.stop is not None:
             self.stop.attach(self.request_stop)
@@ -134,6 +138,7 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             ctx.watcher.stop()
+            ctx.repo.guard = None
         moved = foreign_refs(self.refs_at_start, ref_snapshot(ctx.repo))
         for ref in (r for r in moved if r != ctx.target_ref):  # a --target of any name is ours
             self.rec.emit(

@@ -123,3 +123,14 @@ def raw_commit(
     ident = f"{name} <{email}> {int(when)} {zone}"
     header = [f"tree {tree}", *(f"parent {p}" for p in parents)]
     return "\n".join([*header, f"author {ident}", f"committer {ident}", "", text])
+
+
+def parse_config_list(out: bytes) -> list[tuple[str, str, str]]:
+    """``git config --list -z --show-origin`` as (origin, key, value); a key given without a
+    value (``[core] flag``) has the value ``""``."""
+    fields = out.split(b"\0")
+    entries = []
+    for origin, entry in zip(fields[0::2], fields[1::2], strict=False):
+        key, _, value = entry.partition(b"\n")
+        entries.append((os.fsdecode(origin), os.fsdecode(key), os.fsdecode(value)))
+    return entries

@@ -1,4 +1,5 @@
-"""The one door to git: every git command line is built here and starts in ``run_git``.
+"""The door to git: every git command line is built here (or, for task clones, in
+``gitisolation``) and starts in ``gitrun.run_git``.
 
 Other modules call ``GitRepo`` methods named for what they do, never spell git arguments, so
 that options every command must carry (``GLOBAL_OPTIONS``: e.g. a hooks path that runs nothing)
@@ -20,25 +21,34 @@ are added in one place and no call can forget them.
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from coordinator.core.config import Identity
 from coordinator.core.refs import HEADS, branch_ref
-from coordinator.errors import GitError, InputError, Problem
+from coordinator.errors import InputError, Problem
 from coordinator.io import gitdata, processes
 from coordinator.io.gitdata import CommitInfo, MergeResult, WorktreeInfo, split_z
-from coordinator.io.gitenv import git_env, identity_env
+from coordinator.io.gitenv import identity_env
 from coordinator.io.gitobjects import ObjectReader
+from coordinator.io.gitrun import (
+    GLOBAL_OPTIONS,
+    NO_DIFF_PROGRAMS,
+    Env,
+    Overrides,
+    git_command,
+    git_error,
+    run_git,
+)
 from coordinator.io.processes import ProcessResult
+
+__all__ = ["GLOBAL_OPTIONS", "GitRepo", "Overrides", "git_command", "git_error", "run_git"]
 
 NOT_A_REPO = "not a git repository"
 NOT_A_REPO_FIX = "run coordinator inside a git repository, or `git init` first"
-_STDERR_LIMIT = 4000
 _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate")
 # Commands that read or change the worktrees' admin directories (.git/worktrees/*) or write
 # .git/config. Git does not wait for another process doing the same: it reads a half-made
@@ -47,42 +57,6 @@ _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate"
 _SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
 _LOG_FORMAT = "--format=" + "%x00".join(gitdata.LOG_FIELDS)
 _WORKTREE_LIST = ("worktree", "list", "--porcelain", "-z")
-# Options put before the subcommand of every git command the coordinator runs.
-GLOBAL_OPTIONS: tuple[str, ...] = ()
-Env = Mapping[str, str] | None
-
-
-def git_command(args: Sequence[str], env: Env = None) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment of ``git *args``: every git process starts from these."""
-    return ["git", *GLOBAL_OPTIONS, *args], git_env(env)
-
-
-def run_git(
-    args: Sequence[str], cwd: Path, *, input: bytes | None = None,
-    env: Env = None, ok: Sequence[int] | None = (0,),
-) -> ProcessResult:  # fmt: skip
-    """Run ``git *args`` in ``cwd``; raise ``GitError`` unless the exit code is in ``ok``.
-
-    ``ok=None`` accepts every exit code (the caller reads ``returncode`` itself). Without
-    ``input`` stdin is ``/dev/null``, so git can never wait for a keyboard.
-    """
-    argv, full_env = git_command(args, env)
-    proc = processes.run(argv, cwd=cwd, input=input, env=full_env)
-    if proc.error:  # git missing, or cwd gone
-        raise GitError(f"{proc.error} (in {cwd})")
-    if ok is not None and proc.returncode not in ok:
-        raise git_error(proc, cwd)
-    return proc
-
-
-def git_error(proc: ProcessResult, cwd: Path) -> GitError:
-    """What failed, where, with which exit code, and git's own explanation."""
-    said = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
-    said = said if len(said) <= _STDERR_LIMIT else said[:_STDERR_LIMIT] + " [...]"
-    return GitError(f"`{shlex.join(proc.argv)}` failed with exit code {proc.returncode} in "
-                    f"{cwd}:\n{said}")  # fmt: skip
-
-
 class GitRepo:
     """One repository: ``root`` is the main working tree, ``git_dir`` the common git directory.
 
@@ -96,6 +70,8 @@ class GitRepo:
         self.git_dir = git_dir
         self._readers: list[ObjectReader] = []
         self._serial = threading.RLock()  # see _SERIAL_COMMANDS
+        # During a run: more config for each command (``gitguard``: drivers to disable).
+        self.guard: Callable[[], Overrides] | None = None
 
     @classmethod
     def discover(cls, path: Path) -> GitRepo:
@@ -149,10 +125,11 @@ class GitRepo:
     ) -> ProcessResult:  # fmt: skip
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
         data = None if input is None else input.encode("utf-8")
+        config = self.guard() if self.guard is not None else ()
         if args and args[0] in _SERIAL_COMMANDS:
             with self._serial:
-                return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
-        return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
+                return run_git(args, cwd or self.root, input=data, env=env, ok=ok, config=config)
+        return run_git(args, cwd or self.root, input=data, env=env, ok=ok, config=config)
 
     def _git(
         self, *args: str, cwd: Path | None = None, input: str | None = None,
@@ -314,10 +291,18 @@ class GitRepo:
         return gitdata.parse_log(self._git(*args), ref)
 
     def diffstat(self, a: str, b: str) -> str:
-        return self._git("diff", "--stat", "--no-color", "--no-ext-diff", a, b, "--")
+        return self._git("diff", "--stat", "--no-color", *NO_DIFF_PROGRAMS, a, b, "--")
 
     def diff(self, a: str, b: str) -> str:
-        return self._git("diff", "--no-color", "--no-ext-diff", a, b, "--")
+        return self._git("diff", "--no-color", *NO_DIFF_PROGRAMS, a, b, "--")
+
+    def config_entries(self, file: Path | None = None) -> list[tuple[str, str, str]]:
+        """(origin, key, value) of every config entry git reads here (includes followed), or
+        of one ``file``. Runs without ``guard``: the guard itself calls this."""
+        where = ["--file", str(file), "--includes"] if file else []
+        args = ("config", *where, "--list", "-z", "--show-origin")
+        out = run_git(args, self.root, ok=(0, 1)).stdout
+        return gitdata.parse_config_list(out)
 
     # --------------------------------------------------------------- worktrees
     def worktree_list(self) -> list[WorktreeInfo]:

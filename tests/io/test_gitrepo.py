@@ -100,6 +100,7 @@ def test_git_env_drops_hook_variables_and_keeps_user_choices(
         monkeypatch.setenv(key, "x")
     for key in ("GIT_CONFIG_GLOBAL", "GIT_SSH_COMMAND", "GIT_CONFIG_KEY_0", "GIT_TRACE"):
         monkeypatch.setenv(key, "kept")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # the user's command-line config comes first
     env = git_env({"GIT_AUTHOR_NAME": "me"})
     assert not {"GIT_DIR", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_CONFIG_PARAMETERS"} & set(env)
     assert env["GIT_CONFIG_GLOBAL"] == env["GIT_CONFIG_KEY_0"] == env["GIT_TRACE"] == "kept"
