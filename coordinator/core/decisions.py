@@ -21,6 +21,7 @@ INTERRUPTED = "interrupted"
 TIMEOUT = "timeout"
 VERIFY = "verify"  # the reason a task the merge gate rejected carries in ``status``
 VIOLATION = "footprint violation"
+TAMPERED = "tampered"  # the task changed state shared with other tasks (config, hooks, refs)
 BEFORE_MERGE = "interrupted before its merge"
 DURING_GATE = "interrupted during the merge gate"
 BEFORE_START = "interrupted before it started"
@@ -81,6 +82,11 @@ def timed_out() -> Completion:
     return Completion(False, TIMEOUT, TIMEOUT)
 
 
+def tampered() -> Completion:
+    """A change to shared state was pinned on the running agent: it is stopped, and fails."""
+    return Completion(False, TAMPERED, TAMPERED)
+
+
 def interrupted() -> Completion:
     """Ctrl-C stopped the agent: its work is kept as cancelled, and it runs again next time."""
     return Completion(False, INTERRUPTED, INTERRUPTED, end=TaskState.CANCELLED)
@@ -121,14 +127,19 @@ def after_collect(
     work_reason: str,
     violations: Sequence[str],
     on_violation: str,
+    tampered: bool = False,
 ) -> Verdict:
     """Once the agent is stopped and its work committed: may the work land?
 
-    A failed (or interrupted) agent's work never lands; nor does work the collection could not
-    vouch for (a reset branch, work split across refs). Paths changed outside the predicted
-    footprint only stop it with ``on_violation = "fail"``: by default they are a warning and a
-    trailer on the merge commit.
+    Work of an agent that tampered with shared state (``tampered``: a change to the
+    repository's config, hooks, attributes or refs was pinned on it) never lands. A failed (or
+    interrupted) agent's work never lands; nor does work the collection could not vouch for (a
+    reset branch, work split across refs). Paths changed outside the predicted footprint only
+    stop it with ``on_violation = "fail"``: by default they are a warning and a trailer on the
+    merge commit.
     """
+    if tampered:
+        return Verdict("end", TaskState.FAILED, TAMPERED)
     if not completion.ok:
         return Verdict("end", completion.end, completion.reason)
     if not work_ok:

@@ -27,8 +27,11 @@ KEPT_PREFIXES: Final = (*(f"{PREFIX}{state}/" for state in KEPT_STATES), OLD_PRE
 # The target may not be one of the engine's own branches, nor inside them.
 RESERVED_BRANCH_PREFIXES: Final = (TASK_BRANCH_PREFIX, PREFIX + "failed/",
                                    PREFIX + "conflict/", OLD_PREFIX)  # fmt: skip
+# Where a value someone else wrote to a ref the coordinator guards is kept (not a branch, so
+# that no branch listing, ``clean`` or checkout ever offers it).
+QUARANTINE_REFS: Final = "refs/coordinator/quarantine/"
 # Full ref names under which every ref the coordinator writes lives.
-OUR_REFS: Final = (HEADS + PREFIX,)
+OUR_REFS: Final = (HEADS + PREFIX, "refs/coordinator/")
 
 
 def branch_ref(name: str) -> str:
@@ -55,6 +58,11 @@ def kept_branch(kind: str, run_id: str, task_id: str, n: int = 1) -> str:
     (``kind`` is one of ``KEPT_STATES`` or ``old``); ``n`` > 1 when that name is taken."""
     run = run_id if n == 1 else f"{run_id}-{n}"
     return f"{PREFIX}{kind}/{run}/{task_id}"
+
+
+def quarantine_ref(run_id: str, n: int) -> str:
+    """``refs/coordinator/quarantine/<run>/target-<n>``: a value someone else put on the target."""
+    return f"{QUARANTINE_REFS}{run_id}/target-{n}"
 
 
 def recovered_branch(branch: str, n: int = 1) -> str:

@@ -24,7 +24,8 @@ from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerWatcher
-from coordinator.io.runfiles import RunFiles
+from coordinator.io.runfiles import RunFiles, state_dir
+from coordinator.io.shared_state import LiveAgents, SharedState
 from coordinator.io.store import Store
 from coordinator.io.workcheck import CheckoutGuard
 from coordinator.io.worktrees import Worktrees
@@ -40,7 +41,7 @@ class Interrupt:
 
 @dataclass(frozen=True)
 class Timer:
-    kind: str  # "timeout", "settle", or "admission" (task_id "": look at the disk again)
+    kind: str  # "timeout", "settle", "tampered", or "admission" (task_id "": look at the disk)
     task_id: str
     attempt: int
 
@@ -95,6 +96,12 @@ class RunContext:
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
+        self.live = LiveAgents()  # thread-safe: whose agents may be writing right now
+        self.shared = SharedState(
+            repo, run_id=run_id, target_ref=self.target_ref, live=self.live,
+            quarantine=state_dir(repo.git_dir) / "quarantine",
+        )  # fmt: skip
+        self.at_rest: dict[str, str] = {}  # refs no step of this run writes any more -> value
         self.timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
 

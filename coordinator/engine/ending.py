@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from coordinator.core.decisions import Verdict
 from coordinator.core.models import TaskState
-from coordinator.core.refs import first_free, kept_branch, task_branch
+from coordinator.core.refs import branch_ref, first_free, kept_branch, task_branch
 from coordinator.engine.context import RunContext
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
@@ -25,7 +25,7 @@ def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -
     job = KeepJob(
         ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry"
     )
-    ctx.jobs.start("keep", task_id, lambda: Kept(job.run(), verdict, detail))
+    ctx.jobs.start("keep", task_id, lambda: Kept(*job.run(), verdict, detail))
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class KeepJob:
     state: TaskState
     remove_worktree: bool
 
-    def run(self) -> str:
-        """Rename the task branch (a worktree on it follows); return the name it is kept as."""
+    def run(self) -> tuple[str, str | None]:
+        """Rename the task branch (a worktree on it follows); return the name it is kept as
+        and the commit it holds."""
         branch = task_branch(self.task_id)
         kept = first_free(
             lambda n: kept_branch(self.state.value, self.run_id, self.task_id, n),
@@ -49,16 +50,19 @@ class KeepJob:
         crash_point("after-branch-kept")
         if self.remove_worktree:
             self.worktrees.remove(self.task_id, force=False)
-        return kept
+        return kept, self.repo.resolve(branch_ref(kept))
 
 
 @dataclass(frozen=True)
 class Kept:
     branch: str
+    sha: str | None
     verdict: Verdict
     detail: str
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
+        if self.sha is not None:
+            ctx.at_rest[branch_ref(self.branch)] = self.sha
         verdict = self.verdict
         if verdict.action == "retry":
             ctx.book.retried(task_id, kept=self.branch, reason=verdict.reason)

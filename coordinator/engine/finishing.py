@@ -21,15 +21,17 @@ from coordinator.core.decisions import (
     by_exit,
     by_marker,
     stop_grace,
+    tampered,
     timed_out,
 )
 from coordinator.core.footprint import violations as footprint_violations
-from coordinator.engine import ending
+from coordinator.engine import ending, guarding
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, read_marker
+from coordinator.io.shared_state import Finding
 from coordinator.io.workcheck import CheckoutGuard, WorkCheck, collect_work
 
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
@@ -77,6 +79,8 @@ def on_timer(ctx: RunContext, timer: Timer) -> None:
         return
     if timer.kind == "timeout":
         complete(ctx, task.id, timed_out())
+    elif timer.kind == "tampered":
+        complete(ctx, task.id, tampered())
     elif timer.kind == "settle":
         path = ctx.watcher.marker_path(task.id)
         on_marker(ctx, MarkerSeen(task.id, path, time.time()), settled=True)
@@ -101,7 +105,7 @@ def settle(ctx: RunContext, task_id: str, *, stop_agent: bool) -> None:
     job = SettleJob(
         ctx.repo, task_id, ctx.run_id, task.proc if stop_agent else None, stop_agent, grace,
         Path(task.worktree), task.branch, task.base, ctx.config.identity, message,
-        ctx.checkout, ctx.checkout_lock,
+        ctx.checkout, ctx.checkout_lock, guarding.look(ctx, task_id),
     )  # fmt: skip
     ctx.jobs.start("settle", task_id, job.run)
 
@@ -123,6 +127,7 @@ class SettleJob:
     message: str
     checkout: CheckoutGuard
     checkout_lock: threading.Lock
+    look: guarding.Look  # the shared state, once the agent is dead and before its work is read
 
     def run(self) -> Settled:
         started = time.perf_counter()
@@ -130,6 +135,7 @@ class SettleJob:
         if self.stop_agent:
             killed = kill_task_processes(self.proc, self.task_id, self.run_id, timeout=self.grace)
         crash_point("agent-stopped")
+        findings = self.look()
         stopped = time.perf_counter()
         check = collect_work(
             self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
@@ -140,7 +146,8 @@ class SettleJob:
         collected = time.perf_counter()
         with self.checkout_lock:
             touched = self.checkout.changes()
-        return Settled(check, changed, touched, killed, stopped - started, collected - stopped)
+        return Settled(check, changed, touched, killed, stopped - started, collected - stopped,
+                       tuple(findings))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -153,10 +160,12 @@ class Settled:
     killed: list[int]
     stop_seconds: float
     collect_seconds: float
+    findings: tuple[Finding, ...] = ()
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        guarding.report(ctx, self.findings)
         if self.killed:
             ctx.rec.emit(
                 "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
@@ -182,6 +191,7 @@ class Settled:
         verdict = after_collect(
             completion, work_ok=self.check.ok, work_reason=self.check.reason,
             violations=violations, on_violation=ctx.config.on_violation,
+            tampered=guarding.is_tampered(ctx, task_id),
         )  # fmt: skip
         if verdict.action == "land":
             ctx.book.merging(task_id)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine import finishing, interrupts, merging, starting
+from coordinator.engine import finishing, guarding, interrupts, merging, starting
 from coordinator.engine.book import TaskBook
 from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
 from coordinator.engine.jobs import JobDone
@@ -27,13 +27,14 @@ from coordinator.engine.recovery import Adopted
 from coordinator.engine.stopping import StopRequest, stop_on_signals
 from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
-from coordinator.io.gitguard import DriverGuard
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
+from coordinator.io.shared_state import SharedChanged
 from coordinator.io.store import Store
-from coordinator.io.workcheck import foreign_refs, ref_snapshot
 from coordinator.project import Project
 from coordinator.ui.display import Reporter, RunSummary
+
+SIGNAL_LATENCY = 0.5  # seconds: the longest a signal waits for its handler
 
 
 class Engine:
@@ -64,12 +65,12 @@ class Engine:
         )  # fmt: skip
         self.reporter = reporter
         self.stop = stop
-        self.refs_at_start = ref_snapshot(repo)
         self.handlers = {
             MarkerSeen: lambda e: finishing.on_marker(self.ctx, e),
             AgentExited: lambda e: finishing.on_exit(self.ctx, e),
             Timer: lambda e: finishing.on_timer(self.ctx, e),
             GateStarted: lambda e: merging.on_gate(self.ctx, e),
+            SharedChanged: lambda e: guarding.on_changed(self.ctx, e),
             Interrupt: lambda e: interrupts.on_interrupt(self.ctx, e),
             JobDone: self._on_job,
         }
@@ -99,9 +100,12 @@ class Engine:
     def _next_event(self) -> object:
         timers = self.ctx.timers
         while True:
-            timeout = None
+            # Never blocked for long: a signal the kernel delivers to another thread (the
+            # second of two sent together finds the first pending here) only runs its Python
+            # handler once this thread wakes.
+            timeout = SIGNAL_LATENCY
             if timers:
-                timeout = max(0.0, timers[0][0] - time.time())
+                timeout = min(timeout, max(0.0, timers[0][0] - time.time()))
                 if timeout == 0.0:
                     return heapq.heappop(timers)[2]
             try:
@@ -122,9 +126,7 @@ class Engine:
         started = time.time()
         self.reporter.start(ctx.run_id, ctx.target, len(ctx.plan.tasks))
         become_subreaper()
-        guard = DriverGuard(ctx.repo)
-        guard.snapshot()  # the filter and merge drivers defined now are the user's
-        ctx.repo.guard = guard.overrides
+        guarding.start(ctx)
         ctx.watcher.start()
         if self.stop is not None:
             self.stop.attach(self.request_stop)
@@ -138,15 +140,8 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             ctx.watcher.stop()
-            ctx.repo.guard = None
-        moved = foreign_refs(self.refs_at_start, ref_snapshot(ctx.repo))
-        for ref in (r for r in moved if r != ctx.target_ref):  # a --target of any name is ours
-            self.rec.emit(
-                "warning",
-                None,
-                f"{ref} was created, moved or deleted during the run by "
-                "something other than the coordinator; left as it is",
-            )
+            ctx.shared.stop()
+        guarding.finish(ctx)
         summary = self.book.summary(time.time() - started, ctx.target, ctx.max_parallel)
         ctx.store.finish_run(
             ctx.run_id,

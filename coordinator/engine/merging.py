@@ -18,7 +18,8 @@ import psutil
 
 from coordinator.core.config import Identity
 from coordinator.core.decisions import after_conflict, after_gate, before_merge
-from coordinator.engine import ending
+from coordinator.core.refs import branch_ref, task_branch
+from coordinator.engine import ending, guarding
 from coordinator.engine.book import NO_CHANGES
 from coordinator.engine.context import GateStarted, RunContext
 from coordinator.engine.jobs import MERGE, GateSwitch
@@ -26,6 +27,7 @@ from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import TRAILER_DIGEST
 from coordinator.io.merger import SUMMARY_PREFIX, MergeOutcome, build_merge_message, merge_task
+from coordinator.io.shared_state import Finding, SharedState
 from coordinator.io.verify import verify_commit
 
 MERGE_ATTEMPTS = 3  # a target moved by someone else is merged onto again, this many times
@@ -61,7 +63,8 @@ def _merge(ctx: RunContext, task_id: str) -> None:
             ctx.files.logs / f"{task_id}.verify.log", ctx.config.merge.verify_timeout,
             ctx.events, ctx.gate, ctx.hard.is_set,
         )  # fmt: skip
-    job = MergeJob(ctx.repo, ctx.target_ref, run.head, message, ctx.config.identity, gate)
+    job = MergeJob(ctx.repo, ctx.target_ref, run.head, message, ctx.config.identity, gate,
+                   ctx.shared, guarding.look(ctx))  # fmt: skip
     ctx.jobs.start(MERGE, task_id, job.run)
 
 
@@ -119,15 +122,20 @@ class MergeJob:
     message: str
     identity: Identity
     gate: Gate | None
+    shared: SharedState
+    look: guarding.Look  # before the target moves: puts back a target someone else moved
 
     def run(self) -> Landed:
+        findings: list[Finding] = []
         for _ in range(MERGE_ATTEMPTS):
+            findings += self.look()
             outcome = merge_task(
-                self.repo, self.target_ref, self.head, self.message, self.identity, gate=self.gate
-            )
+                self.repo, self.target_ref, self.head, self.message, self.identity, gate=self.gate,
+                expected=self.shared.expected_target, move=self.shared.move_target,
+            )  # fmt: skip
             if outcome.status != "moved":
                 break
-        return Landed(outcome)
+        return Landed(outcome, tuple(findings))
 
 
 def on_gate(ctx: RunContext, event: GateStarted) -> None:
@@ -140,13 +148,16 @@ def on_gate(ctx: RunContext, event: GateStarted) -> None:
 @dataclass(frozen=True)
 class Landed:
     outcome: MergeOutcome
+    findings: tuple[Finding, ...] = ()
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "merge", seconds)
+        guarding.report(ctx, self.findings)
         outcome = self.outcome
         if outcome.status == "merged":
             assert outcome.commit is not None
             ctx.book.merged(task_id, outcome.commit)
+            ctx.at_rest[branch_ref(task_branch(task_id))] = ctx.book[task_id].head
             ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())

@@ -67,8 +67,8 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
         "worktree",
         task_id,
         lambda: make_worktree(
-            ctx.repo, ctx.worktrees, task_id, target_ref=ctx.target_ref, run_id=ctx.run_id,
-            sparse=sparse,
+            ctx.repo, ctx.worktrees, task_id, base=ctx.shared.expected_target,
+            run_id=ctx.run_id, sparse=sparse,
         ),
     )  # fmt: skip
 
@@ -94,18 +94,13 @@ def make_worktree(
     worktrees: Worktrees,
     task_id: str,
     *,
-    target_ref: str,
+    base: str,
     run_id: str,
     sparse: Sequence[str] | None,
 ) -> Prepared:
-    """The job: a fresh worktree on a new task branch at the target's current head.
-
-    The head is read here, not when the job was asked for: every merge the loop has recorded
-    (a dependency's included) is in it, and a target moved by someone else is respected.
-    """
-    base = repo.rev_parse(target_ref)
-    if base is None:
-        raise RuntimeError(f"the target {target_ref} disappeared during the run")
+    """The job: a fresh worktree on a new task branch at ``base``, the target's head as the
+    coordinator last wrote it (every merge the loop has recorded, a dependency's included, is
+    in it; a value someone else put on the target never is)."""
     branch = task_branch(task_id)
     notes = []
     if repo.branch_exists(branch):  # never reuse or delete an existing task branch
@@ -137,6 +132,7 @@ def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:
         marker=ctx.watcher.marker_path(task_id), base=prepared.base, run_id=ctx.run_id,
         attempt=run.attempt, log=log, log_limit=ctx.config.log_limit,
     )  # fmt: skip
+    ctx.live.add(task_id, "worktree")
     with ctx.rec.timed(task_id, "start"):
         proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]
     crash_point("agent-started")

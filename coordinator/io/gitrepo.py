@@ -340,6 +340,12 @@ class GitRepo:
         self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)
         self._git("read-tree", "-mu", "HEAD", cwd=worktree)
 
+    def enable_worktree_config(self) -> None:
+        """Set ``extensions.worktreeConfig``, which ``sparse-checkout`` would otherwise write
+        to the shared config the first time (before a run records it as it is)."""
+        if self._git("config", "--get", "extensions.worktreeConfig", check=False).strip() != "true":
+            self._git("config", "extensions.worktreeConfig", "true")
+
     def worktree_dirs(self, worktree: Path) -> tuple[Path, Path, Path] | None:
         """``worktree``'s top level, common git dir and own git dir, or None when git does not
         see a worktree there."""

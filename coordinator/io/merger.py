@@ -90,6 +90,8 @@ def merge_task(
     identity: Identity,
     *,
     gate: Callable[[str], str | None] | None = None,
+    expected: str | None = None,
+    move: Callable[[str, str, str, Identity], bool] | None = None,
 ) -> MergeOutcome:
     """Merge ``task_head`` into ``target_ref`` (a full ``refs/heads/...`` name).
 
@@ -101,6 +103,9 @@ def merge_task(
 
     ``gate`` (the merge gate) sees the merge commit before the target moves; a reason string
     back means "do not land": the outcome is ``rejected`` and the target stays where it was.
+    ``expected`` is what the target must hold (the value the caller last wrote: the merge is
+    built on it, never on what someone else put there) and ``move(new, old, message,
+    identity)`` the compare-and-swap that moves it (default: ``update_ref``).
     """
     branch = short_name(target_ref)
     holder = next((w for w in repo.worktree_list() if w.branch == branch), None)
@@ -109,7 +114,7 @@ def merge_task(
             f"refusing to merge into {branch}: it is checked out in {holder.path} (switch that "
             "checkout to another branch, or choose another target)"
         )
-    old = repo.rev_parse(target_ref)
+    old = expected or repo.rev_parse(target_ref)
     if old is None:
         raise GitError(f"the merge target {target_ref} does not exist")
     result = repo.merge_tree(old, task_head)
@@ -120,9 +125,9 @@ def merge_task(
         return MergeOutcome("rejected", commit, (), reason)
     crash_point("between-commit-tree-and-update-ref")
     subject = message.partition("\n")[0]
-    moved = not repo.update_ref(
-        target_ref, commit, old, message=f"coordinator: {subject}", identity=identity
-    )
+    swap = move or (lambda new, was, text, who: repo.update_ref(
+        target_ref, new, was, message=text, identity=who))  # fmt: skip
+    moved = not swap(commit, old, f"coordinator: {subject}", identity)
     if not moved:
         crash_point("after-update-ref")
     return MergeOutcome("moved", None) if moved else MergeOutcome("merged", commit)
