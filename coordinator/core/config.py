@@ -24,7 +24,7 @@ from pydantic import (
 
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
-from coordinator.core.models import FootprintMode, UnknownFootprint
+from coordinator.core.models import FootprintMode, Isolation, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
 from coordinator.errors import InputError, Problem
@@ -135,6 +135,7 @@ class AgentConfig(_Strict):
     grace: Seconds | None = None
     env: Annotated[dict[str, str], BeforeValidator(_environment)] = Field(default_factory=dict)
     description: str = ""
+    isolation: Isolation | None = None  # default: the top-level ``isolation``
 
     @field_validator("command")
     @classmethod
@@ -191,6 +192,7 @@ class Config(_Strict):
     on_conflict: Literal["retry", "stop"] = "retry"
     grace: Seconds = 5.0
     checkout: Literal["full", "sparse"] = "full"
+    isolation: Isolation = "worktree"
     min_free_disk: int = Field(default=GIB, ge=0)
     log_limit: int = Field(default=50 * 1024**2, ge=1024)
     identity: Identity = Field(default_factory=Identity)
@@ -202,6 +204,11 @@ class Config(_Strict):
         """Per-type cap; a type without ``instances`` may use every global slot."""
         configured = self.agents[agent].instances if agent in self.agents else None
         return min(configured or self.instances, self.instances)
+
+    def isolation_of(self, agent: str) -> Isolation:
+        """The agent type's ``isolation``, else the top-level one."""
+        own = self.agents[agent].isolation if agent in self.agents else None
+        return own or self.isolation
 
 
 _FIXES = {
@@ -229,6 +236,7 @@ _FIXES = {
     "on_violation": 'write "warn" or "fail"',
     "on_conflict": 'write "retry" or "stop"',
     "checkout": 'write "full" or "sparse"',
+    "isolation": 'write "worktree", "clone" or "sandbox"',
 }
 
 

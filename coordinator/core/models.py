@@ -12,6 +12,8 @@ from typing import Literal, NamedTuple
 
 FootprintMode = Literal["infer", "declared"]
 UnknownFootprint = Literal["exclusive", "shared"]
+# How far a task's agent is kept from the repository (README, Security model).
+Isolation = Literal["worktree", "clone", "sandbox"]
 
 
 class FootprintSource(StrEnum):
@@ -81,6 +83,7 @@ class Task:
 
     spec: TaskSpec
     footprint: Footprint
+    isolation: Isolation = "worktree"
 
     @property
     def id(self) -> str:

@@ -98,7 +98,9 @@ def _build_plan(
     weights = default_weights(specs)
     path, length = critical_path(order, deps, weights)
     plan = Plan(
-        tasks=tuple(Task(by_id[i], footprints[i]) for i in order),
+        tasks=tuple(
+            Task(by_id[i], footprints[i], config.isolation_of(by_id[i].agent)) for i in order
+        ),
         deps={i: tuple(deps[i]) for i in order},
         dependents=dependents_of(order, deps),
         overlaps=overlaps,

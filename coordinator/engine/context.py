@@ -22,6 +22,7 @@ from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
+from coordinator.io.clones import Recorded
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerWatcher
 from coordinator.io.runfiles import RunFiles, state_dir
@@ -102,6 +103,7 @@ class RunContext:
             quarantine=state_dir(repo.git_dir) / "quarantine",
         )  # fmt: skip
         self.at_rest: dict[str, str] = {}  # refs no step of this run writes any more -> value
+        self.clone_records: dict[str, Recorded] = {}  # task clone -> its guarded files as made
         self.timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
 

@@ -14,6 +14,7 @@ from coordinator.core.decisions import Verdict
 from coordinator.core.models import TaskState
 from coordinator.core.refs import branch_ref, first_free, kept_branch, task_branch
 from coordinator.engine.context import RunContext
+from coordinator.io.clones import remove_clone
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees
@@ -23,7 +24,8 @@ def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -
     """Start the job that keeps the task's branch; ``detail`` is a longer reason to show."""
     state = verdict.state or TaskState.FAILED
     job = KeepJob(
-        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry"
+        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry",
+        ctx.plan.task(task_id).isolation != "worktree",
     )
     ctx.jobs.start("keep", task_id, lambda: Kept(*job.run(), verdict, detail))
 
@@ -36,6 +38,7 @@ class KeepJob:
     run_id: str
     state: TaskState
     remove_worktree: bool
+    clone: bool = False  # a task clone: its work is collected, so a retry deletes it
 
     def run(self) -> tuple[str, str | None]:
         """Rename the task branch (a worktree on it follows); return the name it is kept as
@@ -48,7 +51,9 @@ class KeepJob:
         if self.repo.branch_exists(branch):
             self.repo.rename_branch(branch, kept)
         crash_point("after-branch-kept")
-        if self.remove_worktree:
+        if self.remove_worktree and self.clone:
+            remove_clone(self.worktrees.path(self.task_id))
+        elif self.remove_worktree:
             self.worktrees.remove(self.task_id, force=False)
         return kept, self.repo.resolve(branch_ref(kept))
 

@@ -28,6 +28,7 @@ from coordinator.core.footprint import violations as footprint_violations
 from coordinator.engine import ending, guarding
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
+from coordinator.io.clones import collect_clone
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, read_marker
@@ -106,6 +107,7 @@ def settle(ctx: RunContext, task_id: str, *, stop_agent: bool) -> None:
         ctx.repo, task_id, ctx.run_id, task.proc if stop_agent else None, stop_agent, grace,
         Path(task.worktree), task.branch, task.base, ctx.config.identity, message,
         ctx.checkout, ctx.checkout_lock, guarding.look(ctx, task_id),
+        ctx.plan.task(task_id).isolation, ctx.files.root / f"index-{task_id}",
     )  # fmt: skip
     ctx.jobs.start("settle", task_id, job.run)
 
@@ -128,6 +130,8 @@ class SettleJob:
     checkout: CheckoutGuard
     checkout_lock: threading.Lock
     look: guarding.Look  # the shared state, once the agent is dead and before its work is read
+    isolation: str = "worktree"
+    scratch_index: Path | None = None  # a task clone's files are staged through this index
 
     def run(self) -> Settled:
         started = time.perf_counter()
@@ -137,10 +141,16 @@ class SettleJob:
         crash_point("agent-stopped")
         findings = self.look()
         stopped = time.perf_counter()
-        check = collect_work(
-            self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
-            identity=self.identity, message=self.message,
-        )  # fmt: skip
+        if self.isolation == "worktree" or self.scratch_index is None:
+            check = collect_work(
+                self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
+                identity=self.identity, message=self.message,
+            )  # fmt: skip
+        else:
+            check = collect_clone(
+                self.repo, clone=self.worktree, branch=self.branch, base=self.base,
+                identity=self.identity, message=self.message, index=self.scratch_index,
+            )  # fmt: skip
         crash_point("after-commit")
         changed = self.repo.changed_files(self.base, check.head)
         collected = time.perf_counter()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from coordinator.core.refs import branch_ref, task_branch
 from coordinator.engine.context import RunContext, Timer
+from coordinator.io.clones import Recorded, tampering
 from coordinator.io.gitguard import DriverGuard
-from coordinator.io.shared_state import Finding, SharedChanged
+from coordinator.io.shared_state import Finding, SharedChanged, SharedState
 
 Look = Callable[[], list[Finding]]
 
@@ -43,19 +45,38 @@ def finish(ctx: RunContext) -> None:
 
 def look(ctx: RunContext, task_id: str | None = None) -> Look:
     """A check for a job to run on its thread: the refs at rest are copied now, on the loop
-    thread. With ``task_id`` the task stops counting as running once its check is done."""
+    thread. With ``task_id`` the task stops counting as running once its check is done, and
+    a task clone's own config, hooks and attributes are compared with how they were made."""
     at_rest = dict(ctx.at_rest)
     task_refs = frozenset(branch_ref(task_branch(t.id)) for t in ctx.plan.tasks)
     shared, live = ctx.shared, ctx.live
+    record = ctx.clone_records.get(task_id or "")
+    clone = Path(ctx.book[task_id].worktree or "") if task_id and record is not None else None
+    aside = shared.quarantine / ctx.run_id / f"clone-{task_id}"
 
     def run() -> list[Finding]:
         try:
-            return shared.check(at_rest, task_refs)
+            found = shared.check(at_rest, task_refs)
+            if task_id is not None and clone is not None and record is not None:
+                found += _own_repository(shared, task_id, clone, record, aside)
+            return found
         finally:
             if task_id is not None:
                 live.discard(task_id)
 
     return run
+
+
+def _own_repository(shared: SharedState, task_id: str, clone: Path, record: Recorded,
+                    aside: Path) -> list[Finding]:  # fmt: skip
+    """A change to a task clone's config, hooks or attributes is always its agent's doing."""
+    changed = tampering(clone, record, aside)
+    if not changed:
+        return []
+    text = f"in its own repository {clone}: " + "; ".join(changed)
+    shared.blame(task_id, text)
+    kept = f" (the changed copies are in {aside})" if aside.exists() else ""
+    return [Finding("clone", text + kept, False, (task_id,), task_id)]
 
 
 def on_changed(ctx: RunContext, event: SharedChanged) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from coordinator.core.config import Identity
 from coordinator.core.refs import kept_branch, task_branch
+from coordinator.io.clones import collect_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
 from coordinator.io.procs import kill_task
@@ -62,8 +63,10 @@ def recover(
         record = store.run(run_id)
         if record is None or record.state != "running":
             continue
+        modes = record.options.get("isolation") or {}
         for task in store.tasks(run_id):
-            _recover_task(repo, store, worktrees, task, merged, identity, found)
+            clone = modes.get(task.task_id, "worktree") != "worktree"
+            _recover_task(repo, store, worktrees, task, merged, identity, found, clone=clone)
         store.finish_run(
             run_id,
             state="crashed",
@@ -83,6 +86,8 @@ def _recover_task(
     merged: set[str],
     identity: Identity,
     found: Recovery,
+    *,
+    clone: bool = False,
 ) -> None:
     if task.state not in _UNFINISHED:
         return
@@ -112,14 +117,15 @@ def _recover_task(
     # The agent was cut off mid-work: keep what it did on a branch that says so.
     # The same collection as a finished task's: stale locks, a detached or switched HEAD and
     # leftover changes are all handled, so nothing the agent wrote is lost.
-    collect_work(
-        repo,
-        worktree=worktree,
-        branch=branch,
-        base=task.base,
-        identity=identity,
-        message=f"WIP {task.task_id}: interrupted when the coordinator died",
-    )
+    message = f"WIP {task.task_id}: interrupted when the coordinator died"
+    if clone:  # a task clone: read back as a finished one is, then deleted like a worktree
+        index = state_dir(repo.git_dir) / "runs" / task.run_id / f"index-{task.task_id}"
+        collect_clone(repo, clone=worktree, branch=branch, base=task.base, identity=identity,
+                      message=message, index=index)  # fmt: skip
+        remove_clone(worktree)
+    else:
+        collect_work(repo, worktree=worktree, branch=branch, base=task.base, identity=identity,
+                     message=message)  # fmt: skip
     kept = kept_branch("interrupted", task.run_id, task.task_id)
     worktrees.remove(task.task_id, force=False)
     repo.rename_branch(branch, kept)

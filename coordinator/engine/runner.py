@@ -16,6 +16,7 @@ from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
 from coordinator.errors import EXIT_OK, InputError, Problem
+from coordinator.io import sandbox
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -112,7 +113,9 @@ def run(
     target = request.target or config.target
     instances = request.instances or config.instances
     # Validate the whole project before touching anything: bad input changes nothing.
-    build_plan(probe.specs, config, probe.repo_paths)
+    whole = build_plan(probe.specs, config, probe.repo_paths)
+    if any(task.isolation == "sandbox" for task in whole.tasks):
+        sandbox.require(probe.config_source)
     held = (
         lock
         or RepoLock(lock_path(probe.git_dir), "daemon" if request.changed_only else "run").acquire()
@@ -184,7 +187,11 @@ def _run_locked(
             base=head,
             instances=instances,
             started_at=time.time(),
-            options={"only": list(request.only), "instances": instances},
+            options={
+                "only": list(request.only),
+                "instances": instances,
+                "isolation": {task.id: task.isolation for task in plan.tasks},
+            },
         )
         with store.transaction():
             for task in plan.tasks:

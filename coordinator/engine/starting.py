@@ -17,10 +17,11 @@ from pathlib import Path
 from coordinator.core.decisions import BEFORE_START, Completion, task_timeout
 from coordinator.core.models import TaskState
 from coordinator.core.refs import first_free, kept_branch, task_branch
-from coordinator.engine import finishing
+from coordinator.engine import finishing, isolating
 from coordinator.engine.context import RunContext, Timer
 from coordinator.engine.launch import prepare_launch
 from coordinator.io.agents import start_agent
+from coordinator.io.clones import Recorded
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees
@@ -68,7 +69,7 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
         task_id,
         lambda: make_worktree(
             ctx.repo, ctx.worktrees, task_id, base=ctx.shared.expected_target,
-            run_id=ctx.run_id, sparse=sparse,
+            run_id=ctx.run_id, sparse=sparse, isolation=task.isolation,
         ),
     )  # fmt: skip
 
@@ -81,9 +82,12 @@ class Prepared:
     base: str
     branch: str
     notes: tuple[tuple[str, str], ...] = ()  # (event kind, message)
+    recorded: Recorded | None = None  # a task clone's config, hooks and attributes as made
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "worktree", seconds)
+        if self.recorded is not None:
+            ctx.clone_records[task_id] = self.recorded
         for kind, message in self.notes:
             ctx.rec.emit(kind, task_id, message)
         launch_agent(ctx, task_id, self)
@@ -97,6 +101,7 @@ def make_worktree(
     base: str,
     run_id: str,
     sparse: Sequence[str] | None,
+    isolation: str = isolating.WORKTREE,
 ) -> Prepared:
     """The job: a fresh worktree on a new task branch at ``base``, the target's head as the
     coordinator last wrote it (every merge the loop has recorded, a dependency's included, is
@@ -108,9 +113,13 @@ def make_worktree(
         worktrees.remove(task_id, force=False)
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
-    worktree = worktrees.create(task_id, branch, base, sparse=sparse)
+    recorded = None
+    if isolation == isolating.WORKTREE:
+        worktree = worktrees.create(task_id, branch, base, sparse=sparse)
+    else:  # a repository of its own (full checkout: sparse applies to worktrees only)
+        worktree, recorded = isolating.create_clone(repo, worktrees, task_id, branch, base)
     crash_point("after-worktree-add")
-    return Prepared(worktree, base, branch, tuple(notes))
+    return Prepared(worktree, base, branch, tuple(notes), recorded)
 
 
 def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:
@@ -127,12 +136,14 @@ def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:
         finishing.complete(ctx, task_id, stopped)
         return
     agent = ctx.agent_config(task_id)
+    isolating.before_launch(ctx, task)
     launch = prepare_launch(
         task, agent=agent, files=ctx.files, worktree=prepared.worktree,
         marker=ctx.watcher.marker_path(task_id), base=prepared.base, run_id=ctx.run_id,
         attempt=run.attempt, log=log, log_limit=ctx.config.log_limit,
     )  # fmt: skip
-    ctx.live.add(task_id, "worktree")
+    launch = isolating.confine(ctx, task, launch)
+    ctx.live.add(task_id, task.isolation)
     with ctx.rec.timed(task_id, "start"):
         proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]
     crash_point("agent-started")

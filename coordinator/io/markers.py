@@ -36,6 +36,7 @@ from watchdog.observers.polling import PollingObserver
 SUFFIX = ".json"
 MAX_MARKER_BYTES = 1024 * 1024  # a marker is a status and a summary, not a report
 POLL_INTERVAL = 0.25  # only used when inotify is unavailable or exhausted
+_KINDS: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,22 @@ class MarkerWatcher:
         self._polling = polling
         self._observer: BaseObserver | None = None
         self._lock = threading.Lock()
+        self._handler = _Handler(self)
+        self._own: dict[str, Path] = {}  # task id -> a directory only its marker may be in
 
     def marker_path(self, task_id: str) -> Path:
-        return self.directory / f"{task_id}{SUFFIX}"
+        return self._own.get(task_id, self.directory) / f"{task_id}{SUFFIX}"
+
+    def own_directory(self, task_id: str, directory: Path) -> Path:
+        """Give ``task_id`` a marker directory of its own (a sandboxed agent can write only
+        there, not beside other tasks' markers) and watch it; returns the marker's path."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._own[task_id] = directory
+            if self._observer is not None:
+                self._observer.schedule(self._handler, str(directory), recursive=False,
+                                        event_filter=_KINDS)  # fmt: skip
+        return self.marker_path(task_id)
 
     def task_of(self, name: str) -> str | None:
         """The task id a file name in the directory stands for, or None if it is not a marker."""
@@ -100,13 +114,16 @@ class MarkerWatcher:
     def _report(self, path: str) -> None:
         head, name = os.path.split(path)
         task_id = self.task_of(name)
-        if task_id is None or os.path.normpath(head) != os.path.normpath(self.directory):
+        if task_id is None:
             return
-        self._events.put(MarkerSeen(task_id, self.directory / name, time.time()))
+        where = os.path.normpath(self._own.get(task_id, self.directory))
+        if os.path.normpath(head) != where:
+            return  # not this task's marker directory: a marker written elsewhere is no marker
+        self._events.put(MarkerSeen(task_id, Path(where) / name, time.time()))
 
     def _make_observer(self) -> BaseObserver:
-        handler = _Handler(self)
-        kinds: list[type[FileSystemEvent]] = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent]
+        handler = self._handler
+        kinds = _KINDS
         if not self._polling:
             observer: BaseObserver = Observer()
             observer.schedule(handler, str(self.directory), recursive=False, event_filter=kinds)

@@ -595,7 +595,7 @@ class Store:
             "base": run.base,
             "instances": run.instances,
             "summary": run.summary,
-            "tasks": [_task_status(task) for task in tasks],
+            "tasks": [_task_status(task, run.options.get("isolation") or {}) for task in tasks],
         }
 
 
@@ -620,11 +620,13 @@ STATUS_TASK_KEYS = (
 )
 
 
-def _task_status(task: TaskRecord) -> dict[str, object]:
+def _task_status(task: TaskRecord, isolation: Mapping[str, str]) -> dict[str, object]:
     out: dict[str, object] = {"id": task.task_id}
     for key in STATUS_TASK_KEYS:
         value = getattr(task, key)
         out[key] = iso_ms(value) if key.endswith("_at") else value
     # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
     out["attempt"] = max(1, task.attempt or 0)
+    # Chosen at run start for the whole run (``runs.options``); older runs had only worktrees.
+    out["isolation"] = isolation.get(task.task_id, "worktree")
     return out

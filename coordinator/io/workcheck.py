@@ -24,7 +24,7 @@ commit holds the task's work, whether it may be merged, and notes for the user. 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,26 +89,37 @@ def collect_work(
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
         return WorkCheck(head, False, f"could not commit the agent's leftover changes: {said}",
                          tuple(notes))  # fmt: skip
+    return decide(repo, ref, base, work, attached, identity, notes,
+                  lambda: _reattach(repo, worktree, ref))  # fmt: skip
+
+
+def decide(
+    repo: GitRepo, ref: str, base: str, work: str, attached: str | None, identity: Identity,
+    notes: list[str], reattach: Callable[[], None],
+) -> WorkCheck:  # fmt: skip
+    """The rules of ``collect_work`` once W (``work``) and where HEAD was (``attached``) are
+    known; ``reattach`` points HEAD back at the task branch. Task clones use them too."""
     old = repo.rev_parse(ref)
     if attached == ref:
         if old is None:
-            notes.append(f"the agent deleted {branch} while it was checked out; recreated")
+            notes.append(f"the agent deleted {short_name(ref)} while it was checked out; "
+                         "recreated")  # fmt: skip
         _move(repo, ref, work, old, identity)
         ok = repo.is_ancestor(base, work)
         return WorkCheck(work, ok, "" if ok else RESET_REASON, tuple(notes))
-    return _head_elsewhere(repo, worktree, ref, base, work, attached, old, identity, notes)
+    return _head_elsewhere(repo, reattach, ref, base, work, attached, old, identity, notes)
 
 
 def _head_elsewhere(
-    repo: GitRepo, worktree: Path, ref: str, base: str, work: str, attached: str | None,
-    old: str | None, identity: Identity, notes: list[str],
+    repo: GitRepo, reattach: Callable[[], None], ref: str, base: str, work: str,
+    attached: str | None, old: str | None, identity: Identity, notes: list[str],
 ) -> WorkCheck:  # fmt: skip
     """The agent left its worktree off the task branch: find where its work is (see above)."""
     branch = short_name(ref)
     where = f"checked out {short_name(attached)}" if attached else "detached HEAD"
     if repo.is_ancestor(base, work) and (old is None or repo.is_ancestor(old, work)):
         _move(repo, ref, work, old, identity)
-        _reattach(repo, worktree, ref)
+        reattach()
         notes.append(f"agent {where} in its worktree; its work was recovered onto {branch}")
         return WorkCheck(work, True, "", tuple(notes))
     new = not _reachable(repo, work)
@@ -126,7 +137,7 @@ def _head_elsewhere(
         notes.append(f"the worktree's state ({where}) was kept as {kept}")
         return WorkCheck(old, False, reason, tuple(notes))
     _move(repo, ref, work, old, identity)
-    _reattach(repo, worktree, ref)
+    reattach()
     notes.append(f"agent {where} in its worktree; that work was put on {branch}")
     return WorkCheck(work, False, f"the agent's work is not based on its base ({where})",
                      tuple(notes))  # fmt: skip

@@ -136,15 +136,21 @@ class Worktrees:
         ``sparse`` (repo-relative paths or globs) checks out only those paths: on a large
         repository, writing every file is most of what ``worktree add`` costs.
         """
-        ensure_excluded(self.repo, self.worktrees_dir)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(task_id)  # checked again now that the directory exists
-        self._clear(task_id, path, force=False)
+        path = self.fresh_path(task_id)
         if sparse is None:
             self.repo.worktree_add(path, branch, commit)
             return path
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
         self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
+        return path
+
+    def fresh_path(self, task_id: str) -> Path:
+        """``task_id``'s path, with whatever an earlier run left there cleared (see
+        ``create``): where a new worktree or task clone goes."""
+        ensure_excluded(self.repo, self.worktrees_dir)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(task_id)  # checked again now that the directory exists
+        self._clear(task_id, path, force=False)
         return path
 
     def remove(self, task_id: str, *, force: bool = False) -> Path | None:

@@ -34,6 +34,7 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
                 "exclusive": t.footprint.exclusive,
                 "title": t.spec.title,
                 "spec": t.spec.source,
+                "isolation": t.isolation,
             }
             for t in plan.tasks
         ],
@@ -161,12 +162,14 @@ def render_text(
     """
     critical = set(plan.critical_path)
     tasks, shown = _table(f"Tasks ({len(plan.tasks)})", len(plan.tasks), limit)
-    for column in ("id", "agent", "depends on", "footprint [D/F/M]", "prio", "estimate"):
+    columns = ("id", "agent", "isolation", "depends on", "footprint [D/F/M]", "prio", "estimate")
+    for column in columns:
         tasks.add_column(column, overflow="fold")
     for t in plan.tasks[:shown]:
         tasks.add_row(
             Text(t.id, style="bold" if t.id in critical else ""),
             t.agent,
+            t.isolation,
             ", ".join(t.spec.depends_on) or "-",
             _footprint_text(plan, t.id),
             str(t.spec.priority),
