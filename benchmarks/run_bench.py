@@ -26,6 +26,8 @@ Benchmarks, each printed as a markdown table (``--json``: the same figures as on
   ``coordinator.io.merger.merge_task`` calls on prepared branches, and ``phases_ms.merge``.
 * **linger** and **gate** (``benchmarks/run_families.py``): agents that stay alive after their
   done marker, and the parallel agents with a merge gate, against the same run without one.
+* **isolation** (``benchmarks/isolation_bench.py``): the coordinator's cost per task, and the
+  wall time per task, with ``isolation`` = ``worktree``, ``clone`` and ``sandbox``.
 
 Absolute times on a shared machine are noise; read the ratios. Percentiles are nearest-rank,
 so with fewer than 20 samples "p95" is the maximum.
@@ -781,9 +783,14 @@ def render(result: Mapping[str, Any]) -> str:
         "",
         "merge_task batch: total count / total time; engine rows: 1000 / median.",
     ]
-    from benchmarks import run_families  # noqa: PLC0415 - it imports this module's helpers
+    from benchmarks import (  # noqa: PLC0415 - they import this module's helpers
+        isolation_bench,
+        run_families,
+    )
 
     out += run_families.render(dict(result))
+    if "isolation" in result:
+        out += isolation_bench.render(dict(result))
     return "\n".join(out)
 
 
@@ -800,11 +807,15 @@ def measure(sizes: Sizes, work: Path) -> dict[str, Any]:
     """Every benchmark, in an order that keeps each one's repository to itself."""
     started = time.perf_counter()
     result: dict[str, Any] = {"machine": machine(), "sizes": _sizes_dict(sizes)}
-    from benchmarks import run_families  # noqa: PLC0415 - it imports this module's helpers
+    from benchmarks import (  # noqa: PLC0415 - they import this module's helpers
+        isolation_bench,
+        run_families,
+    )
 
     parallel = bench_parallel(work, sizes)
     result["linger"] = run_families.bench_linger(work, sizes)
     result["gate"] = run_families.bench_gate(work, sizes, parallel)
+    result["isolation"] = isolation_bench.bench_isolation(work, sizes)
     small = bench_overhead(work / "overhead-small", sizes.small_files, sizes)
     large = bench_overhead(work / "overhead-large", sizes.big_files, sizes)
     sparse = bench_overhead(work / "overhead-sparse", sizes.big_files, sizes, "sparse")

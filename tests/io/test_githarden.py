@@ -118,6 +118,7 @@ def test_post_merge_and_pre_auto_gc_hooks_do_not_run_on_ff_merge(lab: Lab) -> No
     lab.hook("post-merge")
     lab.hook("pre-auto-gc")
     git(lab.root, "config", "gc.auto", "1")
+    git(lab.root, "config", "gc.autoDetach", "false")  # the control's gc must not outlive it
     # `gc --auto` estimates loose objects from those named 17...: more than one there.
     texts = (t for n in range(100000) if _blob_id(t := f"loose {n}\n").startswith("17"))
     for text in (next(texts), next(texts)):

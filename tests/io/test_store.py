@@ -164,7 +164,7 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
     assert [t["id"] for t in tasks] == ["b", "a"]  # first-insert order, not id or update order
     for task in tasks:
         assert list(task)[: len(TASK_KEYS)] == TASK_KEYS
-        assert set(task) - set(TASK_KEYS) <= {"reason", "summary"}
+        assert set(task) - set(TASK_KEYS) <= {"reason", "summary", "isolation"}
         assert task["state"] in {s.value for s in TaskState}
     b = tasks[0]
     assert b["attempt"] == 1 and ISO.match(b["started_at"]) and b["finished_at"] is None
