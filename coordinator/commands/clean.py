@@ -9,8 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.core.refs import KEPT_PREFIXES, OLD_PREFIX, PREFIX, TASK_BRANCH_PREFIX, branch_ref
+from coordinator.core.refs import (
+    KEPT_PREFIXES,
+    OLD_PREFIX,
+    PREFIX,
+    TASK_BRANCH_PREFIX,
+    branch_ref,
+    task_of_branch,
+)
 from coordinator.errors import InputError, Problem
+from coordinator.io.clones import is_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import read_config
@@ -71,10 +79,22 @@ def clean(
             if not is_task and not name.startswith(KEPT_PREFIXES):
                 continue
             info = by_branch.get(branch_ref(name)) or by_branch.get(name)
+            clone = _clone_path(worktrees, name) if is_task else None
             if info is not None:
                 worktrees.remove(Path(info.path).name, force=all_ and force)
                 report.removed_worktrees.append(str(info.path))
+            elif clone is not None and is_clone(clone, repo):  # its work was collected
+                remove_clone(clone)
+                report.removed_worktrees.append(str(clone))
             repo.delete_branch(name)
             report.deleted_branches.append(name)
         report.unknown = worktrees.prune()
     return report
+
+
+def _clone_path(worktrees: Worktrees, branch: str) -> Path | None:
+    """Where the task of ``branch`` had its clone, if its name can be a task's at all."""
+    try:
+        return worktrees.path(task_of_branch(branch))
+    except InputError:
+        return None

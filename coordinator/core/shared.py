@@ -126,3 +126,22 @@ def to_blame(live: Mapping[str, str]) -> str | None:
     """The one task a change can be pinned on: the only suspect, if there is exactly one."""
     found = suspects(live)
     return found[0] if len(found) == 1 else None
+
+
+def unsafe_link(path: str, target: str) -> bool:
+    """Whether a symlink committed at ``path`` (repository-relative) pointing at ``target``
+    leads out of the repository or into a ``.git`` directory: such work is not merged, since
+    the next tool to write through the link would write into the user's files or git state."""
+    if not target or target.startswith("/") or "\0" in target:
+        return True
+    parts: list[str] = []
+    for part in [*path.split("/")[:-1], *target.split("/")]:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return True
+            parts.pop()
+        else:
+            parts.append(part)
+    return any(part.lower() == ".git" for part in parts)

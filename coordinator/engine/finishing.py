@@ -28,7 +28,7 @@ from coordinator.core.footprint import violations as footprint_violations
 from coordinator.engine import ending, guarding
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
-from coordinator.io.clones import collect_clone
+from coordinator.io.clones import collect_clone, refuse_unsafe_links
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, read_marker
@@ -153,6 +153,7 @@ class SettleJob:
             )  # fmt: skip
         crash_point("after-commit")
         changed = self.repo.changed_files(self.base, check.head)
+        check = refuse_unsafe_links(self.repo, check, changed)
         collected = time.perf_counter()
         with self.checkout_lock:
             touched = self.checkout.changes()

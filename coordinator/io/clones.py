@@ -12,6 +12,7 @@ clone's own config, hooks or attributes (``tampering``) is the task's doing, alw
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -92,6 +93,20 @@ def collect_clone(
                          f"could not collect the agent's work from its clone: {said}",
                          tuple(notes))  # fmt: skip
     return decide(repo, ref, base, work, attached, identity, notes, lambda: None)
+
+
+def refuse_unsafe_links(repo: GitRepo, check: WorkCheck, changed: list[str]) -> WorkCheck:
+    """``check``, not to be merged when the work adds a symlink out of the repository or into
+    ``.git`` (in any isolation mode: a link is followed by whoever writes through it later)."""
+    if not check.ok:
+        return check
+    links = gitisolation.symlinks_in(repo, check.head, changed)
+    bad = [f"{path} -> {target}" for path, target in links.items()
+           if shared.unsafe_link(path, target)]  # fmt: skip
+    if not bad:
+        return check
+    reason = "a symlink leads out of the repository or into .git: " + ", ".join(bad)
+    return dataclasses.replace(check, ok=False, reason=reason)
 
 
 def _sync(repo: GitRepo, ref: str, tip: str | None, notes: list[str]) -> None:

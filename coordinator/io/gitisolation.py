@@ -78,3 +78,19 @@ def stage_tree(repo: GitRepo, work_tree: Path, head: str, index: Path) -> str:
         return os.fsdecode(tree.strip())
     finally:
         index.unlink(missing_ok=True)
+
+
+def symlinks_in(repo: GitRepo, commit: str, paths: Sequence[str]) -> dict[str, str]:
+    """The symlinks among ``paths`` in ``commit``'s tree -> their targets."""
+    if not paths:
+        return {}
+    args = ("ls-tree", "-r", "-z", "--full-tree", commit, "--", *(f":(literal){p}" for p in paths))
+    links = {}
+    for entry in run_git(args, repo.root).stdout.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        mode, _, rest = meta.partition(b" ")
+        if mode == b"120000":
+            sha = rest.split(b" ")[-1].decode()
+            blob = run_git(("cat-file", "blob", sha), repo.root).stdout
+            links[os.fsdecode(name)] = os.fsdecode(blob)
+    return links

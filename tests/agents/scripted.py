@@ -22,6 +22,9 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @gitdir-touch NAME       create NAME in the worktree's own git dir (e.g. index.lock)
     @keep-editing PATH       append a line to PATH every 20 ms, forever (until killed)
     @env ABSPATH             write the COORDINATOR_* environment, the cwd and argv as JSON
+    @try DIRECTIVE           run DIRECTIVE and go on if it fails (an attack that may be refused)
+
+and the attack directives of ``_attack`` (symlinks, writes outside the worktree, ...).
 """
 
 from __future__ import annotations
@@ -61,6 +64,51 @@ def _merged(task: str) -> bool:
     return f"Coordinator-Task: {task}" in out
 
 
+def _common_dir() -> Path:
+    out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return Path(out.strip())
+
+
+def _attack(verb: str, rest: str) -> bool:
+    """The directives of the attack corpus (tests/security); False for any other verb.
+
+    @symlink TARGET LINK      make LINK (in the worktree) a symlink to TARGET
+    @write-abs ABSPATH TEXT   write TEXT to an absolute path, outside the worktree
+    @common-write REL TEXT    write TEXT (\\n: newline) to REL in the git common dir, executable
+    @fill PATH BYTES          write a file of BYTES zero bytes
+    @spew BYTES               print BYTES bytes to stdout
+    @git ARGS...              as below (here so that @try can wrap it)
+    """
+    if verb == "@symlink":
+        target, _, link = rest.partition(" ")
+        Path(link).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+    elif verb == "@write-abs":
+        path, _, text = rest.partition(" ")
+        Path(path).write_text(text + "\n", encoding="utf-8")
+    elif verb == "@common-write":
+        rel, _, text = rest.partition(" ")
+        planted = _common_dir() / rel
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_text(text.replace("\\n", "\n"), encoding="utf-8")
+        planted.chmod(0o755)
+    elif verb == "@fill":
+        name, _, size = rest.partition(" ")
+        with open(name, "wb") as fh:
+            fh.truncate(0)
+            fh.write(b"\0" * int(size))
+    elif verb == "@spew":
+        sys.stdout.write("x" * int(rest) + "\n")
+        sys.stdout.flush()
+    elif verb == "@git":
+        who = ["-c", "user.name=agent", "-c", "user.email=agent@example.com"]
+        subprocess.run(["git", *who, *shlex.split(rest)], check=True)
+    else:
+        return False
+    return True
+
+
 def main() -> int:
     lines = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines()
     for line in lines:
@@ -72,6 +120,15 @@ def main() -> int:
             if os.environ.get("COORDINATOR_ATTEMPT") != wanted:
                 continue
             verb, _, rest = line.partition(" ")
+        if verb == "@try":
+            verb, _, rest = rest.partition(" ")
+            try:
+                _attack(verb, rest)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                print(f"@try {verb}: {exc}", flush=True)
+            continue
+        if _attack(verb, rest):
+            continue
         if verb in {"@write", "@append"}:
             rel, _, text = rest.partition(" ")
             target = Path(rel)

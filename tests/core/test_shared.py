@@ -76,3 +76,11 @@ def test_blame_needs_exactly_one_agent_that_could_write() -> None:
     assert shared.to_blame({"s": "sandbox"}) is None
     assert shared.to_blame({}) is None
     assert shared.suspects({"b": "worktree", "a": "clone", "s": "sandbox"}) == ["a", "b"]
+
+
+def test_symlinks_out_of_the_repository_or_into_git_are_unsafe() -> None:
+    safe = [("a/link", "b.txt"), ("a/link", "../c/d.txt"), ("link", "./x"), ("a/b/l", "../../e")]
+    unsafe = [("link", "/etc/passwd"), ("a/link", "../../x"), ("link", ".git/config"),
+              ("a/l", "../.GIT/hooks"), ("link", ""), ("l", "sub/.git")]  # fmt: skip
+    assert not [p for p in safe if shared.unsafe_link(*p)]
+    assert [p for p in unsafe if shared.unsafe_link(*p)] == unsafe
