@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -48,3 +49,11 @@ def e2e(tmp_path: Path) -> E2EProject:
     project.git("commit", "-q", "-m", "initial")
     project.config(FAKE_CONFIG)
     return project
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say up front when the sandbox tests cannot run here (they skip, with this reason)."""
+    if shutil.which("bwrap") is None:
+        return ("sandbox tests: skipped, bwrap is not installed "
+                "(install the Debian package bubblewrap to run them)")  # fmt: skip
+    return None

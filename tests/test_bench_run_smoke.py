@@ -67,6 +67,20 @@ def test_run_bench_quick_json_at_tiny_sizes() -> None:
     _check_worktree(result)
     _check_detect_and_merge(result)
     _check_linger_and_gate(result)
+    _check_isolation(result)
+
+
+def _check_isolation(result: dict[str, Any]) -> None:
+    iso = result["isolation"]
+    assert set(iso["modes"]) == {"worktree", "clone", "sandbox"}
+    for mode, data in iso["modes"].items():
+        if "skipped" in data:
+            assert mode == "sandbox" and "bubblewrap" in data["skipped"]
+            continue
+        assert data["cost_ms"]["n"] == 2, mode
+        assert _positive(data["cost_ms"]["median"], 60_000), mode
+        assert _positive(data["wall_per_task_ms"], 120_000), mode
+    assert _positive(iso["clone_ratio"], 100)
 
 
 def _check_document(result: dict[str, Any]) -> None:
@@ -81,7 +95,8 @@ def _check_document(result: dict[str, Any]) -> None:
 def _check_numbers(result: dict[str, Any]) -> None:
     for path, value in _numbers(result):
         assert math.isfinite(value), path
-        if not path.endswith("_saving_ms"):  # a faster method can lose to noise at 1 rep
+        # A faster method can lose to noise at 1 rep; a difference of two modes can be negative.
+        if not path.endswith("_saving_ms") and not path.startswith("isolation.sandbox_extra"):
             assert value >= 0, path
 
 
