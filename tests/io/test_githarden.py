@@ -254,6 +254,15 @@ def test_credential_programs_do_not_run(lab: Lab, key: str, asks_for_password: s
     )
 
 
+def test_git_proxy_does_not_run(lab: Lab) -> None:
+    script = write(lab.proof.parent, "proxy.sh", f"#!/bin/sh\n{lab.program('proxy')}\n")
+    script.chmod(0o755)  # a proxy is started as a program, not through a shell
+    git(lab.root, "config", "core.gitProxy", str(script))
+    url = "git://127.0.0.1:9/x.git"
+    control_then_door(lab, "proxy", lambda: plain(lab, "ls-remote", url),
+                      lambda: hardened(lab, "ls-remote", url))
+
+
 def test_ssh_command_does_not_run(lab: Lab) -> None:
     git(lab.root, "config", "core.sshCommand", lab.program("ssh"))
     url = "ssh://example.invalid/x.git"
