@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,15 +75,17 @@ def bench_isolation(work: Path, sizes: Sizes) -> dict[str, Any]:
 
 
 def bwrap_start(work: Path, reps: int) -> dict[str, Any]:
-    """What bubblewrap adds to starting a program, alone: ``true`` under the sandbox the
-    engine builds against plain ``true``, alternately, ``reps`` times each."""
+    """What bubblewrap adds to starting an agent, alone: ``python -c pass`` (the benchmark's
+    agents are Python) under the sandbox the engine builds against plain, alternately,
+    ``reps`` times each."""
     task = work / "bwrap-task"
     task.mkdir(exist_ok=True)
     plain: list[float] = []
     boxed: list[float] = []
-    wrapped = sandbox.wrap(["true"], task_dir=task, writable=[], root=work)
+    agent = [sys.executable, "-c", "pass"]
+    wrapped = sandbox.wrap(agent, task_dir=task, writable=[], root=work)
     for _ in range(reps):
-        for argv, out in ((["true"], plain), (wrapped, boxed)):
+        for argv, out in ((agent, plain), (wrapped, boxed)):
             started = time.perf_counter()
             subprocess.run(argv, check=True)
             out.append((time.perf_counter() - started) * 1000)
@@ -128,7 +131,7 @@ def render(result: dict[str, Any]) -> list[str]:
         total = extra + bwrap
         verdict = "met" if total <= SANDBOX_GOAL_MS else "MISSED"
         out += [
-            f"bubblewrap alone: `true` starts in {start['sandboxed_ms']['median']:.1f} ms "
+            f"bubblewrap alone: a Python agent starts in {start['sandboxed_ms']['median']:.1f} ms "
             f"sandboxed against {start['plain_ms']['median']:.1f} ms plain: {bwrap:+.1f} ms "
             f"(p95 {start['extra_ms']['p95']:+.1f})",
             f"sandbox - clone: {extra:+.1f} ms coordinator cost + {bwrap:+.1f} ms bubblewrap = "
