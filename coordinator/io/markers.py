@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -209,14 +210,24 @@ def read_marker(path: Path) -> MarkerContent | None:
     """Parse a marker: None if absent; empty (or whitespace) means done; otherwise a JSON
     object ``{"status": "done"|"failed", "summary": "..."}`` (summary optional, other keys
     ignored, status case-insensitive). Anything else is returned with ``valid=False``, which
-    may just mean the writer is not finished yet."""
+    may just mean the writer is not finished yet.
+
+    Only a regular file is read, never through a symlink and without waiting: an agent's
+    marker that is a FIFO must not block the engine, nor a link make it read another file."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_MARKER_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
-    except OSError as exc:  # a directory, unreadable permissions, ...
+    except OSError as exc:  # a symlink, unreadable permissions, ...
         return MarkerContent("failed", "", False, f"cannot read marker: {exc.strerror or exc}")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return MarkerContent("failed", "", False, "cannot read marker: not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            raw = fh.read(MAX_MARKER_BYTES + 1)
+        except OSError as exc:
+            return MarkerContent("failed", "", False, f"cannot read marker: {exc.strerror}")
     try:
         return _parse(raw)
     except _Invalid as exc:

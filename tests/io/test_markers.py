@@ -246,3 +246,15 @@ def test_read_absent_unreadable_binary_and_huge(tmp_path: Path) -> None:
     (tmp_path / "huge.json").write_bytes(b" " * (MAX_MARKER_BYTES + 1))
     huge = read_marker(tmp_path / "huge.json")
     assert huge is not None and not huge.valid and "larger" in (huge.error or "")
+
+
+def test_a_fifo_or_a_symlink_is_no_marker_and_never_blocks(tmp_path: Path) -> None:
+    """An agent could leave a FIFO as its marker (reading it would wait forever) or a symlink
+    to some other file: both are read at once as invalid markers."""
+    fifo, link = tmp_path / "fifo.json", tmp_path / "link.json"
+    os.mkfifo(fifo)
+    (tmp_path / "real").write_text('{"status": "done"}')
+    link.symlink_to(tmp_path / "real")
+    for path in (fifo, link):
+        content = read_marker(path)
+        assert content is not None and not content.valid, path
