@@ -114,9 +114,16 @@ def _read(path: Path) -> tuple[shared.FileState, bytes | None] | None:
         return (b"kind:" + str(stat.S_IFMT(info.st_mode)).encode(), info.st_mode), None
     digest = hashlib.sha256()
     kept = b""
-    with contextlib.suppress(OSError), open(path, "rb") as fh:
+    try:  # no waiting on a FIFO swapped in since lstat, no following a link
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return (b"unreadable", info.st_mode), None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return (b"kind-changed", info.st_mode), None
+    with os.fdopen(fd, "rb") as fh, contextlib.suppress(OSError):
         kept = fh.read(_READ_LIMIT)
-        digest.update(kept)
+    digest.update(kept)
     small = kept if len(kept) < _READ_LIMIT else None
     return (digest.digest(), stat.S_IMODE(info.st_mode)), small
 
