@@ -199,7 +199,7 @@ class SharedState:
             live = self.live.now()
             place = self._next_quarantine()
             said = [shared.describe_file(p, before.get(p), after.get(p)) for p in changed]
-            for path in sorted(changed, key=lambda p: -p.count("/")):  # deepest first
+            for path in sorted(changed, key=lambda p: p.count("/")):  # a swapped dir first
                 self._put_back(path, place)
             blamed = shared.to_blame(live)
             message = "; ".join(said)
@@ -264,6 +264,9 @@ class SharedState:
 
     def _put_back(self, path: str, place: Path) -> None:
         live = self.repo.git_dir / path
+        real_parent = Path(os.path.realpath(self.repo.git_dir)).joinpath(*path.split("/")[:-1])
+        if os.path.lexists(live.parent) and os.path.realpath(live.parent) != str(real_parent):
+            return  # a directory on the way became a link: never act through it (next look)
         original = self._files.get(path)
         if os.path.lexists(live):
             aside = place / path

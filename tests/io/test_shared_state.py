@@ -154,3 +154,18 @@ def test_ended_task_branches_and_older_coordinator_refs_are_restored(guarded: Gu
     assert {f.what for f in found} == {"refs"}
     for name in ("coordinator/task/done", "coordinator/failed/r0/old"):
         assert git(guarded.root, "rev-parse", name).strip() == head
+
+
+def test_a_hooks_directory_swapped_for_a_link_is_undone_without_acting_through_it(
+    guarded: Guarded, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pre-commit").write_text("someone else's file\n")
+    hooks = guarded.git_dir / "hooks"
+    hooks.rename(tmp_path / "hooks-moved")
+    hooks.symlink_to(elsewhere)
+    found = guarded.state.check_files()
+    assert found and (elsewhere / "pre-commit").read_text() == "someone else's file\n"
+    assert hooks.is_dir() and not hooks.is_symlink()
+    assert (hooks / "pre-commit").read_text() == "#!/bin/sh\nexit 0\n"
