@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,17 @@ for _helpers in (TESTS, TESTS / "e2e"):
 
 from e2e_util import FAKE_CONFIG, E2EProject  # noqa: E402
 from gitutil import make_repo  # noqa: E402
+
+from coordinator.io.procs import reap_orphans  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _reap_adopted_zombies() -> Iterator[None]:
+    """A test that ran the engine in this process left it a subreaper: orphans of any later
+    test (a daemonizing git, an intermediate bwrap) become its children. Reap the dead ones
+    after each test, so that no test sees another test's zombies as its own leftovers."""
+    yield
+    reap_orphans()
 
 
 @pytest.fixture

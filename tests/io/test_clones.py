@@ -187,7 +187,8 @@ def test_the_sandbox_lets_the_task_write_only_its_directory(tmp_path: Path) -> N
               "grep -c '^[0-9]')")  # fmt: skip
     argv = sandbox.wrap(["sh", "-c", script, str(tmp_path)], task_dir=task, writable=[marker],
                         root=tmp_path)  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(argv, capture_output=True, text=True, check=True,
+                         start_new_session=True).stdout  # as agents run: its own session
     assert "wrote task/a" in out and "wrote m/b" in out and "wrote /tmp/d" in out
     assert "wrote outside/c" not in out and not (outside / "c").exists()
     assert int(out.split("pids ")[1]) < 10  # its own process namespace
