@@ -133,6 +133,7 @@ class Engine:
         try:
             with stop_on_signals(self.request_stop):
                 self._loop()
+            self.reporter.update(ctx.book.rows())  # the last event's outcome, drawn too
         except BaseException:
             interrupts.kill_now(ctx)  # no agent outlives a coordinator that gives up
             raise
