@@ -61,14 +61,15 @@ def lab(repo: Path, tmp_path: Path) -> Iterator[Lab]:
 def plain(lab: Lab, *args: str, cwd: Path | None = None) -> None:
     """The control: the same operation as plain git, with the repository's config as it is."""
     subprocess.run(["git", *args], cwd=cwd or lab.root, env=git_test_env(), capture_output=True,
-                   check=False)  # fmt: skip
+                   check=False, start_new_session=True)  # fmt: skip
 
 
 def hardened(lab: Lab, *args: str, cwd: Path | None = None) -> None:
     """A git command line the coordinator's door would start, with its argv and environment."""
     argv, env = git_command(list(args))
     env = {**env, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-    subprocess.run(argv, cwd=cwd or lab.root, env=env, capture_output=True, check=False)
+    subprocess.run(argv, cwd=cwd or lab.root, env=env, capture_output=True, check=False,
+                   start_new_session=True)  # its orphans are reaped after the test
 
 
 def control_then_door(lab: Lab, expect: str, plain_op: Callable[[], object],
@@ -178,7 +179,8 @@ def test_pager_does_not_run_even_on_a_terminal(lab: Lab) -> None:
         leader, follower = os.openpty()
         try:
             subprocess.run(argv, cwd=lab.root, env=env, stdout=follower, stderr=follower,
-                           stdin=subprocess.DEVNULL, check=False, timeout=30)  # fmt: skip
+                           stdin=subprocess.DEVNULL, check=False, timeout=30,
+                           start_new_session=True)  # fmt: skip
         finally:
             os.close(leader)
             os.close(follower)
