@@ -617,15 +617,16 @@ class Engine:
         def check(commit: str) -> str | None:
             self.rec.emit("verifying", task_id, " ".join(argv))
             try:
-                result = verify_commit(
-                    self.repo,
-                    commit,
-                    argv,
-                    scratch=self.worktrees.directory / ".verify",
-                    log=self.files.logs / f"{task_id}.verify.log",
-                    timeout=self.config.merge.verify_timeout,
-                    on_start=self._gate_started,
-                )
+                with self.rec.timed(task_id, "gate"):
+                    result = verify_commit(
+                        self.repo,
+                        commit,
+                        argv,
+                        scratch=self.worktrees.directory / ".verify",
+                        log=self.files.logs / f"{task_id}.verify.log",
+                        timeout=self.config.merge.verify_timeout,
+                        on_start=self._gate_started,
+                    )
             finally:
                 self.gate_pid = None
             if self.hard_stop:

@@ -81,14 +81,22 @@ class Recorder:
 
     @contextmanager
     def timed(self, task_id: str | None, phase: str) -> Iterator[None]:
-        """Accumulate the coordinator's own time per task and phase, for ``scripts/bench``."""
+        """Accumulate the coordinator's own time per task and phase, for ``scripts/bench``.
+
+        Every phase but the store's own writes is also kept in the store as a ``phase`` event
+        (its wall-clock start and end), so the HTML report can draw where a task's time went.
+        """
         start = time.perf_counter()
+        began = time.time()
         try:
             yield
         finally:
             if task_id is not None:
                 phases = self.phases.setdefault(task_id, {})
                 phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - start
+                if phase != "store":
+                    span = {"phase": phase, "start": began, "end": time.time()}
+                    self.store.add_event(self.run_id, "phase", task_id=task_id, at=began, data=span)
 
     def refresh(self, waiting: dict[str, str]) -> None:
         rows = []
