@@ -13,7 +13,7 @@ from coordinator.core.models import TaskSpec
 from coordinator.core.planner import build_plan
 from coordinator.display import Reporter, RunSummary
 from coordinator.engine import Engine
-from coordinator.errors import EXIT_OK, InputError, Problem
+from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
 from coordinator.history import merged_ids, task_history, up_to_date
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.lock import RepoLock
@@ -21,6 +21,7 @@ from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees, ensure_excluded
 from coordinator.project import Project, load_project
 from coordinator.recovery import recover
+from coordinator.report import write_run_report
 from coordinator.runfiles import lock_path, new_run_id, store_path
 from coordinator.stopping import StopRequest
 
@@ -35,6 +36,7 @@ class RunRequest:
     base: str | None = None
     only: Sequence[str] = ()
     changed_only: bool = False  # the daemon's rule: rerun merged tasks whose spec changed
+    report: bool = False  # write the HTML report of the run when it ends (``run --report``)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class RunResult:
     exit_code: int
     message: str
     summary: RunSummary | None = None
+    report: Path | None = None  # the HTML report written, with ``RunRequest.report``
 
 
 def select(specs: Sequence[TaskSpec], only: Sequence[str], merged: set[str]) -> list[TaskSpec]:
@@ -118,10 +121,23 @@ def run(
     )
     try:
         with GitRepo.discover(probe.root) as repo:
-            return _run_locked(probe, repo, request, reporter, target, instances, held, stop)
+            result = _run_locked(probe, repo, request, reporter, target, instances, held, stop)
     finally:
         if lock is None:
             held.release()
+    return _with_report(probe.root, result) if request.report else result
+
+
+def _with_report(root: Path, result: RunResult) -> RunResult:
+    """Write the run's HTML report; one that cannot be written is said, never fails the run."""
+    if result.summary is None:
+        return result  # nothing ran
+    try:
+        path = write_run_report(root, result.summary.run_id)
+    except (OSError, CoordinatorError) as exc:
+        note = f"warning: the report was not written: {exc}"
+        return dataclasses.replace(result, message="\n".join(filter(None, [result.message, note])))
+    return dataclasses.replace(result, report=path)
 
 
 def _run_locked(

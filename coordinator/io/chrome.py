@@ -77,7 +77,10 @@ class Page:
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
-    def send(self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 30) -> Any:
+    def send(
+        self, method: str, params: Mapping[str, Any] | None = None, timeout: float = 30
+    ) -> Any:
+        """One DevTools command to this page; its result."""
         return self.chrome.send(method, params, session=self.session, timeout=timeout)
 
     def navigate(self, url: str, timeout: float = 60) -> None:
@@ -193,10 +196,8 @@ class Chrome:
         if proc is not None:
             with contextlib.suppress(ChromeError, OSError):
                 self._write({"id": self._take_id(), "method": "Browser.close"})
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)  # renderers and helpers too
             with contextlib.suppress(subprocess.TimeoutExpired):

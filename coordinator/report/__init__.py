@@ -59,7 +59,8 @@ def write_run_report(
 
 def plan_page(plan: Plan, schedule: Schedule, instances: int) -> str:
     """``plan --format html``: the DAG and the simulated schedule, before anything runs."""
-    return render_page(plan_data(plan, schedule, instances), f"coordinator plan ({len(plan.tasks)} tasks)")
+    title = f"coordinator plan ({len(plan.tasks)} tasks)"
+    return render_page(plan_data(plan, schedule, instances), title)
 
 
 def write_atomically(target: Path, text: str) -> None:
@@ -84,6 +85,11 @@ def prune_reports(git_dir: Path, keep: int = KEEP_REPORTS) -> list[Path]:
         return []
     reports = sorted(p for p in runs.glob(f"*/{REPORT_NAME}") if p.is_file())
     removed = reports[: max(0, len(reports) - keep)]
+    gone = []
     for report in removed:
-        report.unlink(missing_ok=True)
-    return removed
+        try:
+            report.unlink(missing_ok=True)
+        except OSError:
+            continue  # a report that cannot go now goes with a later cycle
+        gone.append(report)
+    return gone

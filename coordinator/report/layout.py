@@ -84,9 +84,8 @@ def depths(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[int]:
 def dag_layout(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> DagLayout:
     """Left to right by depth; inside a depth, nodes near the average row of their neighbours.
 
-    Each sweep sorts every layer by the barycentre of its already placed neighbours (ties keep
-    the previous order), which straightens chains and keeps fan-outs together. Layers wider
-    than ``MAX_COLUMN_ROWS`` wrap into several columns; every column is centred vertically.
+    Layers wider than ``MAX_COLUMN_ROWS`` wrap into several columns; every column is centred
+    vertically.
     """
     n = len(ids)
     depth = depths(ids, deps)
@@ -99,15 +98,35 @@ def dag_layout(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> DagLayo
     layers: list[list[int]] = [[] for _ in range(max(depth, default=-1) + 1)]
     for i in range(n):
         layers[depth[i]].append(i)
-    position = [0.0] * n
+    _order_layers(layers, preds, succs)
+    column = [0] * n
+    row = [0.0] * n
+    first_column = 0
+    tallest = min(MAX_COLUMN_ROWS, max((len(layer) for layer in layers), default=0))
+    for layer in layers:
+        wraps = max(1, math.ceil(len(layer) / MAX_COLUMN_ROWS))
+        for c in range(wraps):
+            members = layer[c * MAX_COLUMN_ROWS : (c + 1) * MAX_COLUMN_ROWS]
+            offset = (tallest - len(members)) / 2
+            for k, i in enumerate(members):
+                column[i] = first_column + c
+                row[i] = k + offset
+        first_column += wraps
+    return DagLayout(column, row, depth, first_column, tallest)
+
+
+def _order_layers(layers: list[list[int]], preds: list[list[int]], succs: list[list[int]]) -> None:
+    """Barycentre sweeps: sort each layer by the mean position of its neighbours in the layer
+    before it (forward) or after it (backward); ties keep the previous order. Each sweep
+    touches every edge once, which straightens chains and keeps fan-outs together."""
+    position = [0.0] * len(preds)
     for layer in layers:
         for k, i in enumerate(layer):
             position[i] = float(k)
     for sweep in range(_SWEEPS):
         forward = sweep % 2 == 0
-        sequence = layers[1:] if forward else list(reversed(layers[:-1]))
-        for layer in sequence:
-            neighbours = preds if forward else succs
+        neighbours = preds if forward else succs
+        for layer in layers[1:] if forward else list(reversed(layers[:-1])):
             keyed = []
             for k, i in enumerate(layer):
                 near = neighbours[i]
@@ -117,18 +136,3 @@ def dag_layout(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> DagLayo
             layer[:] = [i for _, _, i in keyed]
             for k, i in enumerate(layer):
                 position[i] = float(k)
-    column = [0] * n
-    row = [0.0] * n
-    first_column = 0
-    tallest = min(MAX_COLUMN_ROWS, max((len(layer) for layer in layers), default=0))
-    for layer in layers:
-        wraps = max(1, math.ceil(len(layer) / MAX_COLUMN_ROWS))
-        for k, i in enumerate(layer):
-            column[i] = first_column + k // MAX_COLUMN_ROWS
-        for c in range(wraps):
-            members = layer[c * MAX_COLUMN_ROWS : (c + 1) * MAX_COLUMN_ROWS]
-            offset = (tallest - len(members)) / 2
-            for k, i in enumerate(members):
-                row[i] = k + offset
-        first_column += wraps
-    return DagLayout(column, row, depth, first_column, tallest)

@@ -87,9 +87,7 @@ def _dag(
     layout = dag_layout(ids, deps)
     dep_edges = [[index[d], index[t]] for t in ids for d in deps.get(t, ()) if d in index]
     conflict_edges = [
-        [index[a], index[b], list(paths)]
-        for a, b, paths in conflicts
-        if a in index and b in index
+        [index[a], index[b], list(paths)] for a, b, paths in conflicts if a in index and b in index
     ]
     return {
         "col": layout.column,
@@ -220,9 +218,7 @@ def _message(event: EventRecord) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
-def _run_task(
-    task: TaskRecord, plan: Plan | None, diffstats: Mapping[str, str]
-) -> dict[str, Any]:
+def _run_task(task: TaskRecord, plan: Plan | None, diffstats: Mapping[str, str]) -> dict[str, Any]:
     fields = _plan_task_fields(plan, task.task_id)
     sources: Mapping[str, str] = fields.pop("sources")
     return {

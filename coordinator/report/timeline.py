@@ -26,29 +26,52 @@ PHASE_ORDER = ("worktree", "agent", "collect", "gate", "merge")
 
 
 class AttemptLike(Protocol):
-    task_id: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    outcome: str | None
-    reason: str | None
+    """What the timeline reads of an attempt (``coordinator.io.store.AttemptRecord``)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def finished_at(self) -> float | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 class TaskLike(Protocol):
-    task_id: str
-    state: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    merged_at: float | None
-    reason: str | None
+    """What the timeline reads of a task (``coordinator.io.store.TaskRecord``)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def finished_at(self) -> float | None: ...
+    @property
+    def merged_at(self) -> float | None: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 class EventLike(Protocol):
-    task_id: str | None
-    at: float
-    kind: str
-    data: dict[str, Any]
+    """What the timeline reads of an event (``coordinator.io.store.EventRecord``)."""
+
+    @property
+    def task_id(self) -> str | None: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -173,9 +196,8 @@ def _task_bars(
             bars[k].phases.append((name, start, end))
     elif timing and task.state == "merged" and task.merged_at is not None:
         _phases_from_timing(bars[-1], timing, task.merged_at)
-    last = bars[-1]
     if task.merged_at is not None:
-        last.end = max(last.end, task.merged_at)
+        bars[-1].end = max(bars[-1].end, task.merged_at)
     for bar in bars:
         bar.phases.sort(key=lambda p: (p[1], PHASE_ORDER.index(p[0])))
         bar.start = min([bar.start, *(s for _, s, _ in bar.phases)])

@@ -40,7 +40,7 @@ function renderStats() {
     cards.push(stat(dur(s.lower_bound), 'lower bound', 'no schedule of these times beats it' + ratio));
     if (s.planned_makespan !== null) cards.push(stat(dur(s.planned_makespan), 'planned makespan', basis + (planSpeed ? ', speedup ' + planSpeed.toFixed(2) + '×' : '')));
   } else {
-    cards.push(stat(esc(TASKS.length), 'tasks', D.dag.conflicts_total + ' conflicting pairs'));
+    cards.push(stat(esc(TASKS.length), 'tasks', D.dag.conflicts_total + (D.dag.conflicts_total === 1 ? ' conflicting pair' : ' conflicting pairs')));
     cards.push(stat(dur(s.planned_makespan), 'makespan', basis));
     cards.push(stat(dur(s.planned_sequential), 'sum of work', 'one task after another'));
     cards.push(stat(planSpeed ? planSpeed.toFixed(2) + '×' : '–', 'speedup', 'on ' + s.instances + ' slots'));

@@ -1,6 +1,6 @@
 // The Gantt chart: the real run (one lane per slot, a bar per attempt, its phases drawn in it)
 // above the planned schedule, on one time axis. Built as one SVG string: linear in bars.
-const TL = { zoom: 1, labelW: 92, laneH: 26, barH: 18, planH: 20, planBarH: 13 };
+const TL = { zoom: 1, labelW: 92, laneH: 26, barH: 18, planH: IS_RUN ? 20 : 26, planBarH: IS_RUN ? 13 : 18 };
 
 function niceStep(pxPerSec) {
   const steps = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400];
@@ -70,9 +70,9 @@ function renderTimeline() {
     for (const p of planned) {
       const bx = x(p[2]), bw = Math.max(2, (p[3] - p[2]) * pps - 1);
       const y = planTop + p[1] * TL.planH + (TL.planH - TL.planBarH) / 2;
-      const label = fit(TASKS[p[0]].id, bw, 6.2);
+      const label = fit(TASKS[p[0]].id, bw, IS_RUN ? 6.2 : 6.4);
       out.push('<g class="bar planned" data-i="' + p[0] + '" data-k="p"><rect class="o-planned" x="' + bx + '" y="' + y + '" width="' + bw +
-        '" height="' + TL.planBarH + '" rx="2"/>' + (label ? '<text x="' + (bx + 4) + '" y="' + (y + TL.planBarH - 3) + '">' + esc(label) + '</text>' : '') +
+        '" height="' + TL.planBarH + '" rx="2"/>' + (label ? '<text x="' + (bx + 4) + '" y="' + (y + TL.planBarH - (IS_RUN ? 3 : 5)) + '">' + esc(label) + '</text>' : '') +
         '<rect class="frame" x="' + bx + '" y="' + y + '" width="' + bw + '" height="' + TL.planBarH + '" rx="2"/></g>');
     }
   }

@@ -12,6 +12,7 @@ function esc(value) {
 function dur(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return '–';
   const s = Math.max(0, seconds);
+  if (s === 0) return '0 s';
   if (s < 1) return Math.round(s * 1000) + ' ms';
   if (s < 10) return s.toFixed(2).replace(/\.?0+$/, '') + ' s';
   if (s < 60) return s.toFixed(1).replace(/\.0$/, '') + ' s';
