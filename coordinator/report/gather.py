@@ -67,7 +67,8 @@ def _run_plan(
         note = f"no task graph or planned schedule: the specs do not load now ({first})"
         return None, {}, [note]
     notes = []
-    missing = [i for i in ids if i not in plan.ids]
+    planned = set(plan.ids)  # a set: ``Plan.ids`` builds a new tuple on every read
+    missing = [i for i in ids if i not in planned]
     if missing:
         notes.append(
             f"{len(missing)} task(s) of this run have no spec any more, so no edges in the "

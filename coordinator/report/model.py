@@ -103,9 +103,12 @@ def _dag(
 
 
 def _plan_task_fields(plan: Plan | None, task_id: str) -> dict[str, Any]:
-    if plan is None or task_id not in plan.ids:
+    try:
+        task = plan.task(task_id) if plan is not None else None
+    except KeyError:
+        task = None  # a task of the run whose spec is gone
+    if plan is None or task is None:
         return {"title": "", "estimate": None, "depends_on": [], "sources": {}, "priority": 0}
-    task = plan.task(task_id)
     return {
         "title": task.spec.title or "",
         "estimate": task.spec.estimate,
