@@ -154,8 +154,8 @@ def _record_task(
                             data={"phase": phase, "start": a, "end": b})  # fmt: skip
         store.add_event(run_id, "started", task_id=task_id, at=wt_end,
                         data={"message": f"attempt {attempt} in worktrees/{task_id}"})  # fmt: skip
-        store.add_event(run_id, "finished", task_id=task_id, at=agent_end,
-                        data={"message": "agent done (marker)", "summary": "synthetic work"})  # fmt: skip
+        done = {"message": "agent done (marker)", "summary": "synthetic work"}
+        store.add_event(run_id, "finished", task_id=task_id, at=agent_end, data=done)
         end = agent_end + 0.09
         if not last:
             store.add_event(run_id, "retry", task_id=task_id, at=end,
