@@ -83,6 +83,13 @@ class Page:
         """One DevTools command to this page; its result."""
         return self.chrome.send(method, params, session=self.session, timeout=timeout)
 
+    def close(self) -> None:
+        """Close the tab (the browser stays up for the next page)."""
+        target = self.chrome.targets.pop(self.session, None)
+        self.chrome.pages.pop(self.session, None)
+        if target is not None:
+            self.chrome.send("Target.closeTarget", {"targetId": target})
+
     def navigate(self, url: str, timeout: float = 60) -> None:
         """Load ``url`` and wait for its load event."""
         self.chrome.clear_events(self.session, "Page.loadEventFired")
@@ -154,7 +161,8 @@ class Chrome:
         self._buffer = b""
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
-        self._pages: dict[str, Page] = {}
+        self.pages: dict[str, Page] = {}
+        self.targets: dict[str, str] = {}  # session -> target id
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Chrome:
@@ -251,7 +259,7 @@ class Chrome:
         if "method" not in message:
             return
         self._events.append(message)
-        page = self._pages.get(message.get("sessionId", ""))
+        page = self.pages.get(message.get("sessionId", ""))
         if page is None:
             return
         method, params = message["method"], message.get("params", {})
@@ -262,6 +270,8 @@ class Chrome:
             page.errors.append(" ".join(str(a.get("value", a.get("description"))) for a in args))
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             page.errors.append(str(params["entry"].get("text")))
+        elif method == "Page.javascriptDialogOpening":
+            page.errors.append(f"a dialog opened: {params.get('message')!r}")
         elif method == "Network.requestWillBeSent":
             page.requests.append(str(params.get("request", {}).get("url")))
 
@@ -312,7 +322,8 @@ class Chrome:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         attached = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})
         page = Page(self, attached["sessionId"])
-        self._pages[page.session] = page
+        self.pages[page.session] = page
+        self.targets[page.session] = target
         for domain in ("Runtime", "Log", "Network", "Page"):
             page.send(f"{domain}.enable")
         page.viewport(width, height)

@@ -84,8 +84,8 @@ def depths(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[int]:
 def dag_layout(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> DagLayout:
     """Left to right by depth; inside a depth, nodes near the average row of their neighbours.
 
-    Layers wider than ``MAX_COLUMN_ROWS`` wrap into several columns; every column is centred
-    vertically.
+    A node goes level with the mean row of its dependencies when that place is free, so chains
+    run straight; layers wider than ``MAX_COLUMN_ROWS`` wrap into a block of columns.
     """
     n = len(ids)
     depth = depths(ids, deps)
@@ -102,17 +102,23 @@ def dag_layout(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> DagLayo
     column = [0] * n
     row = [0.0] * n
     first_column = 0
-    tallest = min(MAX_COLUMN_ROWS, max((len(layer) for layer in layers), default=0))
     for layer in layers:
-        wraps = max(1, math.ceil(len(layer) / MAX_COLUMN_ROWS))
-        for c in range(wraps):
-            members = layer[c * MAX_COLUMN_ROWS : (c + 1) * MAX_COLUMN_ROWS]
-            offset = (tallest - len(members)) / 2
-            for k, i in enumerate(members):
-                column[i] = first_column + c
-                row[i] = k + offset
-        first_column += wraps
-    return DagLayout(column, row, depth, first_column, tallest)
+        if len(layer) > MAX_COLUMN_ROWS:  # a block of columns, filled top to bottom
+            for k, i in enumerate(layer):
+                column[i] = first_column + k // MAX_COLUMN_ROWS
+                row[i] = float(k % MAX_COLUMN_ROWS)
+            first_column += math.ceil(len(layer) / MAX_COLUMN_ROWS)
+            continue
+        floor = 0.0  # in layer order, each node at its dependencies' mean row, or just below
+        for i in layer:
+            near = preds[i]
+            wanted = math.fsum(row[j] for j in near) / len(near) if near else floor
+            row[i] = max(wanted, floor)
+            column[i] = first_column
+            floor = row[i] + 1
+        first_column += 1
+    rows = math.ceil(max(row, default=-1.0) + 1)
+    return DagLayout(column, row, depth, first_column, rows)
 
 
 def _order_layers(layers: list[list[int]], preds: list[list[int]], succs: list[list[int]]) -> None:
