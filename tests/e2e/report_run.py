@@ -58,7 +58,8 @@ def make_reported_run(root: Path) -> ReportedRun:
 def report_data(page: Path) -> dict[str, Any]:
     """The data block of a report, as the page's script reads it."""
     text = page.read_text(encoding="utf-8")
-    match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    block = r'<script type="application/json" id="report-data">(.*?)</script>'
+    match = re.search(block, text, re.S)
     assert match is not None
     data: dict[str, Any] = json.loads(match.group(1))
     return data

@@ -47,7 +47,7 @@ def test_every_phase_of_a_real_run_is_on_its_bar(reported: ReportedRun) -> None:
     assert y_bars == [(1, "conflict"), (2, "merged")]
     assert data["lanes"] <= 3  # one lane per slot of `instances = 3`
     stats = data["stats"]
-    assert 0 < stats["work"] and 0 < stats["lower_bound"] <= stats["makespan"]
+    assert stats["work"] > 0 and 0 < stats["lower_bound"] <= stats["makespan"]
     assert stats["planned_basis"] == "measured"  # the specs give no estimates
 
 
