@@ -153,7 +153,7 @@ function renderEvents() {
     let shown = 0;
     trs.forEach((tr, n) => {
       const e = events[n];
-      const ok = (!q || hay[n].includes(q)) && (!kind || e[2] === kind) && (!only.checked || e[1] === SELECTED);
+      const ok = (!q || hay[n].includes(q)) && (!kind || e[2] === kind) && (!only.checked || SELECTED === null || e[1] === SELECTED);
       tr.hidden = !ok;
       if (ok) shown++;
     });
