@@ -33,8 +33,9 @@ function renderDag() {
   const height = DG.pad * 2 + Math.max(1, dag.rows) * DG.rowH;
   const critical = new Set(dag.critical);
   const out = ['<svg xmlns="http://www.w3.org/2000/svg" id="dag-svg" width="' + width + '" height="' + height + '" role="img" aria-label="task graph">'];
-  out.push('<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto">' +
-    '<path d="M0 0L8 4L0 8z" fill="#a0a4b0"/></marker></defs>');
+  const marker = (id, fill) => '<marker id="' + id + '" viewBox="0 0 8 8" refX="7" refY="4" markerUnits="userSpaceOnUse"' +
+    ' markerWidth="8" markerHeight="8" orient="auto"><path d="M0 0L8 4L0 8z" fill="' + fill + '"/></marker>';
+  out.push('<defs>' + marker('arrow', '#a0a4b0') + marker('arrow-hl', '#111827') + '</defs>');
   for (const [a, b] of dag.deps) {
     out.push('<path class="edge" data-a="' + a + '" data-b="' + b + '" marker-end="url(#arrow)" d="' + depPath(a, b) + '"/>');
   }
