@@ -1,6 +1,18 @@
 // The DAG, left to right by depth (positions come laid out from Python): dependency edges with
 // arrows, conflict edges dashed, nodes coloured by outcome, the critical path outlined.
-const DG = { nodeW: 172, nodeH: 26, colW: 226, rowH: 36, pad: 18 };
+const DG = { nodeW: 172, nodeH: 26, colW: 226, rowH: 36, pad: 18, allConflicts: 150 };
+
+function conflictEdge([a, b, paths]) {
+  return '<path class="edge conflict" data-a="' + a + '" data-b="' + b + '" d="' + conflictPath(a, b) + '"><title>' +
+    esc(TASKS[a].id + ' ⟷ ' + TASKS[b].id + ': ' + paths.join(', ')) + '</title></path>';
+}
+
+// With many conflicts only the selected task's are drawn: hundreds of dashed arcs hide the graph.
+function showConflictsOf(i) {
+  const group = document.getElementById('sel-conflicts');
+  if (!group || D.dag.conflicts.length <= DG.allConflicts) return;
+  group.innerHTML = i === null ? '' : D.dag.conflicts.filter((c) => c[0] === i || c[1] === i).map(conflictEdge).join('');
+}
 
 function nodeXY(i) {
   return [DG.pad + D.dag.col[i] * DG.colW, DG.pad + D.dag.row[i] * DG.rowH];
@@ -39,10 +51,8 @@ function renderDag() {
   for (const [a, b] of dag.deps) {
     out.push('<path class="edge" data-a="' + a + '" data-b="' + b + '" marker-end="url(#arrow)" d="' + depPath(a, b) + '"/>');
   }
-  for (const [a, b, paths] of dag.conflicts) {
-    out.push('<path class="edge conflict" data-a="' + a + '" data-b="' + b + '" d="' + conflictPath(a, b) + '"><title>' +
-      esc(TASKS[a].id + ' ⟷ ' + TASKS[b].id + ': ' + paths.join(', ')) + '</title></path>');
-  }
+  if (dag.conflicts.length <= DG.allConflicts) out.push(dag.conflicts.map(conflictEdge).join(''));
+  out.push('<g id="sel-conflicts"></g>');
   TASKS.forEach((task, i) => {
     const [x, y] = nodeXY(i);
     const cls = 'o-' + outcomeOf(task);
@@ -57,8 +67,9 @@ function renderDag() {
 }
 
 function dagLegend() {
-  const more = D.dag.conflicts_total > D.dag.conflicts.length ?
-    ' (' + D.dag.conflicts.length + ' of ' + D.dag.conflicts_total + ' drawn)' : '';
+  const total = D.dag.conflicts_total;
+  const more = D.dag.conflicts.length > DG.allConflicts ? ' (' + total + ' pairs: drawn for the selected task)' :
+    total > D.dag.conflicts.length ? ' (' + D.dag.conflicts.length + ' of ' + total + ' drawn)' : '';
   return '<span><svg width="26" height="10"><path class="edge" d="M1 5H24"/></svg>depends on</span>' +
     '<span><svg width="26" height="10"><path class="edge conflict" d="M1 5H24"/></svg>conflict (never run together)' + esc(more) + '</span>' +
     '<span><svg width="22" height="14"><rect x="1" y="1" width="20" height="12" rx="3" fill="#fff" stroke="#374151" stroke-width="2.2"/></svg>critical path</span>';

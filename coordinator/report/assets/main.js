@@ -54,6 +54,7 @@ function renderStats() {
 }
 
 function markSelected(i) {
+  showConflictsOf(i);
   for (const el of document.querySelectorAll('.sel')) el.classList.remove('sel');
   for (const el of document.querySelectorAll('.edge.hl')) el.classList.remove('hl');
   for (const el of document.querySelectorAll('tr.selected')) { el.classList.remove('selected'); el.removeAttribute('aria-selected'); }

@@ -156,7 +156,9 @@ function notRunChips() {
     chips.push('<span class="chip" data-i="' + i + '">' + esc(task.id) + ' <span class="why">' +
       esc(task.state) + (task.reason ? ': ' + esc(task.reason) : '') + '</span></span>');
   });
-  return chips.length ? '<b>not started:</b> ' + chips.join('') : '';
+  if (chips.length <= 12) return chips.length ? '<b>not started:</b> ' + chips.join('') : '';
+  return '<details><summary><b>' + chips.length + ' tasks did not start</b> (skipped after a failed dependency,' +
+    ' or cancelled)</summary><div class="chips">' + chips.join('') + '</div></details>';
 }
 
 function zoomTimeline(factor) {
