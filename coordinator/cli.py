@@ -316,13 +316,13 @@ def _report(work: Callable[[Reporter], RunResult], json_lines: bool) -> int:
         result = work(reporter)
     finally:
         reporter.close()
-    if result.message:
-        message = result.message
-        click.echo(json.dumps({"event": "message", "message": message}) if json_lines else message)
-    if result.report is not None:
+    if result.report is not None:  # before the message, which stays the closing line
         path = str(result.report)
         line = json.dumps({"event": "report", "path": path}) if json_lines else f"report: {path}"
         click.echo(line)
+    if result.message:
+        message = result.message
+        click.echo(json.dumps({"event": "message", "message": message}) if json_lines else message)
     return result.exit_code
 
 
