@@ -4,10 +4,14 @@ through the real CLI on real repositories (the page itself is checked in a brows
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from e2e_util import E2EProject
+from e2e_util import E2EProject, wait_until
 from report_run import HOSTILE, IDS, ReportedRun, make_reported_run, report_data
 
 from coordinator.report import KEEP_REPORTS, prune_reports
@@ -126,3 +130,28 @@ def test_only_the_last_fifty_reports_are_kept(tmp_path: Path) -> None:
     left = sorted(p.parent.name for p in runs.glob("*/report.html"))
     assert len(left) == KEEP_REPORTS and left[0] == "20260101-000005-abcd"
     assert len(list(runs.glob("*/logs"))) == KEEP_REPORTS + 5  # logs are not touched
+
+
+def test_a_report_written_during_a_run_shows_it_running(e2e: E2EProject) -> None:
+    barrier = e2e.root.parent / "let-go"
+    started = e2e.root.parent / "started"
+    e2e.spec("slow", f"@touch {started}\n@wait {barrier} 60\n@write s.txt x", files=["s.txt"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "coordinator.cli", "run", "--json", "--report"],
+        cwd=e2e.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until("the agent started", started.exists)
+        during = e2e.cli("report", "-o", str(e2e.root.parent / "during.html"))
+        assert during.returncode == 0, during.stderr
+        data = report_data(e2e.root.parent / "during.html")
+        assert data["run"]["state"] == "running" and data["run"]["finished_at"] is None
+        assert [(b[5], data["tasks"][b[0]]["id"]) for b in data["bars"]] == [("running", "slow")]
+    finally:
+        barrier.touch()
+        out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0, out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    reports = [line["path"] for line in lines if line.get("event") == "report"]
+    assert len(reports) == 1 and report_data(Path(reports[0]))["run"]["state"] == "finished"
