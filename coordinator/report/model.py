@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from coordinator.core.plan import Plan
 from coordinator.core.simulate import Schedule, lower_bound, simulate
 from coordinator.report.layout import dag_layout
-from coordinator.report.timeline import Bar, build_bars
+from coordinator.report.timeline import Bar, build_bars, merge_lanes
 
 if TYPE_CHECKING:
     from coordinator.io.store import AttemptRecord, EventRecord, RunRecord, TaskRecord
@@ -144,6 +144,7 @@ def run_data(facts: RunFacts) -> dict[str, Any]:
     bars, lanes = build_bars(
         facts.tasks, facts.attempts, facts.events, origin=run.started_at, now=facts.now
     )
+    tail_lanes = merge_lanes(bars)
     measured: dict[str, float] = {}
     for bar in bars:
         measured[bar.task] = measured.get(bar.task, 0.0) + bar.agent_seconds
@@ -190,6 +191,7 @@ def run_data(facts: RunFacts) -> dict[str, Any]:
             "planned_basis": basis,
         },
         "lanes": lanes,
+        "merge_lanes": tail_lanes,
         "bars": [_bar_row(bar, index) for bar in bars],
         "planned": _schedule_rows(schedule, index) if schedule else [],
         "dag": _dag(ids, deps, conflicts, plan.critical_path if plan else ()),
@@ -208,6 +210,7 @@ def _bar_row(bar: Bar, index: Mapping[str, int]) -> list[Any]:
         bar.outcome,
         bar.reason,
         phases,
+        bar.tail_lane,
     ]
 
 

@@ -87,12 +87,21 @@ class Bar:
     phases: list[tuple[str, float, float]] = field(default_factory=list)
     lane: int = 0
     slot: int | None = None
+    tail_lane: int = -1  # lane among the coordinator's own work after the agent (-1: none)
 
     @property
     def slot_end(self) -> float:
         """When the attempt gave its slot back: its agent ended (collecting and merging are
         the coordinator's own work, done while the next task may already use the slot)."""
         return max((end for name, _, end in self.phases if name == "agent"), default=self.end)
+
+    @property
+    def tail(self) -> tuple[float, float] | None:
+        """The span of the coordinator's work after the agent (collect, gate, merge), if any."""
+        after = [(s, e) for name, s, e in self.phases if name not in ("worktree", "agent")]
+        if not after:
+            return None
+        return min(s for s, _ in after), max(e for _, e in after)
 
     @property
     def agent_seconds(self) -> float:
@@ -214,3 +223,18 @@ def _phases_from_timing(bar: Bar, timing: Mapping[str, float], merged_at: float)
         bar.phases.append(("collect", agent_end, agent_end + timing["commit"]))
     if timing.get("merge"):
         bar.phases.append(("merge", merged_at - timing["merge"], merged_at))
+
+
+def merge_lanes(bars: Sequence[Bar]) -> int:
+    """Lanes for what the coordinator does after each agent (collect, gate, merge).
+
+    That work is the coordinator's, not the slot's: the next task may already use the slot
+    while it goes on. Drawn in its own lanes it never hides the next bar; the coordinator does
+    it one task at a time, so one lane is the rule. Sets ``tail_lane`` and returns the count.
+    """
+    tailed = [(bar, bar.tail) for bar in bars]
+    spans = [(bar, tail) for bar, tail in tailed if tail is not None]
+    lanes, count = assign_lanes([tail for _, tail in spans])
+    for (bar, _), lane in zip(spans, lanes, strict=True):
+        bar.tail_lane = lane
+    return count

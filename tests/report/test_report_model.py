@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from coordinator.io.store import AttemptRecord, EventRecord, RunRecord, TaskRecord
 from coordinator.report.model import RunFacts, git_commands, run_data, usage_of
 from coordinator.report.page import render_page
-from coordinator.report.timeline import build_bars
+from coordinator.report.timeline import build_bars, merge_lanes
 
 T0 = 1_800_000_000.0
 
@@ -85,6 +85,8 @@ def test_lanes_follow_slots_an_agent_gives_back_when_it_ends() -> None:
     bars, lanes = build_bars(tasks, attempts, events, origin=T0, now=T0 + 30)
     lane = {b.task: b.lane for b in bars}
     assert lanes == 2 and lane["a"] == lane["b"] != lane["c"]
+    assert merge_lanes(bars) == 1  # a's collect and merge go in a lane of their own
+    assert {b.task: b.tail_lane for b in bars} == {"a": 0, "b": -1, "c": -1}
 
 
 def test_outcomes_colour_failed_tampered_running_and_old_runs_get_phases_from_timing() -> None:

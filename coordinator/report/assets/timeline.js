@@ -31,7 +31,9 @@ function renderTimeline() {
   const planLanes = planned.reduce((m, p) => Math.max(m, p[1] + 1), 0);
   const top = 26;
   const realTop = top + 20;
-  const planTop = IS_RUN ? realTop + lanes * TL.laneH + 26 : top + 20;
+  const mergeLanes = IS_RUN ? D.merge_lanes || 0 : 0;
+  const mergeTop = realTop + lanes * TL.laneH;
+  const planTop = IS_RUN ? mergeTop + mergeLanes * TL.laneH + 26 : top + 20;
   const height = planTop + (planLanes ? planLanes * TL.planH : 0) + 10;
   const out = [];
   out.push('<svg xmlns="http://www.w3.org/2000/svg" id="timeline-svg" width="' + width.toFixed(0) +
@@ -48,16 +50,22 @@ function renderTimeline() {
       if (l % 2 === 0) out.push('<rect x="0" y="' + y + '" width="' + width + '" height="' + TL.laneH + '" fill="#f7f8fa"/>');
       out.push('<text class="lane-label" x="10" y="' + (y + TL.laneH / 2 + 4) + '">slot ' + (l + 1) + '</text>');
     }
-    // Bodies first, then what follows each agent (collect, gate, merge) on top: those run on
-    // the coordinator while the slot may already hold the next task's worktree.
+    // What follows each agent (collect, gate, merge) is the coordinator's work, done while the
+    // slot may already hold the next task: it has lanes of its own, under the slots.
+    for (let l = 0; l < mergeLanes; l++) {
+      const y = mergeTop + l * TL.laneH;
+      out.push('<rect x="0" y="' + y + '" width="' + width + '" height="' + TL.laneH + '" fill="#eef2f8"/>');
+      out.push('<text class="lane-label" x="10" y="' + (y + TL.laneH / 2 + 4) + '">merging' + (mergeLanes > 1 ? ' ' + (l + 1) : '') + '</text>');
+    }
     const tails = [];
     tails.labels = [];
-    for (const b of bars) out.push(realBar(b, x, pps, realTop + b[2] * TL.laneH + (TL.laneH - TL.barH) / 2, tails));
+    const pad = (TL.laneH - TL.barH) / 2;
+    for (const b of bars) out.push(realBar(b, x, pps, realTop + b[2] * TL.laneH + pad, mergeTop + b[8] * TL.laneH + pad, tails));
     out.push(tails.join(''), tails.labels.join(''));
     if (stats.makespan) {
       const ex = x(stats.makespan);
-      out.push('<line x1="' + ex + '" x2="' + ex + '" y1="' + (realTop - 4) + '" y2="' + (realTop + lanes * TL.laneH) +
-        '" stroke="#111827" stroke-dasharray="3 3"/>');
+      out.push('<line x1="' + ex + '" x2="' + ex + '" y1="' + (realTop - 4) + '" y2="' + (mergeTop + mergeLanes * TL.laneH) +
+        '" stroke="#111827" stroke-dasharray="3 3"><title>the run ended</title></line>');
     }
   }
   if (planLanes) {
@@ -80,7 +88,7 @@ function renderTimeline() {
   box.innerHTML = out.join('');
 }
 
-function realBar(b, x, pps, y, tails) {
+function realBar(b, x, pps, y, tailY, tails) {
   const [ti, attempt, , start, , outcome, , phases] = b;
   const cls = 'o-' + outcome;
   let agentX = x(start), agentW = 0, bodyEnd = start, tailStart = null, tailEnd = null;
@@ -93,7 +101,7 @@ function realBar(b, x, pps, y, tails) {
       body.push(phaseRect(name, cls, px, y, pw));
       bodyEnd = Math.max(bodyEnd, e);
     } else {
-      tail.push(phaseRect(name, cls, px, y, pw));
+      tail.push(phaseRect(name, cls, px, tailY, pw));
       tailStart = tailStart === null ? s : Math.min(tailStart, s);
       tailEnd = tailEnd === null ? e : Math.max(tailEnd, e);
     }
@@ -103,11 +111,9 @@ function realBar(b, x, pps, y, tails) {
   const label = fit(TASKS[ti].id + (attempt > 1 ? ' #' + attempt : ''), agentW, 6.4);
   if (label) tails.labels.push('<text class="bar-label" x="' + (agentX + 4) + '" y="' + (y + TL.barH - 5) + '">' + esc(label) + '</text>');
   body.push('<rect class="frame" x="' + bx + '" y="' + y + '" width="' + bw + '" height="' + TL.barH + '" rx="2"/>');
-  if (tail.length) {
-    const lx = x(bodyEnd), lw = Math.max(0, x(tailStart) - lx);
-    const link = lw > 0 ? '<rect class="' + cls + '" x="' + lx + '" y="' + (y + TL.barH / 2 - 1) + '" width="' + lw + '" height="2"/>' : '';
+  if (tail.length && b[8] >= 0) {
     const tw = Math.max(3, x(tailEnd) - x(tailStart));
-    tails.push(g + link + tail.join('') + '<rect class="frame" x="' + x(tailStart) + '" y="' + y + '" width="' + tw + '" height="' + TL.barH + '"/></g>');
+    tails.push(g + tail.join('') + '<rect class="frame" x="' + x(tailStart) + '" y="' + tailY + '" width="' + tw + '" height="' + TL.barH + '"/></g>');
   }
   return g + body.join('') + '</g>';
 }
