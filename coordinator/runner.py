@@ -135,7 +135,7 @@ def _with_report(root: Path, result: RunResult) -> RunResult:
     try:
         path = write_run_report(root, result.summary.run_id)
     except (OSError, CoordinatorError) as exc:
-        note = f"warning: the report was not written: {exc}"
+        note = f"warning: {exc}" if isinstance(exc, CoordinatorError) else f"warning: no report: {exc}"
         return dataclasses.replace(result, message="\n".join(filter(None, [result.message, note])))
     return dataclasses.replace(result, report=path)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coordinator.core.plan import Plan
 from coordinator.core.simulate import Schedule
-from coordinator.errors import InputError, Problem
+from coordinator.errors import CoordinatorError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.report.gather import read_run
 from coordinator.report.model import plan_data, run_data
@@ -53,7 +53,13 @@ def write_run_report(
         git_dir = repo.git_dir
     text, run = run_page(path, run_id)
     target = output if output is not None else report_path(git_dir, run)
-    write_atomically(target, text)
+    try:
+        write_atomically(target, text)
+    except OSError as exc:
+        problem = f"cannot write {target}: {exc.strerror or exc}"
+        if output is not None:
+            raise InputError(Problem(None, "--output", problem, "name a writable file")) from exc
+        raise CoordinatorError(f"no report: {problem}") from exc
     return target
 
 

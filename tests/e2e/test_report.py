@@ -73,6 +73,11 @@ def test_report_command_default_output_and_run_choice(reported: ReportedRun) -> 
     assert report_data(elsewhere)["run"]["id"] == reported.run_id
     piped = e2e.cli("report", "-o", "-")
     assert piped.returncode == 0 and piped.stdout.startswith("<!DOCTYPE html>")
+    blocked = e2e.root.parent / "a-file"
+    blocked.write_text("not a directory", encoding="utf-8")
+    unwritable = e2e.cli("report", "--output", str(blocked / "r.html"))
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.startswith(f"error: --output: cannot write {blocked / 'r.html'}")
     unknown = e2e.cli("report", "--run", "20200101-000000-0000")
     assert unknown.returncode == 2
     assert unknown.stderr.strip().startswith("error: --run: no run '20200101-000000-0000'")
