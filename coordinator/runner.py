@@ -135,7 +135,8 @@ def _with_report(root: Path, result: RunResult) -> RunResult:
     try:
         path = write_run_report(root, result.summary.run_id)
     except (OSError, CoordinatorError) as exc:
-        note = f"warning: {exc}" if isinstance(exc, CoordinatorError) else f"warning: no report: {exc}"
+        why = str(exc) if isinstance(exc, CoordinatorError) else f"no report: {exc}"
+        note = f"warning: {why}"
         return dataclasses.replace(result, message="\n".join(filter(None, [result.message, note])))
     return dataclasses.replace(result, report=path)
 
