@@ -40,7 +40,7 @@ def test_demo_runs_every_example_spec_and_shows_the_review(tmp_path: Path) -> No
     ).stdout.splitlines()  # fmt: skip
     assert len(merges) == specs and all(m.startswith("Merge task ") for m in merges)
     assert "== coordinator review" in out
-    lines = out.strip().splitlines()
+    lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("report: "), out[-1000:]  # it ends with the report's path
     report = Path(lines[-1].removeprefix("report: "))
     assert report.is_relative_to(repo / ".git" / "coordinator" / "runs")

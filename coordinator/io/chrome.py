@@ -157,7 +157,10 @@ class Chrome:
                 "install Debian's `chromium` package"
             )
         self.executable = found
-        self._profile = Path(tempfile.mkdtemp(prefix="coordinator-chrome-"))
+        # Chromium puts a socket under $TMPDIR, and socket paths may not pass 107 bytes: a deep
+        # $TMPDIR (a test's) would kill it, so the profile goes under /tmp and is its $TMPDIR.
+        short = "/tmp" if os.access("/tmp", os.W_OK) else None  # noqa: S108 - a private mkdtemp
+        self._profile = Path(tempfile.mkdtemp(prefix="coordinator-chrome-", dir=short))
         self._buffer = b""
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
@@ -179,6 +182,7 @@ class Chrome:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 start_new_session=True,
+                env={**os.environ, "TMPDIR": str(self._profile)},
             )
         except BaseException:
             self._cleanup()
