@@ -16,8 +16,9 @@ COMMANDS = {
     "plan": "benchmarks.plan_bench",
     "run": "benchmarks.run_bench",
     "history": "benchmarks.history_bench",
+    "report": "benchmarks.report_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run|history} [--quick] [--json] [--help]"
+USAGE = "usage: scripts/bench {schedule|plan|run|history|report} [--quick] [--json] [--help]"
 
 
 def main(argv: Sequence[str]) -> int:

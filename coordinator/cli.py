@@ -35,6 +35,7 @@ from coordinator.engine.runner import run as run_project
 from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
 from coordinator.io.gitrepo import GitRepo
 from coordinator.project import check_target, load_project
+from coordinator.report import plan_page, run_page, write_run_report
 from coordinator.ui.display import Reporter, make_reporter
 from coordinator.ui.plan_output import (
     DEFAULT_ROWS,
@@ -66,7 +67,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    type=click.Choice(["text", "json", "dot", "mermaid", "html"]),
     default="text",
     show_default=True,
 )
@@ -94,6 +95,8 @@ def plan(
             click.echo(render_dot(the_plan), nl=False)
         elif fmt == "mermaid":
             click.echo(render_mermaid(the_plan), nl=False)
+        elif fmt == "html":
+            click.echo(plan_page(the_plan, schedule, n), nl=False)
         else:
             render_text(Console(), the_plan, schedule, n, limit=limit)
 
@@ -131,6 +134,7 @@ def init(repo_path: Path | None) -> None:
     help="Run only these tasks (and their unmerged dependencies): --only a b, --only a --only b.",
 )
 @click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
+@click.option("--report", "html_report", is_flag=True, help="Write the HTML report at the end.")
 @click.argument("more_ids", nargs=-1, metavar="")
 def run(
     repo_path: Path | None,
@@ -139,6 +143,7 @@ def run(
     base: str | None,
     only: tuple[str, ...],
     json_lines: bool,
+    html_report: bool,
     more_ids: tuple[str, ...],
 ) -> int:
     """Run every unmerged task, each in its own worktree, and merge the results."""
@@ -146,7 +151,7 @@ def run(
         raise click.UsageError(
             f"unexpected argument {more_ids[0]!r}: name tasks after --only, as in --only a b"
         )
-    request = RunRequest(repo_path, instances, target, base, (*only, *more_ids))
+    request = RunRequest(repo_path, instances, target, base, (*only, *more_ids), report=html_report)
     return _report(lambda reporter: run_project(request, reporter), json_lines)
 
 
@@ -161,6 +166,25 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
         click.echo(json.dumps(data, indent=2))
     else:
         render_status(Console(), data)
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.option("--run", "run_id", help="A run id (default: the last run).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (default .git/coordinator/runs/<run>/report.html); - for stdout.",
+)
+def report(repo_path: Path | None, run_id: str | None, output: Path | None) -> int:
+    """Write a run's self-contained HTML report (timeline, DAG, tasks, events); print its path."""
+    if output is not None and str(output) == "-":
+        text, _ = run_page(repo_path, run_id)
+        click.echo(text, nl=False)
+        return 0
+    click.echo(str(write_run_report(repo_path, run_id, output)))
     return 0
 
 
@@ -293,6 +317,10 @@ def _report(work: Callable[[Reporter], RunResult], json_lines: bool) -> int:
         result = work(reporter)
     finally:
         reporter.close()
+    if result.report is not None:  # before the message, which stays the closing line
+        path = str(result.report)
+        line = json.dumps({"event": "report", "path": path}) if json_lines else f"report: {path}"
+        click.echo(line)
     if result.message:
         message = result.message
         click.echo(json.dumps({"event": "message", "message": message}) if json_lines else message)

@@ -38,6 +38,7 @@ from coordinator.io.lock import RepoLock
 from coordinator.io.runfiles import lock_path, state_dir, store_path
 from coordinator.io.store import Store, iso_ms
 from coordinator.project import CONFIG_FILE, load_project, read_config
+from coordinator.report import prune_reports
 from coordinator.ui.display import Reporter, RunEvent, RunSummary, TaskRow
 
 LOG_NAME = "daemon.log"
@@ -140,11 +141,12 @@ def _cycle_locked(root: Path, git_dir: Path, reporter: Reporter, lock: RepoLock)
     try:
         selection = select_tasks(root, git_dir)
         if selection.to_run:
-            request = RunRequest(path=root, only=selection.to_run, changed_only=True)
+            request = RunRequest(path=root, only=selection.to_run, changed_only=True, report=True)
             result = run(request, reporter, lock=lock)
+            prune_reports(git_dir)
             if selection.held and not result.message:
                 note = "not run: " + _waiting_note(selection)
-                result = RunResult(result.exit_code, note, result.summary)
+                result = RunResult(result.exit_code, note, result.summary, result.report)
         else:
             result = RunResult(EXIT_OK, _nothing_to_do(selection, started))
     except CoordinatorError as exc:
@@ -160,6 +162,7 @@ def _cycle_locked(root: Path, git_dir: Path, reporter: Reporter, lock: RepoLock)
     if result.summary is not None:
         record.update(result.summary.as_dict())
         record["landed"] = _landed(git_dir, result.summary)
+        record["report"] = str(result.report) if result.report else None
     _record(git_dir, record)
     counts = record.get("counts", {})
     acted = any(counts.get(k, 0) for k in ("merged", "failed", "conflict", "skipped"))

@@ -10,8 +10,9 @@ it needs is on the target.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -89,8 +90,10 @@ class Gate:
     events: queue.SimpleQueue[object]
     switch: GateSwitch
     hard: Callable[[], bool]
+    spans: list[tuple[float, float]] = field(default_factory=list)  # wall start, end per run
 
     def __call__(self, commit: str) -> str | None:
+        began = time.time()
         try:
             result = verify_commit(
                 self.repo, commit, self.argv, scratch=self.scratch, log=self.log,
@@ -98,6 +101,7 @@ class Gate:
             )  # fmt: skip
         finally:
             self.switch.ended()
+            self.spans.append((began, time.time()))
         if self.hard():
             return "interrupted"
         return None if result.ok else result.reason
@@ -127,7 +131,7 @@ class MergeJob:
             )
             if outcome.status != "moved":
                 break
-        return Landed(outcome)
+        return Landed(outcome, tuple(self.gate.spans) if self.gate else ())
 
 
 def on_gate(ctx: RunContext, event: GateStarted) -> None:
@@ -140,9 +144,14 @@ def on_gate(ctx: RunContext, event: GateStarted) -> None:
 @dataclass(frozen=True)
 class Landed:
     outcome: MergeOutcome
+    gate_spans: tuple[tuple[float, float], ...] = ()
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
-        ctx.rec.add_phase(task_id, "merge", seconds)
+        gated = 0.0
+        for began, ended in self.gate_spans:
+            ctx.rec.add_phase(task_id, "gate", ended - began, end=ended)
+            gated += ended - began
+        ctx.rec.add_phase(task_id, "merge", max(0.0, seconds - gated))
         outcome = self.outcome
         if outcome.status == "merged":
             assert outcome.commit is not None

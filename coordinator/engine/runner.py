@@ -15,7 +15,7 @@ from coordinator.core.refs import branch_ref
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
-from coordinator.errors import EXIT_OK, InputError, Problem
+from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -23,6 +23,7 @@ from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees, ensure_excluded
 from coordinator.project import Project, load_project
+from coordinator.report import write_run_report
 from coordinator.ui.display import Reporter, RunSummary
 
 
@@ -36,6 +37,7 @@ class RunRequest:
     base: str | None = None
     only: Sequence[str] = ()
     changed_only: bool = False  # the daemon's rule: rerun merged tasks whose spec changed
+    report: bool = False  # write the HTML report of the run when it ends (``run --report``)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class RunResult:
     exit_code: int
     message: str
     summary: RunSummary | None = None
+    report: Path | None = None  # the HTML report written, with ``RunRequest.report``
 
 
 def select(specs: Sequence[TaskSpec], only: Sequence[str], merged: set[str]) -> list[TaskSpec]:
@@ -119,10 +122,24 @@ def run(
     )
     try:
         with GitRepo.discover(probe.root) as repo:
-            return _run_locked(probe, repo, request, reporter, target, instances, held, stop)
+            result = _run_locked(probe, repo, request, reporter, target, instances, held, stop)
     finally:
         if lock is None:
             held.release()
+    return _with_report(probe.root, result) if request.report else result
+
+
+def _with_report(root: Path, result: RunResult) -> RunResult:
+    """Write the run's HTML report; one that cannot be written is said, never fails the run."""
+    if result.summary is None:
+        return result  # nothing ran
+    try:
+        path = write_run_report(root, result.summary.run_id)
+    except (OSError, CoordinatorError) as exc:
+        why = str(exc) if isinstance(exc, CoordinatorError) else f"no report: {exc}"
+        note = f"warning: {why}"
+        return dataclasses.replace(result, message="\n".join(filter(None, [result.message, note])))
+    return dataclasses.replace(result, report=path)
 
 
 def _run_locked(

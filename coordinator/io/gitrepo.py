@@ -20,6 +20,7 @@ are added in one place and no call can forget them.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import threading
 import time
@@ -31,9 +32,11 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import HEADS, branch_ref
 from coordinator.errors import GitError, InputError, Problem
 from coordinator.io import gitdata, processes
-from coordinator.io.gitdata import CommitInfo, MergeResult, WorktreeInfo, split_z
+from coordinator.io.gitdata import CommitInfo, MergeResult, split_z
 from coordinator.io.gitenv import git_env, identity_env
 from coordinator.io.gitobjects import ObjectReader
+from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
+from coordinator.io.gitworktree import WorktreeCommands
 from coordinator.io.processes import ProcessResult
 
 NOT_A_REPO = "not a git repository"
@@ -46,10 +49,10 @@ _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate"
 # The engine runs git from several threads, so one ``GitRepo`` runs these one at a time.
 _SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
 _LOG_FORMAT = "--format=" + "%x00".join(gitdata.LOG_FIELDS)
-_WORKTREE_LIST = ("worktree", "list", "--porcelain", "-z")
 # Options put before the subcommand of every git command the coordinator runs.
 GLOBAL_OPTIONS: tuple[str, ...] = ()
 Env = Mapping[str, str] | None
+_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
 def git_command(args: Sequence[str], env: Env = None) -> tuple[list[str], dict[str, str]]:
@@ -83,7 +86,7 @@ def git_error(proc: ProcessResult, cwd: Path) -> GitError:
                     f"{cwd}:\n{said}")  # fmt: skip
 
 
-class GitRepo:
+class GitRepo(WorktreeCommands):
     """One repository: ``root`` is the main working tree, ``git_dir`` the common git directory.
 
     Both are the same whether discovered from the main checkout or from inside a linked
@@ -319,77 +322,27 @@ class GitRepo:
     def diff(self, a: str, b: str) -> str:
         return self._git("diff", "--no-color", "--no-ext-diff", a, b, "--")
 
-    # --------------------------------------------------------------- worktrees
-    def worktree_list(self) -> list[WorktreeInfo]:
-        """Every worktree git knows, the main working tree first."""
-        return gitdata.parse_worktrees(self._git_raw(*_WORKTREE_LIST).stdout)
+    def merge_diffstats(self, commits: Sequence[str]) -> dict[str, str]:
+        """Each merge commit's diffstat against its first parent, from one ``git log``.
 
-    def worktree_add(
-        self, path: Path, branch: str, commit: str, *, no_checkout: bool = False
-    ) -> None:
-        """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
-
-        An existing branch is never reused: the engine renames it out of the way first.
+        Commits git does not have are left out (a report of an old run after a history
+        rewrite still renders); one process for all of them keeps a 1,000-task report fast.
         """
-        extra = ["--no-checkout"] if no_checkout else []
-        self._git("worktree", "add", "--quiet", "--no-track", *extra, "-b", branch, "--",
-                 str(path), commit)  # fmt: skip
-
-    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
-        """Without ``force`` git refuses when the worktree has changes or untracked files."""
-        self._git("worktree", "remove", *(["--force"] if force else []), "--", str(path))
-
-    def worktree_move(self, path: Path, new_path: Path) -> None:
-        self._git("worktree", "move", "--", str(path), str(new_path))
-
-    def worktree_prune(self) -> None:
-        """Forget registrations whose directories are gone (locked ones are kept)."""
-        self._git("worktree", "prune")
-
-    def worktree_add_detached(self, path: Path, commit: str) -> None:
-        """A scratch worktree at ``path`` with ``commit`` checked out and no branch."""
-        self._git("worktree", "add", "--detach", "--quiet", "--", str(path), commit)
-
-    def sparse_checkout(self, worktree: Path, patterns: Sequence[str]) -> None:
-        """Check out only ``patterns`` (gitignore-style) in a ``--no-checkout`` worktree."""
-        self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)
-        self._git("read-tree", "-mu", "HEAD", cwd=worktree)
-
-    def worktree_dirs(self, worktree: Path) -> tuple[Path, Path, Path] | None:
-        """``worktree``'s top level, common git dir and own git dir, or None when git does not
-        see a worktree there."""
-        args = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
-        proc = self._git_raw("rev-parse", *args, cwd=worktree, ok=None)
-        lines = [Path(line) for line in os.fsdecode(proc.stdout).splitlines()]
-        return (lines[0], lines[1], lines[2]) if proc.returncode == 0 and len(lines) == 3 else None
-
-    def status(self, cwd: Path, *, untracked: str = "normal", v2: bool = False,
-               submodules: bool = False) -> bytes:  # fmt: skip
-        """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
-        changes inside submodules whatever the config says. Raises when status fails."""
-        args = ["status", "--porcelain=v2" if v2 else "--porcelain", "-z",
-                f"--untracked-files={untracked}"]  # fmt: skip
-        args += ["--ignore-submodules=none"] if submodules else []
-        return self._git_raw(*args, cwd=cwd).stdout
-
-    def head_state(self, cwd: Path) -> str:
-        """HEAD's commit and the ref it is attached to, as text to compare (never raises)."""
-        proc = self._git_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=cwd, ok=None)
-        return os.fsdecode(proc.stdout)
-
-    def attached_ref(self, cwd: Path) -> str | None:
-        """The full ref HEAD is attached to at ``cwd``, None when detached."""
-        proc = self._git_raw("symbolic-ref", "-q", "HEAD", cwd=cwd, ok=(0, 1))
-        return os.fsdecode(proc.stdout).strip() or None
-
-    def attach_head(self, cwd: Path, ref: str, message: str) -> None:
-        """Point HEAD at ``ref`` without touching a file or the index."""
-        self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
-
-    def detach_head(self, cwd: Path, message: str) -> None:
-        """Detach HEAD where it is, so the branch it was on is free to be renamed or deleted."""
-        head = self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
-        self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
+        shas = [c for c in commits if _SHA.fullmatch(c)]  # one object name per input line
+        if not shas:
+            return {}
+        check = self._git("cat-file", "--batch-check", input="".join(f"{c}\n" for c in shas))
+        present = [line.split()[0] for line in check.splitlines() if " commit " in line]
+        if not present:
+            return {}
+        args = ["log", "--no-walk=unsorted", "--stdin", *_PLAIN_LOG]
+        args += ["--no-ext-diff", "--diff-merges=first-parent", "--stat", "--format=%x00%H"]
+        out = self._git(*args, input="".join(f"{c}\n" for c in present))
+        stats: dict[str, str] = {}
+        for chunk in out.split("\0")[1:]:
+            sha, _, stat = chunk.partition("\n")
+            stats[sha.strip()] = stat.strip("\n")
+        return stats
 
     def stage_all(self, worktree: Path) -> str:
         """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""

@@ -99,6 +99,7 @@ def start(
     stdout: Stream = None,
     stderr: Stream = None,
     new_session: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> Started:
     """Start ``argv`` and return at once; a failure to start is a ``Started`` without popen.
 
@@ -111,7 +112,7 @@ def start(
     try:
         popen = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else dict(env), stdin=stdin, stdout=stdout,
-            stderr=stderr, start_new_session=new_session, close_fds=True,
+            stderr=stderr, start_new_session=new_session, close_fds=True, pass_fds=tuple(pass_fds),
         )  # fmt: skip
     except OSError as exc:
         code, why = start_failure(args, cwd, exc)
