@@ -15,6 +15,8 @@ from pathlib import Path
 from coordinator.errors import CoordinatorError, GitError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import TRAILER_DIGEST, TRAILER_REVERT, task_history
+from coordinator.io.lock import RepoLock
+from coordinator.io.runfiles import lock_path
 from coordinator.project import read_config
 
 
@@ -34,8 +36,10 @@ class LandResult:
 
 
 def land(path: Path | None, *, onto: str | None, ff_only: bool) -> LandResult:
-    """Bring the target's work onto ``onto`` (default: the checked-out branch)."""
-    with GitRepo.discover(path or Path.cwd()) as repo:
+    """Bring the target's work onto ``onto`` (default: the checked-out branch).
+
+    Holds the repository lock: during a run the target moves under it (exit 75 instead)."""
+    with GitRepo.discover(path or Path.cwd()) as repo, RepoLock(lock_path(repo.git_dir), "land"):
         config, _ = read_config(repo.root)
         target = repo.rev_parse(f"refs/heads/{config.target}")
         if target is None:
@@ -120,9 +124,10 @@ def revert(path: Path | None, task_id: str) -> str:
     """Add a revert of the task's merge (``-m 1``) on the target; return the new commit.
 
     The revert commit says ``Coordinator-Revert: <id>`` and carries the digest of the spec
-    that landed, so the daemon leaves the task alone until that spec changes.
+    that landed, so the daemon leaves the task alone until that spec changes. Holds the
+    repository lock, as ``land`` does.
     """
-    with GitRepo.discover(path or Path.cwd()) as repo:
+    with GitRepo.discover(path or Path.cwd()) as repo, RepoLock(lock_path(repo.git_dir), "revert"):
         config, _ = read_config(repo.root)
         ref = f"refs/heads/{config.target}"
         head = repo.rev_parse(ref)

@@ -32,6 +32,7 @@ from coordinator.core.config import Identity
 from coordinator.core.models import TASK_BRANCH_PREFIX
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.worktrees import STALE_PREFIX
 
 TASK_PREFIX = TASK_BRANCH_PREFIX
 RECOVERED_PREFIX = "coordinator/recovered/"
@@ -139,6 +140,9 @@ def _without_worktree(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, notes: list[str]
 ) -> WorkCheck:
     """The worktree is gone (or is not ours any more): the task branch is all that is left."""
+    moved = _moved_to(repo, worktree, ref, base)
+    if moved is not None:
+        return _moved_away(repo, moved, worktree, ref, base, identity, notes)
     if os.path.lexists(worktree):
         notes.append(f"{worktree} is no longer a git worktree of this repository; its files "
                      "were left in place and not committed")  # fmt: skip
@@ -152,6 +156,42 @@ def _without_worktree(
         return WorkCheck(head, False, reason, tuple(notes))
     ok = repo.is_ancestor(base, old)
     return WorkCheck(old, ok, "" if ok else RESET_REASON, tuple(notes))
+
+
+def _moved_to(repo: GitRepo, worktree: Path, ref: str, base: str) -> Path | None:
+    """Where git now has the task's worktree, when something moved it rather than deleting it:
+    a worktree on the task branch elsewhere, or one set aside beside it (``.stale-<id>-<n>``,
+    detached at the branch's commit, as a coordinator does with a leftover holding work)."""
+    branch = ref.removeprefix("refs/heads/")
+    heads = {base, repo.rev_parse(ref)}
+    for info in repo.worktree_list()[1:]:
+        path = Path(info.path)
+        if path == worktree or not path.is_dir():
+            continue
+        aside = path.parent == worktree.parent and path.name.startswith(
+            f"{STALE_PREFIX}{worktree.name}-"
+        )
+        if info.branch == branch or (aside and info.branch is None and info.head in heads):
+            return path
+    return None
+
+
+def _moved_away(
+    repo: GitRepo, moved: Path, worktree: Path, ref: str, base: str, identity: Identity,
+    notes: list[str],
+) -> WorkCheck:  # fmt: skip
+    """The worktree was moved while the task ran: its work is there, not on the branch, so the
+    branch must not be merged as if the agent had done nothing. Nothing is collected from a
+    directory the run did not make; the user is told where the files are."""
+    branch = ref.removeprefix("refs/heads/")
+    if moved.name.startswith(STALE_PREFIX):
+        how = f"was moved aside to {moved} by another coordinator command while the task ran"
+    else:
+        how = f"was moved to {moved} while the task ran (not by the coordinator's run)"
+    notes.append(f"the worktree {worktree} {how}; its files there were not collected")
+    head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
+    reason = f"its worktree {how}; the work is there, not on {branch}"
+    return WorkCheck(head, False, reason, tuple(notes))
 
 
 def _admin_dir(repo: GitRepo, worktree: Path) -> Path | None:
