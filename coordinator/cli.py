@@ -27,6 +27,7 @@ from coordinator.commands.land import revert as revert_task
 from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
 from coordinator.commands.review import render_text as render_review
 from coordinator.commands.status import read_status, render_status
+from coordinator.commands.validate import validate as validate_project
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.simulate import simulate
 from coordinator.engine.runner import RunRequest, RunResult
@@ -100,14 +101,11 @@ def plan(
 @cli.command()
 @_repo_option
 def validate(repo_path: Path | None) -> None:
-    """Check config and specs; exit 0, or 2 listing every problem (for pre-commit and CI)."""
-    with gc_paused():
-        project = load_project(repo_path)
-        the_plan = project.plan()
-        conflicts = len(the_plan.conflicts)
-    for warning in the_plan.warnings:
+    """Check config, specs and agent programs; exit 0, or 2 listing every problem (for CI)."""
+    result = validate_project(repo_path)
+    for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"ok: {len(the_plan.tasks)} tasks, {conflicts} conflicts")
+    click.echo(result.line())
 
 
 @cli.command()

@@ -373,6 +373,8 @@ class Engine:
                 crash_point("after-marker-seen")
             elif content is not None:
                 self._complete(active, "failed", "", f"marker is not valid: {content.error}")
+            elif event.error:  # it never ran: "could not start <program>: <why>"
+                self._complete(active, "failed", "", event.error)
             elif event.returncode == 0:
                 self._complete(active, "done", "", "exit 0")
             else:

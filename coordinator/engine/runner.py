@@ -18,6 +18,7 @@ from coordinator.errors import EXIT_OK, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
+from coordinator.io.programs import program_problems
 from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees, ensure_excluded
@@ -143,6 +144,10 @@ def _run_locked(
         reverted = {t for t, r in records.items() if r.reverted and t not in request.only}
         skip = set(merged_ids(records)) | reverted
     specs = select(probe.specs, request.only, skip)
+    agents = {s.agent for s in specs}
+    if missing := program_problems(probe.config, probe.config_source, agents, probe.root,
+                                   probe.repo_paths):  # fmt: skip
+        raise InputError(missing)
     _check_target(repo, target)
     if repo.rev_parse(target_ref) is None:
         base = repo.rev_parse(request.base or "HEAD")

@@ -37,6 +37,7 @@ from coordinator.io.procs import (
 )
 
 __all__ = [
+    "LAUNCH_FAILED",
     "AgentExited",
     "AgentProcess",
     "LaunchSpec",
@@ -69,6 +70,11 @@ class AgentExited:
     task_id: str
     returncode: int
     at: float
+    error: str = ""  # set when it could not be started: "could not start <program>: <why>"
+
+
+# How a launch failure's reason starts: the daemon does not count it as the task's failure.
+LAUNCH_FAILED = "could not start "
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,11 @@ def _wait(
     reap_orphans()
 
 
+def launch_error(program: str, exc: OSError) -> str:
+    """``could not start claude: No such file or directory``: the one line a person needs."""
+    return f"{LAUNCH_FAILED}{program}: {exc.strerror or exc}"
+
+
 def _launch_failed(spec: LaunchSpec, log: IO[bytes], exc: OSError) -> int:
     not_executable = isinstance(exc, PermissionError) or exc.errno in (
         errno.EACCES,
@@ -239,7 +250,7 @@ def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
             procs.register_child(popen.pid)
     except OSError as exc:
         code = _launch_failed(spec, log, exc)
-        events.put(AgentExited(spec.task_id, code, time.time()))
+        events.put(AgentExited(spec.task_id, code, time.time(), launch_error(spec.argv[0], exc)))
         return AgentProcess(spec.task_id, None, None, run_id, returncode=code)
     try:
         # Not reaped before the waiter starts, so even a process that already exited is
