@@ -24,7 +24,7 @@ from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine.launch import prepare_launch
+from coordinator.engine.launch import Prompts, prepare_launch
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.engine.stopping import StopRequest, stop_on_signals
@@ -154,6 +154,7 @@ class Engine:
         self.checkout.snapshot()
         self.stop = stop
         self.gate_pid: int | None = None  # the merge gate's command while it runs
+        self.prompts = Prompts(project, repo, target)
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> RunSummary:
@@ -283,6 +284,7 @@ class Engine:
             attempt=attempt,
             log=log,
             log_limit=self.config.log_limit,
+            prompts=self.prompts,
         )
         now = time.time()
         # Recorded as running before the agent exists: a coordinator killed in between leaves
