@@ -24,17 +24,17 @@ from coordinator.commands.daemon import watch as daemon_watch
 from coordinator.commands.init import init_project
 from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task
+from coordinator.commands.plan import plan_project
 from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
 from coordinator.commands.review import render_text as render_review
-from coordinator.commands.status import read_status, render_status
+from coordinator.commands.status import read_status, show_status
+from coordinator.commands.tasks import read_tasks, render_tasks
 from coordinator.commands.validate import validate as validate_project
-from coordinator.core.gcpause import gc_paused
-from coordinator.core.simulate import simulate
 from coordinator.engine.runner import RunRequest, RunResult
 from coordinator.engine.runner import run as run_project
 from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
 from coordinator.io.gitrepo import GitRepo
-from coordinator.project import check_target, load_project
+from coordinator.project import check_target, repo_root
 from coordinator.ui.display import Reporter, make_reporter
 from coordinator.ui.plan_output import (
     DEFAULT_ROWS,
@@ -44,18 +44,46 @@ from coordinator.ui.plan_output import (
     render_text,
 )
 
+_REPO_KEY = "coordinator.repo_path"
+
+
+def _repo_default(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``-C`` after the subcommand wins; else the one given before it, as git takes it."""
+    if value is not None:
+        return value
+    found: Path | None = ctx.meta.get(_REPO_KEY)
+    return found
+
+
+def _remember_repo(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_REPO_KEY] = value  # meta is shared by every context of one invocation
+
+
 _repo_option = click.option(
     "-C",
     "--repo",
     "repo_path",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=_repo_default,
     help="Run as if started in this directory (like git -C).",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coordinator")
+@click.option(
+    "-C",
+    "--repo",
+    "repo_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_remember_repo,
+    help="Run as if started in this directory (like git -C); before or after the command.",
+)
 def cli() -> None:
     """Run many coding agents on one git repository at once, each in its own worktree."""
 
@@ -78,24 +106,33 @@ def cli() -> None:
     show_default=True,
     help="Rows per table in the text format; 0 shows all.",
 )
+@click.option(
+    "--all", "everything", is_flag=True, help="Plan every task, also those already merged."
+)
 def plan(
-    repo_path: Path | None, instances: int | None, fmt: str, base: str | None, limit: int
+    repo_path: Path | None,
+    instances: int | None,
+    fmt: str,
+    base: str | None,
+    limit: int,
+    everything: bool,
 ) -> None:
-    """Show tasks, footprints, conflicts, the critical path and a simulated schedule."""
-    with gc_paused():  # a one-shot batch: see coordinator.core.gcpause
-        project = load_project(repo_path, base=base)
-        n = instances or project.config.instances
-        the_plan = project.plan(n)
-        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-        schedule = simulate(the_plan, instances=n, caps=caps)
-        if fmt == "json":
-            click.echo(render_json(the_plan, schedule, n))
-        elif fmt == "dot":
-            click.echo(render_dot(the_plan), nl=False)
-        elif fmt == "mermaid":
-            click.echo(render_mermaid(the_plan), nl=False)
-        else:
-            render_text(Console(), the_plan, schedule, n, limit=limit)
+    """Show what is left to run: tasks, footprints, conflicts, critical path, a schedule."""
+    view = plan_project(repo_path, base=base, instances=instances, everything=everything)
+    the_plan, schedule, n = view.plan, view.schedule, view.instances
+    if fmt == "json":
+        extra = {"target": view.target, "already_merged": list(view.merged),
+                 "reverted": list(view.reverted)}  # fmt: skip
+        click.echo(render_json(the_plan, schedule, n, warnings=view.warnings, extra=extra))
+    elif fmt == "dot":
+        click.echo(render_dot(the_plan), nl=False)
+    elif fmt == "mermaid":
+        click.echo(render_mermaid(the_plan), nl=False)
+    elif not the_plan.tasks and view.notes():
+        click.echo(view.notes()[0])
+    else:
+        render_text(Console(), the_plan, schedule, n, limit=limit, notes=view.notes(),
+                    warnings=view.warnings)  # fmt: skip
 
 
 @cli.command()
@@ -149,7 +186,16 @@ def run(
 
 @cli.command()
 @_repo_option
-@click.option("--json", "as_json", is_flag=True, help="The documented JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: run_id, state, started_at, finished_at, target, base, "
+    "instances, summary, and tasks (a list of objects with id, agent, state, attempt, "
+    "started_at, finished_at, merged_at, branch, worktree, base, merge_commit, "
+    "predicted_files, changed_files, violations, log, reason, summary); plus daemon, the last "
+    "daemon cycle, when there was one. Times are ISO 8601 UTC. See README, Status.",
+)
 @click.option("--run", "run_id", help="A run id (default: the last run).")
 def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
     """Show the last (or given) run: every task's state, branch, worktree and log."""
@@ -157,7 +203,28 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        render_status(Console(), data)
+        show_status(Console(), data, repo_path)
+    return 0
+
+
+@cli.command()
+@_repo_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: target, counts (state -> number), and tasks (a list of "
+    "objects with id, agent, spec, state, commit, run_id, branch, log, reason, spec_digest, "
+    "landed_digest, changed_since_landed). See README.",
+)
+@click.option("--target", help="The branch tasks merge into (config: coordinator/integration).")
+def tasks(repo_path: Path | None, as_json: bool, target: str | None) -> int:
+    """Every spec's state across runs: merged, changed since it landed, failed, never run."""
+    data = read_tasks(repo_path, target)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_tasks(Console(), data, repo_root(repo_path))
     return 0
 
 

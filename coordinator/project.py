@@ -243,6 +243,12 @@ def check_worktrees_setting(
     return path
 
 
+def repo_root(path: Path | None) -> Path:
+    """The main working tree of the repository around ``path`` (default: here)."""
+    with GitRepo.discover(path or Path.cwd()) as repo:
+        return repo.root
+
+
 def check_target(target: str | None) -> None:
     """``--target`` follows the config's branch rule, checked before anything is read or made."""
     if target is not None and (problem := branch_problem(target)):

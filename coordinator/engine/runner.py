@@ -11,6 +11,7 @@ from pathlib import Path
 from coordinator.core.config import branch_problem
 from coordinator.core.models import TaskSpec
 from coordinator.core.planner import build_plan
+from coordinator.core.text import plural
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
@@ -18,6 +19,7 @@ from coordinator.errors import EXIT_OK, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
+from coordinator.io.overview import CHANGED, MERGED, REVERTED, TaskView, task_overview
 from coordinator.io.programs import program_problems
 from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
@@ -73,6 +75,38 @@ def select(specs: Sequence[TaskSpec], only: Sequence[str], merged: set[str]) -> 
         for s in specs
         if s.id in wanted
     ]
+
+
+def nothing_to_do(views: Sequence[TaskView], only: Sequence[str], target: str) -> str:
+    """What is the case when nothing is left to run: the named tasks are merged, and every
+    other task that is not is counted by state, so "all merged" is only said when true."""
+    landed = {MERGED, CHANGED}
+    if only:
+        named = [v.id for v in views if v.id in only]
+        head = f"nothing to do: {_and(named)} {'is' if len(named) == 1 else 'are'} already merged"
+        rest = [v for v in views if v.id not in only and v.state not in landed]
+        text = f"{head} into {target}"
+        if rest:
+            by_state: dict[str, list[str]] = {}
+            for view in rest:
+                by_state.setdefault(view.state, []).append(view.id)
+            states = "; ".join(f"{len(ids)} {state.replace('-', ' ')}: {', '.join(ids)}"
+                               for state, ids in by_state.items())  # fmt: skip
+            other = plural(len(rest), "other task")
+            text += f"; {other} {'is' if len(rest) == 1 else 'are'} not merged ({states})"
+        return text
+    reverted = [v.id for v in views if v.state == REVERTED]
+    merged = len(views) - len(reverted)
+    if not reverted:
+        return f"nothing to do: all {plural(merged, 'task')} are already merged into {target}"
+    return (
+        f"nothing to do: {plural(merged, 'task')} merged into {target} and "
+        f"{len(reverted)} reverted ({', '.join(reverted)}; `run --only ID` runs one again)"
+    )
+
+
+def _and(ids: Sequence[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def _check_target(repo: GitRepo, target: str) -> None:
@@ -173,7 +207,8 @@ def _run_locked(
         )
         notes = [*recovery.notes, *filter(None, [lock.stale_note()])]
         if not specs:
-            done = f"nothing to do: all {len(probe.specs)} tasks are already merged into {target}"
+            views = task_overview(repo, probe.specs, target)
+            done = nothing_to_do(views, request.only, target)
             return RunResult(EXIT_OK, "\n".join([*notes, done]))
         ensure_excluded(repo, probe.config.worktrees)
         # Footprints are predicted against the target as it is now: that is where tasks start.
