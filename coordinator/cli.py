@@ -333,10 +333,13 @@ def cron_show(repo_path: Path | None) -> int:
 @_repo_option
 @click.option("--onto", help="Branch to land on (default: the checked-out branch).")
 @click.option("--ff-only", is_flag=True, help="Refuse anything but a fast-forward.")
-def land(repo_path: Path | None, onto: str | None, ff_only: bool) -> int:
-    """Move the reviewed target onto your branch without touching a dirty working tree."""
-    result = land_target(repo_path, onto=onto, ff_only=ff_only)
-    click.echo(f"{result.onto}: {result.how} {result.old[:12]} -> {result.new[:12]}")
+@click.option(
+    "--yes", is_flag=True, help="Also land commits that are not task merges (a diverged branch)."
+)
+def land(repo_path: Path | None, onto: str | None, ff_only: bool, yes: bool) -> int:
+    """Move the reviewed target onto your branch (or a new one) without touching a dirty tree."""
+    result = land_target(repo_path, onto=onto, ff_only=ff_only, yes=yes)
+    click.echo(result.line())
     return 0
 
 
@@ -345,8 +348,8 @@ def land(repo_path: Path | None, onto: str | None, ff_only: bool) -> int:
 @click.argument("task")
 def revert(repo_path: Path | None, task: str) -> int:
     """Revert a task's merge on the target (-m 1); the daemon will not rerun it unasked."""
-    commit = revert_task(repo_path, task)
-    click.echo(f"reverted {task} as {commit[:12]}")
+    result = revert_task(repo_path, task)
+    click.echo(result.line())
     return 0
 
 

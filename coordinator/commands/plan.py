@@ -15,7 +15,7 @@ from coordinator.core.gcpause import gc_paused
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
 from coordinator.core.simulate import Schedule, simulate
-from coordinator.core.text import plural
+from coordinator.core.text import every, plural
 from coordinator.engine.runner import select
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import task_history
@@ -41,7 +41,7 @@ class PlanView:
             return []
         left = len(self.plan.tasks)
         if not left:
-            head = f"nothing left to plan: all {plural(self.total, 'task')} are merged"
+            head = f"nothing left to plan: {every(self.total)} merged"
             if self.reverted:
                 head = (
                     f"nothing left to plan: {len(self.merged)} of {plural(self.total, 'task')} "

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import branch_problem
+from coordinator.core.footprint import violations as footprint_violations
 from coordinator.core.models import TaskSpec
+from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
-from coordinator.core.text import plural
+from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
@@ -19,10 +21,18 @@ from coordinator.errors import EXIT_OK, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
-from coordinator.io.overview import CHANGED, MERGED, REVERTED, TaskView, task_overview
+from coordinator.io.overview import (
+    CHANGED,
+    MERGED,
+    ORDER,
+    REVERTED,
+    TaskView,
+    task_overview,
+)
 from coordinator.io.programs import program_problems
 from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
+from coordinator.io.workcheck import uncommitted_paths
 from coordinator.io.worktrees import Worktrees, ensure_excluded
 from coordinator.project import Project, load_project
 from coordinator.ui.display import Reporter, RunSummary
@@ -88,7 +98,7 @@ def nothing_to_do(views: Sequence[TaskView], only: Sequence[str], target: str) -
         text = f"{head} into {target}"
         if rest:
             by_state: dict[str, list[str]] = {}
-            for view in rest:
+            for view in sorted(rest, key=lambda v: _rank(v.state)):
                 by_state.setdefault(view.state, []).append(view.id)
             states = "; ".join(f"{len(ids)} {state.replace('-', ' ')}: {', '.join(ids)}"
                                for state, ids in by_state.items())  # fmt: skip
@@ -98,11 +108,48 @@ def nothing_to_do(views: Sequence[TaskView], only: Sequence[str], target: str) -
     reverted = [v.id for v in views if v.state == REVERTED]
     merged = len(views) - len(reverted)
     if not reverted:
-        return f"nothing to do: all {plural(merged, 'task')} are already merged into {target}"
+        return f"nothing to do: {every(merged)} already merged into {target}"
     return (
         f"nothing to do: {plural(merged, 'task')} merged into {target} and "
         f"{len(reverted)} reverted ({', '.join(reverted)}; `run --only ID` runs one again)"
     )
+
+
+DIRTY_SHOWN = 10  # files named in the dirty-checkout warning; the rest are counted
+
+
+def dirty_checkout_warning(
+    plan: Plan, dirty: Sequence[str], target: str, head: str
+) -> tuple[str, list[str]] | None:
+    """One warning when uncommitted files of the user's checkout are ones tasks will change:
+    tasks start from the target's commits and never see them. Tasks of unknown footprint
+    (which may touch anything) do not make every stray file a warning."""
+    if not dirty:
+        return None
+    hits: dict[str, list[str]] = {}
+    for task in plan.tasks:
+        if task.footprint.exclusive or not task.footprint.claims:
+            continue
+        outside = set(footprint_violations(task.footprint, dirty))
+        for path in dirty:
+            if path not in outside:
+                hits.setdefault(path, []).append(task.id)
+    if not hits:
+        return None
+    paths = sorted(hits)
+    shown = ", ".join(f"{p} ({', '.join(hits[p])})" for p in paths[:DIRTY_SHOWN])
+    if len(paths) > DIRTY_SHOWN:
+        shown += f" and {len(paths) - DIRTY_SHOWN} more"
+    text = (
+        f"uncommitted changes in your checkout to {plural(len(paths), 'file')} tasks will "
+        f"change: {shown}; tasks start from {target} ({head[:12]}) without them (commit them "
+        "first if the tasks need them)"
+    )
+    return text, paths
+
+
+def _rank(state: str) -> int:
+    return ORDER.index(state) if state in ORDER else len(ORDER)
 
 
 def _and(ids: Sequence[str]) -> str:
@@ -250,5 +297,7 @@ def _run_locked(
             stop=stop,
         )
         engine.rec.notes.extend(notes)
+        if warning := dirty_checkout_warning(plan, uncommitted_paths(repo), target, head):
+            engine.rec.emit("warning", None, warning[0], paths=warning[1])
         summary = engine.run()
     return RunResult(summary.exit_code, "", summary)

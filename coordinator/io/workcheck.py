@@ -327,28 +327,41 @@ class CheckoutGuard:
         return ["HEAD" if k == _HEAD_KEY else k for k in changed]
 
     def _read(self) -> dict[str, tuple[str, int, int] | str]:
-        args = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
-        fields = self.repo.run_raw(*args, cwd=self.root).stdout.split(b"\0")
         state: dict[str, tuple[str, int, int] | str] = {}
-        skip = False
-        for field in fields:
-            if skip or not field:  # the original path of a rename, or the final empty field
-                skip = False
-                continue
-            kind = field[:1]
-            cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
-            if cut is None:  # "#" header lines
-                continue
-            parts = field.split(b" ", cut)
-            skip = kind == b"2"
-            path = os.fsdecode(parts[cut])
+        for path, status in _status(self.repo, self.root).items():
             try:
                 info = os.lstat(self.root / path)
                 stat = (info.st_size, info.st_mtime_ns)
             except OSError:
                 stat = (-1, -1)
-            state[path] = (os.fsdecode(b" ".join(parts[:cut])), *stat)
+            state[path] = (status, *stat)
         head = self.repo.run_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD",
                                  cwd=self.root, ok=None)  # fmt: skip
         state[_HEAD_KEY] = os.fsdecode(head.stdout)
         return state
+
+
+def uncommitted_paths(repo: GitRepo) -> list[str]:
+    """Paths of the user's checkout with changes no commit holds (staged, unstaged, untracked
+    and not ignored), sorted: what a run, which starts from commits, does not see."""
+    return sorted(_status(repo, repo.root))
+
+
+def _status(repo: GitRepo, root: Path) -> dict[str, str]:
+    """``git status --porcelain=v2``: each listed path and its status fields."""
+    args = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
+    fields = repo.run_raw(*args, cwd=root).stdout.split(b"\0")
+    found: dict[str, str] = {}
+    skip = False
+    for field in fields:
+        if skip or not field:  # the original path of a rename, or the final empty field
+            skip = False
+            continue
+        kind = field[:1]
+        cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
+        if cut is None:  # "#" header lines
+            continue
+        parts = field.split(b" ", cut)
+        skip = kind == b"2"
+        found[os.fsdecode(parts[cut])] = os.fsdecode(b" ".join(parts[:cut]))
+    return found
