@@ -17,6 +17,12 @@ import click
 from rich.console import Console
 
 from coordinator import __version__
+from coordinator.cli_options import (
+    STATUS_JSON_HELP,
+    TASKS_JSON_HELP,
+    repo_before_command,
+    repo_option,
+)
 from coordinator.commands import cron as cron_mod
 from coordinator.commands.clean import clean as clean_repo
 from coordinator.commands.daemon import cycle as daemon_cycle
@@ -44,52 +50,16 @@ from coordinator.ui.plan_output import (
     render_text,
 )
 
-_REPO_KEY = "coordinator.repo_path"
-
-
-def _repo_default(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """``-C`` after the subcommand wins; else the one given before it, as git takes it."""
-    if value is not None:
-        return value
-    found: Path | None = ctx.meta.get(_REPO_KEY)
-    return found
-
-
-def _remember_repo(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.meta[_REPO_KEY] = value  # meta is shared by every context of one invocation
-
-
-_repo_option = click.option(
-    "-C",
-    "--repo",
-    "repo_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    callback=_repo_default,
-    help="Run as if started in this directory (like git -C).",
-)
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coordinator")
-@click.option(
-    "-C",
-    "--repo",
-    "repo_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    expose_value=False,
-    is_eager=True,
-    callback=_remember_repo,
-    help="Run as if started in this directory (like git -C); before or after the command.",
-)
+@repo_before_command
 def cli() -> None:
     """Run many coding agents on one git repository at once, each in its own worktree."""
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
 @click.option(
     "--format",
@@ -136,7 +106,7 @@ def plan(
 
 
 @cli.command()
-@_repo_option
+@repo_option
 def validate(repo_path: Path | None) -> None:
     """Check config, specs and agent programs; exit 0, or 2 listing every problem (for CI)."""
     result = validate_project(repo_path)
@@ -146,7 +116,7 @@ def validate(repo_path: Path | None) -> None:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 def init(repo_path: Path | None) -> None:
     """Write a starter coordinator.toml and specs/example.md (never overwrites)."""
     for line in init_project(repo_path or Path.cwd()):
@@ -154,7 +124,7 @@ def init(repo_path: Path | None) -> None:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
 @click.option("--target", help="Branch results merge into (config: coordinator/integration).")
 @click.option("--base", help="Where the target starts when it does not exist yet (HEAD).")
@@ -185,16 +155,12 @@ def run(
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print one JSON object: run_id, state, started_at, finished_at, target, base, "
-    "instances, summary, and tasks (a list of objects with id, agent, state, attempt, "
-    "started_at, finished_at, merged_at, branch, worktree, base, merge_commit, "
-    "predicted_files, changed_files, violations, log, reason, summary); plus daemon, the last "
-    "daemon cycle, when there was one. Times are ISO 8601 UTC. See README, Status.",
+    help=STATUS_JSON_HELP,
 )
 @click.option("--run", "run_id", help="A run id (default: the last run).")
 def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
@@ -208,14 +174,12 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print one JSON object: target, counts (state -> number), and tasks (a list of "
-    "objects with id, agent, spec, state, commit, run_id, branch, log, reason, spec_digest, "
-    "landed_digest, changed_since_landed). See README.",
+    help=TASKS_JSON_HELP,
 )
 @click.option("--target", help="The branch tasks merge into (config: coordinator/integration).")
 def tasks(repo_path: Path | None, as_json: bool, target: str | None) -> int:
@@ -229,7 +193,7 @@ def tasks(repo_path: Path | None, as_json: bool, target: str | None) -> int:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.argument("tasks", nargs=-1)
 @click.option("--run", "run_id", help="Only what this run landed.")
 @click.option("--since", help="Only what landed after this revision or date.")
@@ -268,7 +232,7 @@ def review(
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--all", "all_", is_flag=True, help="Also unmerged work (needs --force).")
 @click.option("--force", is_flag=True, help="Confirm deleting unmerged work with --all.")
 @click.option("--target", help="The branch tasks merged into (config: coordinator/integration).")
@@ -281,7 +245,7 @@ def clean(repo_path: Path | None, all_: bool, force: bool, target: str | None) -
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--once", is_flag=True, help="One cycle, for cron: run what is new or changed.")
 @click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
 def daemon(repo_path: Path | None, once: bool, json_lines: bool) -> int:
@@ -297,7 +261,7 @@ def cron() -> None:
 
 
 @cron.command("install")
-@_repo_option
+@repo_option
 @click.option("--every", default="15m", show_default=True, help="Interval (1m..30m, 1h..24h).")
 @click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
 def cron_install(repo_path: Path | None, every: str, dry_run: bool) -> int:
@@ -308,7 +272,7 @@ def cron_install(repo_path: Path | None, every: str, dry_run: bool) -> int:
 
 
 @cron.command("remove")
-@_repo_option
+@repo_option
 @click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
 def cron_remove(repo_path: Path | None, dry_run: bool) -> int:
     with GitRepo.discover(repo_path or Path.cwd()) as repo:
@@ -321,7 +285,7 @@ def cron_remove(repo_path: Path | None, dry_run: bool) -> int:
 
 
 @cron.command("show")
-@_repo_option
+@repo_option
 def cron_show(repo_path: Path | None) -> int:
     with GitRepo.discover(repo_path or Path.cwd()) as repo:
         line = cron_mod.show(repo.root)
@@ -330,7 +294,7 @@ def cron_show(repo_path: Path | None) -> int:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--onto", help="Branch to land on (default: the checked-out branch).")
 @click.option("--ff-only", is_flag=True, help="Refuse anything but a fast-forward.")
 @click.option(
@@ -344,7 +308,7 @@ def land(repo_path: Path | None, onto: str | None, ff_only: bool, yes: bool) -> 
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.argument("task")
 def revert(repo_path: Path | None, task: str) -> int:
     """Revert a task's merge on the target (-m 1); the daemon will not rerun it unasked."""

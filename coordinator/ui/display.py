@@ -264,7 +264,7 @@ class LiveReporter:
 
     def event(self, event: RunEvent) -> None:
         if event.kind in {"failed", "conflict", "skipped", "violation", "warning", "retry"}:
-            self._log.extend(describe(event))
+            self._log.extend(describe(event)[:1])  # a gate's output tail is in its log
 
     def update(self, rows: Sequence[TaskRow]) -> None:
         self._rows = rows

@@ -92,7 +92,7 @@ def test_land_refuses_a_dirty_checkout(e2e: E2EProject, how: str) -> None:
     if how == "staged":
         e2e.git("add", "README.md")
     line = _refused(e2e, "land")
-    assert "uncommitted changes" in line and "main" in line
+    assert "uncommitted changes (1 file)" in line and "main" in line
 
 
 def test_land_refuses_an_untracked_file_in_the_way(e2e: E2EProject) -> None:
