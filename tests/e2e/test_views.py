@@ -167,10 +167,9 @@ def test_validate_json_conflicts_help_estimates_and_plurals(e2e: E2EProject) -> 
     assert plan["conflicts"] == [["a", "b", ["a.txt"]],
                                  ["a", "c", ["(unknown footprint: exclusive)"]],
                                  ["b", "c", ["(unknown footprint: exclusive)"]]]  # fmt: skip
-    assert plan["conflict_details"] == [
-        {"a": "a", "b": "b", "paths": ["a.txt"], "unknown_footprint": []},
-        {"a": "a", "b": "c", "paths": [], "unknown_footprint": ["c"]},
-        {"a": "b", "b": "c", "paths": [], "unknown_footprint": ["c"]},
+    assert plan["unknown_footprint_conflicts"] == [
+        {"a": "a", "b": "c", "unknown_footprint": ["c"]},
+        {"a": "b", "b": "c", "unknown_footprint": ["c"]},
     ]
     missing = "2 tasks have no estimate (b, c): the simulated schedule assumes 2m00s for each"
     assert missing in plan["warnings"]
