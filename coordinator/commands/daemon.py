@@ -32,6 +32,7 @@ from coordinator.core.models import TaskSpec
 from coordinator.engine.runner import RunRequest, RunResult, run
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
 from coordinator.io import processes
+from coordinator.io.agents import LAUNCH_FAILED
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -82,7 +83,10 @@ def select_tasks(path: Path, git_dir: Path) -> Selection:
 
 
 def _held(git_dir: Path, digests: dict[str, str], fresh: set[str]) -> set[str]:
-    """Unlanded tasks whose latest recorded attempt, with the spec as it is now, failed."""
+    """Unlanded tasks whose latest recorded attempt, with the spec as it is now, failed.
+
+    An agent that could not even be started (a program missing, since installed) did not fail
+    the task: such a task is tried again next cycle."""
     db = store_path(git_dir)
     if not db.exists():
         return set()
@@ -97,6 +101,7 @@ def _held(git_dir: Path, digests: dict[str, str], fresh: set[str]) -> set[str]:
         if task_id in digests
         and task_id not in fresh
         and record.state in HELD_STATES
+        and not (record.reason or "").startswith(LAUNCH_FAILED)
         and record.spec_digest
         and record.spec_digest == digests[task_id]
     }

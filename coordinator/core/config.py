@@ -27,6 +27,7 @@ from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
 from coordinator.core.models import FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
+from coordinator.core.rules import validate_repo_path
 from coordinator.errors import InputError, Problem
 
 _PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
@@ -111,6 +112,13 @@ def _environment(value: object) -> object:
 Argv = Annotated[list[str], BeforeValidator(_argv_list)]
 
 
+def _repo_file(value: object) -> object:
+    """A repository-relative file path (read from the working tree when the config is read)."""
+    if isinstance(value, str) and (problem := validate_repo_path(value)):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
 def _no_nul(text: str) -> str:
     """The identity goes into git's environment, where a NUL cannot be passed."""
     if "\0" in text:
@@ -135,6 +143,8 @@ class AgentConfig(_Strict):
     grace: Seconds | None = None
     env: Annotated[dict[str, str], BeforeValidator(_environment)] = Field(default_factory=dict)
     description: str = ""
+    # The prompt's template, relative to the repository root (default: core.prompt's).
+    prompt_template: Annotated[str, BeforeValidator(_repo_file)] | None = None
 
     @field_validator("command")
     @classmethod
@@ -222,6 +232,8 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
+    "prompt_template": 'write a file path relative to the repository root, e.g. '
+    'prompt_template = "prompts/coder.md"',
     "merge": "write a [merge] table with verify and verify_timeout",
     "daemon": "write a [daemon] table with notify and debounce",
     "footprint": 'write "infer" or "declared"',

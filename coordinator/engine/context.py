@@ -20,6 +20,7 @@ from coordinator.core.plan import Plan
 from coordinator.core.refs import branch_ref
 from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
+from coordinator.engine.launch import Prompts
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.gitrepo import GitRepo
@@ -82,6 +83,7 @@ class RunContext:
         self.target_ref = branch_ref(target)
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
+        self.prompts = Prompts(project, repo, target)
         self.worktrees = Worktrees(repo, self.config.worktrees)
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)

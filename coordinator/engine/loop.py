@@ -77,7 +77,7 @@ class Engine:
     def _loop(self) -> None:
         """Start what may start, feed the merge lane, show, then handle the next event."""
         ctx = self.ctx
-        while not self._finished():
+        while True:  # the table is drawn once more after the last event, then it returns
             if not ctx.stopping:
                 starting.start_ready(ctx)
             merging.feed_lane(ctx)

@@ -135,7 +135,7 @@ def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:
     launch = prepare_launch(
         task, agent=agent, files=ctx.files, worktree=prepared.worktree,
         marker=ctx.watcher.marker_path(task_id), base=prepared.base, run_id=ctx.run_id,
-        attempt=run.attempt, log=log, log_limit=ctx.config.log_limit,
+        attempt=run.attempt, log=log, log_limit=ctx.config.log_limit, prompts=ctx.prompts,
     )  # fmt: skip
     with ctx.rec.timed(task_id, "start"):
         proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]

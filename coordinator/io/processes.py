@@ -70,6 +70,7 @@ class Started:
     popen: subprocess.Popen[bytes] | None
     returncode: int | None = None
     error: str = ""
+    strerror: str = ""  # the system's own words (``Exec format error``), when it said any
 
 
 def start_failure(argv: Sequence[str], cwd: Path | str | None, exc: OSError) -> tuple[int, str]:
@@ -116,7 +117,7 @@ def start(
         )  # fmt: skip
     except OSError as exc:
         code, why = start_failure(args, cwd, exc)
-        return Started(None, code, why)
+        return Started(None, code, why, exc.strerror or "")
     return Started(popen)
 
 
