@@ -84,11 +84,11 @@ class Engine:
         """Handle what is queued, start what may start, feed the merge lane, show, wait."""
         ctx = self.ctx
         self._drain()  # a stop asked for before the run began comes before any start
-        while not self._finished():
+        while True:
             if not ctx.stopping:
                 starting.start_ready(ctx)
             merging.feed_lane(ctx)
-            self.reporter.update(ctx.book.rows())
+            self.reporter.update(ctx.book.rows())  # the last table drawn shows the end
             if self._finished():
                 return
             self._handle(self._next_event())
