@@ -26,7 +26,7 @@ from coordinator.cli_options import (
 )
 from coordinator.commands.clean import clean as clean_repo
 from coordinator.commands.daemon import cycle as daemon_cycle
-from coordinator.commands.daemon import watch as daemon_watch
+from coordinator.commands.daemon_watch import watch as daemon_watch
 from coordinator.commands.init import init_project
 from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task

@@ -60,6 +60,8 @@ class Kept:
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         verdict = self.verdict
+        if verdict.action == "retry" and ctx.stopping:  # stopped while its branch was kept
+            verdict = Verdict("end", verdict.state, verdict.reason)
         if verdict.action == "retry":
             ctx.book.retried(task_id, kept=self.branch, reason=verdict.reason)
             return
