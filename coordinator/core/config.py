@@ -166,6 +166,8 @@ class MergeConfig(_Strict):
 
     verify: Annotated[Argv, Field(min_length=1)] | None = None
     verify_timeout: Timeout = 600.0
+    parallel: int | None = Field(default=None, ge=1)  # gates at once; None: ``instances``
+    batch: int = Field(default=1, ge=1)  # queued entries checked by one gate run
 
 
 class DaemonConfig(_Strict):
@@ -215,6 +217,8 @@ _FIXES = {
     "debounce": MAX_DURATION_HELP,
     "verify_timeout": MAX_DURATION_HELP,
     "instances": "write a whole number of at least 1",
+    "parallel": "write a whole number of at least 1 (gate runs at once)",
+    "batch": "write a whole number of at least 1 (queued merges per gate run)",
     "log_limit": "write a number of bytes, at least 1024",
     "min_free_disk": "write a number of bytes, 0 or more",
     "specs": 'write a directory relative to the repository root, e.g. specs = "specs"',
@@ -222,7 +226,7 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
-    "merge": "write a [merge] table with verify and verify_timeout",
+    "merge": "write a [merge] table with verify, verify_timeout, parallel and batch",
     "daemon": "write a [daemon] table with notify and debounce",
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
