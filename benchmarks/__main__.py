@@ -16,8 +16,9 @@ COMMANDS = {
     "plan": "benchmarks.plan_bench",
     "run": "benchmarks.run_bench",
     "history": "benchmarks.history_bench",
+    "gate": "benchmarks.gate_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run|history} [--quick] [--json] [--help]"
+USAGE = "usage: scripts/bench {schedule|plan|run|history|gate} [--quick] [--json] [--help]"
 
 
 def main(argv: Sequence[str]) -> int:
