@@ -142,8 +142,11 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench gate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench gate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="12 tasks of 0.5 s, a 0.5 s gate")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--tasks", type=int)

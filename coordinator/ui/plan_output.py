@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.core.durations import format_duration
+from coordinator.core.models import Conflict
 from coordinator.core.plan import Plan
+from coordinator.core.sharing import suggest_shared, why_waived
 from coordinator.core.simulate import Schedule
 
 _SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
@@ -48,7 +50,17 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
         "instances": instances,
         "speedup": schedule.speedup,
         "warnings": list(plan.warnings),
+        "waived": [
+            {"a": c.a, "b": c.b, "paths": list(c.paths), "why": _why(plan, c)} for c in plan.waived
+        ],
+        "suggested_shared": [
+            {"path": p, "conflicts": n} for p, n in suggest_shared(plan.conflicts)
+        ],
     }
+
+
+def _why(plan: Plan, conflict: Conflict) -> str:
+    return why_waived(conflict.paths, plan.shared, plan.overlap_mode)
 
 
 def render_json(plan: Plan, schedule: Schedule, instances: int) -> str:
@@ -183,6 +195,25 @@ def render_text(
         parts.append(conflicts)
     else:
         parts.append(Text("Conflicts: none"))
+    if plan.waived:
+        waived, shown = _table(
+            f"Waived conflicts ({len(plan.waived)}): these run side by side, their results "
+            "meet in the merge", len(plan.waived), limit,
+        )  # fmt: skip
+        for column in ("task", "task", "shared paths", "why"):
+            waived.add_column(column, overflow="fold")
+        for c in plan.waived[:shown]:
+            waived.add_row(c.a, c.b, ", ".join(c.paths), _why(plan, c))
+        parts.append(waived)
+    if suggestions := suggest_shared(plan.conflicts):
+        listed = ", ".join(f"{path} ({n} conflicts)" for path, n in suggestions)
+        parts.append(
+            Text.assemble(
+                ("Serialize the most: ", "bold"),
+                listed,
+                "  (candidates for [overlap] shared when their edits merge cleanly)",
+            )
+        )
     parts.append(
         Text.assemble(
             ("Critical path: ", "bold"),

@@ -78,9 +78,7 @@ def _contents(e2e: E2EProject) -> dict[str, str]:
     out = {}
     for name in names:
         text = e2e.git("show", f"coordinator/integration:{name}")
-        out[name] = (
-            "".join(sorted(text.splitlines(keepends=True))) if name in SORTED else text
-        )
+        out[name] = "".join(sorted(text.splitlines(keepends=True))) if name in SORTED else text
     return out
 
 
