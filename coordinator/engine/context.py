@@ -87,6 +87,7 @@ class RunContext:
         self.target_ref = branch_ref(target)
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
+        self.attributes = self.files.union_attributes(self.config.overlap.union)
         self.worktrees = Worktrees(repo, self.config.worktrees)
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)

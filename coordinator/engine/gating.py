@@ -69,7 +69,7 @@ def feed(ctx: RunContext) -> None:
         return
     ctx.merge_round = Round(groups)
     entries = [(t, ctx.book[t].head, merge_message(ctx, t)) for g in groups for t in g]
-    job = BuildJob(ctx.repo, ctx.target_ref, entries, ctx.config.identity)
+    job = BuildJob(ctx.repo, ctx.target_ref, entries, ctx.config.identity, ctx.attributes)
     ctx.jobs.start(MERGE, groups[0][0], job.run)
 
 
@@ -79,6 +79,7 @@ class BuildJob:
     target_ref: str
     entries: Sequence[tuple[str, str, str]]  # (task id, task head, merge message)
     identity: Identity
+    attributes: Path | None
 
     def run(self) -> Built:
         old = self.repo.rev_parse(self.target_ref)
@@ -88,7 +89,7 @@ class BuildJob:
         commits: dict[str, str] = {}
         conflicts: dict[str, tuple[str, ...]] = {}
         for task_id, head, message in self.entries:
-            result = self.repo.merge_tree(tip, head)
+            result = self.repo.merge_tree(tip, head, attributes=self.attributes)
             if result.tree is None:
                 conflicts[task_id] = result.conflicts
                 continue

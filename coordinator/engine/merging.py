@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from coordinator.core.config import Identity
 from coordinator.core.decisions import after_conflict, after_gate, before_merge
@@ -43,7 +44,8 @@ def feed_lane(ctx: RunContext) -> None:
 
 def _merge(ctx: RunContext, task_id: str) -> None:
     message = merge_message(ctx, task_id)
-    job = MergeJob(ctx.repo, ctx.target_ref, ctx.book[task_id].head, message, ctx.config.identity)
+    head = ctx.book[task_id].head
+    job = MergeJob(ctx.repo, ctx.target_ref, head, message, ctx.config.identity, ctx.attributes)
     ctx.jobs.start(MERGE, task_id, job.run)
 
 
@@ -76,10 +78,14 @@ class MergeJob:
     head: str
     message: str
     identity: Identity
+    attributes: Path | None
 
     def run(self) -> Landed:
         for _ in range(MERGE_ATTEMPTS):
-            outcome = merge_task(self.repo, self.target_ref, self.head, self.message, self.identity)
+            outcome = merge_task(
+                self.repo, self.target_ref, self.head, self.message, self.identity,
+                attributes=self.attributes,
+            )  # fmt: skip
             if outcome.status != "moved":
                 break
         return Landed(outcome)
