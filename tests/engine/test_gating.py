@@ -65,3 +65,32 @@ def test_every_task_lands_as_its_own_merge_commit_when_gates_run_side_by_side(
     assert sorted(merge_order(repo)) == ["a", "b", "c", "d"]
     parents = git(repo, "log", "--first-parent", "--format=%p", TARGET).splitlines()[:4]
     assert all(len(p.split()) == 2 for p in parents)  # each a two-parent merge
+
+
+def test_shared_changelog_tasks_run_side_by_side_and_union_merges_their_entries(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "CHANGES.rst").write_text("Changes\n=======\n\n")
+    git(repo, "add", "CHANGES.rst")
+    git(repo, "commit", "-qm", "changelog")
+    sharing = '\n[overlap]\nshared = ["CHANGES*"]\nunion = ["CHANGES*"]\n'
+    (repo / "coordinator.toml").write_text(config(instances=3, extra=sharing))
+    names = ("a", "b", "c")
+    for name in names:
+        # each waits until all three run: only possible when nothing serialized them
+        barrier = f"@touch {tmp_path / name}\n" + "".join(
+            f"@wait {tmp_path / other} 60\n" for other in names if other != name
+        )
+        path = repo / "specs" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f'---\nid: {name}\nagent: fake\nfiles: ["{name}.txt", "CHANGES.rst"]\n---\n'
+            f"{barrier}@write {name}.txt {name}\n@append CHANGES.rst - entry {name}\n@marker done\n"
+        )
+    summary = EngineRun(repo, instances=3).start().join(timeout=120)
+    assert summary.exit_code == 0, summary
+    assert summary.max_parallel == 3  # the changelog overlap did not serialize them
+    text = git(repo, "show", f"{TARGET}:CHANGES.rst")
+    assert sorted(line for line in text.splitlines() if line.startswith("- ")) == [
+        "- entry a", "- entry b", "- entry c",
+    ]  # fmt: skip
