@@ -17,8 +17,9 @@ COMMANDS = {
     "run": "benchmarks.run_bench",
     "history": "benchmarks.history_bench",
     "gate": "benchmarks.gate_bench",
+    "replay": "benchmarks.replay_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run|history|gate} [--quick] [--json] [--help]"
+USAGE = "usage: scripts/bench {schedule|plan|run|history|gate|replay} [--quick] [--json] [--help]"
 
 
 def main(argv: Sequence[str]) -> int:
