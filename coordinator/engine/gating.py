@@ -68,6 +68,15 @@ def feed(ctx: RunContext) -> None:
     if not groups:
         return
     ctx.merge_round = Round(groups)
+    probing = bool(ctx.queue.bisecting)
+    shown = " | ".join("+".join(g) for g in groups)
+    ctx.rec.emit(
+        "queue", None,
+        f"{'bisecting' if probing else 'gating'} {shown}"
+        + ("" if len(groups) == 1 else " (each group on top of the ones before it)"),
+        groups=[list(g) for g in groups], speculative=[list(g) for g in groups[1:]],
+        bisecting=list(ctx.queue.bisecting),
+    )  # fmt: skip
     entries = [(t, ctx.book[t].head, merge_message(ctx, t)) for g in groups for t in g]
     job = BuildJob(ctx.repo, ctx.target_ref, entries, ctx.config.identity, ctx.attributes)
     ctx.jobs.start(MERGE, groups[0][0], job.run)
