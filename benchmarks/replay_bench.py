@@ -145,10 +145,10 @@ def run_one(
 def render(r: dict[str, Any]) -> str:
     rows = [
         [name, f"{x['wall_s']:.1f}", f"{r['runs']['one']['wall_s'] / x['wall_s']:.2f}x",
-         f"{x['merged']}/{r['changes']}", "yes" if x["tree_equal"] else f"no {x['tree_differs']}"]
+         f"{x['merged']}/{r['changes']}", "yes" if x["tree_equal"] else f"no {x['tree_differs'] or x['unmerged']}"]
         for name, x in r["runs"].items()
     ]  # fmt: skip
-    met = r["speedup"] >= SPEEDUP_GOAL and r["runs"]["shared"]["tree_equal"]
+    met = r["speedup"] >= SPEEDUP_GOAL and r["runs"].get("shared", {}).get("tree_equal", False)
     return "\n".join(
         [
             f"### replay: {r['repo']}, last {r['changes']} changes, {r['sleep_s']:g} s each",
@@ -174,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds every task takes")
     parser.add_argument("--shared", nargs="*", default=["CHANGES*"], help="changelog globs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--runs", nargs="*", default=["shared", "files"], help="besides one")
     args = parser.parse_args(argv)
     source = args.repo.resolve()
     todo = changes(source, args.changes)
