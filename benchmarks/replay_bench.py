@@ -142,10 +142,14 @@ def run_one(
     }
 
 
+def _equal(x: dict[str, Any]) -> str:
+    return "yes" if x["tree_equal"] else f"no: {x['tree_differs'] or x['unmerged']}"
+
+
 def render(r: dict[str, Any]) -> str:
     rows = [
         [name, f"{x['wall_s']:.1f}", f"{r['runs']['one']['wall_s'] / x['wall_s']:.2f}x",
-         f"{x['merged']}/{r['changes']}", "yes" if x["tree_equal"] else f"no {x['tree_differs'] or x['unmerged']}"]
+         f"{x['merged']}/{r['changes']}", _equal(x)]
         for name, x in r["runs"].items()
     ]  # fmt: skip
     met = r["speedup"] >= SPEEDUP_GOAL and r["runs"].get("shared", {}).get("tree_equal", False)
