@@ -48,13 +48,16 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
-def changes(source: Path, n: int) -> list[tuple[str, str, list[str]]]:
-    """(parent, commit, files) of the last ``n`` first-parent changes, oldest first."""
+def changes(source: Path, n: int) -> list[tuple[str, str, list[str], set[str]]]:
+    """(parent, commit, files, files added or deleted) of the last ``n`` first-parent changes,
+    oldest first."""
     commits = git(source, "rev-list", "--first-parent", "-n", str(n + 1), "HEAD").split()[::-1]
     out = []
     for parent, commit in itertools.pairwise(commits):
-        files = git(source, "diff", "--no-renames", "--name-only", parent, commit).split("\n")
-        out.append((parent, commit, [f for f in files if f]))
+        listing = git(source, "diff", "--no-renames", "--name-status", parent, commit)
+        rows = [line.split("\t", 1) for line in listing.splitlines() if "\t" in line]
+        created = {path for status, path in rows if status in ("A", "D")}
+        out.append((parent, commit, [path for _, path in rows], created))
     return out
 
 
@@ -66,7 +69,7 @@ def _spec(task_id: str, files: list[str], deps: list[str], body: str) -> str:
 
 
 def prepare(
-    source: Path, root: Path, todo: list[tuple[str, str, list[str]]], shared: list[str],
+    source: Path, root: Path, todo: list[tuple[str, str, list[str], set[str]]], shared: list[str],
     instances: int, sleep: float,
 ) -> None:  # fmt: skip
     git(root.parent, "clone", "-q", "--no-checkout", str(source), str(root))
@@ -84,14 +87,26 @@ def prepare(
     specs = root / "replay-specs"
     specs.mkdir()
     last: dict[str, str] = {}
-    for k, (parent, commit, files) in enumerate(todo):
+    since: dict[str, list[str]] = {}  # shared file -> changes to it since its last barrier
+    barrier: dict[str, str] = {}  # shared file -> the last change that created or deleted it
+    for k, (parent, commit, files, created) in enumerate(todo):
         task_id = f"c{k:03}"
         ordered = [f for f in files if not any(glob_match(g, f) for g in shared)]
-        deps = sorted({last[f] for f in ordered if f in last})
+        deps = {last[f] for f in ordered if f in last}
         for f in ordered:
             last[f] = task_id
+        # No merge combines a deletion (or creation) of a shared file with edits to it: such a
+        # change is ordered after every change to that file before it, and before every after.
+        for f in (f for f in files if f not in ordered):
+            deps |= {barrier[f]} if f in barrier else set()
+            if f in created:
+                deps |= set(since.get(f, []))
+                barrier[f], since[f] = task_id, []
+            else:
+                since.setdefault(f, []).append(task_id)
+        deps.discard(task_id)
         body = f"@replay {parent} {commit} {sleep:g} {json.dumps(shared)}"
-        (specs / f"{task_id}.md").write_text(_spec(task_id, files, deps, body))
+        (specs / f"{task_id}.md").write_text(_spec(task_id, files, sorted(deps), body))
     git(root, "add", "coordinator.toml", "replay-specs")
     git(root, "commit", "-q", "-m", "replay setup")
 
@@ -113,7 +128,7 @@ def compare(root: Path, tip: str, union: list[str]) -> list[str]:
 
 
 def run_one(
-    source: Path, work: Path, name: str, todo: list[tuple[str, str, list[str]]],
+    source: Path, work: Path, name: str, todo: list[tuple[str, str, list[str], set[str]]],
     shared: list[str], instances: int, sleep: float,
 ) -> dict[str, Any]:  # fmt: skip
     root = work / name
