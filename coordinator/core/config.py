@@ -171,11 +171,31 @@ class AgentConfig(_Strict):
         return self
 
 
+def _plain_glob(value: str) -> str:
+    """A repository-relative glob that can also be written as a git attributes pattern."""
+    if not value.strip() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("must be a glob without spaces or control characters")
+    if value.startswith(("/", "!", "#", "../")) or "\\" in value:
+        raise ValueError("must be a repository-relative glob such as CHANGES* or docs/**")
+    return value
+
+
 class MergeConfig(_Strict):
     """The merge gate: ``verify`` runs on the merge result before the target moves."""
 
     verify: Annotated[Argv, Field(min_length=1)] | None = None
     verify_timeout: Timeout = 600.0
+    parallel: int | None = Field(default=None, ge=1)  # gates at once; None: ``instances``
+    batch: int = Field(default=1, ge=1)  # queued entries checked by one gate run
+
+
+class OverlapConfig(_Strict):
+    """Optimistic sharing: overlaps on ``shared`` paths do not serialize tasks; ``union`` paths
+    merge with git's union driver; ``optimistic`` waives every overlap."""
+
+    shared: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    union: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    mode: Literal["files", "optimistic"] = "files"
 
 
 class DaemonConfig(_Strict):
@@ -206,6 +226,7 @@ class Config(_Strict):
     identity: Identity = Field(default_factory=Identity)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
     def agent_cap(self, agent: str) -> int:
@@ -225,6 +246,8 @@ _FIXES = {
     "debounce": MAX_DURATION_HELP,
     "verify_timeout": MAX_DURATION_HELP,
     "instances": "write a whole number of at least 1",
+    "parallel": "write a whole number of at least 1 (gate runs at once)",
+    "batch": "write a whole number of at least 1 (queued merges per gate run)",
     "log_limit": "write a number of bytes, at least 1024",
     "min_free_disk": "write a number of bytes, 0 or more",
     "specs": 'write a directory relative to the repository root, e.g. specs = "specs"',
@@ -234,8 +257,12 @@ _FIXES = {
     "profile": f"write one of {_PROFILE_NAMES}",
     "prompt_template": 'write a file path relative to the repository root, e.g. '
     'prompt_template = "prompts/coder.md"',
-    "merge": "write a [merge] table with verify and verify_timeout",
+    "merge": "write a [merge] table with verify, verify_timeout, parallel and batch",
     "daemon": "write a [daemon] table with notify and debounce",
+    "overlap": "write an [overlap] table with shared, union and mode",
+    "shared": 'write a list of repository-relative globs, e.g. shared = ["CHANGES*"]',
+    "union": 'write a list of repository-relative globs, e.g. union = ["CHANGES*"]',
+    "mode": 'write "files" or "optimistic"',
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',

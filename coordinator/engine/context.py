@@ -14,8 +14,10 @@ import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coordinator.core.config import AgentConfig
+from coordinator.core.mergequeue import MergeQueue
 from coordinator.core.plan import Plan
 from coordinator.core.refs import branch_ref
 from coordinator.engine.book import TaskBook
@@ -30,6 +32,9 @@ from coordinator.io.store import Store
 from coordinator.io.workcheck import CheckoutGuard
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import Project
+
+if TYPE_CHECKING:
+    from coordinator.engine.gating import Round
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class RunContext:
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
         self.prompts = Prompts(project, repo, target)
+        self.attributes = self.files.union_attributes(self.config.overlap.union)
         self.worktrees = Worktrees(repo, self.config.worktrees)
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)
@@ -98,6 +104,11 @@ class RunContext:
         self.checkout.snapshot()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
         self.timers: list[tuple[float, int, Timer]] = []
+        # the merge queue (with a gate): its rules, the round in flight, the last batch failure
+        merge = self.config.merge
+        self.queue = MergeQueue(parallel=merge.parallel or self.config.instances, batch=merge.batch)
+        self.merge_round: Round | None = None
+        self.last_gate_reason = ""
         self._seq = itertools.count()
 
     def add_timer(self, deadline: float, timer: Timer) -> None:

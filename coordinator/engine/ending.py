@@ -22,9 +22,7 @@ from coordinator.io.worktrees import Worktrees
 def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -> None:
     """Start the job that keeps the task's branch; ``detail`` is a longer reason to show."""
     state = verdict.state or TaskState.FAILED
-    job = KeepJob(
-        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry"
-    )
+    job = KeepJob(ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry")
     ctx.jobs.start("keep", task_id, lambda: Kept(job.run(), verdict, detail))
 
 

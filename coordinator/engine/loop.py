@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine import finishing, interrupts, merging, starting
+from coordinator.engine import finishing, gating, interrupts, merging, starting
 from coordinator.engine.book import TaskBook
 from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
 from coordinator.engine.jobs import JobDone
@@ -64,6 +64,7 @@ class Engine:
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
             adopt=adopt or {},
         )  # fmt: skip
+        self.ctx.queue.parallel = config.merge.parallel or instances
         self.reporter = reporter
         self.stop = stop
         self.refs_at_start = ref_snapshot(repo)
@@ -84,7 +85,10 @@ class Engine:
         while True:
             if not ctx.stopping:
                 starting.start_ready(ctx)
-            merging.feed_lane(ctx)
+            if ctx.config.merge.verify:
+                gating.feed(ctx)
+            else:
+                merging.feed_lane(ctx)
             self.reporter.update(ctx.book.rows())  # the last table drawn shows the end
             if self._finished():
                 return
@@ -112,7 +116,8 @@ class Engine:
 
     def _finished(self) -> bool:
         ctx = self.ctx
-        if ctx.jobs.running or ctx.book.running_agents() or ctx.book.merge_order():
+        busy = ctx.jobs.running or ctx.merge_round is not None
+        if busy or ctx.book.running_agents() or ctx.book.merge_order():
             return False
         return ctx.stopping or ctx.book.done()
 

@@ -9,25 +9,20 @@ it needs is on the target.
 
 from __future__ import annotations
 
-import queue
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 from coordinator.core.config import Identity
 from coordinator.core.decisions import after_conflict, after_gate, before_merge
 from coordinator.engine import ending
 from coordinator.engine.book import NO_CHANGES
 from coordinator.engine.context import GateStarted, RunContext
-from coordinator.engine.jobs import MERGE, GateSwitch
+from coordinator.engine.jobs import MERGE
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import TRAILER_DIGEST
 from coordinator.io.merger import SUMMARY_PREFIX, MergeOutcome, build_merge_message, merge_task
-from coordinator.io.verify import verify_commit
 
 MERGE_ATTEMPTS = 3  # a target moved by someone else is merged onto again, this many times
 
@@ -48,22 +43,21 @@ def feed_lane(ctx: RunContext) -> None:
 
 
 def _merge(ctx: RunContext, task_id: str) -> None:
+    message = merge_message(ctx, task_id)
+    head = ctx.book[task_id].head
+    job = MergeJob(ctx.repo, ctx.target_ref, head, message, ctx.config.identity, ctx.attributes)
+    ctx.jobs.start(MERGE, task_id, job.run)
+
+
+def merge_message(ctx: RunContext, task_id: str) -> str:
+    """The task's merge commit message: title, the agent's summary, the trailers."""
     task = ctx.plan.task(task_id)
     run = ctx.book[task_id]
-    message = build_merge_message(
+    return build_merge_message(
         task_id, task.spec.title or task_id, task.agent, ctx.run_id, run.violations,
         {TRAILER_DIGEST: task.spec.digest} if task.spec.digest else {},
         body=merge_body(run.summary, run.changed_files),
     )  # fmt: skip
-    gate = None
-    if ctx.config.merge.verify:
-        gate = Gate(
-            ctx.repo, task_id, ctx.config.merge.verify, ctx.worktrees.directory / ".verify",
-            ctx.files.logs / f"{task_id}.verify.log", ctx.config.merge.verify_timeout,
-            ctx.events, ctx.gate, ctx.hard.is_set,
-        )  # fmt: skip
-    job = MergeJob(ctx.repo, ctx.target_ref, run.head, message, ctx.config.identity, gate)
-    ctx.jobs.start(MERGE, task_id, job.run)
 
 
 def merge_body(summary: str, changed: Sequence[str]) -> str:
@@ -78,60 +72,23 @@ def merge_body(summary: str, changed: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
-class Gate:
-    """``[merge] verify`` for one task, run from the lane's thread on each merge result."""
-
-    repo: GitRepo
-    task_id: str
-    argv: Sequence[str]
-    scratch: Path
-    log: Path
-    timeout: float
-    events: queue.SimpleQueue[object]
-    switch: GateSwitch
-    hard: Callable[[], bool]
-    spans: list[tuple[float, float]] = field(default_factory=list)  # wall start, end per run
-
-    def __call__(self, commit: str) -> str | None:
-        began = time.time()
-        try:
-            result = verify_commit(
-                self.repo, commit, self.argv, scratch=self.scratch, log=self.log,
-                timeout=self.timeout, on_start=self._started,
-            )  # fmt: skip
-        finally:
-            self.switch.ended()
-            self.spans.append((began, time.time()))
-        if self.hard():
-            return "interrupted"
-        return None if result.ok else result.reason
-
-    def _started(self, pid: int) -> None:
-        self.switch.started(pid)
-        try:
-            create_time: float | None = psutil.Process(pid).create_time()
-        except psutil.Error:
-            create_time = None
-        self.events.put(GateStarted(self.task_id, pid, create_time))
-
-
-@dataclass(frozen=True)
 class MergeJob:
     repo: GitRepo
     target_ref: str
     head: str
     message: str
     identity: Identity
-    gate: Gate | None
+    attributes: Path | None
 
     def run(self) -> Landed:
         for _ in range(MERGE_ATTEMPTS):
             outcome = merge_task(
-                self.repo, self.target_ref, self.head, self.message, self.identity, gate=self.gate
-            )
+                self.repo, self.target_ref, self.head, self.message, self.identity,
+                attributes=self.attributes,
+            )  # fmt: skip
             if outcome.status != "moved":
                 break
-        return Landed(outcome, tuple(self.gate.spans) if self.gate else ())
+        return Landed(outcome)
 
 
 def on_gate(ctx: RunContext, event: GateStarted) -> None:
@@ -144,14 +101,9 @@ def on_gate(ctx: RunContext, event: GateStarted) -> None:
 @dataclass(frozen=True)
 class Landed:
     outcome: MergeOutcome
-    gate_spans: tuple[tuple[float, float], ...] = ()
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
-        gated = 0.0
-        for began, ended in self.gate_spans:
-            ctx.rec.add_phase(task_id, "gate", ended - began, end=ended)
-            gated += ended - began
-        ctx.rec.add_phase(task_id, "merge", max(0.0, seconds - gated))
+        ctx.rec.add_phase(task_id, "merge", seconds)
         outcome = self.outcome
         if outcome.status == "merged":
             assert outcome.commit is not None

@@ -288,12 +288,25 @@ class GitRepo(WorktreeCommands):
         raw = gitdata.raw_commit(resolved[0], resolved[1:], text, who.name, who.email, time.time())
         return self._git("hash-object", "-t", "commit", "-w", "--stdin", input=raw).strip()
 
-    def merge_tree(self, ours: str, theirs: str) -> MergeResult:
+    def merge_tree(self, ours: str, theirs: str, *, attributes: Path | None = None) -> MergeResult:
         """Merge two commits in the object store only: no index, no working tree, no checkout.
 
         Exit code 1 means conflicts (their paths follow the tree id); anything else raises.
+        ``attributes`` is a coordinator-owned attributes file (``[overlap] union``), given to
+        this command only as ``core.attributesFile``: the user's files and config stay as they
+        are (git 2.39's merge-tree has no ``--attr-source``).
         """
-        args = ("merge-tree", "--write-tree", "--no-messages", "--name-only", "-z", ours, theirs)
+        extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
+        args = (
+            *extra,
+            "merge-tree",
+            "--write-tree",
+            "--no-messages",
+            "--name-only",
+            "-z",
+            ours,
+            theirs,
+        )
         proc = self._git_raw(*args, ok=(0, 1))
         return gitdata.parse_merge_tree(proc.returncode, proc.stdout)
 

@@ -252,6 +252,7 @@ def _reachable(repo: GitRepo, sha: str) -> bool:
 
 def _keep(repo: GitRepo, sha: str, branch: str) -> str:
     """A new branch ``coordinator/recovered/<task>[-n]`` at ``sha``, so nothing is orphaned."""
+
     def taken(name: str) -> bool:
         return not repo.update_ref(branch_ref(name), sha, None, message="coordinator: keep work")
 

@@ -21,7 +21,8 @@ from coordinator.report.layout import assign_lanes
 
 # The coordinator's phases as the report names them; "start" (spawning the agent) is drawn
 # as part of the agent's own bar, "store" (its own bookkeeping) is not drawn at all.
-PHASE_NAMES = {"worktree": "worktree", "commit": "collect", "gate": "gate", "merge": "merge"}
+PHASE_NAMES = {"worktree": "worktree", "commit": "collect", "gate": "gate", "verify": "gate",
+               "merge": "merge"}  # fmt: skip
 PHASE_ORDER = ("worktree", "agent", "collect", "gate", "merge")
 
 

@@ -14,7 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.core.durations import format_duration
+from coordinator.core.models import Conflict
 from coordinator.core.plan import Plan
+from coordinator.core.sharing import suggest_shared, why_waived
 from coordinator.core.simulate import Schedule
 
 _SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
@@ -63,9 +65,19 @@ def plan_json(
         "speedup": schedule.speedup,
         "warnings": list(plan.warnings if warnings is None else warnings),
         "unknown_footprint_conflicts": unknown,
+        "waived": [
+            {"a": c.a, "b": c.b, "paths": list(c.paths), "why": _why(plan, c)} for c in plan.waived
+        ],
+        "suggested_shared": [
+            {"path": p, "conflicts": n} for p, n in suggest_shared(plan.conflicts)
+        ],
     }
     data.update(extra or {})
     return data
+
+
+def _why(plan: Plan, conflict: Conflict) -> str:
+    return why_waived(conflict.paths, plan.shared, plan.overlap_mode)
 
 
 def _conflicts(plan: Plan) -> tuple[list[list[Any]], list[dict[str, Any]]]:
@@ -188,6 +200,41 @@ def _table(title: str, total: int, limit: int | None) -> tuple[Table, int]:
     return table, shown
 
 
+def _conflict_parts(plan: Plan, limit: int | None) -> list[Any]:
+    """The conflicts table, the waived ones, and which files serialize the plan the most."""
+    found: list[Any] = []
+    if plan.conflicts:
+        conflicts, shown = _table(f"Conflicts ({len(plan.conflicts)})", len(plan.conflicts), limit)
+        conflicts.add_column("task", no_wrap=True)
+        conflicts.add_column("task", no_wrap=True)
+        conflicts.add_column("shared paths", overflow="fold")
+        for c in plan.conflicts[:shown]:
+            conflicts.add_row(c.a, c.b, ", ".join(c.paths))
+        found.append(conflicts)
+    else:
+        found.append(Text("Conflicts: none"))
+    if plan.waived:
+        waived, shown = _table(
+            f"Waived conflicts ({len(plan.waived)}): these run side by side, their results "
+            "meet in the merge", len(plan.waived), limit,
+        )  # fmt: skip
+        for column in ("task", "task", "shared paths", "why"):
+            waived.add_column(column, overflow="fold")
+        for c in plan.waived[:shown]:
+            waived.add_row(c.a, c.b, ", ".join(c.paths), _why(plan, c))
+        found.append(waived)
+    if suggestions := suggest_shared(plan.conflicts):
+        listed = ", ".join(f"{path} ({n} conflicts)" for path, n in suggestions)
+        found.append(
+            Text.assemble(
+                ("Serialize the most: ", "bold"),
+                listed,
+                "  (candidates for [overlap] shared when their edits merge cleanly)",
+            )
+        )
+    return found
+
+
 def render_text(
     console: Console,
     plan: Plan,
@@ -234,16 +281,7 @@ def render_text(
         tasks.add_row(*cells)
     parts: list[Any] = [Text(note, style="bold") for note in notes]
     parts.append(tasks)
-    if plan.conflicts:
-        conflicts, shown = _table(f"Conflicts ({len(plan.conflicts)})", len(plan.conflicts), limit)
-        conflicts.add_column("task", no_wrap=True)
-        conflicts.add_column("task", no_wrap=True)
-        conflicts.add_column("shared paths", overflow="fold")
-        for c in plan.conflicts[:shown]:
-            conflicts.add_row(c.a, c.b, ", ".join(c.paths))
-        parts.append(conflicts)
-    else:
-        parts.append(Text("Conflicts: none"))
+    parts.extend(_conflict_parts(plan, limit))
     parts.append(
         Text.assemble(
             ("Critical path: ", "bold"),
