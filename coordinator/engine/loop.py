@@ -129,7 +129,9 @@ class Engine:
         self.instances = instances
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
-        self.worktrees = Worktrees(repo, self.config.worktrees)
+        self.worktrees = Worktrees(repo, self.config.worktrees,
+                                   pool_size=self.config.pool_size(instances),
+                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
         self.scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(plan, store, reporter, run_id)
@@ -585,6 +587,8 @@ class Engine:
             )
             landed = f"into {self.target} as {(result.commit or '')[:12]}"
             self.rec.emit("merged", task_id, landed + (f" ({NO_CHANGES})" if unchanged else ""))
+            with self.rec.timed(task_id, "worktree"):
+                self.worktrees.release(task_id)  # its work landed: the next task may reuse it
             self.rec.emit_timing(task_id)
             return
         paths = ", ".join(result.conflicts) or "the target moved during the merge"
@@ -595,7 +599,8 @@ class Engine:
             and not self.stopping
         ):
             kept = self._keep_branch(task_id, TaskState.CONFLICT)
-            self.worktrees.remove(task_id, force=False)
+            if not self.worktrees.release(task_id):  # its work is on the kept branch
+                self.worktrees.remove(task_id, force=False)
             self.scheduler.retry(task_id)
             outcome.state = TaskState.PENDING
             self.rec.emit("retry", task_id, f"merge conflict in {paths}; {kept} kept; retrying")

@@ -19,6 +19,8 @@ POINTS = (
     "after-commit",
     "between-commit-tree-and-update-ref",
     "after-update-ref",
+    "worktree-pooled",
+    "pool-taken",
 )
 
 _counts: dict[str, int] = {}

@@ -374,15 +374,25 @@ class GitRepo:
         """Point HEAD at ``ref`` without touching a file or the index."""
         self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
 
-    def detach_head(self, cwd: Path, message: str) -> None:
-        """Detach HEAD where it is, so the branch it was on is free to be renamed or deleted."""
-        head = self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
+    def detach_head(self, cwd: Path, message: str, head: str | None = None) -> None:
+        """Detach HEAD where it is (``head``, when known), so the branch it was on is free to
+        be renamed or deleted."""
+        head = head or self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
         self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
 
     def stage_all(self, worktree: Path) -> str:
         """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""
         self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
         return self._git("write-tree", cwd=worktree).strip()
+
+    def switch_files(self, cwd: Path, old: str, new: str) -> None:
+        """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
+        ``new``, writing only the files that differ (refuses rather than overwrite work)."""
+        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
+
+    def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
+        """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
+        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""

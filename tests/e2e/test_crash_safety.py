@@ -5,6 +5,7 @@ no task commit unreachable, no agent left alive, and no worktree git does not kn
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,12 @@ from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
 from coordinator.io.faults import POINTS
 
-# Every point at its first four hits, and the last merge of all (after which the resumed run
-# finds nothing left to run and must still reconcile the cut-off run).
-TRIALS = [(point, nth) for point in POINTS for nth in (1, 2, 3, 4)] + [("after-update-ref", 6)]
+# Every point at its first four hits (three tasks start after a worktree was pooled), and the
+# last merge of all (after which the resumed run finds nothing left to run and must still
+# reconcile the cut-off run).
+HITS = {"pool-taken": (1, 2, 3)}
+TRIALS = [(point, nth) for point in POINTS for nth in HITS.get(point, (1, 2, 3, 4))]
+TRIALS += [("after-update-ref", 6)]
 
 
 def _specs(e2e: E2EProject, pids: Path) -> None:
@@ -125,18 +129,36 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
     assert last["state"] != "running"
     assert not {t["state"] for t in last["tasks"]} & {"running", "done", "pending"}, last
 
+    known = _known_worktrees(e2e)
+    pooled = _pool_record(root)
+    assert pooled and all(p in known for p in pooled), (pooled, known)  # the record is true
+
     assert e2e.cli("clean").returncode == 0
-    known = {
-        Path(line.split(" ", 1)[1]).resolve()
-        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    }
+    known = _known_worktrees(e2e)
     left = (
         [p.resolve() for p in (root / "worktrees").iterdir()]
         if (root / "worktrees").exists()
         else []
     )
     assert all(p in known for p in left), left
+    assert not [p for p in left if p.name.startswith(".pool-")]
+    assert _pool_record(root) == []
+
+
+def _known_worktrees(e2e: E2EProject) -> set[Path]:
+    return {
+        Path(line.split(" ", 1)[1]).resolve()
+        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    }
+
+
+def _pool_record(root: Path) -> list[Path]:
+    record = root / ".git" / "coordinator" / "worktree-pool.json"
+    if not record.exists():
+        return []
+    data = json.loads(record.read_text(encoding="utf-8"))
+    return [Path(entry["path"]).resolve() for entry in data["worktrees"]]
 
 
 def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:
