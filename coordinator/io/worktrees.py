@@ -281,8 +281,8 @@ class Worktrees:
         self.repo.worktree_prune()
         known = {_lexical(w.path): w for w in self.repo.worktree_list()}
         order = {e.path: i for i, e in enumerate(self.pool.read())}
-        found = [p for p in known if p.parent == self.directory
-                 and p.name.startswith(POOL_PREFIX)]  # fmt: skip
+        found = [p for p in known if p in order  # (also from an earlier worktrees setting)
+                 or (p.parent == self.directory and p.name.startswith(POOL_PREFIX))]  # fmt: skip
         keep: list[Pooled] = []
         notes: list[str] = []
         for path in sorted(found, key=lambda p: (order.get(p, len(order)), p.name)):
