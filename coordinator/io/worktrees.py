@@ -229,11 +229,13 @@ class Worktrees:
         try:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
-            if self._changed(path):  # its detached HEAD is work that landed: only changes count
+            state = self._pooled_state(path)  # its detached HEAD is work that landed
+            if state == "changed":
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
                 return False
-            self.repo.clean_untracked(path, ignored=not self.reuse_ignored)
+            if state == "ignored" and not self.reuse_ignored:
+                self.repo.clean_untracked(path, ignored=True)
             self.repo.switch_files(path, entry.head, commit)
             if not self.repo.update_ref(branch_ref(branch), commit, None,
                                         message="coordinator: task branch"):  # fmt: skip
@@ -326,6 +328,17 @@ class Worktrees:
             path.rmdir()
             return None
         return self._move_aside(task_id, path) if os.path.lexists(path) else None
+
+    def _pooled_state(self, path: Path) -> str:
+        """``clean``, ``ignored`` (only ignored files besides the checkout) or ``changed``
+        (changes or untracked files: someone wrote there; also when status fails)."""
+        try:
+            fields = self.repo.status(path, submodules=True, ignored=True).split(b"\0")
+        except GitError:
+            return "changed"
+        if any(f and not f.startswith(b"!! ") for f in fields):
+            return "changed"
+        return "ignored" if any(fields) else "clean"
 
     def _changed(self, path: Path) -> bool:
         """Changes or untracked files; a status that fails counts as changes."""

@@ -319,3 +319,14 @@ def test_worktree_prune_forgets_missing_directories(repo: Path, grepo: GitRepo) 
     grepo.worktree_prune()
     assert [w.path for w in grepo.worktree_list()] == [repo.resolve()]
     assert not os.path.exists(path)
+
+
+def test_head_facts_in_one_command_or_none(repo: Path, grepo: GitRepo) -> None:
+    sha = head(repo)
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, "refs/heads/main", sha)
+    git(repo, "switch", "-q", "--detach")
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, None, sha)
+    assert grepo.head_facts(repo, "refs/heads/missing") is None
+    git(repo, "switch", "-q", "--orphan", "unborn")
+    assert grepo.head_facts(repo, "refs/heads/main") is None
