@@ -13,11 +13,17 @@ Why it is careful:
   it is moved aside to ``<worktrees>/.stale-<id>-<n>`` and logged. Task ids never start with
   ``.``, so those names cannot collide with a task.
 
-Only the engine thread calls into this module, so the check-then-act sequences need no locks.
+* A finished task's worktree is kept warm for the next task (``release``, ``_reuse``; the
+  record is ``coordinator.io.pool``): renaming a directory and rewriting the few files that
+  differ costs far less than ``worktree add`` writing every file of a large repository.
+
+One thread works on a given task's worktree at a time; the pool's record, shared by all tasks,
+changes only under its lock.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -204,11 +210,12 @@ class Worktrees:
             if info.branch:
                 self.repo.detach_head(path, "coordinator: worktree to the pool", info.head)
             taken = {e.path for e in entries}
-            n = 1
-            while (pooled := self.directory / f"{POOL_PREFIX}{n}") in taken or os.path.lexists(
-                pooled
-            ):
-                n += 1
+            pooled = next(
+                candidate
+                for n in itertools.count(1)
+                if (candidate := self.directory / f"{POOL_PREFIX}{n}") not in taken
+                and not os.path.lexists(candidate)
+            )
             self.repo.worktree_move(path, pooled)
             crash_point("worktree-pooled")
             self.pool.write([*entries, Pooled(pooled, info.head)])
@@ -249,9 +256,6 @@ class Worktrees:
                     self._clear(leftover.name, leftover, force=False)
             self.repo.worktree_prune()
             return False
-
-    def pooled(self) -> list[Pooled]:
-        return self.pool.read()
 
     def reconcile_pool(self) -> list[str]:
         """Make the record and the worktrees agree (a run was cut off between two steps, or
