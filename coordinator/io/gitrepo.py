@@ -1,8 +1,7 @@
 """The one door to git: every git command line is built here and starts in ``run_git``.
 
-Other modules call ``GitRepo`` methods named for what they do, never spell git arguments, so
-that options every command must carry (``GLOBAL_OPTIONS``: e.g. a hooks path that runs nothing)
-are added in one place and no call can forget them.
+Other modules call ``GitRepo`` methods named for what they do, never git arguments, so options
+every command must carry (``GLOBAL_OPTIONS``, e.g. a hooks path) are added in one place.
 
 * Every command is a plain subprocess (``processes``) with an argv list (never a shell) and the
   environment of ``git_env``: no ``GIT_*`` variable a hook leaked. The long-lived ``cat-file``
@@ -152,8 +151,7 @@ class GitRepo:
 
     # -------------------------------------------------------------------- refs
     def rev_parse(self, rev: str, *, cwd: Path | None = None) -> str | None:
-        """The full sha of the commit ``rev`` names (tags peeled), or None. ``cwd`` (a worktree)
-        gives ``HEAD`` and the index there their meaning."""
+        """The full sha of the commit ``rev`` names (tags peeled; ``HEAD`` of ``cwd``), or None."""
         return self.resolve(f"{rev}^{{commit}}", cwd=cwd)
 
     def resolve(self, rev: str, *, cwd: Path | None = None) -> str | None:
@@ -162,10 +160,6 @@ class GitRepo:
         proc = self._git_raw(*args, cwd=cwd, ok=None)
         value = os.fsdecode(proc.stdout).strip()
         return value if proc.returncode == 0 and value else None
-
-    def tree_of(self, rev: str) -> str:
-        """The tree id of commit ``rev``; raises when it does not exist."""
-        return self._git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{tree}}").strip()
 
     def subject_of(self, rev: str) -> str:
         return self._git("log", "-1", *_PLAIN_LOG, "--format=%s", "--end-of-options", rev,
@@ -177,8 +171,8 @@ class GitRepo:
 
     def head_branch(self) -> str | None:
         """The branch of the main working tree (also while unborn); None when HEAD is detached."""
-        out = self._git_raw("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).stdout
-        return out.decode().strip() or None
+        short = self._git_raw("symbolic-ref", "-q", "--short", "HEAD", ok=(0, 1)).text.strip()
+        return short or None
 
     def tracked_files(self, rev: str = "HEAD") -> list[str]:
         """Every file in ``rev``'s tree; [] while HEAD is unborn (nothing committed yet)."""
@@ -222,11 +216,9 @@ class GitRepo:
         self, ref: str, new: str, old: str | None, *, message: str = "coordinator",
         identity: Identity | None = None,
     ) -> bool:  # fmt: skip
-        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``.
-
-        False when the ref did not hold ``old``: someone else moved it and the caller decides.
-        Other failures raise. ``ref`` must be a full name (``refs/...``), so that a short
-        ``main`` cannot quietly become ``.git/main``.
+        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``; False when
+        the ref did not hold ``old`` (the caller decides), other failures raise. ``ref`` must be
+        a full name (``refs/...``), so that a short ``main`` cannot quietly become ``.git/main``.
         """
         if not ref.startswith("refs/"):
             raise ValueError(f"update_ref needs a full ref name (refs/...), not {ref!r}")
@@ -242,11 +234,8 @@ class GitRepo:
         return self._git_raw("merge-base", "--is-ancestor", a, b, ok=(0, 1)).returncode == 0
 
     def changed_files(self, base: str, head: str) -> list[str]:
-        """Paths that differ between two commits; a rename counts as both of its paths.
-
-        ``diff-tree`` is ``diff --name-only --no-renames -z`` as plumbing: no user config
-        (``diff.renames``, external drivers, ``diff.relative``) changes what it reports.
-        """
+        """Paths that differ between two commits; a rename counts as both of its paths. Plumbing
+        (``diff-tree``): no user config (``diff.renames``, ``diff.relative``) changes it."""
         args = ("diff-tree", "-r", "--no-renames", "--name-only", "-z", base, head)
         return split_z(self._git_raw(*args).stdout)
 
@@ -388,8 +377,7 @@ class GitRepo:
         self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
 
     def detach_head(self, cwd: Path, message: str, head: str | None = None) -> None:
-        """Detach HEAD where it is (``head``, when known), so the branch it was on is free to
-        be renamed or deleted."""
+        """Detach HEAD where it is (at ``head``, when known): its branch is free to be renamed."""
         head = head or self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
         self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
 

@@ -123,11 +123,11 @@ def test_no_git_process_outlives_the_repository(repo: Path) -> None:
 
 def test_git_error_names_command_code_and_stderr(grepo: GitRepo) -> None:
     with pytest.raises(GitError) as caught:
-        grepo.tree_of("no-such-rev")
+        grepo.subject_of("no-such-rev")
     text = str(caught.value)
-    assert "`git rev-parse --verify --end-of-options 'no-such-rev^{tree}'`" in text
+    assert "`git log -1 --no-color" in text and "--end-of-options no-such-rev --`" in text
     assert "exit code 128" in text
-    assert "fatal: Needed a single revision" in text
+    assert "fatal: bad revision 'no-such-rev'" in text
 
 
 # ------------------------------------------------------------------------- refs, files
