@@ -79,6 +79,7 @@ def clean(
         target_name = target or config.target
         target_head = repo.rev_parse(branch_ref(target_name))
         worktrees = Worktrees(repo, config.worktrees)
+        report.removed_worktrees += worktrees.remove_pool()  # idle: they hold no work
         branches = repo.list_branches(PREFIX)
         by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
         for name, sha in sorted(branches.items()):

@@ -272,7 +272,7 @@ def revert(path: Path | None, task_id: str) -> RevertResult:
         first_parent = repo.rev_parse(f"{merge}^1")
         if first_parent is None:
             raise CoordinatorError(f"the merge {merge[:12]} of {task_id} has no first parent")
-        undo_tree = repo.tree_of(first_parent)
+        undo_tree = repo.resolve(f"{first_parent}^{{tree}}") or first_parent  # (it exists)
         identity = config.identity
         # A commit whose change is "merge -> its first parent"; merging it into the target
         # (merge base: the task's merge) applies exactly the -m 1 revert, without a checkout.

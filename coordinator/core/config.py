@@ -221,6 +221,8 @@ class Config(_Strict):
     on_conflict: Literal["retry", "stop"] = "retry"
     grace: Seconds = 5.0
     checkout: Literal["full", "sparse"] = "full"
+    worktree_pool: int | None = Field(default=None, ge=0)
+    reuse_ignored: bool = False
     min_free_disk: int = Field(default=GIB, ge=0)
     log_limit: int = Field(default=50 * 1024**2, ge=1024)
     identity: Identity = Field(default_factory=Identity)
@@ -233,6 +235,11 @@ class Config(_Strict):
         """Per-type cap; a type without ``instances`` may use every global slot."""
         configured = self.agents[agent].instances if agent in self.agents else None
         return min(configured or self.instances, self.instances)
+
+    def pool_size(self, instances: int) -> int:
+        """Idle worktrees kept warm for reuse: ``worktree_pool``, by default one per instance
+        of the run (what finishes while the others run is what the next starts need)."""
+        return instances if self.worktree_pool is None else self.worktree_pool
 
 
 _FIXES = {
@@ -268,6 +275,8 @@ _FIXES = {
     "on_violation": 'write "warn" or "fail"',
     "on_conflict": 'write "retry" or "stop"',
     "checkout": 'write "full" or "sparse"',
+    "worktree_pool": "write how many idle worktrees to keep for reuse, 0 or more (0: none)",
+    "reuse_ignored": "write true (ignored build output survives into the next task) or false",
 }
 
 

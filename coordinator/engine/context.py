@@ -75,6 +75,7 @@ class RunContext:
         run_id: str,
         target: str,
         adopt: Mapping[str, Adopted],
+        instances: int = 1,
     ) -> None:
         self.project = project
         self.config = project.config
@@ -90,7 +91,9 @@ class RunContext:
         self.files = RunFiles.create(repo.git_dir, run_id)
         self.prompts = Prompts(project, repo, target)
         self.attributes = self.files.union_attributes(self.config.overlap.union)
-        self.worktrees = Worktrees(repo, self.config.worktrees)
+        self.worktrees = Worktrees(repo, self.config.worktrees,
+                                   pool_size=self.config.pool_size(instances),
+                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)
         self.gate = GateSwitch()

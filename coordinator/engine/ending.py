@@ -45,7 +45,7 @@ class KeepJob:
         if self.repo.branch_exists(branch):
             self.repo.rename_branch(branch, kept)
         crash_point("after-branch-kept")
-        if self.remove_worktree:
+        if self.remove_worktree and not self.worktrees.release(self.task_id):
             self.worktrees.remove(self.task_id, force=False)
         return kept
 

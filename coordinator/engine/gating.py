@@ -32,7 +32,7 @@ from coordinator.core.refs import short_name
 from coordinator.engine import ending
 from coordinator.engine.context import GateStarted, RunContext
 from coordinator.engine.jobs import GATE, MERGE, GateSwitch
-from coordinator.engine.merging import merge_message
+from coordinator.engine.merging import merge_message, pool_worktree
 from coordinator.errors import CoordinatorError, GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
@@ -253,6 +253,7 @@ class Moved:
         if self.ok:
             for landed in self.land:
                 ctx.book.merged(landed, self.round.commits[landed])
+                pool_worktree(ctx, landed)
                 ctx.rec.emit_timing(landed)
             for failed, reason in self.failures:
                 ending.keep(ctx, failed, after_gate(hard_stop=False), detail=reason)

@@ -62,7 +62,7 @@ class Engine:
         self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target)
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
-            adopt=adopt or {},
+            adopt=adopt or {}, instances=instances,
         )  # fmt: skip
         self.ctx.queue.parallel = config.merge.parallel or instances
         self.reporter = reporter

@@ -108,6 +108,7 @@ class Landed:
         if outcome.status == "merged":
             assert outcome.commit is not None
             ctx.book.merged(task_id, outcome.commit)
+            pool_worktree(ctx, task_id)
             ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())
@@ -119,3 +120,18 @@ class Landed:
                 attempt=ctx.book[task_id].attempt, stopping=ctx.stopping,
             )  # fmt: skip
             ending.keep(ctx, task_id, verdict)
+
+
+def pool_worktree(ctx: RunContext, task_id: str) -> None:
+    """A merged task's worktree goes back to the pool, as a job: the next task reuses it."""
+    if not ctx.jobs.busy(task_id):
+        worktrees = ctx.worktrees
+        ctx.jobs.start("pool", task_id, lambda: Pooled(worktrees.release(task_id)))
+
+
+@dataclass(frozen=True)
+class Pooled:
+    pooled: bool
+
+    def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
+        ctx.rec.add_phase(task_id, "pool", seconds)

@@ -266,7 +266,7 @@ def _run_locked(
         recovery = recover(
             repo,
             store,
-            Worktrees(repo, probe.config.worktrees),
+            Worktrees(repo, probe.config.worktrees, pool_size=probe.config.pool_size(instances)),
             merged=set(merged_ids(records)),
             identity=probe.config.identity,
         )

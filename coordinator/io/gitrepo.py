@@ -1,8 +1,7 @@
 """The one door to git: every git command line is built here and starts in ``run_git``.
 
-Other modules call ``GitRepo`` methods named for what they do, never spell git arguments, so
-that options every command must carry (``GLOBAL_OPTIONS``: e.g. a hooks path that runs nothing)
-are added in one place and no call can forget them.
+Other modules call ``GitRepo`` methods named for what they do, never git arguments, so options
+every command must carry (``GLOBAL_OPTIONS``, e.g. a hooks path) are added in one place.
 
 * Every command is a plain subprocess (``processes``) with an argv list (never a shell) and the
   environment of ``git_env``: no ``GIT_*`` variable a hook leaked. The long-lived ``cat-file``
@@ -167,8 +166,7 @@ class GitRepo(WorktreeCommands):
 
     # -------------------------------------------------------------------- refs
     def rev_parse(self, rev: str, *, cwd: Path | None = None) -> str | None:
-        """The full sha of the commit ``rev`` names (tags peeled), or None. ``cwd`` (a worktree)
-        gives ``HEAD`` and the index there their meaning."""
+        """The full sha of the commit ``rev`` names (tags peeled; ``HEAD`` of ``cwd``), or None."""
         return self.resolve(f"{rev}^{{commit}}", cwd=cwd)
 
     def resolve(self, rev: str, *, cwd: Path | None = None) -> str | None:
@@ -177,10 +175,6 @@ class GitRepo(WorktreeCommands):
         proc = self._git_raw(*args, cwd=cwd, ok=None)
         value = os.fsdecode(proc.stdout).strip()
         return value if proc.returncode == 0 and value else None
-
-    def tree_of(self, rev: str) -> str:
-        """The tree id of commit ``rev``; raises when it does not exist."""
-        return self._git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{tree}}").strip()
 
     def subject_of(self, rev: str) -> str:
         return self._git("log", "-1", *_PLAIN_LOG, "--format=%s", "--end-of-options", rev,
@@ -192,8 +186,8 @@ class GitRepo(WorktreeCommands):
 
     def head_branch(self) -> str | None:
         """The branch of the main working tree (also while unborn); None when HEAD is detached."""
-        out = self._git_raw("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).stdout
-        return out.decode().strip() or None
+        short = self._git_raw("symbolic-ref", "-q", "--short", "HEAD", ok=(0, 1)).text.strip()
+        return short or None
 
     def tracked_files(self, rev: str = "HEAD") -> list[str]:
         """Every file in ``rev``'s tree; [] while HEAD is unborn (nothing committed yet)."""
@@ -237,11 +231,9 @@ class GitRepo(WorktreeCommands):
         self, ref: str, new: str, old: str | None, *, message: str = "coordinator",
         identity: Identity | None = None,
     ) -> bool:  # fmt: skip
-        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``.
-
-        False when the ref did not hold ``old``: someone else moved it and the caller decides.
-        Other failures raise. ``ref`` must be a full name (``refs/...``), so that a short
-        ``main`` cannot quietly become ``.git/main``.
+        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``; False when
+        the ref did not hold ``old`` (the caller decides), other failures raise. ``ref`` must be
+        a full name (``refs/...``), so that a short ``main`` cannot quietly become ``.git/main``.
         """
         if not ref.startswith("refs/"):
             raise ValueError(f"update_ref needs a full ref name (refs/...), not {ref!r}")
@@ -257,11 +249,8 @@ class GitRepo(WorktreeCommands):
         return self._git_raw("merge-base", "--is-ancestor", a, b, ok=(0, 1)).returncode == 0
 
     def changed_files(self, base: str, head: str) -> list[str]:
-        """Paths that differ between two commits; a rename counts as both of its paths.
-
-        ``diff-tree`` is ``diff --name-only --no-renames -z`` as plumbing: no user config
-        (``diff.renames``, external drivers, ``diff.relative``) changes what it reports.
-        """
+        """Paths that differ between two commits; a rename counts as both of its paths. Plumbing
+        (``diff-tree``): no user config (``diff.renames``, ``diff.relative``) changes it."""
         args = ("diff-tree", "-r", "--no-renames", "--name-only", "-z", base, head)
         return split_z(self._git_raw(*args).stdout)
 
@@ -361,6 +350,15 @@ class GitRepo(WorktreeCommands):
         """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""
         self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
         return self._git("write-tree", cwd=worktree).strip()
+
+    def switch_files(self, cwd: Path, old: str, new: str) -> None:
+        """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
+        ``new``, writing only the files that differ (refuses rather than overwrite work)."""
+        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
+
+    def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
+        """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
+        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""

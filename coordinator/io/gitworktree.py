@@ -76,18 +76,31 @@ class WorktreeCommands:
         return (lines[0], lines[1], lines[2]) if proc.returncode == 0 and len(lines) == 3 else None
 
     def status(self, cwd: Path, *, untracked: str = "normal", v2: bool = False,
-               submodules: bool = False) -> bytes:  # fmt: skip
+               submodules: bool = False, ignored: bool = False) -> bytes:  # fmt: skip
         """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
-        changes inside submodules whatever the config says. Raises when status fails."""
+        changes inside submodules whatever the config says, ``ignored`` lists ignored files
+        (``!!``) too. Raises when status fails."""
         args = ["status", "--porcelain=v2" if v2 else "--porcelain", "-z",
                 f"--untracked-files={untracked}"]  # fmt: skip
         args += ["--ignore-submodules=none"] if submodules else []
+        args += ["--ignored"] if ignored else []
         return self._git_raw(*args, cwd=cwd).stdout
 
     def head_state(self, cwd: Path) -> str:
         """HEAD's commit and the ref it is attached to, as text to compare (never raises)."""
         proc = self._git_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=cwd, ok=None)
         return os.fsdecode(proc.stdout)
+
+    def head_facts(self, cwd: Path, ref: str) -> tuple[str, str, str | None, str] | None:
+        """HEAD's commit and tree at ``cwd``, the ref HEAD is attached to (None: detached) and
+        the commit of ``ref`` (a full name), in one command; None when one does not resolve."""
+        args = ("HEAD^{commit}", "HEAD^{tree}", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD")
+        proc = self._git_raw("rev-parse", *args, cwd=cwd, ok=None)
+        lines = os.fsdecode(proc.stdout).split()
+        if proc.returncode != 0 or len(lines) != 4 or not ref.startswith("refs/"):
+            return None
+        head, tree, ref_commit, attached = lines
+        return head, tree, None if attached == "HEAD" else attached, ref_commit
 
     def attached_ref(self, cwd: Path) -> str | None:
         """The full ref HEAD is attached to at ``cwd``, None when detached."""
@@ -98,8 +111,7 @@ class WorktreeCommands:
         """Point HEAD at ``ref`` without touching a file or the index."""
         self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
 
-    def detach_head(self, cwd: Path, message: str) -> None:
-        """Detach HEAD where it is, so the branch it was on is free to be renamed or deleted."""
-        head = self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
+    def detach_head(self, cwd: Path, message: str, head: str | None = None) -> None:
+        """Detach HEAD where it is (at ``head``, when known): its branch is free to be renamed."""
+        head = head or self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
         self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
-

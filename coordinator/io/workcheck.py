@@ -84,18 +84,19 @@ def collect_work(
             notes.append(f"the agent left a {operation} in progress; its files were committed")
             break
     try:
-        work, attached = _commit_leftovers(repo, worktree, base, identity, message, notes)
+        work, parent, attached, old = _commit_leftovers(
+            repo, worktree, ref, base, identity, message, notes
+        )
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
         return WorkCheck(head, False, f"could not commit the agent's leftover changes: {said}",
                          tuple(notes))  # fmt: skip
-    old = repo.rev_parse(ref)
     if attached == ref:
         if old is None:
             notes.append(f"the agent deleted {branch} while it was checked out; recreated")
         _move(repo, ref, work, old, identity)
-        ok = repo.is_ancestor(base, work)
+        ok = parent == base or repo.is_ancestor(base, work)  # W is base or on top of it
         return WorkCheck(work, ok, "" if ok else RESET_REASON, tuple(notes))
     return _head_elsewhere(repo, worktree, ref, base, work, attached, old, identity, notes)
 
@@ -212,19 +213,31 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 
 def _commit_leftovers(
-    repo: GitRepo, worktree: Path, base: str, identity: Identity, message: str, notes: list[str]
-) -> tuple[str, str | None]:
+    repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
+    notes: list[str],
+) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
-    unborn), made without moving any ref; and the ref HEAD is attached to (None: detached)."""
+    unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
+    ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
+    The usual case asks git once for all of it; an unborn HEAD or a deleted branch, one by one.
+    """
     tree = repo.stage_all(worktree)
-    head = repo.resolve("HEAD^{commit}", cwd=worktree)
-    attached = repo.attached_ref(worktree)
+    facts = repo.head_facts(worktree, ref)
+    head: str | None
+    head_tree: str | None
+    old: str | None
+    if facts is not None:
+        head, head_tree, attached, old = facts
+    else:
+        head = repo.resolve("HEAD^{commit}", cwd=worktree)
+        attached, old = repo.attached_ref(worktree), repo.rev_parse(ref)
+        head_tree = repo.resolve(f"{head or base}^{{tree}}", cwd=worktree)
     if head is None:
         notes.append("the worktree's HEAD had no commit; its files were committed on the base")
     parent = head or base
-    if repo.resolve(f"{parent}^{{tree}}", cwd=worktree) == tree:
-        return parent, attached
-    return repo.commit_tree(tree, [parent], message, identity), attached
+    if head_tree == tree:
+        return parent, parent, attached, old
+    return repo.commit_tree(tree, [parent], message, identity), parent, attached, old
 
 
 def _move(repo: GitRepo, ref: str, new: str, old: str | None, identity: Identity) -> None:

@@ -20,7 +20,8 @@ from coordinator.io.faults import POINTS
 # Every point at its first hits, and the last merge of all (after which the resumed run finds
 # nothing left to run and must still reconcile the cut-off run). A branch is kept once per run
 # (g and h conflict once); the gate's point needs a gate (its own test below).
-HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,)}
+HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,),
+        "pool-taken": (1, 2, 3)}  # fmt: skip
 GATED = {
     "gate-running",
     "queue-gates-judged",
@@ -149,18 +150,36 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
     unfinished = {"running", "done", "merging", "verifying", "pending"}
     assert not {t["state"] for t in last["tasks"]} & unfinished, last
 
+    known = _known_worktrees(e2e)
+    pooled = _pool_record(root)
+    assert pooled and all(p in known for p in pooled), (pooled, known)  # the record is true
+
     assert e2e.cli("clean").returncode == 0
-    known = {
-        Path(line.split(" ", 1)[1]).resolve()
-        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    }
+    known = _known_worktrees(e2e)
     left = (
         [p.resolve() for p in (root / "worktrees").iterdir()]
         if (root / "worktrees").exists()
         else []
     )
     assert all(p in known for p in left), left
+    assert not [p for p in left if p.name.startswith(".pool-")]
+    assert _pool_record(root) == []
+
+
+def _known_worktrees(e2e: E2EProject) -> set[Path]:
+    return {
+        Path(line.split(" ", 1)[1]).resolve()
+        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    }
+
+
+def _pool_record(root: Path) -> list[Path]:
+    record = root / ".git" / "coordinator" / "worktree-pool.json"
+    if not record.exists():
+        return []
+    data = json.loads(record.read_text(encoding="utf-8"))
+    return [Path(entry["path"]).resolve() for entry in data["worktrees"]]
 
 
 def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:

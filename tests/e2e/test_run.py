@@ -356,7 +356,8 @@ def test_second_run_is_a_noop(e2e: E2EProject) -> None:
 
 
 def test_sparse_checkout_writes_only_the_footprint_and_loses_nothing(e2e: E2EProject) -> None:
-    e2e.config('checkout = "sparse"\n' + FAKE_CONFIG)
+    # no pool: both worktrees stay where they ran, to be looked at
+    e2e.config('checkout = "sparse"\nworktree_pool = 0\n' + FAKE_CONFIG)
     e2e.spec(
         "narrow",
         "@write src/new.txt n\n@write other/extra.txt e",
