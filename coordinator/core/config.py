@@ -256,7 +256,7 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
-    "prompt_template": 'write a file path relative to the repository root, e.g. '
+    "prompt_template": "write a file path relative to the repository root, e.g. "
     'prompt_template = "prompts/coder.md"',
     "merge": "write a [merge] table with verify, verify_timeout, parallel, batch and resolver",
     "daemon": "write a [daemon] table with notify and debounce",
@@ -352,7 +352,7 @@ def _check_resolver(config: Config, source: str) -> None:
     checked when the config is read rather than at the first conflict, mid-run."""
     resolver = config.merge.resolver
     known = ", ".join(sorted(config.agents)) or "none configured"
-    fix = f"write resolver = \"<agent type>\" under [merge]; agent types: {known}"
+    fix = f'write resolver = "<agent type>" under [merge]; agent types: {known}'
     if config.on_conflict == "resolve" and resolver is None:
         message = 'on_conflict = "resolve" needs a resolver agent type'
         raise InputError([Problem(source, "merge.resolver", message, fix)])

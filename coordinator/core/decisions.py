@@ -107,7 +107,8 @@ def stop_grace(agent_grace: float | None, run_grace: float, *, hard: bool) -> fl
 @dataclass(frozen=True)
 class Verdict:
     """What becomes of a task: ``land`` it (hand it to the merge lane), ``resolve`` its merge
-    conflict with the resolver agent, ``retry`` it from the new head, or ``end`` it unmerged in ``state`` with ``reason`` (its branch is kept)."""
+    conflict with the resolver agent, ``retry`` it from the new head, or ``end`` it unmerged
+    in ``state`` with ``reason`` (its branch is kept)."""
 
     action: Literal["land", "retry", "end", "resolve"]
     state: TaskState | None = None
@@ -176,9 +177,7 @@ def after_conflict(
     return Verdict("end", TaskState.CONFLICT, reason)
 
 
-def after_resolver(
-    conflicts: Sequence[str], why: str, *, attempt: int, stopping: bool
-) -> Verdict:
+def after_resolver(conflicts: Sequence[str], why: str, *, attempt: int, stopping: bool) -> Verdict:
     """The resolver could not land the conflicted merge (``why``): fall back to a rerun from
     the new head, once, then keep the branch as a conflict."""
     reason = f"{conflict_reason(conflicts)}; the resolver failed: {why}"

@@ -109,4 +109,3 @@ class WorktreeCommands:
         """Detach HEAD where it is, so the branch it was on is free to be renamed or deleted."""
         head = self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
         self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
-
