@@ -74,3 +74,42 @@ def test_a_failed_resolver_falls_back_to_a_rerun_from_the_new_head(
     assert "Coordinator-Resolved-By" not in body
     assert e2e.git("show", "coordinator/integration:f.txt") == "top\nfrom y\nbottom\n"
     assert why in result.stdout + result.stderr + e2e.cli("log").stdout
+
+
+# A gate that fails while f.txt holds a conflict marker (TOML literal strings: no escapes).
+GATE = (
+    """["python3", "-c", 'import pathlib, sys; """
+    """sys.exit("<<<<" in pathlib.Path("f.txt").read_text())']"""
+)
+DEMO = '["{python}", "-m", "coordinator.demo_agent", "{spec}"]'
+SPILLS = (
+    """["{python}", "-c", 'p = __import__("pathlib").Path; """
+    """p("f.txt").write_text("top\\nboth\\nbottom\\n"); p("extra.txt").write_text("x")']"""
+)
+
+
+@pytest.mark.slow
+def test_a_resolution_lands_through_the_merge_queue_once_its_gate_passes(e2e: E2EProject) -> None:
+    _setup(e2e, DEMO)
+    config = (e2e.root / "coordinator.toml").read_text(encoding="utf-8")
+    e2e.config(config.replace("[merge]\n", f"[merge]\nverify = {GATE}\n"))
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    task = e2e.tasks()["y"]
+    assert task["attempt"] == 1
+    assert "Coordinator-Resolved-By: fixer" in e2e.git(
+        "log", "-1", "--format=%B", task["merge_commit"]
+    )
+    logs = list((e2e.root / ".git").rglob("y.resolve.verify.log"))
+    assert len(logs) == 1  # the gate checked the resolution before it landed
+
+
+@pytest.mark.slow
+def test_a_resolver_changing_undeclared_files_falls_back(e2e: E2EProject) -> None:
+    _setup(e2e, SPILLS)
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "changed files beyond the conflicts, undeclared: extra.txt" in result.stdout
+    task = e2e.tasks()["y"]
+    assert task["attempt"] == 2
+    assert "extra.txt" not in e2e.git("ls-tree", "--name-only", "coordinator/integration")
