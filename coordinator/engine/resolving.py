@@ -26,6 +26,7 @@ from pathlib import Path
 from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import AgentConfig, Identity
 from coordinator.core.decisions import after_conflict, after_resolver, by_exit, timed_out
+from coordinator.core.refs import resolving_branch
 from coordinator.core.resolution import (
     SpecText,
     has_conflict_markers,
@@ -126,7 +127,7 @@ class ResolveJob:
 
     def run(self) -> Resolved:
         path = self.directory / f".resolve-{self.task_id}"
-        branch = f"coordinator/resolving/{self.run_id}/{self.task_id}"
+        branch = resolving_branch(self.run_id, self.task_id)
         self._clear(path, branch)
         try:
             commit, why = self._attempt(path, branch)
