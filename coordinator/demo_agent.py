@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--marker", help="completion marker path (default: $COORDINATOR_MARKER)")
     parser.add_argument(
         "--resolve-union", action="store_true",
-        help="resolve $COORDINATOR_CONFLICTS keeping both sides (default with COORDINATOR_RESOLVE=1)",
+        help="resolve $COORDINATOR_CONFLICTS keeping both sides (also: COORDINATOR_RESOLVE=1)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     marker = args.marker or os.environ.get("COORDINATOR_MARKER")
