@@ -187,6 +187,7 @@ class MergeConfig(_Strict):
     verify_timeout: Timeout = 600.0
     parallel: int | None = Field(default=None, ge=1)  # gates at once; None: ``instances``
     batch: int = Field(default=1, ge=1)  # queued entries checked by one gate run
+    resolver: str | None = None  # the agent type that resolves conflicts (on_conflict = "resolve")
 
 
 class OverlapConfig(_Strict):
@@ -218,7 +219,7 @@ class Config(_Strict):
     footprint: FootprintMode = "infer"
     unknown_footprint: UnknownFootprint = "exclusive"
     on_violation: Literal["warn", "fail"] = "warn"
-    on_conflict: Literal["retry", "stop"] = "retry"
+    on_conflict: Literal["retry", "stop", "resolve"] = "retry"
     grace: Seconds = 5.0
     checkout: Literal["full", "sparse"] = "full"
     worktree_pool: int | None = Field(default=None, ge=0)
@@ -262,9 +263,9 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
-    "prompt_template": 'write a file path relative to the repository root, e.g. '
+    "prompt_template": "write a file path relative to the repository root, e.g. "
     'prompt_template = "prompts/coder.md"',
-    "merge": "write a [merge] table with verify, verify_timeout, parallel and batch",
+    "merge": "write a [merge] table with verify, verify_timeout, parallel, batch and resolver",
     "daemon": "write a [daemon] table with notify and debounce",
     "overlap": "write an [overlap] table with shared, union and mode",
     "shared": 'write a list of repository-relative globs, e.g. shared = ["CHANGES*"]',
@@ -273,7 +274,8 @@ _FIXES = {
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
-    "on_conflict": 'write "retry" or "stop"',
+    "on_conflict": 'write "retry", "stop" or "resolve"',
+    "resolver": 'write the name of an [agents.NAME] table, e.g. resolver = "claude"',
     "checkout": 'write "full" or "sparse"',
     "worktree_pool": "write how many idle worktrees to keep for reuse, 0 or more (0: none)",
     "reuse_ignored": "write true (ignored build output survives into the next task) or false",
@@ -327,7 +329,7 @@ def _fix_for(loc: tuple[str | int, ...]) -> str | None:
 def parse_config(data: dict[str, Any], source: str) -> Config:
     """Validate raw TOML data; every problem becomes one line naming ``source`` and the field."""
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -350,3 +352,19 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
                 message = message.removeprefix("Value error, ")
             problems.append(Problem(source, field, message, _fix_for(loc)))
         raise InputError(problems) from None
+    _check_resolver(config, source)
+    return config
+
+
+def _check_resolver(config: Config, source: str) -> None:
+    """``on_conflict = "resolve"`` needs ``[merge] resolver`` naming a configured agent type,
+    checked when the config is read rather than at the first conflict, mid-run."""
+    resolver = config.merge.resolver
+    known = ", ".join(sorted(config.agents)) or "none configured"
+    fix = f'write resolver = "<agent type>" under [merge]; agent types: {known}'
+    if config.on_conflict == "resolve" and resolver is None:
+        message = 'on_conflict = "resolve" needs a resolver agent type'
+        raise InputError([Problem(source, "merge.resolver", message, fix)])
+    if resolver is not None and resolver not in config.agents:
+        message = f"{resolver!r} names no agent type"
+        raise InputError([Problem(source, "merge.resolver", message, fix)])

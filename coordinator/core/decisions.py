@@ -106,10 +106,11 @@ def stop_grace(agent_grace: float | None, run_grace: float, *, hard: bool) -> fl
 
 @dataclass(frozen=True)
 class Verdict:
-    """What becomes of a task: ``land`` it (hand it to the merge lane), ``retry`` it from the
-    new head, or ``end`` it unmerged in ``state`` with ``reason`` (its branch is kept)."""
+    """What becomes of a task: ``land`` it (hand it to the merge lane), ``resolve`` its merge
+    conflict with the resolver agent, ``retry`` it from the new head, or ``end`` it unmerged
+    in ``state`` with ``reason`` (its branch is kept)."""
 
-    action: Literal["land", "retry", "end"]
+    action: Literal["land", "retry", "end", "resolve"]
     state: TaskState | None = None
     reason: str = ""
 
@@ -159,12 +160,32 @@ def after_conflict(
 ) -> Verdict:
     """The merge conflicted (or the target kept moving under the merge).
 
-    With ``on_conflict = "retry"`` the task runs once more from the new head, where its agent
+    With ``on_conflict = "resolve"`` a first conflict goes to the resolver agent, which edits
+    the conflicted merge itself (cheaper than redoing the task); only real conflicting paths
+    can be resolved, not a target that kept moving. With ``"retry"`` (and after a resolver
+    failed, see ``after_resolver``) the task runs once more from the new head, where its agent
     sees the work it collided with; a second conflict, ``"stop"``, or a run being stopped keeps
     the branch as a conflict instead.
     """
-    paths = ", ".join(conflicts) or "the target moved during the merge"
-    reason = f"merge conflict in {paths}"
-    if on_conflict == "retry" and attempt < MAX_ATTEMPTS and not stopping:
+    reason = conflict_reason(conflicts)
+    if stopping or attempt >= MAX_ATTEMPTS:
+        return Verdict("end", TaskState.CONFLICT, reason)
+    if on_conflict == "resolve" and conflicts:
+        return Verdict("resolve", TaskState.CONFLICT, reason)
+    if on_conflict in ("retry", "resolve"):
         return Verdict("retry", TaskState.CONFLICT, reason)
     return Verdict("end", TaskState.CONFLICT, reason)
+
+
+def after_resolver(conflicts: Sequence[str], why: str, *, attempt: int, stopping: bool) -> Verdict:
+    """The resolver could not land the conflicted merge (``why``): fall back to a rerun from
+    the new head, once, then keep the branch as a conflict."""
+    reason = f"{conflict_reason(conflicts)}; the resolver failed: {why}"
+    if attempt < MAX_ATTEMPTS and not stopping:
+        return Verdict("retry", TaskState.CONFLICT, reason)
+    return Verdict("end", TaskState.CONFLICT, reason)
+
+
+def conflict_reason(conflicts: Sequence[str]) -> str:
+    paths = ", ".join(conflicts) or "the target moved during the merge"
+    return f"merge conflict in {paths}"

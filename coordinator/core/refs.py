@@ -20,13 +20,16 @@ DEFAULT_TARGET: Final = PREFIX + "integration"
 OLD_PREFIX: Final = PREFIX + "old/"
 # A commit only an agent's detached HEAD held is kept under this prefix.
 RECOVERED_PREFIX: Final = PREFIX + "recovered/"
+# A resolver's scratch branch holding a conflicted merge; deleted when the resolver is done.
+RESOLVING_PREFIX: Final = PREFIX + "resolving/"
 # The outcomes a task branch is renamed after when its work does not land.
 KEPT_STATES: Final = ("failed", "conflict", "cancelled", "skipped", "interrupted")
 KEPT_PREFIXES: Final = (*(f"{PREFIX}{state}/" for state in KEPT_STATES), OLD_PREFIX,
                         RECOVERED_PREFIX)  # fmt: skip
 # The target may not be one of the engine's own branches, nor inside them.
 RESERVED_BRANCH_PREFIXES: Final = (TASK_BRANCH_PREFIX, PREFIX + "failed/",
-                                   PREFIX + "conflict/", OLD_PREFIX)  # fmt: skip
+                                   PREFIX + "conflict/", OLD_PREFIX,
+                                   RESOLVING_PREFIX)  # fmt: skip
 # Full ref names under which every ref the coordinator writes lives.
 OUR_REFS: Final = (HEADS + PREFIX,)
 
@@ -55,6 +58,10 @@ def kept_branch(kind: str, run_id: str, task_id: str, n: int = 1) -> str:
     (``kind`` is one of ``KEPT_STATES`` or ``old``); ``n`` > 1 when that name is taken."""
     run = run_id if n == 1 else f"{run_id}-{n}"
     return f"{PREFIX}{kind}/{run}/{task_id}"
+
+
+def resolving_branch(run_id: str, task_id: str) -> str:
+    return f"{RESOLVING_PREFIX}{run_id}/{task_id}"
 
 
 def recovered_branch(branch: str, n: int = 1) -> str:

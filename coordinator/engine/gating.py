@@ -26,13 +26,14 @@ from pathlib import Path
 import psutil
 
 from coordinator.core.config import Identity
-from coordinator.core.decisions import after_conflict, after_gate, before_merge
+from coordinator.core.decisions import after_gate, before_merge
 from coordinator.core.mergequeue import Group
 from coordinator.core.refs import short_name
-from coordinator.engine import ending
+from coordinator.engine import ending, resolving
 from coordinator.engine.context import GateStarted, RunContext
 from coordinator.engine.jobs import GATE, MERGE, GateSwitch
-from coordinator.engine.merging import merge_message, pool_worktree
+from coordinator.engine.merging import pool_worktree
+from coordinator.engine.messages import merge_message
 from coordinator.errors import CoordinatorError, GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
@@ -119,11 +120,7 @@ class Built:
         current.old, current.commits = self.old, self.commits
         for conflicted, paths in self.conflicts.items():
             ctx.queue.drop(conflicted)
-            verdict = after_conflict(
-                paths, on_conflict=ctx.config.on_conflict,
-                attempt=ctx.book[conflicted].attempt, stopping=ctx.stopping,
-            )  # fmt: skip
-            ending.keep(ctx, conflicted, verdict)
+            resolving.on_conflict(ctx, conflicted, paths)
         kept = (tuple(t for t in g if t in self.commits) for g in current.groups)
         current.gates = [g for g in kept if g]
         if not current.gates:

@@ -9,20 +9,18 @@ it needs is on the target.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import Identity
-from coordinator.core.decisions import after_conflict, after_gate, before_merge
-from coordinator.engine import ending
-from coordinator.engine.book import NO_CHANGES
+from coordinator.core.decisions import after_gate, before_merge
+from coordinator.engine import ending, resolving
 from coordinator.engine.context import GateStarted, RunContext
 from coordinator.engine.jobs import MERGE
+from coordinator.engine.messages import merge_message
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.history import TRAILER_DIGEST
-from coordinator.io.merger import SUMMARY_PREFIX, MergeOutcome, build_merge_message, merge_task
+from coordinator.io.merger import MergeOutcome, merge_task
 
 MERGE_ATTEMPTS = 3  # a target moved by someone else is merged onto again, this many times
 
@@ -47,28 +45,6 @@ def _merge(ctx: RunContext, task_id: str) -> None:
     head = ctx.book[task_id].head
     job = MergeJob(ctx.repo, ctx.target_ref, head, message, ctx.config.identity, ctx.attributes)
     ctx.jobs.start(MERGE, task_id, job.run)
-
-
-def merge_message(ctx: RunContext, task_id: str) -> str:
-    """The task's merge commit message: title, the agent's summary, the trailers."""
-    task = ctx.plan.task(task_id)
-    run = ctx.book[task_id]
-    return build_merge_message(
-        task_id, task.spec.title or task_id, task.agent, ctx.run_id, run.violations,
-        {TRAILER_DIGEST: task.spec.digest} if task.spec.digest else {},
-        body=merge_body(run.summary, run.changed_files),
-    )  # fmt: skip
-
-
-def merge_body(summary: str, changed: Sequence[str]) -> str:
-    """The merge commit's body: the agent's summary, and a note when nothing changed, so that
-    a clone without the coordinator's store still tells the whole story."""
-    parts = []
-    if summary := summary.strip():
-        parts.append(SUMMARY_PREFIX + summary)
-    if not changed:
-        parts.append(f"The task landed with {NO_CHANGES}: its agent changed no files.")
-    return "\n\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -115,11 +91,7 @@ class Landed:
             detail = "" if ctx.hard.is_set() else outcome.reason
             ending.keep(ctx, task_id, verdict, detail=detail)
         else:
-            verdict = after_conflict(
-                outcome.conflicts, on_conflict=ctx.config.on_conflict,
-                attempt=ctx.book[task_id].attempt, stopping=ctx.stopping,
-            )  # fmt: skip
-            ending.keep(ctx, task_id, verdict)
+            resolving.on_conflict(ctx, task_id, outcome.conflicts)
 
 
 def pool_worktree(ctx: RunContext, task_id: str) -> None:

@@ -26,6 +26,7 @@ class MergeResult:
 
     tree: str | None
     conflicts: tuple[str, ...] = ()
+    conflicted_tree: str | None = None  # on conflict: the tree with conflict markers in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def parse_merge_tree(returncode: int, out: bytes) -> MergeResult:
     fields = split_z(out)
     if returncode == 0:
         return MergeResult(fields[0])
-    return MergeResult(None, tuple(dict.fromkeys(fields[1:])))
+    return MergeResult(None, tuple(dict.fromkeys(fields[1:])), fields[0] if fields else None)
 
 
 def raw_commit(

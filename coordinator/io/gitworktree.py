@@ -62,6 +62,13 @@ class WorktreeCommands:
         """A scratch worktree at ``path`` with ``commit`` checked out and no branch."""
         self._git("worktree", "add", "--detach", "--quiet", "--", str(path), commit)
 
+    def merge_no_commit(self, rev: str, cwd: Path, *, attributes: Path | None = None) -> bool:
+        """Merge ``rev`` into the branch checked out at ``cwd`` and stop before committing, so
+        conflicts stay in the files (with markers) and the index; False: it conflicted."""
+        extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
+        args = (*extra, "merge", "--no-commit", "--no-ff", "--quiet", "--no-edit", rev)
+        return self._git_raw(*args, cwd=cwd, ok=(0, 1)).returncode == 0
+
     def sparse_checkout(self, worktree: Path, patterns: Sequence[str]) -> None:
         """Check out only ``patterns`` (gitignore-style) in a ``--no-checkout`` worktree."""
         self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)

@@ -56,6 +56,7 @@ class MarkerContent:
     summary: str
     valid: bool
     error: str | None
+    files: tuple[str, ...] = ()  # a resolver's declared extra paths (optional "files" list)
 
 
 class _Handler(FileSystemEventHandler):
@@ -184,8 +185,11 @@ def _parse(raw: bytes) -> MarkerContent:
     summary = "" if summary is None else summary
     if not isinstance(summary, str):
         raise _Invalid(f'marker "summary" must be a string, not {type(summary).__name__}')
+    files = data.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _Invalid('marker "files" must be a list of repository-relative paths')
     final: Literal["done", "failed"] = "done" if status.strip().lower() == "done" else "failed"
-    return MarkerContent(final, summary, True, None)
+    return MarkerContent(final, summary, True, None, tuple(files))
 
 
 def read_marker(path: Path) -> MarkerContent | None:

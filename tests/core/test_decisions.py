@@ -18,6 +18,7 @@ from coordinator.core.decisions import (
     after_collect,
     after_conflict,
     after_gate,
+    after_resolver,
     before_merge,
     by_exit,
     by_marker,
@@ -147,3 +148,23 @@ def test_a_conflict_is_kept_with_on_conflict_stop_or_while_stopping() -> None:
 def test_a_target_that_kept_moving_reads_as_such() -> None:
     got = after_conflict([], on_conflict="stop", attempt=1, stopping=False)
     assert got.reason == "merge conflict in the target moved during the merge"
+
+
+def test_resolve_goes_to_the_resolver_first_then_retries_once_then_keeps() -> None:
+    first = after_conflict(["a.txt"], on_conflict="resolve", attempt=1, stopping=False)
+    assert first == Verdict("resolve", TaskState.CONFLICT, "merge conflict in a.txt")
+    # the resolver failed: a rerun from the new head, once
+    failed = after_resolver(["a.txt"], "markers left in a.txt", attempt=1, stopping=False)
+    assert failed.action == "retry"
+    assert failed.reason == "merge conflict in a.txt; the resolver failed: markers left in a.txt"
+    # the rerun conflicts again: kept, no second resolver
+    again = after_conflict(["a.txt"], on_conflict="resolve", attempt=2, stopping=False)
+    assert again == Verdict("end", TaskState.CONFLICT, "merge conflict in a.txt")
+    assert after_resolver(["a.txt"], "exit 1", attempt=2, stopping=False).action == "end"
+
+
+def test_resolve_never_starts_while_stopping_nor_for_a_moving_target() -> None:
+    assert after_conflict(["x"], on_conflict="resolve", attempt=1, stopping=True).action == "end"
+    assert after_resolver(["x"], "exit 1", attempt=1, stopping=True).action == "end"
+    moved = after_conflict([], on_conflict="resolve", attempt=1, stopping=False)
+    assert moved.action == "retry"
