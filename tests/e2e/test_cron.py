@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from coordinator.commands.cron import MARK
 from e2e_util import FAKE_CONFIG, E2EProject
+
+from coordinator.commands.cron import MARK
 
 FAKE_BIN = Path(__file__).resolve().parents[1] / "bin"
 TARGET = "coordinator/integration"
