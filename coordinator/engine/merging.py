@@ -155,6 +155,6 @@ class Landed:
         else:
             verdict = after_conflict(
                 outcome.conflicts, on_conflict=ctx.config.on_conflict,
-                attempt=ctx.book[task_id].attempt, stopping=ctx.stopping,
+                attempt=1 + ctx.book[task_id].conflicts, stopping=ctx.stopping or bool(ctx.budget),
             )  # fmt: skip
             ending.keep(ctx, task_id, verdict)

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from coordinator.core.models import TaskState
+from coordinator.core.usage import Resources, resources_from_dict, total_usage, usage_from_dict
 from coordinator.errors import EXIT_BAD_INPUT, CoordinatorError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer's (short) transaction
@@ -60,12 +61,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             task_id TEXT, at REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}')""",
         "CREATE INDEX events_by_run ON events (run_id, id)",
     ),
+    (  # 1 -> 2: slots and ports, what each attempt used, files placed into worktrees
+        "ALTER TABLE tasks ADD COLUMN slot INTEGER",
+        "ALTER TABLE tasks ADD COLUMN port INTEGER",
+        "ALTER TABLE tasks ADD COLUMN usage TEXT",
+        "ALTER TABLE tasks ADD COLUMN resources TEXT",
+        "ALTER TABLE tasks ADD COLUMN placed TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE attempts ADD COLUMN slot INTEGER",
+        "ALTER TABLE attempts ADD COLUMN log TEXT",
+        "ALTER TABLE attempts ADD COLUMN usage TEXT",
+        "ALTER TABLE attempts ADD COLUMN resources TEXT",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # The columns ``upsert_task`` may set, with their kind. Keys are checked against this table
 # before any SQL is built, so a caller's keyword can never become SQL text.
-_TEXT, _INT, _REAL, _JSON = "text", "int", "real", "json"
+_TEXT, _INT, _REAL, _JSON, _OBJECT = "text", "int", "real", "json", "object"
 TASK_COLUMNS: Mapping[str, str] = {
     "agent": _TEXT,
     "state": _TEXT,
@@ -86,6 +98,11 @@ TASK_COLUMNS: Mapping[str, str] = {
     "pid": _INT,
     "pid_create_time": _REAL,
     "spec_digest": _TEXT,
+    "slot": _INT,
+    "port": _INT,
+    "usage": _OBJECT,
+    "resources": _OBJECT,
+    "placed": _JSON,
 }
 _TASK_STATES = frozenset(state.value for state in TaskState)
 
@@ -157,11 +174,16 @@ class TaskRecord:
     pid: int | None
     pid_create_time: float | None
     spec_digest: str | None
+    slot: int | None = None
+    port: int | None = None
+    usage: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
+    placed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One try of a task (retries after a conflict make several)."""
+    """One try of a task (a retry after a failed agent or a conflict makes another)."""
 
     run_id: str
     task_id: str
@@ -172,6 +194,10 @@ class AttemptRecord:
     reason: str | None
     branch: str | None
     base: str | None
+    slot: int | None = None
+    log: str | None = None
+    usage: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +218,8 @@ def _coerce(column: str, kind: str, value: object) -> object:
         value = value.value
     if kind == _JSON:
         return json.dumps([] if value is None else value)
+    if kind == _OBJECT:
+        return None if value is None else _dumps(value)
     if value is None:
         if column == "state":
             raise ValueError("task state cannot be None")
@@ -215,9 +243,16 @@ def _dumps(value: object) -> str:
 
 def _task_record(row: sqlite3.Row) -> TaskRecord:
     values = {name: row[name] for name in TaskRecord.__dataclass_fields__}
-    for name in ("predicted_files", "changed_files", "violations"):
+    for name in ("predicted_files", "changed_files", "violations", "placed"):
         values[name] = json.loads(values[name])
+    for name in ("usage", "resources"):
+        values[name] = _object(values[name])
     return TaskRecord(**values)
+
+
+def _object(text: str | None) -> dict[str, Any] | None:
+    value = None if text is None else json.loads(text)
+    return value if isinstance(value, dict) else None
 
 
 class Store:
@@ -423,13 +458,27 @@ class Store:
         started_at: float,
         branch: str | None = None,
         base: str | None = None,
+        slot: int | None = None,
+        log: str | None = None,
     ) -> None:
         """Start (or restart, after a crash) attempt ``attempt`` (from 1) of a task."""
         with self.transaction():
             self._con.execute(
                 "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, started_at, branch,"
-                " base) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, task_id, attempt, started_at, branch, base),
+                " base, slot, log) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, task_id, attempt, started_at, branch, base, slot, log),
+            )
+
+    def attempt_used(
+        self, run_id: str, task_id: str, attempt: int, *, usage: Mapping[str, object],
+        resources: Mapping[str, object],
+    ) -> None:  # fmt: skip
+        """What one attempt's agent used (tokens and cost, memory and CPU)."""
+        with self.transaction():
+            self._con.execute(
+                "UPDATE attempts SET usage = ?, resources = ?"
+                " WHERE run_id = ? AND task_id = ? AND attempt = ?",
+                (_dumps(usage), _dumps(resources), run_id, task_id, attempt),
             )
 
     def finish_attempt(
@@ -537,10 +586,7 @@ class Store:
                 " ORDER BY started_at, task_id, attempt",
                 (run_id, task_id, task_id),
             ).fetchall()
-        return [
-            AttemptRecord(**{name: row[name] for name in AttemptRecord.__dataclass_fields__})
-            for row in rows
-        ]
+        return [_attempt_record(row) for row in rows]
 
     def events(self, run_id: str, since_id: int = 0) -> list[EventRecord]:
         """Events with ``id > since_id``, oldest first: poll with the last id you saw."""
@@ -586,6 +632,14 @@ class Store:
                     + (", ".join(self.run_ids()[-5:]) or "none")
                 )
             tasks = self.tasks(run_id)
+            attempts = self.attempts(run_id)
+        tried: dict[str, list[dict[str, object]]] = {}
+        for attempt in attempts:
+            tried.setdefault(attempt.task_id, []).append(_attempt_status(attempt))
+        usage = total_usage(usage_from_dict(t.usage) for t in tasks)
+        used = Resources()
+        for task in tasks:
+            used = used.combine(resources_from_dict(task.resources))
         return {
             "run_id": run.run_id,
             "state": run.state,
@@ -595,7 +649,9 @@ class Store:
             "base": run.base,
             "instances": run.instances,
             "summary": run.summary,
-            "tasks": [_task_status(task) for task in tasks],
+            "usage": usage.as_dict(),
+            "resources": used.as_dict(),
+            "tasks": [_task_status(task, tried.get(task.task_id, [])) for task in tasks],
         }
 
 
@@ -620,11 +676,37 @@ STATUS_TASK_KEYS = (
 )
 
 
-def _task_status(task: TaskRecord) -> dict[str, object]:
+def _attempt_record(row: sqlite3.Row) -> AttemptRecord:
+    values = {name: row[name] for name in AttemptRecord.__dataclass_fields__}
+    for name in ("usage", "resources"):
+        values[name] = _object(values[name])
+    return AttemptRecord(**values)
+
+
+def _task_status(task: TaskRecord, attempts: list[dict[str, object]]) -> dict[str, object]:
     out: dict[str, object] = {"id": task.task_id}
     for key in STATUS_TASK_KEYS:
         value = getattr(task, key)
         out[key] = iso_ms(value) if key.endswith("_at") else value
     # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
     out["attempt"] = max(1, task.attempt or 0)
+    out["slot"] = task.slot
+    out["port"] = task.port
+    out["usage"] = usage_from_dict(task.usage).as_dict()
+    out["resources"] = resources_from_dict(task.resources).as_dict()
+    out["attempts"] = attempts
     return out
+
+
+def _attempt_status(attempt: AttemptRecord) -> dict[str, object]:
+    return {
+        "attempt": attempt.attempt,
+        "started_at": iso_ms(attempt.started_at),
+        "finished_at": iso_ms(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "reason": attempt.reason,
+        "slot": attempt.slot,
+        "log": attempt.log,
+        "usage": usage_from_dict(attempt.usage).as_dict(),
+        "resources": resources_from_dict(attempt.resources).as_dict(),
+    }

@@ -52,13 +52,15 @@ class WorkCheck:
 
 
 def collect_work(
-    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str
-) -> WorkCheck:
+    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str,
+    keep_out: Sequence[str] = (),
+) -> WorkCheck:  # fmt: skip
     """Commit what the (dead) agent left in ``worktree`` and decide what the task's work is.
 
     ``branch`` is the task branch (short name) made at ``base``; ``message`` is used for the
-    commit of leftover changes. Decisions, with W the worktree's HEAD plus leftover changes and
-    B the task branch:
+    commit of leftover changes, which never holds the ``keep_out`` paths (files the coordinator
+    placed into the worktree: a copied ``.env``, a linked ``node_modules``). Decisions, with W
+    the worktree's HEAD plus leftover changes and B the task branch:
 
     * HEAD on the task branch (the normal case): B moves to W. Not merged when W does not
       descend from ``base`` (``RESET_REASON``): the agent reset or rewrote its branch.
@@ -83,7 +85,7 @@ def collect_work(
             notes.append(f"the agent left a {operation} in progress; its files were committed")
             break
     try:
-        work, attached = _commit_leftovers(repo, worktree, base, identity, message, notes)
+        work, attached = _commit_leftovers(repo, worktree, base, identity, message, notes, keep_out)
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
@@ -172,11 +174,12 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 
 def _commit_leftovers(
-    repo: GitRepo, worktree: Path, base: str, identity: Identity, message: str, notes: list[str]
-) -> tuple[str, str | None]:
+    repo: GitRepo, worktree: Path, base: str, identity: Identity, message: str, notes: list[str],
+    keep_out: Sequence[str],
+) -> tuple[str, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
     unborn), made without moving any ref; and the ref HEAD is attached to (None: detached)."""
-    tree = repo.stage_all(worktree)
+    tree = repo.stage_all(worktree, keep_out=keep_out)
     head = repo.resolve("HEAD^{commit}", cwd=worktree)
     attached = repo.attached_ref(worktree)
     if head is None:
@@ -212,6 +215,7 @@ def _reachable(repo: GitRepo, sha: str) -> bool:
 
 def _keep(repo: GitRepo, sha: str, branch: str) -> str:
     """A new branch ``coordinator/recovered/<task>[-n]`` at ``sha``, so nothing is orphaned."""
+
     def taken(name: str) -> bool:
         return not repo.update_ref(branch_ref(name), sha, None, message="coordinator: keep work")
 

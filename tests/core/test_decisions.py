@@ -27,6 +27,7 @@ from coordinator.core.decisions import (
     timed_out,
 )
 from coordinator.core.models import TaskState
+from coordinator.core.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Marker:
     summary: str = ""
     valid: bool = True
     error: str | None = None
+    usage: Usage | None = None
 
 
 DONE = Completion(True, "marker")

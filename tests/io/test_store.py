@@ -156,7 +156,9 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
         )
         data = store.status()
     assert list(data)[: len(RUN_KEYS) - 1] == RUN_KEYS[:-1] and "tasks" in data
-    assert set(data) - set(RUN_KEYS) <= {"base", "instances", "summary"}  # additions only
+    assert set(data) - set(RUN_KEYS) <= {"base", "instances", "summary", "usage", "resources"}
+    assert data["usage"] == {"input_tokens": None, "output_tokens": None, "cost_usd": None}
+    assert data["resources"] == {"peak_rss_bytes": None, "cpu_seconds": None}
     assert data["run_id"] == "r1" and data["state"] == "running"
     assert data["started_at"] == "2026-11-23T10:04:45.123Z" and data["finished_at"] is None
     tasks = data["tasks"]
@@ -164,7 +166,11 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
     assert [t["id"] for t in tasks] == ["b", "a"]  # first-insert order, not id or update order
     for task in tasks:
         assert list(task)[: len(TASK_KEYS)] == TASK_KEYS
-        assert set(task) - set(TASK_KEYS) <= {"reason", "summary"}
+        assert set(task) - set(TASK_KEYS) <= {
+            "reason", "summary", "slot", "port", "usage", "resources", "attempts"
+        }  # fmt: skip
+        assert list(task["usage"]) == ["input_tokens", "output_tokens", "cost_usd"]
+        assert list(task["resources"]) == ["peak_rss_bytes", "cpu_seconds"]
         assert task["state"] in {s.value for s in TaskState}
     b = tasks[0]
     assert b["attempt"] == 1 and ISO.match(b["started_at"]) and b["finished_at"] is None
