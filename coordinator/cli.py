@@ -24,6 +24,8 @@ from coordinator.commands.daemon import watch as daemon_watch
 from coordinator.commands.init import init_project
 from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task
+from coordinator.commands.logs import follow as follow_logs
+from coordinator.commands.logs import show as show_logs
 from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
 from coordinator.commands.review import render_text as render_review
 from coordinator.commands.status import read_status, render_status
@@ -162,6 +164,19 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
     else:
         render_status(Console(), data)
     return 0
+
+
+@cli.command()
+@_repo_option
+@click.argument("task")
+@click.option("--run", "run_id", help="A run id (default: the last run that has the task).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the task has ended.")
+def logs(repo_path: Path | None, task: str, run_id: str | None, follow: bool) -> int:
+    """Print a task's output: setup and agent (each attempt), then the merge gate."""
+    out = sys.stdout.buffer
+    if follow:
+        return follow_logs(repo_path, task, run_id, out)
+    return show_logs(repo_path, task, run_id, out)
 
 
 @cli.command()

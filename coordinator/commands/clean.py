@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.core.refs import KEPT_PREFIXES, OLD_PREFIX, PREFIX, TASK_BRANCH_PREFIX, branch_ref
-from coordinator.errors import InputError, Problem
+from coordinator.errors import CoordinatorError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.placing import unplace
+from coordinator.io.runfiles import store_path
+from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import read_config
 
@@ -57,6 +60,7 @@ def clean(
         target_head = repo.rev_parse(branch_ref(target_name))
         worktrees = Worktrees(repo, config.worktrees)
         branches = repo.list_branches(PREFIX)
+        placed = _placed(repo.git_dir)
         by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
         for name, sha in sorted(branches.items()):
             if name == target_name:
@@ -72,9 +76,24 @@ def clean(
                 continue
             info = by_branch.get(branch_ref(name)) or by_branch.get(name)
             if info is not None:
-                worktrees.remove(Path(info.path).name, force=all_ and force)
+                task_id = Path(info.path).name
+                unplace(Path(info.path), repo.root, placed.get(task_id, ()))
+                worktrees.remove(task_id, force=all_ and force)
                 report.removed_worktrees.append(str(info.path))
             repo.delete_branch(name)
             report.deleted_branches.append(name)
         report.unknown = worktrees.prune()
     return report
+
+
+def _placed(git_dir: Path) -> dict[str, list[str]]:
+    """Files the coordinator copied or linked into each task's worktree (its last run's):
+    taken back before the worktree is removed, so that they do not count as work in it."""
+    db = store_path(git_dir)
+    if not db.exists():
+        return {}
+    try:
+        with Store.open_readonly(db) as store:
+            return {k: r.placed for k, r in store.latest_task_records().items() if r.placed}
+    except CoordinatorError:
+        return {}
