@@ -66,3 +66,43 @@ def test_two_concurrent_agents_get_different_slots_and_each_binds_its_port(
         assert (task["slot"], task["port"]) == (said["slot"], said["port"])
         served = e2e.git("show", f"coordinator/integration:{task_id}.txt")
         assert served == f"served on {said['port']}\n"
+
+
+def _retry_config(e2e: E2EProject) -> None:
+    fake = FAKE_CONFIG.split("[agents.fake]")[1]
+    e2e.config(FAKE_CONFIG + '\n[agents.flaky]' + fake + 'retries = 1\nretry_delay = "0.2s"\n')
+
+
+def test_a_flaky_agent_that_fails_once_lands_on_its_second_attempt_from_the_new_head(
+    e2e: E2EProject,
+) -> None:
+    _retry_config(e2e)
+    e2e.spec("other", "@write other.txt other", files=["other.txt"])
+    # Attempt 1 fails once `other` has landed, so attempt 2 must start from a head with it.
+    flaky = "@if-attempt 1 @wait-merged other 30\n@if-attempt 1 @exit 1\n@write flaky.txt ok"
+    e2e.spec("flaky", flaky, agent="flaky", files=["flaky.txt"])
+    e2e.spec("hopeless", "@write hopeless.txt x\n@exit 4", agent="flaky", files=["hopeless.txt"])
+    e2e.spec("after", "@write after.txt x", deps=["hopeless"], files=["after.txt"])
+
+    result = e2e.cli("run", "--instances", "3")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    flaky_task = tasks["flaky"]
+    assert flaky_task["state"] == "merged" and flaky_task["attempt"] == 2
+    assert [a["outcome"] for a in flaky_task["attempts"]] == ["failed", "done"]
+    assert flaky_task["attempts"][0]["reason"] == "exit code 1"
+    assert e2e.git("show", "coordinator/integration:flaky.txt") == "ok\n"
+    other_merge = tasks["other"]["merge_commit"]
+    e2e.git("merge-base", "--is-ancestor", other_merge, flaky_task["base"])  # the new head
+    run_id = e2e.status()["run_id"]
+    assert e2e.git("branch", "--list", f"coordinator/failed/{run_id}/flaky").strip()
+    logs = [Path(a["log"]) for a in flaky_task["attempts"]]
+    assert logs[0] != logs[1] and all(log.exists() for log in logs)
+
+    hopeless = tasks["hopeless"]
+    assert hopeless["state"] == "failed" and hopeless["reason"] == "exit code 4"
+    assert [a["outcome"] for a in hopeless["attempts"]] == ["failed", "failed"]
+    assert tasks["after"]["state"] == "skipped"
+    retries = [line for line in result.stdout.splitlines() if " retry " in line]
+    assert len(retries) == 2, result.stdout  # one retry each, then hopeless gave up
