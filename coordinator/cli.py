@@ -26,7 +26,13 @@ from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task
 from coordinator.commands.logs import follow as follow_logs
 from coordinator.commands.logs import show as show_logs
-from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
+from coordinator.commands.review import (
+    landed,
+    render_markdown,
+    review_target,
+    store_summaries,
+    store_usage,
+)
 from coordinator.commands.review import render_text as render_review
 from coordinator.commands.status import read_status, render_status
 from coordinator.core.gcpause import gc_paused
@@ -212,6 +218,7 @@ def review(
             since=since,
             patch=patch,
             summaries=store_summaries(repo.git_dir),
+            used=store_usage(repo.git_dir),
         )
     text = render_markdown(items, branch) if fmt == "markdown" else render_review(items, branch)
     click.echo(text, nl=not text.endswith("\n"))

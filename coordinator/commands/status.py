@@ -13,6 +13,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from coordinator.core.usage import (
+    format_resources,
+    format_usage,
+    resources_from_dict,
+    usage_from_dict,
+)
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import NoRunsError, Store
@@ -64,7 +70,8 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
             title=f"run {data['run_id']} ({data['state']}) -> {data['target']}",
             title_justify="left",
         )
-        for column in ("task", "agent", "state", "try", "branch", "merge", "log / reason"):
+        columns = ("task", "agent", "state", "try", "branch", "merge", "used", "log / reason")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for task in data["tasks"]:
             table.add_row(
@@ -74,13 +81,23 @@ def render_status(console: Console, data: dict[str, Any]) -> None:
                 str(task["attempt"] or ""),
                 task["branch"] or "",
                 (task["merge_commit"] or "")[:12],
+                used(task.get("usage"), task.get("resources")),
                 task.get("reason") or task["log"] or "",
             )
         console.print(table)
         console.print(f"started {data['started_at']}  finished {data['finished_at'] or '-'}")
+        if total := used(data.get("usage"), data.get("resources")):
+            console.print(f"used: {total}", highlight=False)
     daemon = data.get("daemon")
     if isinstance(daemon, dict):
         console.print(daemon_line(daemon), highlight=False, soft_wrap=True)
+
+
+def used(usage: Any, resources: Any) -> str:
+    """Tokens, cost, peak memory and CPU from the status JSON's objects, "" when unknown."""
+    tokens = format_usage(usage_from_dict(usage if isinstance(usage, dict) else None))
+    res = resources if isinstance(resources, dict) else None
+    return "; ".join(filter(None, (tokens, format_resources(resources_from_dict(res)))))
 
 
 def daemon_line(cycle: dict[str, Any]) -> str:
