@@ -72,7 +72,7 @@ def test_logs_follow_shows_lines_while_the_agent_writes_them(
         wait_until("the task's log", lambda: any(runs.glob("*/logs/talk.log")))
         follower = _cli_popen(e2e, "logs", "talk", "--follow")
         procs.append(follower)
-        lines, seen = _lines(follower), []
+        lines, seen = _lines(follower), list[str]()
         _until(lines, "line one", seen)  # shown while the agent waits: it is streamed
         assert seen[0].startswith("==> talk attempt 1: setup and agent (") and seen[0].endswith(
             "talk.log) <=="
