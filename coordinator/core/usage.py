@@ -116,7 +116,8 @@ class Resources:
         return Resources(max(peaks) if peaks else None, _add(self.cpu_seconds, other.cpu_seconds))
 
     def as_dict(self) -> dict[str, int | float | None]:
-        cpu = None if self.cpu_seconds is None else round(self.cpu_seconds, 3)
+        # To the millisecond, rounded up: what was used is never shown as less.
+        cpu = None if self.cpu_seconds is None else math.ceil(self.cpu_seconds * 1000) / 1000
         return {"peak_rss_bytes": self.peak_rss_bytes, "cpu_seconds": cpu}
 
 
