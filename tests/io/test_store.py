@@ -16,6 +16,7 @@ import pytest
 from coordinator.core.models import TaskState
 from coordinator.errors import CoordinatorError
 from coordinator.io.store import (
+    _MIGRATIONS,
     SCHEMA_VERSION,
     NoRunsError,
     Store,
@@ -432,3 +433,41 @@ def test_two_writer_processes_do_not_corrupt_the_store(db: Path, tmp_path: Path)
             assert max(t.attempt for t in tasks) == 150
             status = store.status(run_id)
             assert status["state"] == "finished"
+
+
+def test_a_schema_1_store_is_migrated_and_keeps_its_runs(db: Path) -> None:
+    """A store written before usage, resources, slots and placed files: opened, it gains
+    them (unknown for what ran before) and keeps every run it had."""
+    db.parent.mkdir(parents=True)
+    con = sqlite3.connect(db)
+    for statement in _MIGRATIONS[0]:
+        con.execute(statement)
+    con.execute("PRAGMA user_version = 1")
+    con.execute(
+        "INSERT INTO runs (run_id, state, started_at, target, base, instances)"
+        " VALUES ('old', 'finished', ?, 'coordinator/integration', 'abc', 2)",
+        (T0,),
+    )
+    con.execute(
+        "INSERT INTO tasks (run_id, task_id, position, agent, state, attempt)"
+        " VALUES ('old', 't', 1, 'fake', 'merged', 1)"
+    )
+    con.execute(
+        "INSERT INTO attempts (run_id, task_id, attempt, outcome) VALUES ('old','t',1,'done')"
+    )
+    con.commit()
+    con.close()
+    with Store(db) as store:
+        data = store.status()
+        usage = {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
+        store.upsert_task("old", "t", slot=1, port=20010, placed=[".env"], usage=usage)
+        record = store.tasks("old")[0]
+    tasks = data["tasks"]
+    assert isinstance(tasks, list)
+    (task,) = tasks
+    assert task["usage"] == {"input_tokens": None, "output_tokens": None, "cost_usd": None}
+    assert task["attempts"][0]["outcome"] == "done" and task["slot"] is None
+    assert (record.slot, record.port, record.placed) == (1, 20010, [".env"])
+    assert record.usage == {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
