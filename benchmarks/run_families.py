@@ -123,13 +123,25 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         markdown_table(
             [
-                "ideal s", "CLI wall s", "wall / ideal", "engine wall s", "engine / ideal",
-                "detect median ms", "detect p95 ms",
+                "ideal s",
+                "CLI wall s",
+                "wall / ideal",
+                "engine wall s",
+                "engine / ideal",
+                "detect median ms",
+                "detect p95 ms",
             ],
-            [[
-                lin["ideal_s"], lin["wall_s"], lin["ratio_to_ideal"], lin["engine_wall_s"],
-                lin["engine_ratio_to_ideal"], _ms(det["median"]), _ms(det["p95"]),
-            ]],
+            [
+                [
+                    lin["ideal_s"],
+                    lin["wall_s"],
+                    lin["ratio_to_ideal"],
+                    lin["engine_wall_s"],
+                    lin["engine_ratio_to_ideal"],
+                    _ms(det["median"]),
+                    _ms(det["p95"]),
+                ]
+            ],
         ),
         "",
         f"goal wall / ideal <= {lin['goal_ratio']}: CLI {verdict}, engine {engine_verdict}.",
@@ -142,14 +154,24 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         markdown_table(
             [
-                "run", "CLI wall s", "engine wall s", "agents' own s", "agents / their sum",
-                "max at once", "detect median ms",
+                "run",
+                "CLI wall s",
+                "engine wall s",
+                "agents' own s",
+                "agents / their sum",
+                "max at once",
+                "detect median ms",
             ],
             [
                 ["no gate (parallel)", gate["no_gate_wall_s"], "", "", "", "", ""],
                 [
-                    "gate", gate["wall_s"], gate["engine_wall_s"], gate["agent_s"],
-                    gate["agent_ratio_to_sum"], gate["max_parallel"], _ms(det["median"]),
+                    "gate",
+                    gate["wall_s"],
+                    gate["engine_wall_s"],
+                    gate["agent_s"],
+                    gate["agent_ratio_to_sum"],
+                    gate["max_parallel"],
+                    _ms(det["median"]),
                 ],
             ],
         ),

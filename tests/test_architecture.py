@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "coordinator"
 PROCESS_DOOR = PACKAGE / "io" / "processes.py"
-GIT_DOOR = PACKAGE / "io" / "gitrepo.py"
+GIT_DOOR = (PACKAGE / "io" / "gitrepo.py", PACKAGE / "io" / "gitworktree.py")
 REFS = PACKAGE / "core" / "refs.py"
 
 
@@ -34,7 +34,7 @@ def test_only_the_process_door_imports_subprocess() -> None:
 def test_git_command_lines_are_built_only_in_the_git_module() -> None:
     offenders = []
     for path, tree in modules():
-        if path == GIT_DOOR:
+        if path in GIT_DOOR:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.List | ast.Tuple) and node.elts:

@@ -110,7 +110,9 @@ def _check_overhead(result: dict[str, Any]) -> None:
         assert _positive(data["total_ms"]["median"], 60_000)
         assert data["phases_ms"]["detect"]["median"] is not None
         assert _positive(data["merges_per_s"])
-    assert result["overhead"]["goal_ms"] == 250
+    assert result["overhead"]["goal_ms"] == 100
+    assert result["overhead"]["goal_huge_ms"] == 250
+    assert result["overhead"]["huge"] is None  # --quick: no 100,000-file repository
 
 
 def _check_worktree(result: dict[str, Any]) -> None:

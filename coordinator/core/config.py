@@ -29,6 +29,7 @@ from coordinator.core.fields import MAX_DURATION_HELP
 from coordinator.core.models import FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
+from coordinator.core.rules import validate_repo_path
 from coordinator.core.slots import ports_problem
 from coordinator.core.usagereaders import READERS, UsageFormat
 from coordinator.errors import InputError, Problem
@@ -90,6 +91,13 @@ def _environment(value: object) -> object:
     return value
 
 
+def _repo_file(value: object) -> object:
+    """A repository-relative file path (read from the working tree when the config is read)."""
+    if isinstance(value, str) and (problem := validate_repo_path(value)):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
 def _no_nul(text: str) -> str:
     """The identity goes into git's environment, where a NUL cannot be passed."""
     if "\0" in text:
@@ -113,6 +121,8 @@ class AgentConfig(_Strict):
     retries: int = Field(default=0, ge=0, le=100)
     retry_delay: Seconds = 0.0
     usage_from: UsageFormat | None = None  # default: what its profile prints, if anything
+    # The prompt's template, relative to the repository root (default: core.prompt's).
+    prompt_template: Annotated[str, BeforeValidator(_repo_file)] | None = None
 
     @field_validator("command")
     @classmethod
@@ -139,11 +149,31 @@ class AgentConfig(_Strict):
         return self
 
 
+def _plain_glob(value: str) -> str:
+    """A repository-relative glob that can also be written as a git attributes pattern."""
+    if not value.strip() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("must be a glob without spaces or control characters")
+    if value.startswith(("/", "!", "#", "../")) or "\\" in value:
+        raise ValueError("must be a repository-relative glob such as CHANGES* or docs/**")
+    return value
+
+
 class MergeConfig(_Strict):
     """The merge gate: ``verify`` runs on the merge result before the target moves."""
 
     verify: Annotated[Argv, Field(min_length=1)] | None = None
     verify_timeout: Timeout = 600.0
+    parallel: int | None = Field(default=None, ge=1)  # gates at once; None: ``instances``
+    batch: int = Field(default=1, ge=1)  # queued entries checked by one gate run
+
+
+class OverlapConfig(_Strict):
+    """Optimistic sharing: overlaps on ``shared`` paths do not serialize tasks; ``union`` paths
+    merge with git's union driver; ``optimistic`` waives every overlap."""
+
+    shared: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    union: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    mode: Literal["files", "optimistic"] = "files"
 
 
 class DaemonConfig(_Strict):
@@ -169,6 +199,8 @@ class Config(_Strict):
     on_conflict: Literal["retry", "stop"] = "retry"
     grace: Seconds = 5.0
     checkout: Literal["full", "sparse"] = "full"
+    worktree_pool: int | None = Field(default=None, ge=0)
+    reuse_ignored: bool = False
     min_free_disk: int = Field(default=GIB, ge=0)
     min_free_memory: int = Field(default=0, ge=0)
     max_load: float | None = Field(default=None, gt=0)
@@ -176,6 +208,7 @@ class Config(_Strict):
     identity: Identity = Field(default_factory=Identity)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     worktree: WorktreeConfig = Field(default_factory=WorktreeConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
@@ -201,6 +234,11 @@ class Config(_Strict):
         configured = self.agents[agent].instances if agent in self.agents else None
         return min(configured or self.instances, self.instances)
 
+    def pool_size(self, instances: int) -> int:
+        """Idle worktrees kept warm for reuse: ``worktree_pool``, by default one per instance
+        of the run (what finishes while the others run is what the next starts need)."""
+        return instances if self.worktree_pool is None else self.worktree_pool
+
 
 _FIXES = {
     "command": 'write an argv list, e.g. command = ["python3", "agent.py", "{prompt_file}"]',
@@ -213,6 +251,8 @@ _FIXES = {
     "debounce": MAX_DURATION_HELP,
     "verify_timeout": MAX_DURATION_HELP,
     "instances": "write a whole number of at least 1",
+    "parallel": "write a whole number of at least 1 (gate runs at once)",
+    "batch": "write a whole number of at least 1 (queued merges per gate run)",
     "log_limit": "write a number of bytes, at least 1024",
     "min_free_disk": "write a number of bytes, 0 or more",
     "specs": 'write a directory relative to the repository root, e.g. specs = "specs"',
@@ -220,8 +260,14 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
-    "merge": "write a [merge] table with verify and verify_timeout",
+    "prompt_template": 'write a file path relative to the repository root, e.g. '
+    'prompt_template = "prompts/coder.md"',
+    "merge": "write a [merge] table with verify, verify_timeout, parallel and batch",
     "daemon": "write a [daemon] table with notify and debounce",
+    "overlap": "write an [overlap] table with shared, union and mode",
+    "shared": 'write a list of repository-relative globs, e.g. shared = ["CHANGES*"]',
+    "union": 'write a list of repository-relative globs, e.g. union = ["CHANGES*"]',
+    "mode": 'write "files" or "optimistic"',
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
@@ -245,6 +291,8 @@ _FIXES = {
     "notify.command": 'write an argv list, e.g. command = ["notify-send", "coordinator"]',
     "notify.timeout": MAX_DURATION_HELP,
     "events": "write a list of task_failed, task_conflict, task_tampered, run_finished",
+    "worktree_pool": "write how many idle worktrees to keep for reuse, 0 or more (0: none)",
+    "reuse_ignored": "write true (ignored build output survives into the next task) or false",
 }
 
 

@@ -72,13 +72,16 @@ def by_marker(marker: MarkerReading) -> Completion:
     return Completion(False, "marker", FAILED_BY_MARKER, marker.summary, usage=marker.usage)
 
 
-def by_exit(marker: MarkerReading | None, returncode: int) -> Completion:
+def by_exit(marker: MarkerReading | None, returncode: int, launch_error: str = "") -> Completion:
     """The agent's main process exited before any marker was taken as final.
 
-    A marker written just before the exit still decides (it says more than an exit code); a
-    marker that is not valid by then never will be, so it fails the task; without a marker,
-    exit 0 is done and anything else failed.
+    An agent that could not even start fails with the launch error (``could not start <program>:
+    <why>``), which is what the user must fix. Otherwise a marker written just before the exit
+    still decides (it says more than an exit code); a marker that is not valid by then never
+    will be, so it fails the task; without a marker, exit 0 is done and anything else failed.
     """
+    if launch_error:
+        return Completion(False, launch_error, launch_error)
     if marker is not None and marker.valid:
         return by_marker(marker)
     if marker is not None:

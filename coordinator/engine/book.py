@@ -271,7 +271,10 @@ class TaskBook:
         )  # fmt: skip
 
     def merging(self, task_id: str) -> None:
+        """Collected and clean: the work waits for the merge lane (or is merging)."""
         self.update(task_id, state=TaskState.MERGING)
+        changed = len(self.tasks[task_id].changed_files)
+        self.rec.emit("merging", task_id, f"{changed} files changed; in the merge lane")
 
     def verifying(self, task_id: str, pid: int | None, create_time: float | None) -> None:
         """The gate runs: its pid is stored, so that a run cut off now can still kill it."""

@@ -14,13 +14,16 @@ import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coordinator.core.config import AgentConfig
 from coordinator.core.decisions import Limits
+from coordinator.core.mergequeue import MergeQueue
 from coordinator.core.plan import Plan
 from coordinator.core.refs import branch_ref
 from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
+from coordinator.engine.launch import Prompts
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.gitrepo import GitRepo
@@ -31,6 +34,9 @@ from coordinator.io.store import Store
 from coordinator.io.workcheck import CheckoutGuard
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import Project
+
+if TYPE_CHECKING:
+    from coordinator.engine.gating import Round
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class RunContext:
         run_id: str,
         target: str,
         adopt: Mapping[str, Adopted],
+        instances: int = 1,
     ) -> None:
         self.project = project
         self.config = project.config
@@ -86,7 +93,11 @@ class RunContext:
         self.target_ref = branch_ref(target)
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
-        self.worktrees = Worktrees(repo, self.config.worktrees)
+        self.prompts = Prompts(project, repo, target)
+        self.attributes = self.files.union_attributes(self.config.overlap.union)
+        self.worktrees = Worktrees(repo, self.config.worktrees,
+                                   pool_size=self.config.pool_size(instances),
+                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)
         self.gate = GateSwitch()
@@ -107,6 +118,11 @@ class RunContext:
         self.checkout.snapshot()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
         self.timers: list[tuple[float, int, Timer]] = []
+        # the merge queue (with a gate): its rules, the round in flight, the last batch failure
+        merge = self.config.merge
+        self.queue = MergeQueue(parallel=merge.parallel or self.config.instances, batch=merge.batch)
+        self.merge_round: Round | None = None
+        self.last_gate_reason = ""
         self._seq = itertools.count()
 
     def add_timer(self, deadline: float, timer: Timer) -> None:

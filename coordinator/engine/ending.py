@@ -9,6 +9,7 @@ holds anything), so the new attempt starts clean from the new head.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coordinator.core.decisions import Verdict
@@ -24,15 +25,9 @@ from coordinator.io.worktrees import Worktrees
 def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -> None:
     """Start the job that keeps the task's branch; ``detail`` is a longer reason to show."""
     state = verdict.state or TaskState.FAILED
-    job = KeepJob(
-        ctx.repo,
-        ctx.worktrees,
-        task_id,
-        ctx.run_id,
-        state,
-        verdict.action == "retry",
-        tuple(ctx.book[task_id].placed),
-    )
+    placed = tuple(ctx.book[task_id].placed)
+    job = KeepJob(ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry",
+                  placed)  # fmt: skip
     ctx.jobs.start("keep", task_id, lambda: Kept(job.run(), verdict, detail))
 
 
@@ -58,7 +53,8 @@ class KeepJob:
         crash_point("after-branch-kept")
         if self.remove_worktree:  # what the coordinator placed there is not work to keep
             unplace(self.worktrees.path(self.task_id), self.repo.root, self.placed)
-            self.worktrees.remove(self.task_id, force=False)
+            if not self.worktrees.release(self.task_id):
+                self.worktrees.remove(self.task_id, force=False)
         return kept
 
 
@@ -70,6 +66,8 @@ class Kept:
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         verdict = self.verdict
+        if verdict.action == "retry" and (ctx.stopping or ctx.budget):  # stopped meanwhile
+            verdict = Verdict("end", verdict.state, verdict.reason)
         if verdict.action == "retry":
             conflict = verdict.state == TaskState.CONFLICT
             delay = 0.0 if conflict else ctx.agent_config(task_id).retry_delay
@@ -83,6 +81,15 @@ class Kept:
             return
         state = verdict.state or TaskState.FAILED
         ctx.book.ended(task_id, state, verdict.reason, branch=self.branch, detail=self.detail)
+
+
+def hand_back(worktrees: Worktrees, task_id: str, placed: Sequence[str]) -> bool:
+    """What the coordinator placed in the worktree is taken back, then the worktree goes to
+    the pool (False: the pool is off or full, the worktree stays where it is)."""
+    if worktrees.pool_size <= 0:
+        return False
+    unplace(worktrees.path(task_id), worktrees.repo.root, placed)
+    return worktrees.release(task_id)
 
 
 def retry_due(ctx: RunContext, task_id: str) -> None:

@@ -70,7 +70,7 @@ def on_exit(ctx: RunContext, event: AgentExited) -> None:
     if content is not None and content.valid:
         ctx.rec.note_marker_latency(task.id, marker)
         _usage_problem(ctx, task.id, content)
-    complete(ctx, task.id, by_exit(content, event.returncode))
+    complete(ctx, task.id, by_exit(content, event.returncode, event.error))
     if content is not None and content.valid:
         crash_point("after-marker-seen")
 

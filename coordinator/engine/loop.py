@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine import finishing, interrupts, merging, starting
+from coordinator.engine import finishing, gating, interrupts, merging, starting
 from coordinator.engine.book import TaskBook
 from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
 from coordinator.engine.jobs import JobDone
@@ -34,6 +34,9 @@ from coordinator.io.store import Store
 from coordinator.io.workcheck import foreign_refs, ref_snapshot
 from coordinator.project import Project
 from coordinator.ui.display import Reporter, RunSummary
+
+DRAIN_LIMIT = 1000
+WAKE_EVERY = 0.2  # seconds, at most, that the loop waits without running signal handlers
 
 
 class Engine:
@@ -62,8 +65,9 @@ class Engine:
                              instances=instances, ports=ports)  # fmt: skip
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
-            adopt=adopt or {},
+            adopt=adopt or {}, instances=instances,
         )  # fmt: skip
+        self.ctx.queue.parallel = config.merge.parallel or instances
         self.reporter = reporter
         self.stop = stop
         self.refs_at_start = ref_snapshot(repo)
@@ -84,20 +88,41 @@ class Engine:
 
     # ----------------------------------------------------------------- the loop
     def _loop(self) -> None:
-        """Start what may start, feed the merge lane, show, then handle the next event."""
+        """Handle what is queued, start what may start, feed the merge lane, show, wait."""
         ctx = self.ctx
-        while not self._finished():
+        self._drain()  # a stop asked for before the run began comes before any start
+        while True:
             if not ctx.stopping:
                 starting.start_ready(ctx)
-            merging.feed_lane(ctx)
+            if ctx.config.merge.verify:
+                gating.feed(ctx)
+            else:
+                merging.feed_lane(ctx)
             self._say_notify_problems()
             self.reporter.update(ctx.book.rows(live=ctx.meter.current))
             if self._finished():
                 return
-            event = self._next_event()
-            handler = self.handlers.get(type(event))
-            if handler is not None:
-                handler(event)
+            self._handle(self._next_event())
+            self._drain()
+
+    def _handle(self, event: object) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _drain(self) -> None:
+        """Handle the events already queued (and the timers due) before deciding again; at
+        most ``DRAIN_LIMIT``, so that a flood of events (an agent rewriting its marker in a
+        loop) cannot keep the loop from deciding."""
+        for _ in range(DRAIN_LIMIT):
+            try:
+                event = self.ctx.events.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(event)
+        timers = self.ctx.timers
+        while timers and timers[0][0] <= time.time():
+            self._handle(heapq.heappop(timers)[2])
 
     def _say_notify_problems(self) -> None:
         problems = self.ctx.notify_problems
@@ -106,16 +131,20 @@ class Engine:
 
     def _finished(self) -> bool:
         ctx = self.ctx
-        if ctx.jobs.running or ctx.book.running_agents() or ctx.book.merge_order():
+        busy = ctx.jobs.running or ctx.merge_round is not None
+        if busy or ctx.book.running_agents() or ctx.book.merge_order():
             return False
         return ctx.stopping or ctx.book.done()
 
     def _next_event(self) -> object:
+        """The next event, or the next timer due. The wait is cut every ``WAKE_EVERY``: a signal
+        the kernel hands to another thread (it does when the main thread has one pending)
+        only runs its Python handler once this thread executes bytecode again."""
         timers = self.ctx.timers
         while True:
-            timeout = None
+            timeout = WAKE_EVERY
             if timers:
-                timeout = max(0.0, timers[0][0] - time.time())
+                timeout = min(timeout, max(0.0, timers[0][0] - time.time()))
                 if timeout == 0.0:
                     return heapq.heappop(timers)[2]
             try:

@@ -74,6 +74,7 @@ def recover(
         )
         found.notes.append(f"run {run_id} was cut off; recovered its tasks")
     worktrees.prune()
+    found.notes.extend(worktrees.reconcile_pool())
     return found
 
 

@@ -93,7 +93,7 @@ class Prepared:
         values = launch_values(
             ctx.plan.task(task_id), files=ctx.files, worktree=self.worktree,
             marker=ctx.watcher.marker_path(task_id), base=self.base, run_id=ctx.run_id,
-            slot=run.slot, port=run.port,
+            slot=run.slot, port=run.port, prompts=ctx.prompts,
         )  # fmt: skip
         setup = ctx.config.worktree
         if setup_runs(configured=bool(setup.setup), fresh=self.fresh, always=setup.setup_always):
@@ -129,7 +129,7 @@ def make_worktree(
         worktrees.remove(task_id, force=False)
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
-    worktree = worktrees.create(task_id, branch, base, sparse=sparse)
+    worktree, fresh = worktrees.take(task_id, branch, base, sparse)
     crash_point("after-worktree-add")
     placed: tuple[str, ...] = ()
     if setup is not None and (setup.copy_files or setup.link):
@@ -137,7 +137,7 @@ def make_worktree(
                      skip_dir=worktrees.worktrees_dir)  # fmt: skip
         placed = done.paths
         notes.extend(("warning", note) for note in done.notes)
-    return Prepared(worktree, base, branch, tuple(notes), placed)
+    return Prepared(worktree, base, branch, tuple(notes), placed, fresh)
 
 
 def _start_setup(

@@ -36,6 +36,7 @@ from coordinator.io.procs import (
 )
 
 __all__ = [
+    "LAUNCH_FAILED",
     "AgentExited",
     "AgentProcess",
     "LaunchSpec",
@@ -66,6 +67,11 @@ class AgentExited:
     returncode: int
     at: float
     pid: int | None = None  # None when it could not be started
+    error: str = ""  # set when it could not be started: "could not start <program>: <why>"
+
+
+# How a launch failure's reason starts: the daemon does not count it as the task's failure.
+LAUNCH_FAILED = "could not start "
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,11 @@ def _reap(popen: processes.Popen[bytes]) -> tuple[int, tuple[float, int] | None]
     return returncode, (used.ru_utime + used.ru_stime, used.ru_maxrss * 1024)
 
 
+def launch_error(program: str, why: str) -> str:
+    """``could not start claude: No such file or directory``: the one line a person needs."""
+    return f"{LAUNCH_FAILED}{program}: {why}"
+
+
 def _launch_failed(spec: LaunchSpec, log: IO[bytes], code: int, why: str) -> None:
     with log:
         log.write(
@@ -229,7 +240,8 @@ def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
     if started.popen is None:
         code = started.returncode if started.returncode is not None else EXIT_NOT_FOUND
         _launch_failed(spec, log, code, started.error)
-        events.put(AgentExited(spec.task_id, code, time.time()))
+        why = launch_error(spec.argv[0], started.strerror or started.error)
+        events.put(AgentExited(spec.task_id, code, time.time(), error=why))
         return AgentProcess(spec.task_id, None, None, run_id, returncode=code)
     popen = started.popen
     try:

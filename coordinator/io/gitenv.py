@@ -21,6 +21,7 @@ _KEEP_ENV = frozenset({
 })  # fmt: skip
 _KEEP_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_", "GIT_TRACE")
 
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """``os.environ`` without the ``GIT_*`` variables a hook or a parent git leaks, plus ``extra``.
 

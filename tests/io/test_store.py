@@ -16,13 +16,13 @@ import pytest
 from coordinator.core.models import TaskState
 from coordinator.errors import CoordinatorError
 from coordinator.io.store import (
-    _MIGRATIONS,
     SCHEMA_VERSION,
     NoRunsError,
     Store,
     UnknownRunError,
     iso_ms,
 )
+from coordinator.io.storeschema import _MIGRATIONS
 
 T0 = 1795428285.1234  # 2026-11-23T10:04:45.123Z
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
