@@ -30,8 +30,16 @@ from coordinator.commands.daemon_watch import watch as daemon_watch
 from coordinator.commands.init import init_project
 from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task
+from coordinator.commands.logs import follow as follow_logs
+from coordinator.commands.logs import show as show_logs
 from coordinator.commands.plan import plan_project
-from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
+from coordinator.commands.review import (
+    landed,
+    render_markdown,
+    review_target,
+    store_summaries,
+    store_usage,
+)
 from coordinator.commands.review import render_text as render_review
 from coordinator.commands.status import read_status, show_status
 from coordinator.commands.tasks import read_tasks, render_tasks
@@ -180,6 +188,20 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
 
 @cli.command()
 @repo_option
+@click.argument("task")
+@click.option("--run", "run_id", help="A run id (default: the last run that has the task).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the task has ended.")
+def logs(repo_path: Path | None, task: str, run_id: str | None, follow: bool) -> int:
+    """Print a task's output: setup and agent (each attempt), then the merge gate."""
+    out = sys.stdout.buffer
+    if follow:
+        return follow_logs(repo_path, task, run_id, out)
+    return show_logs(repo_path, task, run_id, out)
+
+
+@cli.command()
+@repo_option
+@repo_option
 @click.option("--run", "run_id", help="A run id (default: the last run).")
 @click.option(
     "--output",
@@ -249,6 +271,7 @@ def review(
             since=since,
             patch=patch,
             summaries=store_summaries(repo.git_dir),
+            used=store_usage(repo.git_dir),
         )
     text = render_markdown(items, branch) if fmt == "markdown" else render_review(items, branch)
     click.echo(text, nl=not text.endswith("\n"))

@@ -26,6 +26,8 @@ def cron() -> None:
 def cron_install(repo_path: Path | None, every: str, dry_run: bool) -> int:
     with GitRepo.discover(repo_path or Path.cwd()) as repo:
         change = cron_mod.install(repo.root, repo.git_dir, every, dry_run=dry_run)
+    if change.note:
+        click.echo(f"note: {change.note}", err=True)
     click.echo(change.after if dry_run else f"installed: {change.line}", nl=not dry_run)
     return 0
 

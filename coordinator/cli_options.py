@@ -51,10 +51,12 @@ repo_before_command = click.option(
 
 STATUS_JSON_HELP = (
     "Print one JSON object: run_id, state, started_at, finished_at, target, base, instances, "
-    "summary, and tasks (a list of objects with id, agent, state, attempt, started_at, "
-    "finished_at, merged_at, branch, worktree, base, merge_commit, predicted_files, "
-    "changed_files, violations, log, reason, summary); plus daemon, the last daemon cycle, "
-    "when there was one. Times are ISO 8601 UTC. See README, Status."
+    "summary, usage, resources, and tasks (a list of objects with id, agent, state, attempt, "
+    "started_at, finished_at, merged_at, branch, worktree, base, merge_commit, "
+    "predicted_files, changed_files, violations, log, reason, summary, slot, port, usage, "
+    "resources, attempts); plus daemon, the last daemon cycle, when there was one. usage is "
+    "{input_tokens, output_tokens, cost_usd}, resources {peak_rss_bytes, cpu_seconds}, null "
+    "when unknown. Times are ISO 8601 UTC. See README, Status."
 )
 TASKS_JSON_HELP = (
     "Print one JSON object: target, counts (state -> number), and tasks (a list of objects "

@@ -23,9 +23,10 @@ from coordinator.core.refs import (
     branch_ref,
     task_branch,
 )
-from coordinator.errors import InputError, Problem
+from coordinator.errors import CoordinatorError, InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.lock import RepoLock
+from coordinator.io.placing import unplace
 from coordinator.io.runfiles import lock_path, store_path
 from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees
@@ -81,6 +82,7 @@ def clean(
         worktrees = Worktrees(repo, config.worktrees)
         report.removed_worktrees += worktrees.remove_pool()  # idle: they hold no work
         branches = repo.list_branches(PREFIX)
+        placed = _placed(repo.git_dir)
         by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
         for name, sha in sorted(branches.items()):
             if name == target_name:
@@ -99,12 +101,27 @@ def clean(
                 continue
             info = by_branch.get(branch_ref(name)) or by_branch.get(name)
             if info is not None:
-                worktrees.remove(Path(info.path).name, force=all_ and force)
+                task_id = Path(info.path).name
+                unplace(Path(info.path), repo.root, placed.get(task_id, ()))
+                worktrees.remove(task_id, force=all_ and force)
                 report.removed_worktrees.append(str(info.path))
             repo.delete_branch(name)
             report.deleted_branches.append(name)
         report.unknown = worktrees.prune()
     return report
+
+
+def _placed(git_dir: Path) -> dict[str, list[str]]:
+    """Files the coordinator copied or linked into each task's worktree (its last run's):
+    taken back before the worktree is removed, so that they do not count as work in it."""
+    db = store_path(git_dir)
+    if not db.exists():
+        return {}
+    try:
+        with Store.open_readonly(db) as store:
+            return {k: r.placed for k, r in store.latest_task_records().items() if r.placed}
+    except CoordinatorError:
+        return {}
 
 
 def _unfinished_tasks(repo: GitRepo) -> dict[str, str]:

@@ -14,6 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from coordinator.commands.tasks import overall_line
+from coordinator.core.usage import (
+    format_resources,
+    format_usage,
+    resources_from_dict,
+    usage_from_dict,
+)
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import NoRunsError, Store
@@ -77,6 +83,7 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
         id_column(table)
         for column in ("agent", "state", "try", "merge"):
             table.add_column(column, no_wrap=True)
+        table.add_column("used", overflow="fold")
         table.add_column("note", overflow="fold")
         locations = []
         for task in data["tasks"]:
@@ -86,6 +93,7 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
                 state_text(task["state"]),
                 str(task["attempt"] or ""),
                 (task["merge_commit"] or "")[:12],
+                used(task.get("usage"), task.get("resources")),
                 first_line(task.get("reason")),
             )
             if task["state"] in _WORK_STATES:
@@ -94,9 +102,18 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
         console.print(table)
         print_locations(console, locations)
         console.print(f"started {data['started_at']}  finished {data['finished_at'] or '-'}")
+        if total := used(data.get("usage"), data.get("resources")):
+            console.print(f"used: {total}", highlight=False)
     daemon = data.get("daemon")
     if isinstance(daemon, dict):
         console.print(daemon_line(daemon), highlight=False, soft_wrap=True)
+
+
+def used(usage: Any, resources: Any) -> str:
+    """Tokens, cost, peak memory and CPU from the status JSON's objects, "" when unknown."""
+    tokens = format_usage(usage_from_dict(usage if isinstance(usage, dict) else None))
+    res = resources if isinstance(resources, dict) else None
+    return "; ".join(filter(None, (tokens, format_resources(resources_from_dict(res)))))
 
 
 def show_status(console: Console, data: dict[str, Any], path: Path | None) -> None:

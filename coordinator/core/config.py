@@ -15,7 +15,6 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -23,26 +22,19 @@ from pydantic import (
 )
 
 from coordinator.core.argv import ENV_PREFIX, check_template
-from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
+from coordinator.core.configtables import BudgetConfig, NotifyConfig, WorktreeConfig
+from coordinator.core.configtypes import Argv, Seconds, Timeout
+from coordinator.core.configtypes import Strict as _Strict
+from coordinator.core.fields import MAX_DURATION_HELP
 from coordinator.core.models import FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
 from coordinator.core.rules import validate_repo_path
+from coordinator.core.slots import ports_problem
+from coordinator.core.usagereaders import READERS, UsageFormat
 from coordinator.errors import InputError, Problem
 
 _PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
-
-# Capped at a year: a timeout becomes a timer deadline, and ``1e300`` seconds overflows it mid-run.
-Seconds = Annotated[float, BeforeValidator(bounded_duration)]
-
-
-def _nonzero(seconds: float) -> float:
-    if seconds == 0:
-        raise ValueError("zero would stop it at once")
-    return seconds
-
-
-Timeout = Annotated[Seconds, AfterValidator(_nonzero)]
 
 GIB = 1024**3
 
@@ -80,16 +72,6 @@ def _target(value: object) -> object:
     return value
 
 
-def _argv_list(value: object) -> object:
-    """An argv list whose program is named and that a process can take (no NUL anywhere)."""
-    if isinstance(value, list):
-        if value and value[0] == "":
-            raise ValueError("the first element (the program) is empty")
-        if any(isinstance(item, str) and "\0" in item for item in value):
-            raise ValueError("an argument contains a NUL character")
-    return value
-
-
 def _environment(value: object) -> object:
     """Variables a process can receive; ``COORDINATOR_*`` are the coordinator's own.
 
@@ -109,9 +91,6 @@ def _environment(value: object) -> object:
     return value
 
 
-Argv = Annotated[list[str], BeforeValidator(_argv_list)]
-
-
 def _repo_file(value: object) -> object:
     """A repository-relative file path (read from the working tree when the config is read)."""
     if isinstance(value, str) and (problem := validate_repo_path(value)):
@@ -124,10 +103,6 @@ def _no_nul(text: str) -> str:
     if "\0" in text:
         raise ValueError("contains a NUL character")
     return text
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AgentConfig(_Strict):
@@ -143,6 +118,9 @@ class AgentConfig(_Strict):
     grace: Seconds | None = None
     env: Annotated[dict[str, str], BeforeValidator(_environment)] = Field(default_factory=dict)
     description: str = ""
+    retries: int = Field(default=0, ge=0, le=100)
+    retry_delay: Seconds = 0.0
+    usage_from: UsageFormat | None = None  # default: what its profile prints, if anything
     # The prompt's template, relative to the repository root (default: core.prompt's).
     prompt_template: Annotated[str, BeforeValidator(_repo_file)] | None = None
 
@@ -225,12 +203,32 @@ class Config(_Strict):
     worktree_pool: int | None = Field(default=None, ge=0)
     reuse_ignored: bool = False
     min_free_disk: int = Field(default=GIB, ge=0)
+    min_free_memory: int = Field(default=0, ge=0)
+    max_load: float | None = Field(default=None, gt=0)
     log_limit: int = Field(default=50 * 1024**2, ge=1024)
     identity: Identity = Field(default_factory=Identity)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     merge: MergeConfig = Field(default_factory=MergeConfig)
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    worktree: WorktreeConfig = Field(default_factory=WorktreeConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+
+    @model_validator(mode="after")
+    def _ports_fit(self) -> Config:
+        """Every slot's port range must be a real port range."""
+        wt = self.worktree
+        if problem := ports_problem(wt.port_base, wt.port_stride, self.instances):
+            raise ValueError(f"[worktree] {problem}; lower port_base or port_stride")
+        return self
+
+    def usage_format(self, agent: str) -> str | None:
+        """Where an agent type's token counts and cost are read from, besides its marker."""
+        config = self.agents[agent]
+        if config.usage_from is not None:
+            return config.usage_from
+        return config.profile if config.profile in READERS else None
 
     def agent_cap(self, agent: str) -> int:
         """Per-type cap; a type without ``instances`` may use every global slot."""
@@ -277,6 +275,24 @@ _FIXES = {
     "on_conflict": 'write "retry", "stop" or "resolve"',
     "resolver": 'write the name of an [agents.NAME] table, e.g. resolver = "claude"',
     "checkout": 'write "full" or "sparse"',
+    "setup": 'write an argv list, e.g. setup = ["npm", "ci"]',
+    "setup_timeout": MAX_DURATION_HELP,
+    "retry_delay": MAX_DURATION_HELP,
+    "retries": "write a whole number from 0 to 100",
+    "copy": 'write repository paths or globs, e.g. copy = [".env*"]',
+    "link": 'write repository paths, e.g. link = ["node_modules"]',
+    "port_base": "write a port number from 1 to 65535",
+    "port_stride": "write a whole number of at least 1",
+    "min_free_memory": "write a number of bytes, 0 or more",
+    "max_load": "write the 1-minute load per core above which no task starts, e.g. 1.5",
+    "max_cost_usd": "write an amount in US dollars, e.g. 5.0",
+    "max_tokens": "write a whole number of tokens, e.g. 2000000",
+    "usage_from": f"write one of {', '.join(repr(n) for n in READERS)}",
+    "worktree": "write a [worktree] table with setup, copy, link, port_base...",
+    "budget": "write a [budget] table with max_cost_usd and/or max_tokens",
+    "notify.command": 'write an argv list, e.g. command = ["notify-send", "coordinator"]',
+    "notify.timeout": MAX_DURATION_HELP,
+    "events": "write a list of task_failed, task_conflict, task_tampered, run_finished",
     "worktree_pool": "write how many idle worktrees to keep for reuse, 0 or more (0: none)",
     "reuse_ignored": "write true (ignored build output survives into the next task) or false",
 }
@@ -303,7 +319,8 @@ def _known_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[s
             current = args[-1]  # dict[str, AgentConfig]: skip the key
         else:
             current = None
-    return list(current.model_fields) if current is not None else []
+    fields = current.model_fields.items() if current is not None else ()
+    return [info.alias or name for name, info in fields]
 
 
 def _strip_dict_keys(path: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -321,9 +338,14 @@ def _strip_dict_keys(path: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 def _fix_for(loc: tuple[str | int, ...]) -> str | None:
     """The fix of the innermost field that has one: ``agents.x.env.A`` gets ``env``'s, and
-    ``agents.x.command.0`` gets ``command``'s, so no config error is left without a fix."""
-    return next((_FIXES[part] for part in reversed(loc) if isinstance(part, str)
-                 and part in _FIXES), None)  # fmt: skip
+    ``agents.x.command.0`` gets ``command``'s, so no config error is left without a fix; a
+    ``table.key`` entry (``notify.command``) wins over the bare key."""
+    names = [str(part) for part in loc]
+    for i in range(len(names) - 1, -1, -1):
+        for key in (".".join(names[i - 1 : i + 1]) if i else "", names[i]):
+            if key in _FIXES:
+                return _FIXES[key]
+    return None
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

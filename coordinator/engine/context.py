@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coordinator.core.config import AgentConfig
+from coordinator.core.decisions import Limits
 from coordinator.core.mergequeue import MergeQueue
 from coordinator.core.plan import Plan
 from coordinator.core.refs import branch_ref
@@ -27,6 +28,7 @@ from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerWatcher
+from coordinator.io.resources import ResourceMeter
 from coordinator.io.runfiles import RunFiles
 from coordinator.io.store import Store
 from coordinator.io.workcheck import CheckoutGuard
@@ -46,7 +48,9 @@ class Interrupt:
 
 @dataclass(frozen=True)
 class Timer:
-    kind: str  # "timeout", "settle", or "admission" (task_id "": look at the disk again)
+    # "timeout", "settle", "retry" (a retry_delay is over), or "admission" (task_id "": look
+    # at the machine again)
+    kind: str
     task_id: str
     attempt: int
 
@@ -101,7 +105,14 @@ class RunContext:
         self.stopping = False  # a first Ctrl-C: nothing new starts
         self.adopt = dict(adopt)
         self.admission = ""  # why new starts are held back, "" when they are not
-        self.admission_timer = False  # a look at the disk is scheduled
+        self.admission_timer = False  # a look at the machine is scheduled
+        config = self.config
+        self.limits = Limits(config.min_free_disk, config.min_free_memory, config.max_load)
+        self.budget = ""  # why nothing more starts: the run's budget is used up ("" while not)
+        self.meter = ResourceMeter()  # thread-safe: agents' memory and CPU, sampled
+        self.setups: dict[str, GateSwitch] = {}  # setup commands running, killable from anywhere
+        self.retry_waiting: dict[str, tuple[str, str]] = {}  # task -> (kept branch, reason)
+        self.notify_problems: list[str] = []  # appended by the notify thread, drained by the loop
         self.max_parallel = 0
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()

@@ -18,18 +18,23 @@ from coordinator.core.config import Identity
 from coordinator.core.decisions import (
     Completion,
     after_collect,
+    agent_retry,
+    budget_left,
     by_exit,
     by_marker,
     stop_grace,
     timed_out,
 )
 from coordinator.core.footprint import violations as footprint_violations
-from coordinator.engine import ending
+from coordinator.core.usage import Resources, Usage
+from coordinator.core.usagereaders import read_usage
+from coordinator.engine import admission, ending
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.markers import MarkerSeen, read_marker
+from coordinator.io.markers import MarkerContent, MarkerSeen, read_marker
+from coordinator.io.resources import ResourceMeter
 from coordinator.io.workcheck import CheckoutGuard, WorkCheck, collect_work
 
 MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
@@ -48,6 +53,7 @@ def on_marker(ctx: RunContext, event: MarkerSeen, *, settled: bool = False) -> N
         ctx.add_timer(time.time() + MARKER_SETTLE, Timer("settle", task.id, task.attempt))
         return
     ctx.rec.note_marker_latency(task.id, event.path)
+    _usage_problem(ctx, task.id, content)
     complete(ctx, task.id, by_marker(content))
     crash_point("after-marker-seen")
 
@@ -63,14 +69,23 @@ def on_exit(ctx: RunContext, event: AgentExited) -> None:
     content = read_marker(marker)
     if content is not None and content.valid:
         ctx.rec.note_marker_latency(task.id, marker)
+        _usage_problem(ctx, task.id, content)
     complete(ctx, task.id, by_exit(content, event.returncode, event.error))
     if content is not None and content.valid:
         crash_point("after-marker-seen")
 
 
+def _usage_problem(ctx: RunContext, task_id: str, content: MarkerContent) -> None:
+    if content.usage_error:
+        ctx.rec.emit("warning", task_id, f"the marker's usage was not read: {content.usage_error}")
+
+
 def on_timer(ctx: RunContext, timer: Timer) -> None:
     if timer.kind == "admission":
-        ctx.admission_timer = False  # the loop looks at the disk again next
+        admission.on_recheck(ctx)  # the loop looks at the machine again next
+        return
+    if timer.kind == "retry":
+        ending.retry_due(ctx, timer.task_id)
         return
     task = ctx.book.tasks.get(timer.task_id)
     if task is None or task.attempt != timer.attempt or not task.agent_running:
@@ -84,7 +99,11 @@ def on_timer(ctx: RunContext, timer: Timer) -> None:
 
 def complete(ctx: RunContext, task_id: str, completion: Completion) -> None:
     """The agent's work is over: record it (its slot frees now), then stop and collect it."""
-    ctx.book.agent_finished(task_id, completion)
+    retry = agent_retry(
+        completion, failures=ctx.book[task_id].failures,
+        retries=ctx.agent_config(task_id).retries, stopping=ctx.stopping or bool(ctx.budget),
+    )  # fmt: skip
+    ctx.book.agent_finished(task_id, completion, retry=retry)
     settle(ctx, task_id, stop_agent=True)
 
 
@@ -101,7 +120,8 @@ def settle(ctx: RunContext, task_id: str, *, stop_agent: bool) -> None:
     job = SettleJob(
         ctx.repo, task_id, ctx.run_id, task.proc if stop_agent else None, stop_agent, grace,
         Path(task.worktree), task.branch, task.base, ctx.config.identity, message,
-        ctx.checkout, ctx.checkout_lock,
+        ctx.checkout, ctx.checkout_lock, tuple(task.placed), ctx.meter,
+        ctx.config.usage_format(task.agent), Path(task.log) if task.log else None,
     )  # fmt: skip
     ctx.jobs.start("settle", task_id, job.run)
 
@@ -123,6 +143,10 @@ class SettleJob:
     message: str
     checkout: CheckoutGuard
     checkout_lock: threading.Lock
+    placed: tuple[str, ...]
+    meter: ResourceMeter
+    usage_format: str | None
+    log: Path | None
 
     def run(self) -> Settled:
         started = time.perf_counter()
@@ -130,17 +154,39 @@ class SettleJob:
         if self.stop_agent:
             killed = kill_task_processes(self.proc, self.task_id, self.run_id, timeout=self.grace)
         crash_point("agent-stopped")
+        resources = self._resources()
+        usage = self._usage()
         stopped = time.perf_counter()
         check = collect_work(
             self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
-            identity=self.identity, message=self.message,
+            identity=self.identity, message=self.message, keep_out=self.placed,
         )  # fmt: skip
         crash_point("after-commit")
         changed = self.repo.changed_files(self.base, check.head)
         collected = time.perf_counter()
         with self.checkout_lock:
             touched = self.checkout.changes()
-        return Settled(check, changed, touched, killed, stopped - started, collected - stopped)
+        return Settled(check, changed, touched, killed, stopped - started, collected - stopped,
+                       usage, resources)  # fmt: skip
+
+    def _resources(self) -> Resources:
+        """What the agent's tree used: the samples, and ``wait4``'s word once it is reaped."""
+        rusage = None
+        if self.proc is not None and self.proc.pid is not None:
+            self.proc.wait(timeout=2.0)  # its waiter reaps it the moment it is dead
+            rusage = self.proc.rusage
+        cpu, rss = rusage if rusage is not None else (None, None)
+        return self.meter.finish(self.task_id, cpu_seconds=cpu, max_rss=rss)
+
+    def _usage(self) -> Usage | None:
+        """Tokens and cost as the agent's CLI printed them into its log, if it does."""
+        if self.usage_format is None or self.log is None:
+            return None
+        try:
+            text = self.log.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+        return read_usage(self.usage_format, text)
 
 
 @dataclass(frozen=True)
@@ -153,10 +199,18 @@ class Settled:
     killed: list[int]
     stop_seconds: float
     collect_seconds: float
+    usage: Usage | None  # read from the agent's output
+    resources: Resources
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        task = ctx.book[task_id]
+        said = task.completion.usage if task.completion else None
+        ctx.book.attempt_used(task_id, (self.usage or Usage()).overlay(said or Usage()),
+                              self.resources)  # fmt: skip
+        ctx.book.settled(task_id)
+        check_budget(ctx)
         if self.killed:
             ctx.rec.emit(
                 "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
@@ -182,12 +236,27 @@ class Settled:
         verdict = after_collect(
             completion, work_ok=self.check.ok, work_reason=self.check.reason,
             violations=violations, on_violation=ctx.config.on_violation,
+            retry=task.retrying and not ctx.stopping and not ctx.budget,
         )  # fmt: skip
         if verdict.action == "land":
             ctx.book.merging(task_id)
             crash_point("merge-queued")
         else:
             ending.keep(ctx, task_id, verdict)
+
+
+def check_budget(ctx: RunContext) -> None:
+    """Once the run's total reaches ``[budget]``, nothing more starts (see ``decisions``)."""
+    budget = ctx.config.budget
+    if ctx.budget or (budget.max_cost_usd is None and budget.max_tokens is None):
+        return
+    why = budget_left(ctx.book.total_usage(), max_cost_usd=budget.max_cost_usd,
+                      max_tokens=budget.max_tokens)  # fmt: skip
+    if why:
+        ctx.budget = why
+        ctx.rec.emit("budget", None, f"{why}: no new task starts; running ones finish")
+        ctx.book.budget_stop(why)
+        ending.give_up_retries(ctx)
 
 
 def _is_empty(path: Path) -> bool:

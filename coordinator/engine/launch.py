@@ -1,13 +1,15 @@
 """What one agent launch gets: its prompt and spec files, its argv and its environment.
 
 Spec text only ever reaches the agent as whole argv elements, files and environment values:
-placeholders are filled in one pass over the configured template, never through a shell.
+placeholders are filled in one pass over the configured template, never through a shell. The
+``[worktree] setup`` command gets the same values and environment as the agent it prepares for.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from coordinator.core.argv import agent_env, render_argv
@@ -65,21 +67,19 @@ class Prompts:
         return dependencies_text(changes)
 
 
-def prepare_launch(
+def launch_values(
     task: Task,
     *,
-    agent: AgentConfig,
     files: RunFiles,
     worktree: Path,
     marker: Path,
     base: str,
     run_id: str,
-    attempt: int,
-    log: Path,
-    log_limit: int,
+    slot: int | None = None,
+    port: int | None = None,
     prompts: Prompts | None = None,
-) -> LaunchSpec:
-    """Write the prompt and spec copies, clear a stale marker, and render argv and env.
+) -> dict[str, str]:
+    """Write the prompt and spec copies, clear a stale marker; return the placeholder values.
 
     The prompt file (``{prompt_file}``, and ``{prompt}`` as one argument) is rendered from the
     agent type's template by ``prompts``; without one it is the spec body. ``{spec}`` stays a
@@ -97,11 +97,31 @@ def prepare_launch(
         "run_id": run_id,
         "python": sys.executable,
     }
+    if slot is not None and port is not None:
+        values |= {"slot": str(slot), "port": str(port)}
     if prompts is not None:
         values["prompt"] = prompts.render(task, values)
     prompt.write_text(values["prompt"], encoding="utf-8")
     spec_copy.write_text(render_spec(task.spec), encoding="utf-8")
     marker.unlink(missing_ok=True)
+    return values
+
+
+def command_env(agent: AgentConfig, values: Mapping[str, str], attempt: int) -> dict[str, str]:
+    """The environment of the agent (and of its setup): ours, its type's ``env``, ours again."""
+    return agent_env(os.environ, values, {**agent.env, "COORDINATOR_ATTEMPT": str(attempt)})
+
+
+def prepare_launch(
+    task: Task,
+    *,
+    agent: AgentConfig,
+    values: Mapping[str, str],
+    attempt: int,
+    log: Path,
+    log_limit: int,
+) -> LaunchSpec:
+    """The agent's argv and environment, from ``launch_values``."""
     argv = render_argv(agent.command, values)
-    env = agent_env(os.environ, values, {**agent.env, "COORDINATOR_ATTEMPT": str(attempt)})
-    return LaunchSpec(task.id, argv, worktree, env, log, log_limit)
+    env = command_env(agent, values, attempt)
+    return LaunchSpec(task.id, argv, Path(values["worktree"]), env, log, log_limit)

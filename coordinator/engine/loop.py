@@ -29,6 +29,7 @@ from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
+from coordinator.io.notifier import Notifier
 from coordinator.io.store import Store
 from coordinator.io.workcheck import foreign_refs, ref_snapshot
 from coordinator.project import Project
@@ -59,7 +60,9 @@ class Engine:
         caps = {name: config.agent_cap(name) for name in config.agents}
         scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
-        self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target)
+        ports = (config.worktree.port_base, config.worktree.port_stride)
+        self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target,
+                             instances=instances, ports=ports)  # fmt: skip
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
             adopt=adopt or {}, instances=instances,
@@ -68,6 +71,12 @@ class Engine:
         self.reporter = reporter
         self.stop = stop
         self.refs_at_start = ref_snapshot(repo)
+        notify = config.notify
+        if notify.command:
+            self.rec.notifier = Notifier(
+                notify.command, cwd=project.root, timeout=notify.timeout, events=notify.events,
+                on_problem=self.ctx.notify_problems.append,
+            )  # fmt: skip
         self.handlers = {
             MarkerSeen: lambda e: finishing.on_marker(self.ctx, e),
             AgentExited: lambda e: finishing.on_exit(self.ctx, e),
@@ -89,7 +98,8 @@ class Engine:
                 gating.feed(ctx)
             else:
                 merging.feed_lane(ctx)
-            self.reporter.update(ctx.book.rows())  # the last table drawn shows the end
+            self._say_notify_problems()
+            self.reporter.update(ctx.book.rows(live=ctx.meter.current))
             if self._finished():
                 return
             self._handle(self._next_event())
@@ -113,6 +123,11 @@ class Engine:
         timers = self.ctx.timers
         while timers and timers[0][0] <= time.time():
             self._handle(heapq.heappop(timers)[2])
+
+    def _say_notify_problems(self) -> None:
+        problems = self.ctx.notify_problems
+        while problems:
+            self.rec.emit("warning", None, problems.pop(0))
 
     def _finished(self) -> bool:
         ctx = self.ctx
@@ -163,6 +178,7 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             ctx.watcher.stop()
+            ctx.meter.stop()
         moved = foreign_refs(self.refs_at_start, ref_snapshot(ctx.repo))
         for ref in (r for r in moved if r != ctx.target_ref):  # a --target of any name is ours
             self.rec.emit(
@@ -179,7 +195,17 @@ class Engine:
             summary=summary.as_dict(),
         )
         self.reporter.summary(summary)
+        self._notify_finished(summary)
         return summary
+
+    def _notify_finished(self, summary: RunSummary) -> None:
+        """``run_finished`` with the summary; waits for every notice (each has a timeout)."""
+        notifier = self.rec.notifier
+        if notifier is None:
+            return
+        self.rec.notify("run_finished", target=self.ctx.target, summary=summary.as_dict())
+        notifier.close()
+        self._say_notify_problems()
 
     def request_stop(self, hard: bool = False) -> None:
         """Stop as the first Ctrl-C does, or with ``hard`` as the second; from any thread."""

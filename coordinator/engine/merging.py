@@ -97,8 +97,9 @@ class Landed:
 def pool_worktree(ctx: RunContext, task_id: str) -> None:
     """A merged task's worktree goes back to the pool, as a job: the next task reuses it."""
     if not ctx.jobs.busy(task_id):
-        worktrees = ctx.worktrees
-        ctx.jobs.start("pool", task_id, lambda: Pooled(worktrees.release(task_id)))
+        worktrees, placed = ctx.worktrees, tuple(ctx.book[task_id].placed)
+        back = ending.hand_back
+        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed)))
 
 
 @dataclass(frozen=True)

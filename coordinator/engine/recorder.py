@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from coordinator.io.notifier import Notifier
 from coordinator.io.store import Store
 from coordinator.ui.display import Reporter, RunEvent
 
@@ -27,6 +28,12 @@ class Recorder:
         self.run_id = run_id
         self.phases: dict[str, dict[str, float]] = {}
         self.notes: list[str] = []
+        self.notifier: Notifier | None = None  # ``[notify] command``, when configured
+
+    def notify(self, kind: str, **payload: Any) -> None:
+        """Hand a notice to ``[notify] command`` (off this thread); a no-op without one."""
+        if self.notifier is not None:
+            self.notifier.send(kind, {"run_id": self.run_id, **payload})
 
     def emit(self, kind: str, task_id: str | None, message: str = "", **data: Any) -> None:
         now = time.time()

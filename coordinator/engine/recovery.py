@@ -17,6 +17,7 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import kept_branch, task_branch
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
+from coordinator.io.placing import unplace
 from coordinator.io.procs import kill_task
 from coordinator.io.runfiles import RunFiles, state_dir
 from coordinator.io.store import Store, TaskRecord
@@ -40,6 +41,7 @@ class Adopted:
     summary: str
     log: str
     from_run: str
+    placed: tuple[str, ...] = ()  # files the coordinator copied or linked in: never committed
 
 
 @dataclass
@@ -107,6 +109,7 @@ def _recover_task(
             task.summary or "",
             task.log or "",
             task.run_id,
+            tuple(task.placed),
         )
         store.upsert_task(task.run_id, task.task_id, state="done", reason="adopted by next run")
         return
@@ -120,7 +123,9 @@ def _recover_task(
         base=task.base,
         identity=identity,
         message=f"WIP {task.task_id}: interrupted when the coordinator died",
+        keep_out=task.placed,
     )
+    unplace(worktree, repo.root, task.placed)
     kept = kept_branch("interrupted", task.run_id, task.task_id)
     worktrees.remove(task.task_id, force=False)
     repo.rename_branch(branch, kept)

@@ -52,8 +52,8 @@ def on_conflict(ctx: RunContext, task_id: str, conflicts: Sequence[str]) -> None
     """A task's merge conflicted: resolve it, retry it or keep it, as ``core.decisions``
     says."""
     verdict = after_conflict(
-        conflicts, on_conflict=ctx.config.on_conflict, attempt=ctx.book[task_id].attempt,
-        stopping=ctx.stopping,
+        conflicts, on_conflict=ctx.config.on_conflict, attempt=1 + ctx.book[task_id].conflicts,
+        stopping=ctx.stopping or bool(ctx.budget),
     )  # fmt: skip
     if verdict.action != "resolve":
         ending.keep(ctx, task_id, verdict)
@@ -96,7 +96,8 @@ class Resolved:
             return
         ctx.rec.emit("warning", task_id, f"the resolver failed: {self.why}")
         verdict = after_resolver(
-            self.conflicts, self.why, attempt=ctx.book[task_id].attempt, stopping=ctx.stopping
+            self.conflicts, self.why, attempt=1 + ctx.book[task_id].conflicts,
+            stopping=ctx.stopping or bool(ctx.budget),
         )
         ending.keep(ctx, task_id, verdict, detail=self.why)
 

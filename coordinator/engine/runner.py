@@ -14,6 +14,7 @@ from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
 from coordinator.core.refs import branch_ref
+from coordinator.core.slots import ports_problem
 from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
@@ -198,6 +199,10 @@ def run(
     instances = request.instances or config.instances
     # Validate the whole project before touching anything: bad input changes nothing.
     build_plan(probe.specs, config, probe.repo_paths)
+    ports = config.worktree
+    if problem := ports_problem(ports.port_base, ports.port_stride, instances):
+        raise InputError(Problem(None, "--instances", problem, "fewer instances, or [worktree] "
+                                 "port_base/port_stride that fit"))  # fmt: skip
     held = (
         lock
         or RepoLock(lock_path(probe.git_dir), "daemon" if request.changed_only else "run").acquire()

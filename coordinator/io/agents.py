@@ -105,6 +105,9 @@ class AgentProcess:
         self.run_id = run_id
         self._returncode = returncode
         self._exited = threading.Event()
+        # (CPU seconds, peak RSS of its largest process) of the agent and every child it waited
+        # for, from ``wait4`` when it was reaped: what sampling alone can miss.
+        self.rusage: tuple[float, int] | None = None
         if returncode is not None:
             self._exited.set()
 
@@ -115,7 +118,8 @@ class AgentProcess:
     def returncode(self) -> int | None:
         return self._returncode
 
-    def _finish(self, returncode: int) -> None:
+    def _finish(self, returncode: int, rusage: tuple[float, int] | None = None) -> None:
+        self.rusage = rusage
         self._returncode = returncode
         self._exited.set()
 
@@ -181,12 +185,24 @@ def _wait(
     pump: threading.Thread,
     events: queue.Queue[object],
 ) -> None:
-    returncode = popen.wait()
+    returncode, rusage = _reap(popen)
     procs.unregister_child(popen.pid)
-    agent._finish(returncode)
+    agent._finish(returncode, rusage)
     pump.join(LOG_DRAIN_GRACE)
     events.put(AgentExited(agent.task_id, returncode, time.time(), popen.pid))
     reap_orphans()
+
+
+def _reap(popen: processes.Popen[bytes]) -> tuple[int, tuple[float, int] | None]:
+    """Wait for the agent with ``wait4``, which also says what its tree used (Linux counts
+    ``ru_maxrss`` in KiB); the Popen is told, so it never waits again."""
+    try:
+        _pid, status, used = os.wait4(popen.pid, 0)
+    except ChildProcessError:  # reaped elsewhere: only the exit code is left
+        return popen.wait(), None
+    returncode = os.waitstatus_to_exitcode(status)
+    popen.returncode = returncode
+    return returncode, (used.ru_utime + used.ru_stime, used.ru_maxrss * 1024)
 
 
 def launch_error(program: str, why: str) -> str:

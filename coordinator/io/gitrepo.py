@@ -346,10 +346,17 @@ class GitRepo(WorktreeCommands):
             stats[sha.strip()] = stat.strip("\n")
         return stats
 
-    def stage_all(self, worktree: Path) -> str:
-        """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""
-        self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
+    def stage_all(self, worktree: Path, *, keep_out: Sequence[str] = ()) -> str:
+        """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not)
+        and return the tree id."""
+        out = [f":(top,exclude,literal){path}" for path in keep_out]
+        self._git("add", "-A", "--sparse", "--", ":(top)", *out, cwd=worktree)
         return self._git("write-tree", cwd=worktree).strip()
+
+    def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:
+        """Untracked (ignored too) files of the checkout matching ``globs``, not ``exclude``."""
+        specs = [f":(top,glob){g}" for g in globs] + [f":(top,exclude,literal){e}" for e in exclude]
+        return split_z(self._git_raw("ls-files", "--others", "-z", "--", *specs).stdout)
 
     def switch_files(self, cwd: Path, old: str, new: str) -> None:
         """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to

@@ -258,14 +258,27 @@ class Store:
         started_at: float,
         branch: str | None = None,
         base: str | None = None,
+        slot: int | None = None,
+        log: str | None = None,
     ) -> None:
         """Start (or restart, after a crash) attempt ``attempt`` (from 1) of a task."""
         with self.transaction():
             self._con.execute(
                 "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, started_at, branch,"
-                " base) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, task_id, attempt, started_at, branch, base),
+                " base, slot, log) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, task_id, attempt, started_at, branch, base, slot, log),
             )
+
+    def attempt_used(
+        self, run_id: str, task_id: str, attempt: int, *, usage: Mapping[str, object],
+        resources: Mapping[str, object],
+    ) -> None:  # fmt: skip
+        """What one attempt's agent used (tokens and cost, memory and CPU)."""
+        with self.transaction():
+            self._con.execute(
+                "UPDATE attempts SET usage = ?, resources = ? WHERE run_id = ? AND task_id = ?"
+                " AND attempt = ?", (dumps(usage), dumps(resources), run_id, task_id, attempt),
+            )  # fmt: skip
 
     def finish_attempt(
         self,
@@ -396,4 +409,5 @@ class Store:
                     + (", ".join(self.run_ids()[-5:]) or "none")
                 )
             tasks = self.tasks(run_id)
-        return status_document(run, tasks)
+            attempts = self.attempts(run_id)
+        return status_document(run, tasks, attempts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.core.models import TaskState
+from coordinator.core.usage import Resources, resources_from_dict, total_usage, usage_from_dict
 from coordinator.errors import EXIT_BAD_INPUT, CoordinatorError
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -46,12 +47,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             task_id TEXT, at REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}')""",
         "CREATE INDEX events_by_run ON events (run_id, id)",
     ),
+    (  # 1 -> 2: slots and ports, what each attempt used, files placed into worktrees
+        "ALTER TABLE tasks ADD COLUMN slot INTEGER",
+        "ALTER TABLE tasks ADD COLUMN port INTEGER",
+        "ALTER TABLE tasks ADD COLUMN usage TEXT",
+        "ALTER TABLE tasks ADD COLUMN resources TEXT",
+        "ALTER TABLE tasks ADD COLUMN placed TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE attempts ADD COLUMN slot INTEGER",
+        "ALTER TABLE attempts ADD COLUMN log TEXT",
+        "ALTER TABLE attempts ADD COLUMN usage TEXT",
+        "ALTER TABLE attempts ADD COLUMN resources TEXT",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # The columns ``upsert_task`` may set, with their kind. Keys are checked against this table
 # before any SQL is built, so a caller's keyword can never become SQL text.
-_TEXT, _INT, _REAL, _JSON = "text", "int", "real", "json"
+_TEXT, _INT, _REAL, _JSON, _OBJECT = "text", "int", "real", "json", "object"
 TASK_COLUMNS: Mapping[str, str] = {
     "agent": _TEXT,
     "state": _TEXT,
@@ -72,6 +84,11 @@ TASK_COLUMNS: Mapping[str, str] = {
     "pid": _INT,
     "pid_create_time": _REAL,
     "spec_digest": _TEXT,
+    "slot": _INT,
+    "port": _INT,
+    "usage": _OBJECT,
+    "resources": _OBJECT,
+    "placed": _JSON,
 }
 _TASK_STATES = frozenset(state.value for state in TaskState)
 
@@ -143,11 +160,16 @@ class TaskRecord:
     pid: int | None
     pid_create_time: float | None
     spec_digest: str | None
+    slot: int | None = None
+    port: int | None = None
+    usage: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
+    placed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One try of a task (retries after a conflict make several)."""
+    """One try of a task (a retry after a failed agent or a conflict makes another)."""
 
     run_id: str
     task_id: str
@@ -158,6 +180,10 @@ class AttemptRecord:
     reason: str | None
     branch: str | None
     base: str | None
+    slot: int | None = None
+    log: str | None = None
+    usage: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +204,8 @@ def coerce(column: str, kind: str, value: object) -> object:
         value = value.value
     if kind == _JSON:
         return json.dumps([] if value is None else value)
+    if kind == _OBJECT:
+        return None if value is None else dumps(value)
     if value is None:
         if column == "state":
             raise ValueError("task state cannot be None")
@@ -214,7 +242,15 @@ def run_record(row: sqlite3.Row) -> RunRecord:
 
 
 def attempt_record(row: sqlite3.Row) -> AttemptRecord:
-    return AttemptRecord(**{name: row[name] for name in AttemptRecord.__dataclass_fields__})
+    values = {name: row[name] for name in AttemptRecord.__dataclass_fields__}
+    for name in ("usage", "resources"):
+        values[name] = _object(values[name])
+    return AttemptRecord(**values)
+
+
+def _object(text: str | None) -> dict[str, Any] | None:
+    value = None if text is None else json.loads(text)
+    return value if isinstance(value, dict) else None
 
 
 def event_record(row: sqlite3.Row) -> EventRecord:
@@ -224,8 +260,10 @@ def event_record(row: sqlite3.Row) -> EventRecord:
 
 def task_record(row: sqlite3.Row) -> TaskRecord:
     values = {name: row[name] for name in TaskRecord.__dataclass_fields__}
-    for name in ("predicted_files", "changed_files", "violations"):
+    for name in ("predicted_files", "changed_files", "violations", "placed"):
         values[name] = json.loads(values[name])
+    for name in ("usage", "resources"):
+        values[name] = _object(values[name])
     return TaskRecord(**values)
 
 
@@ -250,18 +288,51 @@ STATUS_TASK_KEYS = (
 )
 
 
-def task_status(task: TaskRecord) -> dict[str, object]:
+def task_status(
+    task: TaskRecord, attempts: Sequence[dict[str, object]] = ()
+) -> dict[str, object]:
     out: dict[str, object] = {"id": task.task_id}
     for key in STATUS_TASK_KEYS:
         value = getattr(task, key)
         out[key] = iso_ms(value) if key.endswith("_at") else value
     # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
     out["attempt"] = max(1, task.attempt or 0)
+    out["slot"] = task.slot
+    out["port"] = task.port
+    out["usage"] = usage_from_dict(task.usage).as_dict()
+    out["resources"] = resources_from_dict(task.resources).as_dict()
+    out["attempts"] = list(attempts)
     return out
 
 
-def status_document(run: RunRecord, tasks: Sequence[TaskRecord]) -> dict[str, object]:
-    """The documented ``status --json`` document of one run and its tasks."""
+def attempt_status(attempt: AttemptRecord) -> dict[str, object]:
+    return {
+        "attempt": attempt.attempt,
+        "started_at": iso_ms(attempt.started_at),
+        "finished_at": iso_ms(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "reason": attempt.reason,
+        "slot": attempt.slot,
+        "log": attempt.log,
+        "usage": usage_from_dict(attempt.usage).as_dict(),
+        "resources": resources_from_dict(attempt.resources).as_dict(),
+    }
+
+
+def status_document(
+    run: RunRecord, tasks: Sequence[TaskRecord], attempts: Sequence[AttemptRecord] = ()
+) -> dict[str, object]:
+    """The documented ``status --json`` document of one run and its tasks.
+
+    ``usage`` and ``resources`` always carry all their keys (``null`` when unknown): per
+    attempt, per task (its attempts together) and for the run (its tasks together).
+    """
+    tried: dict[str, list[dict[str, object]]] = {}
+    for attempt in attempts:
+        tried.setdefault(attempt.task_id, []).append(attempt_status(attempt))
+    used = Resources()
+    for task in tasks:
+        used = used.combine(resources_from_dict(task.resources))
     return {
         "run_id": run.run_id,
         "state": run.state,
@@ -271,5 +342,7 @@ def status_document(run: RunRecord, tasks: Sequence[TaskRecord]) -> dict[str, ob
         "base": run.base,
         "instances": run.instances,
         "summary": run.summary,
-        "tasks": [task_status(task) for task in tasks],
+        "usage": total_usage(usage_from_dict(t.usage) for t in tasks).as_dict(),
+        "resources": used.as_dict(),
+        "tasks": [task_status(task, tried.get(task.task_id, [])) for task in tasks],
     }

@@ -53,13 +53,15 @@ class WorkCheck:
 
 
 def collect_work(
-    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str
-) -> WorkCheck:
+    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str,
+    keep_out: Sequence[str] = (),
+) -> WorkCheck:  # fmt: skip
     """Commit what the (dead) agent left in ``worktree`` and decide what the task's work is.
 
     ``branch`` is the task branch (short name) made at ``base``; ``message`` is used for the
-    commit of leftover changes. Decisions, with W the worktree's HEAD plus leftover changes and
-    B the task branch:
+    commit of leftover changes, which never holds the ``keep_out`` paths (files the coordinator
+    placed into the worktree: a copied ``.env``, a linked ``node_modules``). Decisions, with W
+    the worktree's HEAD plus leftover changes and B the task branch:
 
     * HEAD on the task branch (the normal case): B moves to W. Not merged when W does not
       descend from ``base`` (``RESET_REASON``): the agent reset or rewrote its branch.
@@ -85,7 +87,7 @@ def collect_work(
             break
     try:
         work, parent, attached, old = _commit_leftovers(
-            repo, worktree, ref, base, identity, message, notes
+            repo, worktree, ref, base, identity, message, notes, keep_out
         )
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
@@ -214,14 +216,14 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 def _commit_leftovers(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
-    notes: list[str],
+    notes: list[str], keep_out: Sequence[str] = (),
 ) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
     unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
     ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
     The usual case asks git once for all of it; an unborn HEAD or a deleted branch, one by one.
     """
-    tree = repo.stage_all(worktree)
+    tree = repo.stage_all(worktree, keep_out=keep_out)
     facts = repo.head_facts(worktree, ref)
     head: str | None
     head_tree: str | None

@@ -159,18 +159,23 @@ class Worktrees:
         fresh ``worktree add``. ``sparse`` (repo-relative paths or globs) checks out only those
         paths: on a large repository, writing every file is most of what ``worktree add`` costs.
         """
+        return self.take(task_id, branch, commit, sparse)[0]
+
+    def take(self, task_id: str, branch: str, commit: str, sparse: Sequence[str] | None = None
+             ) -> tuple[Path, bool]:  # fmt: skip
+        """``create``, and whether the worktree is new (False: a warm one from the pool)."""
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
         self._clear(task_id, path, force=False)
         if sparse is None:
             if self.pool_size > 0 and self._reuse(task_id, path, branch, commit):
-                return path
+                return path, False
             self.repo.worktree_add(path, branch, commit)
-            return path
+            return path, True
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
         self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
-        return path
+        return path, True
 
     def remove(self, task_id: str, *, force: bool = False) -> Path | None:
         """Remove ``task_id``'s worktree if there is one; its branch stays.

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from coordinator.core.durations import format_duration
 from coordinator.core.text import plural
+from coordinator.core.usage import Resources, Usage, format_resources, format_usage
 from coordinator.io.store import iso_ms
 
 _STATE_STYLE = {
@@ -54,6 +55,8 @@ class TaskRow:
     finished_at: float | None
     worktree: str
     note: str = ""
+    usage: str = ""  # tokens and cost so far, as ``format_usage`` writes them
+    resources: str = ""  # peak memory and CPU so far
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class RunSummary:
     unmerged: Sequence[Mapping[str, str]]
     exit_code: int
     notes: Sequence[str] = ()
+    usage: Usage = field(default_factory=Usage)  # every agent's, added up
+    resources: Resources = field(default_factory=Resources)  # the highest peak, CPU added up
 
     @property
     def speedup(self) -> float:
@@ -84,6 +89,8 @@ class RunSummary:
             "unmerged": [dict(u) for u in self.unmerged],
             "exit_code": self.exit_code,
             "notes": list(self.notes),
+            "usage": self.usage.as_dict(),
+            "resources": self.resources.as_dict(),
         }
 
 
@@ -265,7 +272,9 @@ class LiveReporter:
         self._live.start()
 
     def event(self, event: RunEvent) -> None:
-        if event.kind in {"failed", "conflict", "skipped", "violation", "warning", "retry"}:
+        kinds = {"failed", "conflict", "skipped", "violation", "warning", "retry", "waiting",
+                 "budget", "agent-failed"}  # fmt: skip
+        if event.kind in kinds:
             self._log.extend(describe(event)[:1])  # a gate's output tail is in its log
 
     def update(self, rows: Sequence[TaskRow]) -> None:
@@ -284,7 +293,7 @@ class LiveReporter:
     def _render(self) -> Group:
         now = time.time()
         table = Table(title=self._title, title_justify="left", expand=False)
-        for column in ("task", "agent", "state", "try", "elapsed", "worktree / why"):
+        for column in ("task", "agent", "state", "try", "elapsed", "used", "worktree / why"):
             table.add_column(column, overflow="fold")
         for row in self._rows:
             elapsed = ""
@@ -296,6 +305,7 @@ class LiveReporter:
                 Text(row.state, style=_STATE_STYLE.get(row.state, "")),
                 str(row.attempt) if row.attempt else "",
                 elapsed,
+                "; ".join(filter(None, (row.usage, row.resources))),
                 row.note or row.worktree,
             )
         return Group(table, *(Text(line, style="yellow") for line in self._log[-8:]))
@@ -319,6 +329,11 @@ def summary_lines(summary: RunSummary) -> list[str]:
         if counts.get(state)
     ]
     lines = [first, merged + (f"; not merged: {', '.join(others)}" if others else "")]
+    used = "; ".join(
+        filter(None, (format_usage(summary.usage), format_resources(summary.resources)))
+    )
+    if used:
+        lines.append(f"used: {used}")
     for item in summary.unmerged:
         reason = str(item.get("reason") or "").strip().splitlines()
         why = f" ({item['state']}: {reason[0]})" if reason else f" ({item['state']})"
