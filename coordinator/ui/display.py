@@ -195,6 +195,11 @@ _PHRASES: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
     "stopping": lambda m, _: m,
     "kept": lambda m, _: m,
     "adopted": lambda m, _: f"adopted the {m}",
+    "setup": lambda m, _: f"setup running: {m}",
+    "setup-done": lambda m, _: f"setup done {m}",
+    "setup-failed": lambda m, _: f"setup failed: {m}",
+    "budget": lambda m, _: f"budget used up: {m}",
+    "admission": lambda m, _: m,
 }
 
 

@@ -104,5 +104,5 @@ def test_a_flaky_agent_that_fails_once_lands_on_its_second_attempt_from_the_new_
     assert hopeless["state"] == "failed" and hopeless["reason"] == "exit code 4"
     assert [a["outcome"] for a in hopeless["attempts"]] == ["failed", "failed"]
     assert tasks["after"]["state"] == "skipped"
-    retries = [line for line in result.stdout.splitlines() if " retry " in line]
+    retries = [line for line in result.stdout.splitlines() if line.endswith("; retrying")]
     assert len(retries) == 2, result.stdout  # one retry each, then hopeless gave up

@@ -92,7 +92,7 @@ def test_setup_installs_what_the_agent_uses_and_copies_and_links_stay_out_of_com
     cleaned = e2e.cli("clean")
     assert cleaned.returncode == 0, cleaned.stderr
     assert not worktree.exists()
-    (aside,) = (e2e.root / "worktrees").glob(".stale-a-*")
+    (aside,) = (e2e.root / "worktrees").glob(".stale-*")  # (it had gone to the warm pool)
     assert (aside / ".env").read_text() == "SECRET=changed by the agent\n"
     assert not os.path.lexists(aside / "shared")
     assert (e2e.root / "shared" / "data.txt").read_text() == "shared data\n"
@@ -118,3 +118,27 @@ def test_a_failed_setup_fails_the_task_with_reason_setup_and_keeps_its_worktree(
     assert "setup" in result.stdout and "exited 3" in result.stdout
     assert [a["outcome"] for a in tasks["bad"]["attempts"]] == ["failed"]
     assert os.path.isdir(worktree / ".git") or (worktree / ".git").is_file()
+
+
+def test_setup_runs_in_a_new_worktree_only_unless_setup_always(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    """With warm worktrees (on by default) the second task reuses the first one's worktree:
+    what setup installed is kept (``reuse_ignored``), so setup does not run again."""
+    ran = tmp_path / "setup-ran.txt"
+    setup = ["{python}", "-c", "import os, sys\nopen(sys.argv[1], 'a').write("
+             "os.environ['COORDINATOR_TASK_ID'] + '\\n')", str(ran)]  # fmt: skip
+    table = f"\n[worktree]\nsetup = {json.dumps(setup)}\n"
+    e2e.config("instances = 1\nreuse_ignored = true\n" + FAKE_CONFIG.replace("instances = 3", "")
+               + table)  # fmt: skip
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    e2e.spec("b", "@write b.txt b", deps=["a"], files=["b.txt"])
+    assert e2e.cli("run").returncode == 0
+    assert ran.read_text().split() == ["a"]  # b got a's warm worktree: no second setup
+
+    e2e.config("instances = 1\nreuse_ignored = true\n" + FAKE_CONFIG.replace("instances = 3", "")
+               + table + "setup_always = true\n")  # fmt: skip
+    e2e.spec("c", "@write c.txt c", files=["c.txt"])
+    e2e.spec("d", "@write d.txt d", deps=["c"], files=["d.txt"])
+    assert e2e.cli("run").returncode == 0
+    assert ran.read_text().split() == ["a", "c", "d"]
