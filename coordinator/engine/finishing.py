@@ -157,10 +157,12 @@ class Settled:
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        completion = ctx.book[task_id].completion
+        assert completion is not None
         if self.killed:
-            ctx.rec.emit(
-                "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
-            )
+            why = " after its done marker" if completion.ok and completion.how == "marker" else ""
+            message = f"terminated {len(self.killed)} processes{why}"
+            ctx.rec.emit("killed", task_id, message, pids=self.killed)
         for note in self.check.notes:
             ctx.rec.emit("warning", task_id, note)
         if self.touched:
@@ -177,8 +179,6 @@ class Settled:
                 + " (by its agent, or another agent may have written into its worktree)",
                 paths=violations,
             )  # fmt: skip
-        completion = ctx.book[task_id].completion
-        assert completion is not None
         verdict = after_collect(
             completion, work_ok=self.check.ok, work_reason=self.check.reason,
             violations=violations, on_violation=ctx.config.on_violation,
