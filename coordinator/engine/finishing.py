@@ -211,10 +211,12 @@ class Settled:
                               self.resources)  # fmt: skip
         ctx.book.settled(task_id)
         check_budget(ctx)
+        completion = ctx.book[task_id].completion
+        assert completion is not None
         if self.killed:
-            ctx.rec.emit(
-                "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
-            )
+            why = " after its done marker" if completion.ok and completion.how == "marker" else ""
+            message = f"terminated {len(self.killed)} processes{why}"
+            ctx.rec.emit("killed", task_id, message, pids=self.killed)
         for note in self.check.notes:
             ctx.rec.emit("warning", task_id, note)
         if self.touched:
@@ -231,8 +233,6 @@ class Settled:
                 + " (by its agent, or another agent may have written into its worktree)",
                 paths=violations,
             )  # fmt: skip
-        completion = ctx.book[task_id].completion
-        assert completion is not None
         verdict = after_collect(
             completion, work_ok=self.check.ok, work_reason=self.check.reason,
             violations=violations, on_violation=ctx.config.on_violation,
