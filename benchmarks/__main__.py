@@ -15,8 +15,9 @@ COMMANDS = {
     "schedule": "benchmarks.schedule_bench",
     "plan": "benchmarks.plan_bench",
     "run": "benchmarks.run_bench",
+    "predict": "benchmarks.predict_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run} [--quick] [--json] [--help]"
+USAGE = "usage: scripts/bench {schedule|plan|run|predict} [--quick] [--json] [--help]"
 
 
 def main(argv: Sequence[str]) -> int:

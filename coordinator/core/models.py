@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple
 # Every running task's branch is this prefix plus its id; the target may not live under it.
 TASK_BRANCH_PREFIX = "coordinator/task/"
 
-FootprintMode = Literal["infer", "declared"]
+FootprintMode = Literal["infer", "mentioned", "declared"]
 UnknownFootprint = Literal["exclusive", "shared"]
 
 
@@ -23,6 +23,9 @@ class FootprintSource(StrEnum):
     DECLARED = "declared"  # the spec's ``files:`` list
     FILES_SECTION = "files-section"  # a list under a ``## Files`` heading of the body
     MENTIONED = "mentioned"  # a path named in the body text that exists (or whose dir exists)
+    SYMBOLS = "symbols"  # a file defining a name the body uses
+    RETRIEVAL = "retrieval"  # a file the body's words rank high for
+    HISTORY = "history"  # a file that historically changes with the predicted ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class PathClaim:
 
     pattern: str
     source: FootprintSource
+    confidence: float = 1.0  # how sure the prediction is (declared paths: certain)
 
     @property
     def is_glob(self) -> bool:

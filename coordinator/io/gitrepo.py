@@ -134,6 +134,15 @@ class CommitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One first-parent commit as history mining reads it: its message and changed files."""
+
+    sha: str
+    message: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WorktreeInfo:
     """One entry of ``git worktree list``; ``branch`` is the short name, None when detached."""
 
@@ -444,6 +453,51 @@ class GitRepo:
             CommitInfo(sha, tuple(ps.split()), subject, body.strip(), parse_trailers(tr), float(ct))
             for sha, ps, ct, subject, body, tr in records
         ]
+
+    def first_parent_changes(self, rev: str, most: int) -> list[Change]:
+        """The newest ``most`` first-parent commits of ``rev`` with the files each changed
+        (a merge as its diff against the first parent, renames as delete + add), newest first."""
+        args = ["log", "--first-parent", "--diff-merges=first-parent", "--no-renames",
+                *_PLAIN_LOG, "--name-only", "-z", "--format=%x01%H%x02%B%x03", f"-n{most}",
+                "--end-of-options", rev, "--"]  # fmt: skip
+        changes: list[Change] = []
+        for record in self.run_raw(*args).stdout.split(b"\x01")[1:]:
+            head, _, names = record.partition(b"\x03")
+            sha, _, message = head.partition(b"\x02")
+            files = tuple(dict.fromkeys(split_z(names.strip(b"\n\0"))))
+            changes.append(Change(sha.decode(), message.decode("utf-8", "replace"), files))
+        return changes
+
+    def tree_blobs(self, rev: str) -> dict[str, str]:
+        """Every file of ``rev``'s tree -> its blob id (submodules and links left out)."""
+        out = self.run_raw("ls-tree", "-r", "--full-tree", "-z", "--end-of-options", rev).stdout
+        blobs: dict[str, str] = {}
+        for entry in out.split(b"\0"):
+            meta, _, name = entry.partition(b"\t")
+            fields = meta.split()
+            if len(fields) == 3 and fields[1] == b"blob" and fields[0] != b"120000":
+                blobs[os.fsdecode(name)] = fields[2].decode()
+        return blobs
+
+    def read_blobs(self, ids: Sequence[str], limit: int) -> dict[str, bytes]:
+        """The contents of blobs no larger than ``limit`` bytes, by id, in one ``cat-file``."""
+        if not ids:
+            return {}
+        sizes = self.run_raw("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                             input="\n".join(ids) + "\n").stdout.decode().split()  # fmt: skip
+        small = [sizes[i] for i in range(0, len(sizes) - 1, 2) if int(sizes[i + 1]) <= limit]
+        if not small:
+            return {}
+        out = self.run_raw("cat-file", "--batch", input="\n".join(small) + "\n").stdout
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(out):
+            header_end = out.index(b"\n", pos)
+            sha, _, size = out[pos:header_end].decode().split(" ")
+            start = header_end + 1
+            blobs[sha] = out[start : start + int(size)]
+            pos = start + int(size) + 1
+        return blobs
 
     def trailers_of(self, sha: str) -> dict[str, str]:
         """The trailers git itself recognises in ``sha``'s message (``%(trailers)``)."""

@@ -1,0 +1,225 @@
+"""``scripts/bench predict --repo PATH [--changes N]``: how well footprints are predicted.
+
+Each of the repository's last N first-parent changes becomes a spec whose body is the change's
+message (no declared files). The repository index is built at the change's parent, from the
+files and the history the change's author had (never from the change itself), then each
+configuration predicts a footprint, compared with the files the change really touched:
+
+* recall: the share of a change's files its prediction covers (mean over changes);
+* precision: the share of predicted files (patterns expanded at the parent) that changed;
+* size: mean predicted files against mean true files; empty: predictions with no path;
+* safety: of the pairs of changes that truly share a file, the share whose predictions overlap
+  (a pair that does not would have run side by side and met in a merge conflict);
+* speedup: the simulated schedule of all N tasks (60 s each, no dependencies) at 3 instances
+  with the predicted footprints, sequential time / makespan.
+
+The same rows are printed for each source alone and for the declared-files baseline, where a
+change's non-test, non-doc files are declared (what a spec writer usually lists), alone and
+with history ``[H]``: how much of the rest does history recover?
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from benchmarks.common import markdown_table, mean
+from coordinator.core.config import AgentConfig, Config
+from coordinator.core.footprint import RepoPaths, footprints_overlap, matches
+from coordinator.core.inference import RepoIndex, Settings
+from coordinator.core.models import Footprint, TaskSpec
+from coordinator.core.planner import build_plan
+from coordinator.core.prediction import Predictor, predict
+from coordinator.core.simulate import simulate
+from coordinator.core.symbols import FileFacts
+from coordinator.io.gitrepo import Change, GitRepo
+from coordinator.io.repoindex import HISTORY_DEPTH, facts_for
+
+INSTANCES = 3
+TASK_SECONDS = 60.0
+_DOC_PARTS = ("docs", "doc", "documentation", "examples", "example")
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc")
+
+
+def is_test_or_doc(path: str) -> bool:
+    """Tests, docs and changelogs: what spec writers usually leave out of ``files:``."""
+    parts = path.lower().split("/")
+    name = parts[-1]
+    if any(p in ("test", "tests", "testing", "spec", "specs", "__tests__") for p in parts[:-1]):
+        return True
+    if name.startswith("test_") or "_test." in name or ".test." in name or ".spec." in name:
+        return True
+    return any(p in _DOC_PARTS for p in parts[:-1]) or name.endswith(_DOC_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Case:
+    change: Change
+    repo: RepoPaths
+    index: RepoIndex
+
+
+@dataclass(frozen=True)
+class Config_:
+    """One row: how the spec is written and which prediction runs."""
+
+    name: str
+    mode: str
+    settings: Settings | None
+    declared: bool = False
+
+
+def configurations() -> list[Config_]:
+    off = Settings(symbols=False, retrieval=False, history=False)
+    full = Settings()
+    return [
+        Config_("mentioned (before)", "mentioned", None),
+        Config_("[M] alone", "infer", None),
+        Config_("[S] alone", "infer", replace(off, symbols=True)),
+        Config_("[R] alone", "infer", replace(off, retrieval=True)),
+        Config_("[M]+[H]", "infer", replace(off, history=True)),
+        Config_("[M]+[S]+[R]", "infer", replace(full, history=False)),
+        Config_("infer (all)", "infer", full),
+        Config_("declared baseline", "declared", None, declared=True),
+        Config_("declared + [H]", "infer", replace(off, history=True), declared=True),
+        Config_("declared + all", "infer", full, declared=True),
+    ]
+
+
+def read_cases(path: Path, count: int, depth: int = HISTORY_DEPTH) -> list[Case]:
+    """The newest ``count`` first-parent changes with the index at each one's parent."""
+    cases: list[Case] = []
+    cache: dict[str, FileFacts] = {}
+    with GitRepo.discover(path) as git:
+        changes = git.first_parent_changes("HEAD", count + depth + 1)
+        for i, change in enumerate(changes):
+            if len(cases) == count or i + 1 >= len(changes):
+                break
+            if not change.files:
+                continue
+            parent = changes[i + 1].sha
+            blobs = git.tree_blobs(parent)
+            facts = facts_for(git, blobs, cache)
+            past = changes[i + 1 : i + 1 + depth]
+            paths = tuple(sorted(blobs))
+            index = RepoIndex(paths, facts, [c.files for c in past], [c.message for c in past])
+            cases.append(Case(change, RepoPaths.from_files(paths), index))
+    return cases
+
+
+def predicted(case: Case, row: Config_) -> Footprint:
+    files = tuple(f for f in case.change.files if not is_test_or_doc(f)) if row.declared else ()
+    spec = TaskSpec(
+        id="t", agent="coder", body=case.change.message, source="specs/t.md", order=0, files=files
+    )
+    predictor = None if row.settings is None else Predictor(case.index, row.settings)
+    footprint, _ = predict(spec, case.repo, mode=row.mode, predictor=predictor)  # type: ignore[arg-type]
+    return footprint
+
+
+def measure(cases: Sequence[Case], row: Config_) -> dict[str, float]:
+    recalls: list[float] = []
+    precisions: list[float] = []
+    sizes: list[float] = []
+    true_sizes: list[float] = []
+    empty = 0
+    footprints: list[Footprint] = []
+    for case in cases:
+        fp = predicted(case, row)
+        footprints.append(fp)
+        truth = set(case.change.files)
+        patterns = fp.patterns
+        if not patterns:
+            empty += 1
+        covered = {f for f in truth if any(matches(p, f) for p in patterns)}
+        recalls.append(len(covered) / len(truth))
+        expanded: set[str] = set()
+        for p in patterns:
+            expanded.update(case.repo.expand(p) or (p,))
+        sizes.append(len(expanded))
+        true_sizes.append(len(truth))
+        if expanded:
+            precisions.append(len(expanded & truth) / len(expanded))
+    safety = _safety(cases, footprints)
+    return {
+        "recall": mean(recalls),
+        "precision": mean(precisions),
+        "predicted_size": mean(sizes),
+        "true_size": mean(true_sizes),
+        "size_ratio": mean(sizes) / mean(true_sizes),
+        "empty": float(empty),
+        "safety": safety,
+        "speedup": _speedup(cases, footprints),
+    }
+
+
+def _safety(cases: Sequence[Case], footprints: Sequence[Footprint]) -> float:
+    sharing = overlapping = 0
+    repo = cases[0].repo
+    for i, j in itertools.combinations(range(len(cases)), 2):
+        if set(cases[i].change.files) & set(cases[j].change.files):
+            sharing += 1
+            a = _as_run(footprints[i])
+            b = _as_run(footprints[j])
+            overlapping += footprints_overlap(a, b, repo)
+    return overlapping / sharing if sharing else 1.0
+
+
+def _as_run(footprint: Footprint) -> Footprint:
+    """An empty prediction runs alone (``unknown_footprint = "exclusive"``, the default)."""
+    return footprint if footprint.patterns else Footprint(exclusive=True)
+
+
+def _speedup(cases: Sequence[Case], footprints: Sequence[Footprint]) -> float:
+    config = Config(agents={"coder": AgentConfig(command=["true"])}, footprint="declared")
+    specs = [
+        TaskSpec(
+            id=f"c{i:04d}",
+            agent="coder",
+            body="",
+            source=f"specs/c{i:04d}.md",
+            order=i,
+            files=fp.patterns,
+            estimate=TASK_SECONDS,
+        )
+        for i, fp in enumerate(footprints)
+    ]
+    plan = build_plan(specs, config, cases[0].repo, instances=INSTANCES, caps={})
+    schedule = simulate(plan, instances=INSTANCES, caps={})
+    return schedule.sequential / schedule.makespan
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench predict", description=__doc__.split("\n")[0])
+    parser.add_argument("--repo", type=Path, default=Path("."), help="a git checkout (default .)")
+    parser.add_argument("--changes", type=int, default=120, help="how many changes (default 120)")
+    parser.add_argument("--quick", action="store_true", help="30 changes")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(list(argv))
+    count = 30 if args.quick else args.changes
+    started = time.perf_counter()
+    cases = read_cases(args.repo, count)
+    indexed = time.perf_counter() - started
+    if not cases:
+        print(f"{args.repo}: no first-parent change with files to predict")
+        return 2
+    rows = {row.name: measure(cases, row) for row in configurations()}
+    if args.json:
+        print(json.dumps({"repo": str(args.repo), "changes": len(cases), "rows": rows}, indent=2))
+        return 0
+    print(f"## Footprint prediction on {args.repo} ({len(cases)} changes, indexed in {indexed:.1f} s)\n")
+    headers = ["configuration", "recall", "precision", "predicted", "true", "ratio", "empty",
+               "safety", f"speedup@{INSTANCES}"]  # fmt: skip
+    table = [
+        [name, r["recall"], r["precision"], r["predicted_size"], r["true_size"], r["size_ratio"],
+         int(r["empty"]), r["safety"], r["speedup"]]  # fmt: skip
+        for name, r in rows.items()
+    ]
+    print(markdown_table(headers, table))
+    return 0
+

@@ -1,0 +1,227 @@
+"""Inferred footprint sources beyond written paths: symbols ``[S]``, retrieval ``[R]``, history
+``[H]``, combined with confidences.
+
+``RepoIndex`` is everything known about the repository at the base commit (definitions and
+strings per file, a BM25 ranker, co-change counts, agent habits), built from plain data the io
+layer read; ``infer`` asks it about one spec. Each source is deliberately modest: a guessed path
+makes the task wait for others that touch it, so every source keeps only what clears its own
+confidence bar, and the total number of guesses is capped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from coordinator.core.cochange import CoChange, Rules
+from coordinator.core.models import FootprintSource
+from coordinator.core.retrieval import Ranker
+from coordinator.core.symbols import FileFacts
+from coordinator.core.terms import Identifier, identifiers, words
+
+MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
+# How sure a match is, by how the name was written (see ``terms.Identifier``).
+_KIND_CONFIDENCE: Final = {
+    "code": 0.9,
+    "option": 0.85,
+    "dotted": 0.85,
+    "compound": 0.8,
+    "message": 0.8,
+    "word": 0.45,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Which sources run and their thresholds (the config's ``[predict]`` table)."""
+
+    symbols: bool = True
+    retrieval: bool = True
+    history: bool = True
+    retrieval_top: int = 3  # at most this many files from ranking
+    retrieval_ratio: float = 0.6  # ... each scoring at least this share of the best one
+    history_support: int = 2
+    history_confidence: float = 0.3
+    history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
+    history_share: float = 0.3  # changes (a changelog) is predicted for every task
+    similar: int = 5  # past changes whose messages resemble the spec vote for their files
+    min_confidence: float = 0.2  # inferred paths below this are dropped
+    max_inferred: int = 12  # at most this many inferred paths per task, most confident first
+
+
+@dataclass(frozen=True)
+class Inferred:
+    path: str
+    source: FootprintSource
+    confidence: float
+
+
+@dataclass
+class RepoIndex:
+    """The repository as the inference sources see it at one base commit."""
+
+    paths: tuple[str, ...]
+    facts: Mapping[str, FileFacts]
+    changes: Sequence[Sequence[str]] = ()  # newest first
+    messages: Sequence[str] = ()  # the messages of ``changes``, when known
+    habits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    _defs: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+    _options: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+    _strings: list[tuple[str, str]] = field(init=False, repr=False)
+    _ranker: Ranker | None = field(init=False, repr=False, default=None)
+    _cochange: CoChange | None = field(init=False, repr=False, default=None)
+    _past: Ranker | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        defs: dict[str, list[str]] = defaultdict(list)
+        options: dict[str, list[str]] = defaultdict(list)
+        strings: list[tuple[str, str]] = []
+        for path in self.paths:
+            facts = self.facts.get(path)
+            if facts is None:
+                continue
+            for name in facts.defs:
+                defs[name].append(path)
+            for text in facts.strings:
+                for word in text.replace("/", " ").split():
+                    if word.startswith("--") and len(word) > 3:
+                        options[word].append(path)
+                strings.append((text.casefold(), path))
+        self._defs = {k: tuple(dict.fromkeys(v)) for k, v in defs.items()}
+        self._options = {k: tuple(dict.fromkeys(v)) for k, v in options.items()}
+        self._strings = strings
+
+    @property
+    def ranker(self) -> Ranker:
+        if self._ranker is None:
+            self._ranker = Ranker(self.paths, {p: f.terms for p, f in self.facts.items()})
+        return self._ranker
+
+    @property
+    def past(self) -> Ranker:
+        """BM25 over past change messages, one document per change (named by its position)."""
+        if self._past is None:
+            keys = [str(i) for i in range(len(self.messages))]
+            docs = {k: Counter(words(m)).most_common() for k, m in zip(keys, self.messages)}
+            self._past = Ranker(keys, docs, path_weight=0)
+        return self._past
+
+    @property
+    def cochange(self) -> CoChange:
+        if self._cochange is None:
+            self._cochange = CoChange(self.changes, self.paths)
+        return self._cochange
+
+    def definers(self, ident: Identifier) -> tuple[str, ...]:
+        """Files defining the name (or holding the option or message) ``ident`` refers to."""
+        if ident.kind == "option":
+            return self._options.get(ident.name, ())
+        if ident.kind == "message":
+            needle = ident.name.casefold()
+            return tuple(dict.fromkeys(p for text, p in self._strings if needle in text))
+        name = ident.name.removesuffix("()")
+        parts = name.split(".")
+        for size in (2, 1):
+            if len(parts) >= size:
+                found = self._defs.get(".".join(parts[-size:]))
+                if found:
+                    return found
+        return ()
+
+
+def symbol_hits(body: str, index: RepoIndex) -> dict[str, float]:
+    """``[S]``: files defining the names the text uses; a name defined in n files gives each
+    of them 1/sqrt(n) of the confidence its way of writing earns."""
+    hits: dict[str, float] = {}
+    for ident in identifiers(body):
+        files = index.definers(ident)
+        if not files or len(files) > MAX_DEFINERS:
+            continue
+        confidence = _KIND_CONFIDENCE[ident.kind] / math.sqrt(len(files))
+        for path in files:
+            hits[path] = max(hits.get(path, 0.0), confidence)
+    return hits
+
+
+def retrieval_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str, float]:
+    """``[R]``: the best-ranked files; confidence is a file's score over the best one's, times
+    0.7 (a lexical match alone is a hint, never certainty)."""
+    ranked = index.ranker.rank(words(body), settings.retrieval_top)
+    if not ranked:
+        return {}
+    best = ranked[0][1]
+    return {
+        path: 0.7 * score / best for path, score in ranked if score >= settings.retrieval_ratio * best
+    }
+
+
+def similar_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str, float]:
+    """``[H]``: files of the past changes whose messages rank best against the spec; a file's
+    confidence is its share of the votes (scores) of those changes."""
+    if not index.messages or settings.similar <= 0:
+        return {}
+    ranked = index.past.rank(words(body), settings.similar)
+    if not ranked:
+        return {}
+    best = ranked[0][1]
+    kept = [(int(key), score) for key, score in ranked if score >= 0.5 * best]
+    total = sum(score for _, score in kept)
+    votes: dict[str, float] = defaultdict(float)
+    for position, score in kept:
+        for path in index.changes[position]:
+            votes[path] += score / total
+    existing = set(index.paths)
+    return {p: 0.8 * v for p, v in votes.items() if p in existing}
+
+
+def infer(
+    body: str,
+    seeds: Mapping[str, float],
+    index: RepoIndex,
+    settings: Settings,
+    *,
+    agent: str | None = None,
+) -> list[Inferred]:
+    """Inferred paths for one spec, most confident first, seeds (written paths) excluded.
+
+    ``seeds`` are the paths the spec writes (declared, files section, mentions) with their
+    confidences: history starts from them as well as from the symbol and retrieval hits.
+    """
+    found: dict[str, Inferred] = {}
+
+    def offer(path: str, source: FootprintSource, confidence: float) -> None:
+        if path in seeds or confidence < settings.min_confidence:
+            return
+        known = found.get(path)
+        if known is None or confidence > known.confidence:
+            found[path] = Inferred(path, source, confidence)
+
+    if settings.symbols:
+        for path, confidence in symbol_hits(body, index).items():
+            offer(path, FootprintSource.SYMBOLS, confidence)
+    if settings.retrieval:
+        for path, confidence in retrieval_hits(body, index, settings).items():
+            offer(path, FootprintSource.RETRIEVAL, confidence)
+    chosen = _best(found, settings.max_inferred)
+    if settings.history:
+        start = {**{i.path: i.confidence for i in chosen}, **seeds}
+        rules = Rules(settings.history_support, settings.history_confidence)
+        for path, confidence in index.cochange.implied(start, rules).items():
+            offer(path, FootprintSource.HISTORY, confidence)
+        for path, confidence in (index.habits.get(agent or "") or {}).items():
+            offer(path, FootprintSource.HISTORY, confidence)
+        if settings.history_share < 1:
+            frequent = index.cochange.frequent(settings.history_recent, settings.history_share)
+            for path, confidence in frequent.items():
+                offer(path, FootprintSource.HISTORY, confidence)
+        for path, confidence in similar_hits(body, index, settings).items():
+            offer(path, FootprintSource.HISTORY, confidence)
+        chosen = _best(found, settings.max_inferred)
+    return chosen
+
+
+def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:
+    return sorted(found.values(), key=lambda i: (-i.confidence, i.path))[:limit]

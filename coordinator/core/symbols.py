@@ -1,0 +1,155 @@
+"""What one file defines and says, read from its text: the raw material of ``[S]`` and ``[R]``.
+
+Python is read with ``ast`` (exact definitions, docstrings and string literals). Every other
+text file goes through a Pygments lexer chosen by its name: Pygments is already installed
+(``rich`` depends on it), pure Python, maintained, and knows some 500 languages; its lexers tag
+``Name.Function`` / ``Name.Class`` at definitions for the common ones, which is what a symbol
+index needs. It is a tagger, not a parser: a definition it does not tag is still found by
+retrieval, whose document holds every identifier the lexer saw. Markup and prose files give
+only words. Files too large to be hand-written source are summarised by their name alone.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from coordinator.core.terms import words
+
+MAX_TEXT: Final = 256 * 1024  # larger files are data or generated: their name is enough
+MAX_STRINGS: Final = 400
+MAX_TERMS: Final = 3000  # distinct terms kept per document, the most frequent first
+_PROSE: Final = frozenset("md markdown rst txt adoc org tex".split())
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """One file's definitions, notable strings and document terms (with counts).
+
+    Facts depend only on the file's content and its language, so they are cached per blob id
+    and reused across base commits: the index is rebuilt incrementally.
+    """
+
+    defs: tuple[str, ...] = ()
+    strings: tuple[str, ...] = ()
+    terms: tuple[tuple[str, int], ...] = ()
+
+    def to_json(self) -> list[object]:
+        return [list(self.defs), list(self.strings), [list(t) for t in self.terms]]
+
+    @classmethod
+    def from_json(cls, data: list[object]) -> FileFacts:
+        defs, strings, terms = data
+        assert isinstance(defs, list) and isinstance(strings, list) and isinstance(terms, list)
+        return cls(
+            tuple(str(d) for d in defs),
+            tuple(str(s) for s in strings),
+            tuple((str(t[0]), int(t[1])) for t in terms),
+        )
+
+
+def extract(path: str, text: str) -> FileFacts:
+    """The facts of a file's text; any language, never raises on odd input."""
+    if len(text) > MAX_TEXT or "\0" in text[:8192]:
+        return FileFacts()
+    suffix = path.rpartition(".")[2].lower() if "." in path.rpartition("/")[2] else ""
+    if suffix in ("py", "pyi"):
+        facts = _python(text)
+        if facts is not None:
+            return facts
+    if suffix in _PROSE or not suffix:
+        return FileFacts(terms=_counted(words(text)))
+    return _tagged(path, text)
+
+
+def _counted(terms: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(Counter(terms).most_common(MAX_TERMS))
+
+
+def _python(text: str) -> FileFacts | None:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    defs: list[str] = []
+    strings: list[str] = []
+    bag: list[str] = []
+    for node, owner in _walk(tree, None):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if owner is None or not owner.endswith("()"):  # a local function is no API
+                defs.append(node.name)
+            if owner and not owner.endswith("()"):
+                defs.append(f"{owner}.{node.name}")
+            doc = ast.get_docstring(node, clean=False)
+            bag.extend(words(node.name) * 2)
+            if doc:
+                bag.extend(words(doc))
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and owner is None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defs.extend(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.Name):
+            bag.extend(words(node.id))
+        elif isinstance(node, ast.Attribute):
+            bag.extend(words(node.attr))
+        elif isinstance(node, ast.arg):
+            bag.extend(words(node.arg))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            value = node.value
+            if 2 < len(value) <= 200 and len(strings) < MAX_STRINGS:
+                strings.append(value)
+            bag.extend(words(value))
+    module_doc = ast.get_docstring(tree, clean=False)
+    if module_doc:
+        bag.extend(words(module_doc))
+    return FileFacts(tuple(dict.fromkeys(defs)), tuple(dict.fromkeys(strings)), _counted(bag))
+
+
+def _walk(node: ast.AST, owner: str | None) -> Iterator[tuple[ast.AST, str | None]]:
+    """Every node with the name of the class it is directly defined in (for ``Class.method``)."""
+    stack: list[tuple[ast.AST, str | None]] = [(node, owner)]
+    while stack:
+        current, current_owner = stack.pop()
+        yield current, current_owner
+        inner = current.name if isinstance(current, ast.ClassDef) else None
+        for child in ast.iter_child_nodes(current):
+            if isinstance(current, ast.ClassDef):
+                stack.append((child, inner))
+            elif isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                stack.append((child, f"{current.name}()"))  # locals are not the module's API
+            else:
+                stack.append((child, current_owner))
+
+
+def _tagged(path: str, text: str) -> FileFacts:
+    """Definitions and words through a Pygments lexer; words alone when none fits the name."""
+    from pygments.lexers import get_lexer_for_filename  # noqa: PLC0415 - only when indexing
+    from pygments.token import Comment, Name, String  # noqa: PLC0415
+    from pygments.util import ClassNotFound  # noqa: PLC0415
+
+    try:
+        lexer = get_lexer_for_filename(path.rpartition("/")[2], stripnl=False)
+    except ClassNotFound:
+        return FileFacts(terms=_counted(words(text)))
+    defs: list[str] = []
+    strings: list[str] = []
+    bag: list[str] = []
+    definition = (Name.Function, Name.Class, Name.Constant, Name.Entity)
+    try:
+        tokens = list(lexer.get_tokens(text))
+    except Exception:  # a lexer bug must not stop planning  # noqa: BLE001
+        return FileFacts(terms=_counted(words(text)))
+    for kind, value in tokens:
+        if any(kind in d for d in definition) and value.strip():
+            defs.append(value.strip())
+            bag.extend(words(value) * 2)
+        elif kind in String:
+            stripped = value.strip("\"'`")
+            if 2 < len(stripped) <= 200 and len(strings) < MAX_STRINGS:
+                strings.append(stripped)
+            bag.extend(words(value))
+        elif kind in Name or kind in Comment:
+            bag.extend(words(value))
+    return FileFacts(tuple(dict.fromkeys(defs)), tuple(dict.fromkeys(strings)), _counted(bag))
