@@ -107,7 +107,13 @@ def read_cases(path: Path, count: int, depth: int = HISTORY_DEPTH) -> list[Case]
             facts = facts_for(git, blobs, cache)
             past = changes[i + 1 : i + 1 + depth]
             paths = tuple(sorted(blobs))
-            index = RepoIndex(paths, facts, [c.files for c in past], [c.message for c in past])
+            index = RepoIndex(
+                paths,
+                facts,
+                [c.files for c in past],
+                [c.message for c in past],
+                [c.renames for c in past],
+            )
             cases.append(Case(change, RepoPaths.from_files(paths), index))
     return cases
 

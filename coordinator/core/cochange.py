@@ -12,7 +12,7 @@ Pure: the change sets are given as lists of paths.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,8 +30,16 @@ class Rules:
 class CoChange:
     """Pair counts over change sets, restricted to the files that exist at the base."""
 
-    def __init__(self, changes: Iterable[Sequence[str]], existing: Iterable[str] | None = None):
+    def __init__(
+        self,
+        changes: Iterable[Sequence[str]],
+        existing: Iterable[str] | None = None,
+        renames: Iterable[Sequence[tuple[str, str]]] = (),
+    ) -> None:
+        """``changes`` newest first; ``renames`` the (old, new) pairs of each change, in the
+        same order: a file's history goes on under its current name across renames."""
         keep = None if existing is None else frozenset(existing)
+        changes = _following_renames(changes, renames)
         self.count: Counter[str] = Counter()
         self.pairs: dict[str, Counter[str]] = defaultdict(Counter)
         self.changes = 0
@@ -60,8 +68,8 @@ class CoChange:
     def implied(
         self, seeds: Mapping[str, float], rules: Rules = Rules(), exclude: Iterable[str] = ()
     ) -> dict[str, float]:
-        """Files implied by the seeds: ``b`` gets max over seeds ``a`` of
-        weight(a) * confidence(a -> b), for rules passing the thresholds.
+        """Files implied by the seeds: each rule ``a -> b`` passing the thresholds is evidence
+        weight(a) * confidence(a -> b) that ``b`` changes; evidence is combined as a noisy-or.
 
         Seeds and ``exclude`` are not returned. A seed that is a glob or directory pattern has
         no history of its own and implies nothing.
@@ -76,10 +84,21 @@ class CoChange:
                 confidence = together / total
                 if together < rules.support or confidence < rules.confidence or b in skip:
                     continue
-                score = weight * confidence
-                if score > out.get(b, 0.0):
-                    out[b] = score
+                # noisy-or: each seed is independent evidence that b changes too
+                out[b] = 1.0 - (1.0 - out.get(b, 0.0)) * (1.0 - weight * confidence)
         return out
+
+
+def _following_renames(
+    changes: Iterable[Sequence[str]], renames: Iterable[Sequence[tuple[str, str]]]
+) -> Iterator[list[str]]:
+    """Each change's files under the names they have at the newest change."""
+    current: dict[str, str] = {}  # an old name -> the name it has today
+    pending = iter(renames)
+    for files in changes:
+        yield [current.get(f, f) for f in files]
+        for old, new in next(pending, ()):
+            current[old] = current.get(new, new)
 
 
 def habits(
@@ -99,3 +118,58 @@ def habits(
     return {
         path: n / tasks for path, n in missed.items() if n >= support and n / tasks >= share
     }
+
+
+_TEST_DIRS: Final = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__"})
+
+
+def is_test(path: str) -> bool:
+    """A test file by the usual conventions of most languages."""
+    parts = path.lower().split("/")
+    name = parts[-1]
+    return (
+        any(p in _TEST_DIRS for p in parts[:-1])
+        or name.startswith("test_")
+        or any(mark in name for mark in ("_test.", ".test.", ".spec.", "_spec."))
+    )
+
+
+def _core_stem(path: str) -> str:
+    """``tests/test_termui.py``, ``termui_test.go``, ``termui.spec.ts`` -> ``termui``."""
+    stem = path.rpartition("/")[2].split(".", 1)[0].lower().strip("_")
+    for prefix in ("test_", "test"):
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            return stem.removeprefix(prefix).strip("_")
+    for suffix in ("_test", "_spec", "test"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem.removesuffix(suffix).strip("_")
+    return stem
+
+
+class TestNamesakes:
+    """Tests named after a source file (``termui.py`` -> ``tests/test_termui.py``), and how
+    often history changed such a test together with its source: the convention's confidence
+    is learned per repository, so a project that keeps tests elsewhere is not misled."""
+
+    def __init__(self, existing: Iterable[str], changes: Iterable[Sequence[str]]) -> None:
+        self.tests: dict[str, list[str]] = defaultdict(list)
+        for path in existing:
+            if is_test(path):
+                self.tests[_core_stem(path)].append(path)
+        trials = hits = 0
+        for change in changes:
+            files = set(change)
+            if len(files) > MAX_CHANGE:
+                continue
+            for path in files:
+                named = self.of(path)
+                if named:
+                    trials += 1
+                    hits += any(t in files for t in named)
+        self.confidence = hits / trials if trials >= 5 else 0.0
+
+    def of(self, path: str) -> tuple[str, ...]:
+        """The tests named after ``path`` (none for a test file itself)."""
+        if is_test(path):
+            return ()
+        return tuple(self.tests.get(_core_stem(path), ()))

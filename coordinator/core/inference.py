@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from coordinator.core.cochange import CoChange, Rules
+from coordinator.core.cochange import CoChange, Rules, TestNamesakes
 from coordinator.core.models import FootprintSource
 from coordinator.core.retrieval import Ranker
 from coordinator.core.symbols import FileFacts
@@ -44,7 +44,7 @@ class Settings:
     retrieval_top: int = 3  # at most this many files from ranking
     retrieval_ratio: float = 0.6  # ... each scoring at least this share of the best one
     history_support: int = 2
-    history_confidence: float = 0.3
+    history_confidence: float = 0.15
     history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
@@ -67,6 +67,7 @@ class RepoIndex:
     facts: Mapping[str, FileFacts]
     changes: Sequence[Sequence[str]] = ()  # newest first
     messages: Sequence[str] = ()  # the messages of ``changes``, when known
+    renames: Sequence[Sequence[tuple[str, str]]] = ()  # the renames of ``changes``
     habits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     _defs: dict[str, tuple[str, ...]] = field(init=False, repr=False)
     _options: dict[str, tuple[str, ...]] = field(init=False, repr=False)
@@ -74,6 +75,7 @@ class RepoIndex:
     _ranker: Ranker | None = field(init=False, repr=False, default=None)
     _cochange: CoChange | None = field(init=False, repr=False, default=None)
     _past: Ranker | None = field(init=False, repr=False, default=None)
+    _namesakes: TestNamesakes | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         defs: dict[str, list[str]] = defaultdict(list)
@@ -110,9 +112,15 @@ class RepoIndex:
         return self._past
 
     @property
+    def namesakes(self) -> TestNamesakes:
+        if self._namesakes is None:
+            self._namesakes = TestNamesakes(self.paths, self.changes)
+        return self._namesakes
+
+    @property
     def cochange(self) -> CoChange:
         if self._cochange is None:
-            self._cochange = CoChange(self.changes, self.paths)
+            self._cochange = CoChange(self.changes, self.paths, self.renames)
         return self._cochange
 
     def definers(self, ident: Identifier) -> tuple[str, ...]:
@@ -211,6 +219,10 @@ def infer(
         rules = Rules(settings.history_support, settings.history_confidence)
         for path, confidence in index.cochange.implied(start, rules).items():
             offer(path, FootprintSource.HISTORY, confidence)
+        namesakes = index.namesakes
+        for seed, weight in start.items():
+            for path in namesakes.of(seed):
+                offer(path, FootprintSource.HISTORY, weight * namesakes.confidence)
         for path, confidence in (index.habits.get(agent or "") or {}).items():
             offer(path, FootprintSource.HISTORY, confidence)
         if settings.history_share < 1:

@@ -140,6 +140,7 @@ class Change:
     sha: str
     message: str
     files: tuple[str, ...]
+    renames: tuple[tuple[str, str], ...] = ()  # (old path, new path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,36 @@ def parse_trailers(text: str) -> dict[str, str]:
         if sep and key.strip() and " " not in key.strip():
             out[key.strip()] = value.strip()
     return out
+
+
+def _name_status(fields: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files and renames of one commit's ``--name-status -z`` fields. A deleted and an added
+    file with the same directory and stem (``CHANGES.rst`` -> ``CHANGES.md``, rewritten too
+    much for git to pair them) count as a rename as well."""
+    files: list[str] = []
+    renames: list[tuple[str, str]] = []
+    added: dict[str, str] = {}
+    deleted: dict[str, str] = {}
+    i = 0
+    while i + 1 < len(fields):
+        status = fields[i].strip()[:1]
+        if status in ("R", "C") and i + 2 < len(fields):
+            old, new = fields[i + 1], fields[i + 2]
+            files += [old, new] if status == "R" else [new]
+            if status == "R":
+                renames.append((old, new))
+            i += 3
+            continue
+        path = fields[i + 1]
+        files.append(path)
+        stem = path.rsplit(".", 1)[0]
+        if status == "A":
+            added[stem] = path
+        elif status == "D":
+            deleted[stem] = path
+        i += 2
+    renames += [(old, added[stem]) for stem, old in deleted.items() if stem in added]
+    return files, renames
 
 
 def parse_worktrees(out: bytes) -> list[WorktreeInfo]:
@@ -456,16 +487,20 @@ class GitRepo:
 
     def first_parent_changes(self, rev: str, most: int) -> list[Change]:
         """The newest ``most`` first-parent commits of ``rev`` with the files each changed
-        (a merge as its diff against the first parent, renames as delete + add), newest first."""
-        args = ["log", "--first-parent", "--diff-merges=first-parent", "--no-renames",
-                *_PLAIN_LOG, "--name-only", "-z", "--format=%x01%H%x02%B%x03", f"-n{most}",
+        (a merge as its diff against the first parent), newest first. A rename counts as both
+        of its paths and is also listed in ``renames``, so history can follow a file."""
+        args = ["log", "--first-parent", "--diff-merges=first-parent", "-M", *_PLAIN_LOG,
+                "--name-status", "-z", "--format=%x01%H%x02%B%x03", f"-n{most}",
                 "--end-of-options", rev, "--"]  # fmt: skip
         changes: list[Change] = []
         for record in self.run_raw(*args).stdout.split(b"\x01")[1:]:
             head, _, names = record.partition(b"\x03")
             sha, _, message = head.partition(b"\x02")
-            files = tuple(dict.fromkeys(split_z(names.strip(b"\n\0"))))
-            changes.append(Change(sha.decode(), message.decode("utf-8", "replace"), files))
+            fields = split_z(names.strip(b"\n\0"))
+            files, renames = _name_status(fields)
+            message_text = message.decode("utf-8", "replace")
+            changes.append(Change(sha.decode(), message_text, tuple(dict.fromkeys(files)),
+                                  tuple(renames)))  # fmt: skip
         return changes
 
     def tree_blobs(self, rev: str) -> dict[str, str]:
