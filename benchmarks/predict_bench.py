@@ -31,7 +31,8 @@ from pathlib import Path
 from benchmarks.common import markdown_table, mean
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths, footprints_overlap, matches
-from coordinator.core.inference import RepoIndex, Settings
+from coordinator.core.inference import Settings
+from coordinator.core.repoindex import RepoIndex
 from coordinator.core.models import Footprint, TaskSpec
 from coordinator.core.planner import build_plan
 from coordinator.core.prediction import Predictor, predict
@@ -107,12 +108,12 @@ def read_cases(path: Path, count: int, depth: int = HISTORY_DEPTH) -> list[Case]
             facts = facts_for(git, blobs, cache)
             past = changes[i + 1 : i + 1 + depth]
             paths = tuple(sorted(blobs))
-            index = RepoIndex(
+            index = RepoIndex.from_facts(
                 paths,
                 facts,
-                [c.files for c in past],
-                [c.message for c in past],
-                [c.renames for c in past],
+                changes=[c.files for c in past],
+                messages=[c.message for c in past],
+                renames=[c.renames for c in past],
             )
             cases.append(Case(change, RepoPaths.from_files(paths), index))
     return cases

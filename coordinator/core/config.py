@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import replace
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic import (
 
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
+from coordinator.core.inference import DEFAULT_SETTINGS, Settings
 from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
 from coordinator.errors import InputError, Problem
@@ -182,6 +184,29 @@ class Identity(_Strict):
     email: Annotated[str, AfterValidator(_no_nul)] = "coordinator@localhost"
 
 
+class PredictConfig(_Strict):
+    """The inferred footprint sources of ``footprint = "infer"`` and their thresholds."""
+
+    symbols: bool = True  # [S] files defining the names the spec uses
+    retrieval: bool = True  # [R] files the spec's words rank best (BM25)
+    history: bool = True  # [H] files that change with the predicted ones, in git and past runs
+    retrieval_top: int = Field(default=DEFAULT_SETTINGS.retrieval_top, ge=1, le=100)
+    history_depth: int = Field(default=1000, ge=0, le=100_000)  # first-parent commits mined
+    min_confidence: float = Field(default=DEFAULT_SETTINGS.min_confidence, ge=0, le=1)
+    max_inferred: int = Field(default=DEFAULT_SETTINGS.max_inferred, ge=0, le=1000)
+
+    def settings(self) -> Settings:
+        return replace(
+            DEFAULT_SETTINGS,
+            symbols=self.symbols,
+            retrieval=self.retrieval,
+            history=self.history,
+            retrieval_top=self.retrieval_top,
+            min_confidence=self.min_confidence,
+            max_inferred=self.max_inferred,
+        )
+
+
 class Config(_Strict):
     specs: str = "specs"
     worktrees: str = "worktrees"
@@ -199,6 +224,7 @@ class Config(_Strict):
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     merge: MergeConfig = Field(default_factory=MergeConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
 
     def agent_cap(self, agent: str) -> int:
         """Per-type cap; a type without ``instances`` may use every global slot."""
@@ -226,7 +252,8 @@ _FIXES = {
     "profile": f"write one of {_PROFILE_NAMES}",
     "merge": "write a [merge] table with verify and verify_timeout",
     "daemon": "write a [daemon] table with notify and debounce",
-    "footprint": 'write "infer" or "declared"',
+    "footprint": 'write "infer", "mentioned" or "declared"',
+    "predict": "write a [predict] table, e.g. history = false (see the README)",
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
     "on_conflict": 'write "retry" or "stop"',

@@ -1,9 +1,7 @@
 """Inferred footprint sources beyond written paths: symbols ``[S]``, retrieval ``[R]``, history
 ``[H]``, combined with confidences.
 
-``RepoIndex`` is everything known about the repository at the base commit (definitions and
-strings per file, a BM25 ranker, co-change counts, agent habits), built from plain data the io
-layer read; ``infer`` asks it about one spec. Each source is deliberately modest: a guessed path
+``infer`` asks the repository's index (``repoindex.RepoIndex``) about one spec. Each source is deliberately modest: a guessed path
 makes the task wait for others that touch it, so every source keeps only what clears its own
 confidence bar, and the total number of guesses is capped.
 """
@@ -11,16 +9,15 @@ confidence bar, and the total number of guesses is capped.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
-from coordinator.core.cochange import CoChange, Rules, TestNamesakes
+from coordinator.core.cochange import Rules
 from coordinator.core.models import FootprintSource
-from coordinator.core.retrieval import Ranker
-from coordinator.core.symbols import FileFacts
-from coordinator.core.terms import Identifier, identifiers, words
+from coordinator.core.repoindex import RepoIndex
+from coordinator.core.terms import identifiers, words
 
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
 # How sure a match is, by how the name was written (see ``terms.Identifier``).
@@ -52,92 +49,14 @@ class Settings:
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
 
 
+DEFAULT_SETTINGS: Final = Settings()
+
+
 @dataclass(frozen=True)
 class Inferred:
     path: str
     source: FootprintSource
     confidence: float
-
-
-@dataclass
-class RepoIndex:
-    """The repository as the inference sources see it at one base commit."""
-
-    paths: tuple[str, ...]
-    facts: Mapping[str, FileFacts]
-    changes: Sequence[Sequence[str]] = ()  # newest first
-    messages: Sequence[str] = ()  # the messages of ``changes``, when known
-    renames: Sequence[Sequence[tuple[str, str]]] = ()  # the renames of ``changes``
-    habits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    _defs: dict[str, tuple[str, ...]] = field(init=False, repr=False)
-    _options: dict[str, tuple[str, ...]] = field(init=False, repr=False)
-    _strings: list[tuple[str, str]] = field(init=False, repr=False)
-    _ranker: Ranker | None = field(init=False, repr=False, default=None)
-    _cochange: CoChange | None = field(init=False, repr=False, default=None)
-    _past: Ranker | None = field(init=False, repr=False, default=None)
-    _namesakes: TestNamesakes | None = field(init=False, repr=False, default=None)
-
-    def __post_init__(self) -> None:
-        defs: dict[str, list[str]] = defaultdict(list)
-        options: dict[str, list[str]] = defaultdict(list)
-        strings: list[tuple[str, str]] = []
-        for path in self.paths:
-            facts = self.facts.get(path)
-            if facts is None:
-                continue
-            for name in facts.defs:
-                defs[name].append(path)
-            for text in facts.strings:
-                for word in text.replace("/", " ").split():
-                    if word.startswith("--") and len(word) > 3:
-                        options[word].append(path)
-                strings.append((text.casefold(), path))
-        self._defs = {k: tuple(dict.fromkeys(v)) for k, v in defs.items()}
-        self._options = {k: tuple(dict.fromkeys(v)) for k, v in options.items()}
-        self._strings = strings
-
-    @property
-    def ranker(self) -> Ranker:
-        if self._ranker is None:
-            self._ranker = Ranker(self.paths, {p: f.terms for p, f in self.facts.items()})
-        return self._ranker
-
-    @property
-    def past(self) -> Ranker:
-        """BM25 over past change messages, one document per change (named by its position)."""
-        if self._past is None:
-            keys = [str(i) for i in range(len(self.messages))]
-            docs = {k: Counter(words(m)).most_common() for k, m in zip(keys, self.messages)}
-            self._past = Ranker(keys, docs, path_weight=0)
-        return self._past
-
-    @property
-    def namesakes(self) -> TestNamesakes:
-        if self._namesakes is None:
-            self._namesakes = TestNamesakes(self.paths, self.changes)
-        return self._namesakes
-
-    @property
-    def cochange(self) -> CoChange:
-        if self._cochange is None:
-            self._cochange = CoChange(self.changes, self.paths, self.renames)
-        return self._cochange
-
-    def definers(self, ident: Identifier) -> tuple[str, ...]:
-        """Files defining the name (or holding the option or message) ``ident`` refers to."""
-        if ident.kind == "option":
-            return self._options.get(ident.name, ())
-        if ident.kind == "message":
-            needle = ident.name.casefold()
-            return tuple(dict.fromkeys(p for text, p in self._strings if needle in text))
-        name = ident.name.removesuffix("()")
-        parts = name.split(".")
-        for size in (2, 1):
-            if len(parts) >= size:
-                found = self._defs.get(".".join(parts[-size:]))
-                if found:
-                    return found
-        return ()
 
 
 def symbol_hits(body: str, index: RepoIndex) -> dict[str, float]:

@@ -9,10 +9,7 @@ yielded (``symbols.FileFacts``); the query is the spec's words. Nothing here rea
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
-
-import bm25s
-import numpy as np
+from typing import Any, Final
 
 from coordinator.core.terms import words
 
@@ -47,14 +44,31 @@ class Ranker:
             for term, count in documents.get(path, ()):
                 tokens.extend([term] * count)
             corpus.append(tokens or ["\0empty"])
-        self._bm25 = bm25s.BM25()
+        import bm25s  # noqa: PLC0415 - numpy and bm25s load only when a spec needs ranking
+
+        self._bm25: Any = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)
+
+    @property
+    def engine(self) -> Any:
+        """The ``bm25s.BM25`` object, for the cache to save."""
+        return self._bm25
+
+    @classmethod
+    def from_engine(cls, paths: Sequence[str], engine: Any) -> Ranker:
+        """A ranker around an engine loaded from the cache (documents in ``paths`` order)."""
+        ranker = cls.__new__(cls)
+        ranker.paths = tuple(paths)
+        ranker._bm25 = engine
+        return ranker
 
     def rank(self, query: Sequence[str], top: int) -> list[tuple[str, float]]:
         """The ``top`` best files for ``query`` terms with positive scores, best first."""
         terms = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]
         if not terms or not self.paths:
             return []
+        import numpy as np  # noqa: PLC0415
+
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
         count = min(top, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
