@@ -32,14 +32,14 @@ from benchmarks.common import markdown_table, mean
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths, footprints_overlap, matches
 from coordinator.core.inference import Settings
-from coordinator.core.repoindex import RepoIndex
 from coordinator.core.models import Footprint, TaskSpec
 from coordinator.core.planner import build_plan
 from coordinator.core.prediction import Predictor, predict
+from coordinator.core.repoindex import RepoIndex
 from coordinator.core.simulate import simulate
 from coordinator.core.symbols import FileFacts
 from coordinator.io.gitrepo import Change, GitRepo
-from coordinator.io.repoindex import HISTORY_DEPTH, facts_for
+from coordinator.io.indexcache import HISTORY_DEPTH, facts_for
 
 INSTANCES = 3
 TASK_SECONDS = 60.0
@@ -202,7 +202,9 @@ def _speedup(cases: Sequence[Case], footprints: Sequence[Footprint]) -> float:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench predict", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench predict", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--repo", type=Path, default=Path("."), help="a git checkout (default .)")
     parser.add_argument("--changes", type=int, default=120, help="how many changes (default 120)")
     parser.add_argument("--quick", action="store_true", help="30 changes")
@@ -219,14 +221,24 @@ def main(argv: Sequence[str]) -> int:
     if args.json:
         print(json.dumps({"repo": str(args.repo), "changes": len(cases), "rows": rows}, indent=2))
         return 0
-    print(f"## Footprint prediction on {args.repo} ({len(cases)} changes, indexed in {indexed:.1f} s)\n")
+    print(
+        f"## Footprint prediction on {args.repo} ({len(cases)} changes, indexed in {indexed:.1f} s)\n"
+    )
     headers = ["configuration", "recall", "precision", "predicted", "true", "ratio", "empty",
                "safety", f"speedup@{INSTANCES}"]  # fmt: skip
     table = [
-        [name, r["recall"], r["precision"], r["predicted_size"], r["true_size"], r["size_ratio"],
-         int(r["empty"]), r["safety"], r["speedup"]]  # fmt: skip
+        [
+            name,
+            r["recall"],
+            r["precision"],
+            r["predicted_size"],
+            r["true_size"],
+            r["size_ratio"],
+            int(r["empty"]),
+            r["safety"],
+            r["speedup"],
+        ]  # fmt: skip
         for name, r in rows.items()
     ]
     print(markdown_table(headers, table))
     return 0
-

@@ -16,7 +16,14 @@ from coordinator.core.durations import format_duration
 from coordinator.core.plan import Plan
 from coordinator.core.simulate import Schedule
 
-_SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
+_SOURCE_MARK = {
+    "declared": "D",
+    "files-section": "F",
+    "mentioned": "M",
+    "symbols": "S",
+    "retrieval": "R",
+    "history": "H",
+}
 
 
 def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
@@ -31,6 +38,7 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
                 "priority": t.spec.priority,
                 "estimate": t.spec.estimate,
                 "footprint_sources": {c.pattern: str(c.source) for c in t.footprint.claims},
+                "footprint_confidence": {c.pattern: c.confidence for c in t.footprint.claims},
                 "exclusive": t.footprint.exclusive,
                 "title": t.spec.title,
                 "spec": t.spec.source,
@@ -119,7 +127,9 @@ def _footprint_text(plan: Plan, task_id: str) -> Text:
         if i:
             text.append("\n")
         text.append(claim.pattern)
-        text.append(f" [{_SOURCE_MARK.get(str(claim.source), '?')}]", style="dim")
+        mark = _SOURCE_MARK.get(str(claim.source), "?")
+        sure = "" if claim.confidence >= 1 else f" {claim.confidence:.2f}"
+        text.append(f" [{mark}{sure}]", style="dim")
     return text
 
 
@@ -161,7 +171,14 @@ def render_text(
     """
     critical = set(plan.critical_path)
     tasks, shown = _table(f"Tasks ({len(plan.tasks)})", len(plan.tasks), limit)
-    for column in ("id", "agent", "depends on", "footprint [D/F/M]", "prio", "estimate"):
+    for column in (
+        "id",
+        "agent",
+        "depends on",
+        "footprint [source confidence]",
+        "prio",
+        "estimate",
+    ):
         tasks.add_column(column, overflow="fold")
     for t in plan.tasks[:shown]:
         tasks.add_row(
@@ -214,7 +231,8 @@ def render_text(
             (f"{schedule.speedup:.2f}x", "green"),
             "  lower bound ",
             format_duration(schedule.lower_bound),
-            "  (D declared, F files section, M mentioned in the body)",
+            "  (D declared, F files section, M mentioned in the body, S symbols, R retrieval,"
+            " H history)",
         )
     )
     for warning in plan.warnings:

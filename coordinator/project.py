@@ -20,10 +20,12 @@ from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
+from coordinator.core.prediction import Predictor
 from coordinator.core.rules import validate_repo_path
 from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.indexcache import load_predictor, needs_index
 from coordinator.io.worktrees import worktrees_path
 
 CONFIG_FILE = "coordinator.toml"
@@ -41,11 +43,19 @@ class Project:
     specs: tuple[TaskSpec, ...]
     base: str | None  # the commit footprints were predicted against (None: unborn repo)
     repo_paths: RepoPaths
+    predictor: Predictor | None = None  # the inferred sources' index (footprint = "infer")
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
-        return build_plan(self.specs, self.config, self.repo_paths, instances=instances, caps=caps)
+        return build_plan(
+            self.specs,
+            self.config,
+            self.repo_paths,
+            instances=instances,
+            caps=caps,
+            predictor=self.predictor,
+        )
 
 
 def read_config(root: Path) -> tuple[Config, str]:
@@ -295,6 +305,7 @@ def load_project(
             commit = repo.rev_parse(f"refs/heads/{branch}") or repo.rev_parse("HEAD")
         files = repo.tracked_files(commit) if commit else []
         check_worktrees_setting(repo.root, config, source, files)
+        predictor = load_predictor(repo, commit, config) if needs_index(specs, config) else None
         return Project(
             root=repo.root,
             git_dir=repo.git_dir,
@@ -303,4 +314,5 @@ def load_project(
             specs=tuple(specs),
             base=commit,
             repo_paths=RepoPaths.from_files(files),
+            predictor=predictor,
         )

@@ -115,9 +115,7 @@ def habits(
     for predicted, changed in changes:
         tasks += 1
         missed.update(set(changed) - set(predicted))
-    return {
-        path: n / tasks for path, n in missed.items() if n >= support and n / tasks >= share
-    }
+    return {path: n / tasks for path, n in missed.items() if n >= support and n / tasks >= share}
 
 
 _TEST_DIRS: Final = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__"})

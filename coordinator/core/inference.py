@@ -1,16 +1,16 @@
 """Inferred footprint sources beyond written paths: symbols ``[S]``, retrieval ``[R]``, history
 ``[H]``, combined with confidences.
 
-``infer`` asks the repository's index (``repoindex.RepoIndex``) about one spec. Each source is deliberately modest: a guessed path
-makes the task wait for others that touch it, so every source keeps only what clears its own
-confidence bar, and the total number of guesses is capped.
+``infer`` asks the repository's index (``repoindex.RepoIndex``) about one spec. Each source is
+deliberately modest: a guessed path makes the task wait for others that touch it, so every
+source keeps only what clears its own confidence bar, and the total number of guesses is capped.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -81,7 +81,9 @@ def retrieval_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str,
         return {}
     best = ranked[0][1]
     return {
-        path: 0.7 * score / best for path, score in ranked if score >= settings.retrieval_ratio * best
+        path: 0.7 * score / best
+        for path, score in ranked
+        if score >= settings.retrieval_ratio * best
     }
 
 

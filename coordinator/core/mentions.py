@@ -31,10 +31,10 @@ _PHRASES: Final = (
     (re.compile(r"\bthe\s+(?:docs|documentation)\b", re.I), "docs"),
 )
 _CHANGELOG_STEMS: Final = ("changes", "changelog", "history", "news", "release-notes")
-_NEW_FILE_EXTENSIONS: Final = frozenset(
-    """md rst txt py pyi js mjs ts tsx jsx json yaml yml toml ini cfg go rs c h cc cpp hpp java kt
-    swift rb php sh html css scss sql proto vue svelte lua dart ex exs cs scala""".split()
-)
+_EXTENSIONS_TEXT: Final = """md rst txt py pyi js mjs ts tsx jsx json yaml yml toml ini cfg go rs
+c h cc cpp hpp java kt swift rb php sh html css scss sql proto vue svelte lua dart ex exs cs
+scala"""
+_NEW_FILE_EXTENSIONS: Final = frozenset(_EXTENSIONS_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,11 @@ def _new_file(path: str, kind: str) -> bool:
     if kind == "directive":
         return True
     ext = file_extension(path)
-    if ext is None or ext.lower() not in _NEW_FILE_EXTENSIONS:
-        return False
-    return True
+    return ext is not None and ext.lower() in _NEW_FILE_EXTENSIONS
 
 
 def _phrases(body: str, repo: RepoPaths, names: _Names) -> Iterator[tuple[str, float]]:
-    """"the changelog", "the README", "the docs" where the repository has such things."""
+    """ "the changelog", "the README", "the docs" where the repository has such things."""
     for regex, what in _PHRASES:
         if not regex.search(body):
             continue

@@ -60,9 +60,7 @@ def build_plan(
     repository's index) enables the inferred footprint sources of ``footprint = "infer"``.
     """
     with gc_paused():
-        return _build_plan(
-            specs, config, repo, instances=instances, caps=caps, predictor=predictor
-        )
+        return _build_plan(specs, config, repo, instances=instances, caps=caps, predictor=predictor)
 
 
 def _build_plan(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from coordinator.core import footprint
 from coordinator.core.footprint import RepoPaths, files_section
-from coordinator.core.inference import RepoIndex, Settings, infer
+from coordinator.core.inference import Settings, infer
 from coordinator.core.mentions import resolve_mentions
 from coordinator.core.models import (
     Footprint,
@@ -27,6 +27,7 @@ from coordinator.core.models import (
     TaskSpec,
     UnknownFootprint,
 )
+from coordinator.core.repoindex import RepoIndex
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def predict(
     """The footprint of one task, plus warnings for the user (see the module docstring)."""
     effective = spec.footprint_mode or mode
     if effective != "infer":
-        legacy = "infer" if effective == "mentioned" else "declared"
+        legacy: FootprintMode = "infer" if effective == "mentioned" else "declared"
         return footprint.predict(spec, repo, mode=legacy, unknown=unknown)
     section, warnings = files_section(spec.body)
     claims: dict[str, PathClaim] = {}

@@ -118,7 +118,9 @@ class RepoIndex:
         """BM25 over past change messages, one document per change (named by its position)."""
         if self.past_ is None:
             keys = [str(i) for i in range(len(self.messages))]
-            docs = {k: Counter(words(m)).most_common() for k, m in zip(keys, self.messages)}
+            docs = {
+                k: Counter(words(m)).most_common() for k, m in zip(keys, self.messages, strict=True)
+            }
             self.past_ = Ranker(keys, docs, path_weight=0)
         return self.past_
 

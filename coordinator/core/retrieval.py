@@ -72,5 +72,7 @@ class Ranker:
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
         count = min(top, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
-        ranked = sorted(((float(scores[i]), self.paths[i]) for i in best), key=lambda x: (-x[0], x[1]))
+        ranked = sorted(
+            ((float(scores[i]), self.paths[i]) for i in best), key=lambda x: (-x[0], x[1])
+        )
         return [(path, score) for score, path in ranked if score > 0]

@@ -22,7 +22,7 @@ from coordinator.core.terms import words
 MAX_TEXT: Final = 256 * 1024  # larger files are data or generated: their name is enough
 MAX_STRINGS: Final = 400
 MAX_TERMS: Final = 3000  # distinct terms kept per document, the most frequent first
-_PROSE: Final = frozenset("md markdown rst txt adoc org tex".split())
+_PROSE: Final = frozenset(["md", "markdown", "rst", "txt", "adoc", "org", "tex"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,32 +79,50 @@ def _python(text: str) -> FileFacts | None:
     bag: list[str] = []
     for node, owner in _walk(tree, None):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if owner is None or not owner.endswith("()"):  # a local function is no API
-                defs.append(node.name)
-            if owner and not owner.endswith("()"):
-                defs.append(f"{owner}.{node.name}")
-            doc = ast.get_docstring(node, clean=False)
-            bag.extend(words(node.name) * 2)
-            if doc:
-                bag.extend(words(doc))
+            _definition(node, owner, defs, bag)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and owner is None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             defs.extend(t.id for t in targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.Name):
-            bag.extend(words(node.id))
-        elif isinstance(node, ast.Attribute):
-            bag.extend(words(node.attr))
-        elif isinstance(node, ast.arg):
-            bag.extend(words(node.arg))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             value = node.value
             if 2 < len(value) <= 200 and len(strings) < MAX_STRINGS:
                 strings.append(value)
             bag.extend(words(value))
+        else:
+            name = _used_name(node)
+            if name:
+                bag.extend(words(name))
     module_doc = ast.get_docstring(tree, clean=False)
     if module_doc:
         bag.extend(words(module_doc))
     return FileFacts(tuple(dict.fromkeys(defs)), tuple(dict.fromkeys(strings)), _counted(bag))
+
+
+def _definition(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+    owner: str | None,
+    defs: list[str],
+    bag: list[str],
+) -> None:
+    """A function or class: its name (and ``Class.method``), its words and its docstring's."""
+    if owner is None or not owner.endswith("()"):  # a local function is no API
+        defs.append(node.name)
+    if owner and not owner.endswith("()"):
+        defs.append(f"{owner}.{node.name}")
+    bag.extend(words(node.name) * 2)
+    doc = ast.get_docstring(node, clean=False)
+    if doc:
+        bag.extend(words(doc))
+
+
+def _used_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.arg):
+        return node.arg
+    return None
 
 
 def _walk(node: ast.AST, owner: str | None) -> Iterator[tuple[ast.AST, str | None]]:
@@ -139,7 +157,7 @@ def _tagged(path: str, text: str) -> FileFacts:
     definition = (Name.Function, Name.Class, Name.Constant, Name.Entity)
     try:
         tokens = list(lexer.get_tokens(text))
-    except Exception:  # a lexer bug must not stop planning  # noqa: BLE001
+    except Exception:  # a lexer bug must not stop planning
         return FileFacts(terms=_counted(words(text)))
     for kind, value in tokens:
         if any(kind in d for d in definition) and value.strip():

@@ -18,23 +18,24 @@ from typing import Final
 _WORD: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _CAMEL: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _CODE_SPAN: Final = re.compile(r"`+([^`\n]+?)`+")
-_QUOTED: Final = re.compile(r"[\"“]([^\"”\n]{4,120})[\"”]|(?<![A-Za-z])'([^'\n]{4,120})'(?![A-Za-z])")
+_QUOTED: Final = re.compile(
+    r"[\"“]([^\"”\n]{4,120})[\"”]|(?<![A-Za-z])'([^'\n]{4,120})'(?![A-Za-z])"
+)
 _OPTION: Final = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 _DOTTED: Final = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+")
 _NAME: Final = re.compile(r"[A-Za-z_][\w]*")
 
 # English function words and the vocabulary of change descriptions ("fix", "add", "update"):
 # frequent in every spec, so they would only add noise to a ranking of files.
-STOPWORDS: Final = frozenset(
-    """a an and are as at be been but by can could do does did for from had has have how i if
-    in into is it its it's me more most my no not of on or our out over so some such than that
-    the their them then there these they this those to too under up us use used uses using via
-    was we were what when where which while who why will with would you your all any also each
-    new now only other same should just get set make made makes add adds added adding fix fixes
-    fixed fixing update updates updated remove removes removed change changes changed improve
-    improved support supports allow allows instead like able see e g eg ie etc one two pr issue
-    merge merged branch main master pull request pre post re non let lets bump""".split()
-)
+_STOPWORDS_TEXT: Final = """a an and are as at be been but by can could do does did for from
+had has have how i if in into is it its it's me more most my no not of on or our out over so some
+such than that the their them then there these they this those to too under up us use used uses
+using via was we were what when where which while who why will with would you your all any also
+each new now only other same should just get set make made makes add adds added adding fix fixes
+fixed fixing update updates updated remove removes removed change changes changed improve
+improved support supports allow allows instead like able see e g eg ie etc one two pr issue merge
+merged branch main master pull request pre post re non let lets bump"""
+STOPWORDS: Final = frozenset(_STOPWORDS_TEXT.split())
 
 
 def split_identifier(name: str) -> list[str]:
@@ -138,10 +139,9 @@ def _looks_like_file(dotted: str) -> bool:
     return suffix in _FILE_SUFFIXES
 
 
-_FILE_SUFFIXES: Final = frozenset(
-    "py pyi md rst txt toml cfg ini yaml yml json js ts tsx jsx go rs c h cpp hpp java rb sh "
-    "html css lock".split()
-)
+_FILE_SUFFIXES_TEXT: Final = """py pyi md rst txt toml cfg ini yaml yml json js ts tsx jsx go rs c
+h cpp hpp java rb sh html css lock"""
+_FILE_SUFFIXES: Final = frozenset(_FILE_SUFFIXES_TEXT.split())
 
 
 def unique(items: Iterable[str]) -> list[str]:
