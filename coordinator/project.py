@@ -6,6 +6,7 @@ This is the I/O half of loading; the parsing it calls is pure. Every problem fou
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
 from coordinator.core.prediction import Predictor
 from coordinator.core.rules import validate_repo_path
-from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
+from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file, validate_specs
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.indexcache import load_predictor, needs_index
@@ -43,7 +44,17 @@ class Project:
     specs: tuple[TaskSpec, ...]
     base: str | None  # the commit footprints were predicted against (None: unborn repo)
     repo_paths: RepoPaths
-    predictor: Predictor | None = None  # the inferred sources' index (footprint = "infer")
+
+    @functools.cached_property
+    def predictor(self) -> Predictor | None:
+        """The inferred sources' index (``footprint = "infer"``), read or built on first use,
+        and only for valid specs: bad input must leave ``.git/coordinator/`` untouched."""
+        if self.base is None or not needs_index(self.specs, self.config):
+            return None
+        if validate_specs(self.specs, self.config.agents.keys()):
+            return None  # build_plan reports the problems
+        with GitRepo.discover(self.root) as repo:
+            return load_predictor(repo, self.base, self.config)
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
@@ -305,7 +316,6 @@ def load_project(
             commit = repo.rev_parse(f"refs/heads/{branch}") or repo.rev_parse("HEAD")
         files = repo.tracked_files(commit) if commit else []
         check_worktrees_setting(repo.root, config, source, files)
-        predictor = load_predictor(repo, commit, config) if needs_index(specs, config) else None
         return Project(
             root=repo.root,
             git_dir=repo.git_dir,
@@ -314,5 +324,4 @@ def load_project(
             specs=tuple(specs),
             base=commit,
             repo_paths=RepoPaths.from_files(files),
-            predictor=predictor,
         )

@@ -144,7 +144,7 @@ def _core_stem(path: str) -> str:
     return stem
 
 
-class TestNamesakes:
+class NamedTests:
     """Tests named after a source file (``termui.py`` -> ``tests/test_termui.py``), and how
     often history changed such a test together with its source: the convention's confidence
     is learned per repository, so a project that keeps tests elsewhere is not misled."""

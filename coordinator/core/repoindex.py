@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from coordinator.core.cochange import CoChange, TestNamesakes
+from coordinator.core.cochange import CoChange, NamedTests
 from coordinator.core.retrieval import Ranker
 from coordinator.core.symbols import FileFacts
 from coordinator.core.terms import Identifier, words
@@ -39,7 +39,7 @@ class RepoIndex:
     ranker_: Ranker | None = None
     past_: Ranker | None = None
     _cochange: CoChange | None = field(init=False, repr=False, default=None)
-    _namesakes: TestNamesakes | None = field(init=False, repr=False, default=None)
+    _namesakes: NamedTests | None = field(init=False, repr=False, default=None)
 
     @classmethod
     def from_facts(
@@ -134,9 +134,9 @@ class RepoIndex:
         return self._cochange
 
     @property
-    def namesakes(self) -> TestNamesakes:
+    def namesakes(self) -> NamedTests:
         if self._namesakes is None:
-            self._namesakes = TestNamesakes(self.paths, self.changes)
+            self._namesakes = NamedTests(self.paths, self.changes)
         return self._namesakes
 
     def definers(self, ident: Identifier) -> tuple[str, ...]:

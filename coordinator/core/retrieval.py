@@ -8,6 +8,7 @@ yielded (``symbols.FileFacts``); the query is the spec's words. Nothing here rea
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -45,6 +46,8 @@ class Ranker:
                 tokens.extend([term] * count)
             corpus.append(tokens or ["\0empty"])
         import bm25s  # noqa: PLC0415 - numpy and bm25s load only when a spec needs ranking
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
         self._bm25: Any = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)

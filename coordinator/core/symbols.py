@@ -142,32 +142,53 @@ def _walk(node: ast.AST, owner: str | None) -> Iterator[tuple[ast.AST, str | Non
 
 
 def _tagged(path: str, text: str) -> FileFacts:
-    """Definitions and words through a Pygments lexer; words alone when none fits the name."""
+    """Definitions and words through a Pygments lexer; words alone when none fits the name.
+
+    Many lexers tag a definition's name like any other name (Go, JavaScript, TypeScript), so a
+    name right after a definition keyword (``func``, ``function``, ``class``, ``type``, ...)
+    counts as defined too; a Go receiver (``func (c *Cart) Add``) is skipped over.
+    """
     from pygments.lexers import get_lexer_for_filename  # noqa: PLC0415 - only when indexing
-    from pygments.token import Comment, Name, String  # noqa: PLC0415
+    from pygments.token import Comment, Keyword, Name, Punctuation, String  # noqa: PLC0415
     from pygments.util import ClassNotFound  # noqa: PLC0415
 
     try:
         lexer = get_lexer_for_filename(path.rpartition("/")[2], stripnl=False)
+        tokens = list(lexer.get_tokens(text))
     except ClassNotFound:
+        return FileFacts(terms=_counted(words(text)))
+    except Exception:  # a lexer bug must not stop planning  # noqa: BLE001
         return FileFacts(terms=_counted(words(text)))
     defs: list[str] = []
     strings: list[str] = []
     bag: list[str] = []
-    definition = (Name.Function, Name.Class, Name.Constant, Name.Entity)
-    try:
-        tokens = list(lexer.get_tokens(text))
-    except Exception:  # a lexer bug must not stop planning
-        return FileFacts(terms=_counted(words(text)))
+    tagged = (Name.Function, Name.Class, Name.Entity)
+    expecting = False  # the next name is being defined
+    depth = 0  # inside a receiver's parentheses
     for kind, value in tokens:
-        if any(kind in d for d in definition) and value.strip():
-            defs.append(value.strip())
-            bag.extend(words(value) * 2)
+        if kind in Keyword and value in _DEFINING:
+            expecting, depth = True, 0
+        elif expecting and kind in Punctuation and value in "()":
+            depth += 1 if value == "(" else -1
+        elif kind in Name and value.strip():
+            defined = any(kind in t for t in tagged) or (expecting and depth == 0)
+            if defined:
+                defs.append(value.strip())
+                expecting = False
+            bag.extend(words(value) * (2 if defined else 1))
         elif kind in String:
             stripped = value.strip("\"'`")
             if 2 < len(stripped) <= 200 and len(strings) < MAX_STRINGS:
                 strings.append(stripped)
             bag.extend(words(value))
-        elif kind in Name or kind in Comment:
+        elif kind in Comment:
             bag.extend(words(value))
+        elif expecting and depth == 0 and value.strip() and kind not in Punctuation:
+            expecting = False
     return FileFacts(tuple(dict.fromkeys(defs)), tuple(dict.fromkeys(strings)), _counted(bag))
+
+
+_DEFINING: Final = frozenset(
+    {"func", "function", "fn", "def", "class", "struct", "interface", "type", "enum", "trait",
+     "module", "macro", "fun", "sub", "proc"}
+)  # fmt: skip
