@@ -23,6 +23,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -209,7 +212,18 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--changes", type=int, default=120, help="how many changes (default 120)")
     parser.add_argument("--quick", action="store_true", help="30 changes")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--plan-time", action="store_true", help="time `coordinator plan` on a 10,000-file repo"
+    )
     args = parser.parse_args(list(argv))
+    if args.plan_time:
+        figures = timing()
+        print(
+            json.dumps(figures)
+            if args.json
+            else markdown_table(list(figures), [list(figures.values())])
+        )
+        return 0
     count = 30 if args.quick else args.changes
     started = time.perf_counter()
     cases = read_cases(args.repo, count)
@@ -218,27 +232,98 @@ def main(argv: Sequence[str]) -> int:
         print(f"{args.repo}: no first-parent change with files to predict")
         return 2
     rows = {row.name: measure(cases, row) for row in configurations()}
+    with_sources = [c for c in cases if any(not is_test_or_doc(f) for f in c.change.files)]
+    for row in configurations():
+        if row.declared and with_sources:
+            rows[f"{row.name} ({len(with_sources)} with source files)"] = measure(with_sources, row)
     if args.json:
         print(json.dumps({"repo": str(args.repo), "changes": len(cases), "rows": rows}, indent=2))
         return 0
     print(
-        f"## Footprint prediction on {args.repo} ({len(cases)} changes, indexed in {indexed:.1f} s)\n"
+        f"## Footprint prediction on {args.repo} "
+        f"({len(cases)} changes, indexed in {indexed:.1f} s)\n"
     )
     headers = ["configuration", "recall", "precision", "predicted", "true", "ratio", "empty",
                "safety", f"speedup@{INSTANCES}"]  # fmt: skip
+    keys = ("recall", "precision", "predicted_size", "true_size", "size_ratio")
     table = [
-        [
-            name,
-            r["recall"],
-            r["precision"],
-            r["predicted_size"],
-            r["true_size"],
-            r["size_ratio"],
-            int(r["empty"]),
-            r["safety"],
-            r["speedup"],
-        ]  # fmt: skip
+        [name, *(r[k] for k in keys), int(r["empty"]), r["safety"], r["speedup"]]
         for name, r in rows.items()
     ]
     print(markdown_table(headers, table))
     return 0
+
+
+# ------------------------------------------------------------------------ plan time, large repo
+def timing(files: int = 10_000, commits: int = 300, specs: int = 20) -> dict[str, float]:
+    """``coordinator plan`` on a synthetic repository of ``files`` Python files: cold (index
+    built) and warm (index loaded), each a fresh process as a user runs it, plus the same
+    after one more commit (the index rebuilt incrementally from the previous base's)."""
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        root = Path(tmp) / "repo"
+        _synthetic_repo(root, files, commits)
+        (root / "specs").mkdir()
+        for n in range(specs):
+            (root / "specs" / f"t{n}.md").write_text(
+                f"---\nagent: coder\n---\nMake `func_{n * 37}_a` in module {n * 37} faster "
+                f"and fix the retry of widget {n}.\n",
+                encoding="utf-8",
+            )
+        (root / "coordinator.toml").write_text(
+            '[agents.coder]\ncommand = ["true"]\n', encoding="utf-8"
+        )
+        cold = _plan_seconds(root)
+        warm = min(_plan_seconds(root) for _ in range(3))
+        (root / "pkg0" / "mod0.py").write_text("def func_0_a():\n    return 1\n", encoding="utf-8")
+        _git(root, "commit", "-qam", "one more change")
+        incremental = _plan_seconds(root)
+        return {"files": files, "cold": cold, "warm": warm, "incremental": incremental}
+
+
+def _plan_seconds(root: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "coordinator.cli", "plan", "--format", "json"],
+        cwd=root, capture_output=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode(errors="replace"))
+    return time.perf_counter() - started
+
+
+def _git(root: Path, *args: str, data: bytes | None = None) -> None:
+    subprocess.run(["git", *args], cwd=root, input=data, check=True, capture_output=True)
+
+
+def _synthetic_repo(root: Path, files: int, commits: int) -> None:
+    """One commit of ``files`` modules in 100 packages, then ``commits`` small changes, written
+    with ``git fast-import`` (seconds instead of minutes)."""
+    root.mkdir(parents=True)
+    _git(root, "init", "-q", "-b", "main")
+    stream: list[bytes] = []
+
+    def blob_of(n: int, version: int) -> bytes:
+        text = (
+            f'"""Module {n}: widgets, retries and caches."""\n\n'
+            f"def func_{n}_a(x):\n    return x + {version}\n\n"
+            f"class Widget{n}:\n    def retry_{n}(self):\n        return 'retry {n}'\n"
+        ).encode()
+        return b"data %d\n%s\n" % (len(text), text)
+
+    def commit(message: str, changes: list[tuple[str, bytes]], mark: int) -> None:
+        stream.append(b"commit refs/heads/main\nmark :%d\n" % mark)
+        stream.append(b"committer Bench <bench@example.com> %d +0000\n" % (1_700_000_000 + mark))
+        stream.append(b"data %d\n%s\n" % (len(message), message.encode()))
+        if mark > 1:
+            stream.append(b"from :%d\n" % (mark - 1))
+        for path, data in changes:
+            stream.append(b"M 100644 inline %s\n%s" % (path.encode(), data))
+
+    paths = [f"pkg{n % 100}/mod{n}.py" for n in range(files)]
+    commit("initial", [(p, blob_of(n, 0)) for n, p in enumerate(paths)], 1)
+    for c in range(commits):
+        touched = [(c * 7 + k * 13) % files for k in range(3)]
+        changes = [(paths[n], blob_of(n, c + 1)) for n in touched]
+        commit(f"Change widgets {' '.join(map(str, touched))}", changes, c + 2)
+    _git(root, "fast-import", "--quiet", data=b"".join(stream))
+    _git(root, "reset", "-q", "--hard", "main")

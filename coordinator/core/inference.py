@@ -45,7 +45,7 @@ class Settings:
     history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
-    min_confidence: float = 0.2  # inferred paths below this are dropped
+    min_confidence: float = 0.25  # inferred paths below this are dropped
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
 
 
@@ -118,11 +118,18 @@ def infer(
 
     ``seeds`` are the paths the spec writes (declared, files section, mentions) with their
     confidences: history starts from them as well as from the symbol and retrieval hits.
+    A spec that names no path and would get no inferred one either gets its single best
+    candidate even below ``min_confidence``: a weak guess lets it run beside others, while an
+    empty footprint makes it run alone.
     """
     found: dict[str, Inferred] = {}
+    weak: list[Inferred] = []
 
     def offer(path: str, source: FootprintSource, confidence: float) -> None:
-        if path in seeds or confidence < settings.min_confidence:
+        if path in seeds:
+            return
+        if confidence < settings.min_confidence:
+            weak.append(Inferred(path, source, confidence))
             return
         known = found.get(path)
         if known is None or confidence > known.confidence:
@@ -153,6 +160,8 @@ def infer(
         for path, confidence in similar_hits(body, index, settings).items():
             offer(path, FootprintSource.HISTORY, confidence)
         chosen = _best(found, settings.max_inferred)
+    if not chosen and not seeds and weak and settings.max_inferred:
+        return [max(weak, key=lambda i: (i.confidence, i.path))]
     return chosen
 
 

@@ -278,3 +278,11 @@ def test_index_state_round_trips_without_the_rankers() -> None:
     assert set(symbol_hits("`Cart.add_item`", back)) == {"src/shop/cart.py"}
     with pytest.raises(ValueError, match="version"):
         RepoIndex.from_state({**idx.state(), "version": 0}, None, None)
+
+
+def test_a_spec_with_only_weak_candidates_gets_the_best_one_rather_than_nothing() -> None:
+    idx = index()
+    strict = Settings(history=False, min_confidence=0.95)
+    found = infer("The customer's card is charged twice", {}, idx, strict)
+    assert [i.path for i in found] == ["src/shop/checkout.py"]
+    assert found[0].confidence < 0.95
