@@ -44,6 +44,7 @@ class CoChange:
         self.pairs: dict[str, Counter[str]] = defaultdict(Counter)
         self.changes = 0
         self._recent: list[list[str]] = []
+        self._frequent: dict[tuple[int, float], dict[str, float]] = {}
         for change in changes:
             files = sorted({f for f in change if keep is None or f in keep})
             if not files or len(files) > MAX_CHANGE:
@@ -58,12 +59,17 @@ class CoChange:
     def frequent(self, recent: int, share: float) -> dict[str, float]:
         """Files changed by at least ``share`` of the newest ``recent`` change sets (a changelog
         most changes add to), with that share; ``changes`` must be given newest first."""
+        known = self._frequent.get((recent, share))
+        if known is not None:
+            return known
         counted: Counter[str] = Counter()
         seen = 0
         for files in self._recent[:recent]:
             counted.update(files)
             seen += 1
-        return {f: n / seen for f, n in counted.items() if seen and n / seen >= share}
+        found = {f: n / seen for f, n in counted.items() if seen and n / seen >= share}
+        self._frequent[recent, share] = found
+        return found
 
     def implied(
         self, seeds: Mapping[str, float], rules: Rules = Rules(), exclude: Iterable[str] = ()
