@@ -144,25 +144,33 @@ def infer(
     chosen = _best(found, settings.max_inferred)
     if settings.history:
         start = {**{i.path: i.confidence for i in chosen}, **seeds}
-        rules = Rules(settings.history_support, settings.history_confidence)
-        for path, confidence in index.cochange.implied(start, rules).items():
-            offer(path, FootprintSource.HISTORY, confidence)
-        namesakes = index.namesakes
-        for seed, weight in start.items():
-            for path in namesakes.of(seed):
-                offer(path, FootprintSource.HISTORY, weight * namesakes.confidence)
-        for path, confidence in (index.habits.get(agent or "") or {}).items():
-            offer(path, FootprintSource.HISTORY, confidence)
-        if settings.history_share < 1:
-            frequent = index.cochange.frequent(settings.history_recent, settings.history_share)
-            for path, confidence in frequent.items():
-                offer(path, FootprintSource.HISTORY, confidence)
-        for path, confidence in similar_hits(body, index, settings).items():
+        for path, confidence in history_hits(body, start, index, settings, agent):
             offer(path, FootprintSource.HISTORY, confidence)
         chosen = _best(found, settings.max_inferred)
     if not chosen and not seeds and weak and settings.max_inferred:
         return [max(weak, key=lambda i: (i.confidence, i.path))]
     return chosen
+
+
+def history_hits(
+    body: str,
+    start: Mapping[str, float],
+    index: RepoIndex,
+    settings: Settings,
+    agent: str | None,
+) -> Iterator[tuple[str, float]]:
+    """``[H]``: co-change rules from ``start`` (written and inferred paths with their
+    confidences), tests named after them, the agent type's habits, files most changes touch,
+    and the files of past changes whose messages resemble the spec."""
+    rules = Rules(settings.history_support, settings.history_confidence)
+    yield from index.cochange.implied(start, rules).items()
+    namesakes = index.namesakes
+    for seed, weight in start.items():
+        yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
+    yield from (index.habits.get(agent or "") or {}).items()
+    if settings.history_share < 1:
+        yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
+    yield from similar_hits(body, index, settings).items()
 
 
 def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:

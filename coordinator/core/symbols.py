@@ -157,7 +157,7 @@ def _tagged(path: str, text: str) -> FileFacts:
         tokens = list(lexer.get_tokens(text))
     except ClassNotFound:
         return FileFacts(terms=_counted(words(text)))
-    except Exception:  # a lexer bug must not stop planning  # noqa: BLE001
+    except Exception:  # a lexer bug must not stop planning
         return FileFacts(terms=_counted(words(text)))
     defs: list[str] = []
     strings: list[str] = []
