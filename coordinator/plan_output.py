@@ -129,7 +129,7 @@ def _footprint_text(plan: Plan, task_id: str) -> Text:
         text.append(claim.pattern)
         mark = _SOURCE_MARK.get(str(claim.source), "?")
         sure = "" if claim.confidence >= 1 else f" {claim.confidence:.2f}"
-        text.append(f" [{mark}{sure}]", style="dim")
+        text.append(f" [{mark}]{sure}", style="dim")
     return text
 
 

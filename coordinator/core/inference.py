@@ -19,6 +19,7 @@ from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.terms import identifiers, words
 
+MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
 # How sure a match is, by how the name was written (see ``terms.Identifier``).
 _KIND_CONFIDENCE: Final = {
@@ -90,7 +91,7 @@ def retrieval_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str,
 def similar_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str, float]:
     """``[H]``: files of the past changes whose messages rank best against the spec; a file's
     confidence is its share of the votes (scores) of those changes."""
-    if not index.messages or settings.similar <= 0:
+    if len(index.messages) < MIN_HISTORY or settings.similar <= 0:
         return {}
     ranked = index.past.rank(words(body), settings.similar)
     if not ranked:
@@ -138,7 +139,7 @@ def infer(
     if settings.symbols:
         for path, confidence in symbol_hits(body, index).items():
             offer(path, FootprintSource.SYMBOLS, confidence)
-    if settings.retrieval:
+    if settings.retrieval and not seeds:  # lexical guesses only when no path is written
         for path, confidence in retrieval_hits(body, index, settings).items():
             offer(path, FootprintSource.RETRIEVAL, confidence)
     chosen = _best(found, settings.max_inferred)
@@ -168,7 +169,7 @@ def history_hits(
     for seed, weight in start.items():
         yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
     yield from (index.habits.get(agent or "") or {}).items()
-    if settings.history_share < 1:
+    if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
         yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
     yield from similar_hits(body, index, settings).items()
 

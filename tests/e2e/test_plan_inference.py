@@ -41,7 +41,7 @@ def test_plan_tags_each_inferred_path_with_its_source_and_confidence(e2e: E2EPro
     assert task["footprint_confidence"]["src/shop/cart.py"] == 0.9
     assert task["footprint"] == list(sources)  # the documented list, same paths
     text = e2e.cli("plan").stdout
-    assert "[S 0.90]" in text and "H history" in text
+    assert "[S] 0.90" in text and "H history" in text
     assert list((e2e.root / ".git" / "coordinator" / "index").iterdir())  # cached by base
 
 
