@@ -140,7 +140,7 @@ def is_test(path: str) -> bool:
 
 def _core_stem(path: str) -> str:
     """``tests/test_termui.py``, ``termui_test.go``, ``termui.spec.ts`` -> ``termui``."""
-    stem = path.rpartition("/")[2].split(".", 1)[0].lower().strip("_")
+    stem = path.rpartition("/")[2].split(".", 1)[0].lower().replace("-", "_").strip("_")
     for prefix in ("test_", "test"):
         if stem.startswith(prefix) and len(stem) > len(prefix):
             return stem.removeprefix(prefix).strip("_")
@@ -150,16 +150,30 @@ def _core_stem(path: str) -> str:
     return stem
 
 
-class NamedTests:
-    """Tests named after a source file (``termui.py`` -> ``tests/test_termui.py``), and how
-    often history changed such a test together with its source: the convention's confidence
-    is learned per repository, so a project that keeps tests elsewhere is not misled."""
+def is_doc(path: str) -> bool:
+    """A documentation page: under a ``docs``-like directory, in a prose format."""
+    parts = path.lower().split("/")
+    return any(p in _DOC_DIRS for p in parts[:-1]) and parts[-1].endswith(_DOC_SUFFIXES)
 
-    def __init__(self, existing: Iterable[str], changes: Iterable[Sequence[str]]) -> None:
-        self.tests: dict[str, list[str]] = defaultdict(list)
+
+_DOC_DIRS: Final = frozenset({"doc", "docs", "documentation"})
+_DOC_SUFFIXES: Final = (".md", ".rst", ".txt", ".adoc", ".mdx")
+
+
+class Namesakes:
+    """Companions named after a source file (tests: ``termui.py`` -> ``tests/test_termui.py``;
+    docs: ``testing.py`` -> ``docs/testing.md``), and how often history changed such a
+    companion together with its source: the convention's confidence is learned per repository,
+    so a project that keeps its tests or docs elsewhere is not misled."""
+
+    def __init__(
+        self, existing: Iterable[str], changes: Iterable[Sequence[str]], companion: str = "test"
+    ) -> None:
+        kind = is_test if companion == "test" else is_doc
+        self.named: dict[str, list[str]] = defaultdict(list)
         for path in existing:
-            if is_test(path):
-                self.tests[_core_stem(path)].append(path)
+            if kind(path):
+                self.named[_core_stem(path)].append(path)
         trials = hits = 0
         for change in changes:
             files = set(change)
@@ -173,7 +187,7 @@ class NamedTests:
         self.confidence = hits / trials if trials >= 5 else 0.0
 
     def of(self, path: str) -> tuple[str, ...]:
-        """The tests named after ``path`` (none for a test file itself)."""
-        if is_test(path):
+        """The companions named after ``path`` (none for a test or a doc itself)."""
+        if is_test(path) or is_doc(path):
             return ()
-        return tuple(self.tests.get(_core_stem(path), ()))
+        return tuple(self.named.get(_core_stem(path), ()))

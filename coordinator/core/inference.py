@@ -161,13 +161,13 @@ def history_hits(
     agent: str | None,
 ) -> Iterator[tuple[str, float]]:
     """``[H]``: co-change rules from ``start`` (written and inferred paths with their
-    confidences), tests named after them, the agent type's habits, files most changes touch,
+    confidences), tests and docs named after them, the agent type's habits, files most changes touch,
     and the files of past changes whose messages resemble the spec."""
     rules = Rules(settings.history_support, settings.history_confidence)
     yield from index.cochange.implied(start, rules).items()
-    namesakes = index.namesakes
-    for seed, weight in start.items():
-        yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
+    for namesakes in index.namesakes:
+        for seed, weight in start.items():
+            yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
     yield from (index.habits.get(agent or "") or {}).items()
     if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
         yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from coordinator.core.cochange import CoChange, NamedTests
+from coordinator.core.cochange import CoChange, Namesakes
 from coordinator.core.retrieval import Ranker
 from coordinator.core.symbols import FileFacts
 from coordinator.core.terms import Identifier, words
@@ -39,7 +39,7 @@ class RepoIndex:
     ranker_: Ranker | None = None
     past_: Ranker | None = None
     _cochange: CoChange | None = field(init=False, repr=False, default=None)
-    _namesakes: NamedTests | None = field(init=False, repr=False, default=None)
+    _namesakes: tuple[Namesakes, ...] | None = field(init=False, repr=False, default=None)
 
     @classmethod
     def from_facts(
@@ -134,9 +134,12 @@ class RepoIndex:
         return self._cochange
 
     @property
-    def namesakes(self) -> NamedTests:
+    def namesakes(self) -> tuple[Namesakes, ...]:
+        """Tests and docs named after source files, with their learned confidences."""
         if self._namesakes is None:
-            self._namesakes = NamedTests(self.paths, self.changes)
+            self._namesakes = tuple(
+                Namesakes(self.paths, self.changes, kind) for kind in ("test", "doc")
+            )
         return self._namesakes
 
     def definers(self, ident: Identifier) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from coordinator.core.cochange import CoChange, NamedTests, Rules, habits, is_test
+from coordinator.core.cochange import CoChange, Namesakes, Rules, habits, is_test
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.inference import Settings, infer, retrieval_hits, symbol_hits
 from coordinator.core.mentions import resolve_mentions
@@ -204,11 +204,14 @@ def test_huge_changes_are_skipped_and_frequent_files_found() -> None:
 
 
 def test_tests_named_after_sources_with_a_confidence_learned_from_history() -> None:
-    namesakes = NamedTests(PATHS, HISTORY)
+    namesakes = Namesakes(PATHS, HISTORY)
     assert namesakes.of("src/shop/cart.py") == ("tests/test_cart.py",)
     assert namesakes.of("tests/test_cart.py") == ()
     assert namesakes.confidence == 1.0  # every change to cart.py or checkout.py had its test
     assert is_test("pkg/thing_test.go") and not is_test("src/shop/cart.py")
+    docs = Namesakes([*PATHS, "docs/shopping-cart.md", "docs/cart.md"], HISTORY, "doc")
+    assert docs.of("src/shop/cart.py") == ("docs/cart.md",)
+    assert docs.confidence == 0.0  # history never changed docs/cart.md with cart.py
 
 
 def test_habits_are_what_an_agent_type_changes_beyond_its_prediction() -> None:
