@@ -161,8 +161,8 @@ def history_hits(
     agent: str | None,
 ) -> Iterator[tuple[str, float]]:
     """``[H]``: co-change rules from ``start`` (written and inferred paths with their
-    confidences), tests and docs named after them, the agent type's habits, files most changes touch,
-    and the files of past changes whose messages resemble the spec."""
+    confidences), tests and docs named after them, the agent type's habits, files most changes
+    touch, and the files of past changes whose messages resemble the spec."""
     rules = Rules(settings.history_support, settings.history_confidence)
     yield from index.cochange.implied(start, rules).items()
     for namesakes in index.namesakes:
