@@ -24,6 +24,7 @@ MAX_NAMESAKES: Final = 3  # a file name shared by more files than this names non
 _BLOB_URL: Final = re.compile(
     r"https?://[^/\s]+/[^/\s]+/[^/\s]+/(?:-/)?(?:blob|tree|raw|src)/[^/\s]+/([^\s#?)>\]]+)"
 )
+_PATHISH: Final = re.compile(r"[/.*?\[]")
 _GLOB_CHARS: Final = re.compile(r"[\w.+@/*?\[\]!-]+")
 _PHRASES: Final = (
     (re.compile(r"\b(?:change\s?log|changes file|release notes|news file)\b", re.I), "changelog"),
@@ -78,8 +79,8 @@ def _resolved(body: str, repo: RepoPaths) -> Iterator[tuple[str, float]]:
         if path is not None and (path in repo.files or path in repo.dirs):
             yield (path if path in repo.files else f"{path}/**"), 1.0
     for token, kind in candidates(body):
-        if "://" in token:
-            continue
+        if (kind == "bare" and not _PATHISH.search(token)) or "://" in token:
+            continue  # cheap early exit: most prose words cannot be paths
         trailing_slash = token.rstrip(".,;:!?)'\"`*").endswith("/")
         path = clean_path(token, allow_glob=True)
         if path is None or not _GLOB_CHARS.fullmatch(path):
