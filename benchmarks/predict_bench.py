@@ -324,6 +324,7 @@ def _synthetic_repo(root: Path, files: int, commits: int) -> None:
     for c in range(commits):
         touched = [(c * 7 + k * 13) % files for k in range(3)]
         changes = [(paths[n], blob_of(n, c + 1)) for n in touched]
-        commit(f"Change widgets {' '.join(map(str, touched))}", changes, c + 2)
+        named = ", ".join(f"`func_{n}_a`" for n in touched)
+        commit(f"Change {named}", changes, c + 2)
     _git(root, "fast-import", "--quiet", data=b"".join(stream))
     _git(root, "reset", "-q", "--hard", "main")
