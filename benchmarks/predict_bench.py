@@ -35,7 +35,7 @@ from benchmarks.common import markdown_table, mean
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths, footprints_overlap, matches
 from coordinator.core.inference import Settings
-from coordinator.core.models import Footprint, TaskSpec
+from coordinator.core.models import Footprint, FootprintMode, TaskSpec
 from coordinator.core.planner import build_plan
 from coordinator.core.prediction import Predictor, predict
 from coordinator.core.repoindex import RepoIndex
@@ -69,29 +69,29 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Config_:
+class Row:
     """One row: how the spec is written and which prediction runs."""
 
     name: str
-    mode: str
+    mode: FootprintMode
     settings: Settings | None
     declared: bool = False
 
 
-def configurations() -> list[Config_]:
+def configurations() -> list[Row]:
     off = Settings(symbols=False, retrieval=False, history=False)
     full = Settings()
     return [
-        Config_("mentioned (before)", "mentioned", None),
-        Config_("[M] alone", "infer", None),
-        Config_("[S] alone", "infer", replace(off, symbols=True)),
-        Config_("[R] alone", "infer", replace(off, retrieval=True)),
-        Config_("[M]+[H]", "infer", replace(off, history=True)),
-        Config_("[M]+[S]+[R]", "infer", replace(full, history=False)),
-        Config_("infer (all)", "infer", full),
-        Config_("declared baseline", "declared", None, declared=True),
-        Config_("declared + [H]", "infer", replace(off, history=True), declared=True),
-        Config_("declared + all", "infer", full, declared=True),
+        Row("mentioned (before)", "mentioned", None),
+        Row("[M] alone", "infer", None),
+        Row("[S] alone", "infer", replace(off, symbols=True)),
+        Row("[R] alone", "infer", replace(off, retrieval=True)),
+        Row("[M]+[H]", "infer", replace(off, history=True)),
+        Row("[M]+[S]+[R]", "infer", replace(full, history=False)),
+        Row("infer (all)", "infer", full),
+        Row("declared baseline", "declared", None, declared=True),
+        Row("declared + [H]", "infer", replace(off, history=True), declared=True),
+        Row("declared + all", "infer", full, declared=True),
     ]
 
 
@@ -122,17 +122,17 @@ def read_cases(path: Path, count: int, depth: int = HISTORY_DEPTH) -> list[Case]
     return cases
 
 
-def predicted(case: Case, row: Config_) -> Footprint:
+def predicted(case: Case, row: Row) -> Footprint:
     files = tuple(f for f in case.change.files if not is_test_or_doc(f)) if row.declared else ()
     spec = TaskSpec(
         id="t", agent="coder", body=case.change.message, source="specs/t.md", order=0, files=files
     )
     predictor = None if row.settings is None else Predictor(case.index, row.settings)
-    footprint, _ = predict(spec, case.repo, mode=row.mode, predictor=predictor)  # type: ignore[arg-type]
+    footprint, _ = predict(spec, case.repo, mode=row.mode, predictor=predictor)
     return footprint
 
 
-def measure(cases: Sequence[Case], row: Config_) -> dict[str, float]:
+def measure(cases: Sequence[Case], row: Row) -> dict[str, float]:
     recalls: list[float] = []
     precisions: list[float] = []
     sizes: list[float] = []
