@@ -47,6 +47,7 @@ class Settings:
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
     min_confidence: float = 0.25  # inferred paths below this are dropped
+    written_min_confidence: float = 0.12  # ... unless history infers them from written paths
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
 
 
@@ -126,10 +127,12 @@ def infer(
     found: dict[str, Inferred] = {}
     weak: list[Inferred] = []
 
-    def offer(path: str, source: FootprintSource, confidence: float) -> None:
+    def offer(
+        path: str, source: FootprintSource, confidence: float, bar: float = settings.min_confidence
+    ) -> None:
         if path in seeds:
             return
-        if confidence < settings.min_confidence:
+        if confidence < bar:
             weak.append(Inferred(path, source, confidence))
             return
         known = found.get(path)
@@ -147,6 +150,11 @@ def infer(
         start = {**{i.path: i.confidence for i in chosen}, **seeds}
         for path, confidence in history_hits(body, start, index, settings, agent):
             offer(path, FootprintSource.HISTORY, confidence)
+        written = {p: w for p, w in seeds.items() if w >= 1.0}
+        if written:  # what certain paths imply clears a lower bar than what guesses imply
+            bar = settings.written_min_confidence
+            for path, confidence in history_hits("", written, index, settings, None):
+                offer(path, FootprintSource.HISTORY, confidence, bar)
         chosen = _best(found, settings.max_inferred)
     if not chosen and not seeds and weak and settings.max_inferred:
         return [max(weak, key=lambda i: (i.confidence, i.path))]
