@@ -47,7 +47,6 @@ class Settings:
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
     min_confidence: float = 0.25  # inferred paths below this are dropped
-    written_min_confidence: float = 0.12  # ... unless history infers them from written paths
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
 
 
@@ -152,7 +151,7 @@ def infer(
             offer(path, FootprintSource.HISTORY, confidence)
         written = {p: w for p, w in seeds.items() if w >= 1.0}
         if written:  # what certain paths imply clears a lower bar than what guesses imply
-            bar = settings.written_min_confidence
+            bar = settings.min_confidence / 2
             for path, confidence in history_hits("", written, index, settings, None):
                 offer(path, FootprintSource.HISTORY, confidence, bar)
         chosen = _best(found, settings.max_inferred)
