@@ -41,7 +41,8 @@ from coordinator.core.prediction import Predictor, predict
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.simulate import simulate
 from coordinator.core.symbols import FileFacts
-from coordinator.io.gitrepo import Change, GitRepo
+from coordinator.io.gitdata import Change
+from coordinator.io.gitrepo import GitRepo
 from coordinator.io.indexcache import HISTORY_DEPTH, facts_for
 
 INSTANCES = 3

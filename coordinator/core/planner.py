@@ -25,6 +25,7 @@ from coordinator.core.models import Footprint, Task, TaskSpec
 from coordinator.core.ordering import with_chosen_rank
 from coordinator.core.plan import Plan
 from coordinator.core.prediction import Predictor, predict
+from coordinator.core.sharing import overlap_footprints, waived
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
@@ -93,12 +94,22 @@ def _build_plan(
         footprints[spec.id] = footprint
         warnings.extend(f"{spec.source}: {spec.id}: {note}" for note in notes)
 
-    index = OverlapIndex(footprints, repo)
+    sharing = config.overlap
+    waiving = bool(sharing.shared) or sharing.mode == "optimistic"
+    seen = overlap_footprints(footprints, sharing.shared, sharing.mode) if waiving else footprints
+    index = OverlapIndex(seen, repo)
     overlaps = index.overlaps()
     reach = reachability(order, deps)
     conflicts = ConflictList(
-        functools.partial(find_conflicts, order, overlaps, footprints, reach, index.shared_paths)
+        functools.partial(find_conflicts, order, overlaps, seen, reach, index.shared_paths)
     )
+    waived_list: ConflictList | tuple[()] = ()
+    if waiving:
+        full = OverlapIndex(footprints, repo)
+        every = functools.partial(
+            find_conflicts, order, full.overlaps(), footprints, reach, full.shared_paths
+        )
+        waived_list = ConflictList(lambda: waived(every(), conflicts))
 
     weights = default_weights(specs)
     path, length = critical_path(order, deps, weights)
@@ -113,5 +124,8 @@ def _build_plan(
         weights=weights,
         remaining=remaining_path(order, deps, weights),
         warnings=tuple(warnings),
+        waived=waived_list,
+        shared=tuple(sharing.shared),
+        overlap_mode=sharing.mode,
     )
     return with_chosen_rank(plan, instances=instances, caps=caps)

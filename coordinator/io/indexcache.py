@@ -39,9 +39,10 @@ from coordinator.core.repoindex import RepoIndex
 from coordinator.core.retrieval import Ranker
 from coordinator.core.symbols import MAX_TEXT, FileFacts, extract
 from coordinator.errors import CoordinatorError
-from coordinator.io.gitrepo import Change, GitRepo
+from coordinator.io.gitdata import Change
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.runfiles import state_dir, store_path
 from coordinator.io.store import Store
-from coordinator.runfiles import state_dir, store_path
 
 log = logging.getLogger(__name__)
 

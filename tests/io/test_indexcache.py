@@ -14,8 +14,8 @@ from coordinator.core.models import TaskSpec
 from coordinator.core.prediction import predict
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.indexcache import index_dir, load_predictor, needs_index
+from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
-from coordinator.runfiles import store_path
 
 CART = 'class Cart:\n    def add_item(self, sku):\n        """Add an item."""\n'
 
