@@ -19,9 +19,10 @@ COMMANDS = {
     "report": "benchmarks.report_bench",
     "gate": "benchmarks.gate_bench",
     "replay": "benchmarks.replay_bench",
+    "predict": "benchmarks.predict_bench",
 }
 USAGE = (
-    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay}"
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict}"
     " [--quick] [--json] [--help]"
 )
 

@@ -6,6 +6,7 @@ This is the I/O half of loading; the parsing it calls is pure. Every problem fou
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,12 +21,14 @@ from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
+from coordinator.core.prediction import Predictor
 from coordinator.core.prompt import DEFAULT_TEMPLATE, template_problem
 from coordinator.core.refs import branch_ref
 from coordinator.core.rules import validate_repo_path
-from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
+from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file, validate_specs
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.indexcache import load_predictor, needs_index
 from coordinator.io.worktrees import worktrees_path
 
 CONFIG_FILE = "coordinator.toml"
@@ -49,10 +52,28 @@ class Project:
     def prompt_template(self, agent: str) -> str:
         return self.prompt_templates.get(agent, DEFAULT_TEMPLATE)
 
+    @functools.cached_property
+    def predictor(self) -> Predictor | None:
+        """The inferred sources' index (``footprint = "infer"``), read or built on first use,
+        and only for valid specs: bad input must leave ``.git/coordinator/`` untouched."""
+        if self.base is None or not needs_index(self.specs, self.config):
+            return None
+        if validate_specs(self.specs, self.config.agents.keys()):
+            return None  # build_plan reports the problems
+        with GitRepo.discover(self.root) as repo:
+            return load_predictor(repo, self.base, self.config)
+
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
-        return build_plan(self.specs, self.config, self.repo_paths, instances=instances, caps=caps)
+        return build_plan(
+            self.specs,
+            self.config,
+            self.repo_paths,
+            instances=instances,
+            caps=caps,
+            predictor=self.predictor,
+        )
 
 
 def read_config(root: Path) -> tuple[Config, str]:

@@ -77,7 +77,9 @@ def plan_project(
             if merged or reverted:
                 build_plan(specs, config, project.repo_paths)  # every spec is still checked
                 specs = select(specs, (), {*merged, *reverted})
-        plan = build_plan(specs, config, project.repo_paths, instances=n, caps=caps)
+        plan = build_plan(
+            specs, config, project.repo_paths, instances=n, caps=caps, predictor=project.predictor
+        )
         schedule = simulate(plan, instances=n, caps=caps)
     warnings = [*plan.warnings, *filter(None, [missing_estimates(plan)])]
     return PlanView(plan, schedule, n, config.target, len(project.specs), tuple(merged),

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from coordinator.core.argv import ENV_PREFIX, check_template
+from coordinator.core.configpredict import PredictConfig
 from coordinator.core.configtables import BudgetConfig, NotifyConfig, WorktreeConfig
 from coordinator.core.configtypes import Argv, Seconds, Timeout
 from coordinator.core.configtypes import Strict as _Strict
@@ -211,6 +212,7 @@ class Config(_Strict):
     merge: MergeConfig = Field(default_factory=MergeConfig)
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
     worktree: WorktreeConfig = Field(default_factory=WorktreeConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
@@ -265,11 +267,12 @@ _FIXES = {
     'prompt_template = "prompts/coder.md"',
     "merge": "write a [merge] table with verify, verify_timeout, parallel, batch and resolver",
     "daemon": "write a [daemon] table with notify and debounce",
+    "predict": "write a [predict] table, e.g. history = false (see the README)",
     "overlap": "write an [overlap] table with shared, union and mode",
     "shared": 'write a list of repository-relative globs, e.g. shared = ["CHANGES*"]',
     "union": 'write a list of repository-relative globs, e.g. union = ["CHANGES*"]',
     "mode": 'write "files" or "optimistic"',
-    "footprint": 'write "infer" or "declared"',
+    "footprint": 'write "infer", "mentioned" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
     "on_conflict": 'write "retry", "stop" or "resolve"',

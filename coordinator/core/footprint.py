@@ -175,6 +175,9 @@ def _candidates(body: str) -> Iterator[tuple[str, Kind]]:
             yield from _prose_candidates(line)
 
 
+candidates = _candidates  # for ``mentions``, which reads the same tokens more generously
+
+
 def _info_candidates(words: list[str]) -> Iterator[tuple[str, Kind]]:
     """```write PATH``` (the demo agent's blocks) names a file outright; other words are prose."""
     if len(words) > 1 and words[0] in _DIRECTIVES:

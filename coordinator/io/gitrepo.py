@@ -31,7 +31,7 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import HEADS, branch_ref
 from coordinator.errors import GitError, InputError, Problem
 from coordinator.io import gitdata, processes
-from coordinator.io.gitdata import CommitInfo, MergeResult, split_z
+from coordinator.io.gitdata import Change, CommitInfo, MergeResult, split_z
 from coordinator.io.gitenv import git_env, identity_env
 from coordinator.io.gitobjects import ObjectReader
 from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
@@ -317,6 +317,32 @@ class GitRepo(WorktreeCommands):
         args += [f"--grep={pattern}" for pattern in grep]
         args += ["--end-of-options", ref, *([f"^{stop_at}"] if stop_at else []), "--"]
         return gitdata.parse_log(self._git(*args), ref)
+
+    def first_parent_changes(self, rev: str, most: int) -> list[Change]:
+        """The newest ``most`` first-parent commits of ``rev`` with the files each changed
+        (a merge as its diff against the first parent), newest first. A rename counts as both
+        of its paths and is also listed in ``renames``, so history can follow a file."""
+        args = ["log", "--first-parent", "--diff-merges=first-parent", "-M", *_PLAIN_LOG,
+                "--name-status", "-z", "--format=%x01%H%x02%B%x03", f"-n{most}",
+                "--end-of-options", rev, "--"]  # fmt: skip
+        return gitdata.parse_changes(self._git_raw(*args).stdout)
+
+    def tree_blobs(self, rev: str) -> dict[str, str]:
+        """Every file of ``rev``'s tree -> its blob id (submodules and links left out)."""
+        out = self._git_raw("ls-tree", "-r", "--full-tree", "-z", "--end-of-options", rev).stdout
+        return gitdata.parse_tree_blobs(out)
+
+    def read_blobs(self, ids: Sequence[str], limit: int) -> dict[str, bytes]:
+        """The contents of blobs no larger than ``limit`` bytes, by id, in one ``cat-file``."""
+        if not ids:
+            return {}
+        check = self._git_raw("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                              input="\n".join(ids) + "\n").stdout  # fmt: skip
+        small = gitdata.small_objects(check, limit)
+        if not small:
+            return {}
+        out = self._git_raw("cat-file", "--batch", input="\n".join(small) + "\n").stdout
+        return gitdata.parse_batch(out)
 
     def diffstat(self, a: str, b: str) -> str:
         return self._git("diff", "--stat", "--no-color", "--no-ext-diff", a, b, "--")

@@ -61,7 +61,8 @@ def _run_plan(
         project = load_project(root, target=target)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
         specs = _restrict(project.specs, ids)
-        plan = build_plan(specs, project.config, project.repo_paths, instances=instances, caps=caps)
+        plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
+                          caps=caps, predictor=project.predictor)  # fmt: skip
     except CoordinatorError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         note = f"no task graph or planned schedule: the specs do not load now ({first})"

@@ -19,7 +19,14 @@ from coordinator.core.plan import Plan
 from coordinator.core.sharing import suggest_shared, why_waived
 from coordinator.core.simulate import Schedule
 
-_SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
+_SOURCE_MARK = {
+    "declared": "D",
+    "files-section": "F",
+    "mentioned": "M",
+    "symbols": "S",
+    "retrieval": "R",
+    "history": "H",
+}
 
 
 def plan_json(
@@ -47,6 +54,7 @@ def plan_json(
                 "priority": t.spec.priority,
                 "estimate": t.spec.estimate,
                 "footprint_sources": {c.pattern: str(c.source) for c in t.footprint.claims},
+                "footprint_confidence": {c.pattern: c.confidence for c in t.footprint.claims},
                 "exclusive": t.footprint.exclusive,
                 "title": t.spec.title,
                 "spec": t.spec.source,
@@ -174,7 +182,9 @@ def _footprint_text(plan: Plan, task_id: str) -> Text:
         if i:
             text.append("\n")
         text.append(claim.pattern)
-        text.append(f" [{_SOURCE_MARK.get(str(claim.source), '?')}]", style="dim")
+        mark = _SOURCE_MARK.get(str(claim.source), "?")
+        sure = "" if claim.confidence >= 1 else f" {claim.confidence:.2f}"
+        text.append(f" [{mark}]{sure}", style="dim")
     return text
 
 
@@ -258,7 +268,7 @@ def render_text(
     # Wide enough for the longest dependency id, so ids wrap between, never inside, them.
     longest = max((len(d) for t in plan.tasks[:shown] for d in t.spec.depends_on), default=1)
     tasks.add_column("depends on", min_width=min(longest, 40), overflow="fold")
-    tasks.add_column("footprint [D/F/M]", overflow="fold")
+    tasks.add_column("footprint [source confidence]", overflow="fold")
     # Columns that would say the same for every task ("0", "-") make room for the others.
     shown_tasks = plan.tasks[:shown]
     with_prio = any(t.spec.priority for t in shown_tasks)
@@ -315,7 +325,8 @@ def render_text(
             (f"{schedule.speedup:.2f}x", "green"),
             "  lower bound ",
             format_duration(schedule.lower_bound),
-            "  (D declared, F files section, M mentioned in the body)",
+            "  (D declared, F files section, M mentioned in the body, S symbols, R retrieval,"
+            " H history)",
         )
     )
     for warning in plan.warnings if warnings is None else warnings:

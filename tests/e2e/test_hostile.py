@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject
+from gitutil import git
 from test_bad_input import GOOD_SPEC, Case, check_case, md
 
 # Ids that must never become a task: each would be an option, a path escape, a ref git refuses
@@ -181,7 +182,13 @@ def _body_footprint(e2e: E2EProject, paths: list[str]) -> tuple[list[str], str]:
     result = e2e.cli("plan", "--format", "json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    return plan["tasks"][0]["footprint"], "\n".join(plan["warnings"])
+    task = plan["tasks"][0]
+    # Inferred paths ([S], [R], [H]) come from the index of tracked files, never from the text.
+    tracked = set(git(e2e.root, "ls-files").split())
+    written = ("declared", "files-section", "mentioned")
+    inferred = [p for p, s in task["footprint_sources"].items() if s not in written]
+    assert set(inferred) <= tracked, inferred
+    return [p for p in task["footprint"] if p not in inferred], "\n".join(plan["warnings"])
 
 
 def test_hostile_paths_in_the_body_never_join_the_footprint(e2e: E2EProject) -> None:
