@@ -201,7 +201,6 @@ def logs(repo_path: Path | None, task: str, run_id: str | None, follow: bool) ->
 
 @cli.command()
 @repo_option
-@repo_option
 @click.option("--run", "run_id", help="A run id (default: the last run).")
 @click.option(
     "--output",

@@ -83,19 +83,24 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
         id_column(table)
         for column in ("agent", "state", "try", "merge"):
             table.add_column(column, no_wrap=True)
-        table.add_column("used", overflow="fold")
+        # Tokens and cost are per task; memory and CPU alone stay in the lines below the table,
+        # so a run without usage keeps its columns wide enough for the notes.
+        with_usage = any(_known(task.get("usage")) for task in data["tasks"])
+        if with_usage:
+            table.add_column("used", overflow="fold")
         table.add_column("note", overflow="fold")
         locations = []
         for task in data["tasks"]:
-            table.add_row(
+            cells = [
                 task["id"],
                 task["agent"] or "",
                 state_text(task["state"]),
                 str(task["attempt"] or ""),
                 (task["merge_commit"] or "")[:12],
-                used(task.get("usage"), task.get("resources")),
-                first_line(task.get("reason")),
-            )
+            ]
+            if with_usage:
+                cells.append(used(task.get("usage"), task.get("resources")))
+            table.add_row(*cells, first_line(task.get("reason")))
             if task["state"] in _WORK_STATES:
                 log = short_path(task["log"], base)
                 locations.append((task["id"], task["state"], task["branch"] or "", log))
@@ -139,3 +144,8 @@ def daemon_line(cycle: dict[str, Any]) -> str:
     elif cycle.get("held"):
         text += f"; waiting for a spec change: {', '.join(cycle['held'])}"
     return text
+
+
+def _known(usage: Any) -> bool:
+    """Whether a task's ``usage`` object says anything (its three keys are null when unknown)."""
+    return isinstance(usage, dict) and any(value is not None for value in usage.values())
