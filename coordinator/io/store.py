@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +39,7 @@ from coordinator.io.storeschema import (
     attempt_record,
     coerce,
     dumps,
+    enable_wal,
     event_record,
     iso_ms,
     run_record,
@@ -106,7 +106,7 @@ class Store:
             if self._user_version() == 0:  # the file exists; its first writer has not committed
                 raise NoRunsError.at(self.path)
             return
-        self._enable_wal()
+        enable_wal(self._con, BUSY_TIMEOUT)
         self._con.execute("PRAGMA synchronous = NORMAL")
         self._con.execute("PRAGMA foreign_keys = ON")
         if self._user_version() < SCHEMA_VERSION:
@@ -125,20 +125,6 @@ class Store:
                 f"{self.path} was written by a newer coordinator (schema {version}; this "
                 f"version reads up to {SCHEMA_VERSION}); upgrade worktree-coordinator"
             )
-
-    def _enable_wal(self) -> None:
-        """Switch the file to WAL (a no-op once it is). The switch needs the file to itself for
-        a moment, and SQLite may answer "locked" at once instead of waiting on busy_timeout
-        when two first writers race, so retry for as long as a writer would wait anyway."""
-        deadline = time.monotonic() + BUSY_TIMEOUT
-        while True:
-            try:
-                self._con.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
 
     def _user_version(self) -> int:
         return int(self._con.execute("PRAGMA user_version").fetchone()[0])

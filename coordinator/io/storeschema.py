@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -346,3 +347,18 @@ def status_document(
         "resources": used.as_dict(),
         "tasks": [task_status(task, tried.get(task.task_id, [])) for task in tasks],
     }
+
+
+def enable_wal(con: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL (a no-op once it is). The switch needs the file to itself for a
+    moment, and SQLite may answer "locked" at once instead of waiting on busy_timeout when two
+    first writers race, so retry for as long as a writer would wait anyway (``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
