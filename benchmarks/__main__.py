@@ -16,8 +16,15 @@ COMMANDS = {
     "plan": "benchmarks.plan_bench",
     "run": "benchmarks.run_bench",
     "history": "benchmarks.history_bench",
+    "report": "benchmarks.report_bench",
+    "gate": "benchmarks.gate_bench",
+    "replay": "benchmarks.replay_bench",
+    "predict": "benchmarks.predict_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run|history} [--quick] [--json] [--help]"
+USAGE = (
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict}"
+    " [--quick] [--json] [--help]"
+)
 
 
 def main(argv: Sequence[str]) -> int:

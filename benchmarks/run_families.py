@@ -3,7 +3,9 @@
 * **linger**: N agents of S seconds that write a done marker and then stay alive (as interactive
   agent sessions do), ``--instances 3``. A marker means done, so the run should take what the
   same agents take when they exit: goal wall / (N*S/3) <= 1.10. The ``grace`` of these runs is
-  the default 5 s, which an engine waiting for the agent to exit would pay per task.
+  the default 5 s, which an engine waiting for the agent to exit would pay per task. The same
+  agents in three dependency chains put marker-to-merge on the critical path, as real task
+  graphs do.
 * **gate**: the ``parallel`` family's agents with a ``[merge] verify`` gate of G seconds, against
   the same run without a gate. Gates run one at a time in the merge lane (a speculative,
   parallel gate is later work), so the lane bounds the wall time at about N*G; what this family
@@ -47,33 +49,53 @@ def _config(grace: str, verify: list[str] | None = None) -> str:
     return text
 
 
+CHAINS = 3  # linger with dependencies: this many chains, each task after the previous one
+
+
 def bench_linger(work: Path, sizes: Sizes) -> dict[str, Any]:
-    """Agents that mark done after S seconds, then hang until stopped."""
-    bodies = {
-        t: f"@sleep {sizes.sleep}\n@write out/{t}.txt done\n@marker done\n@hang"
-        for t in task_ids(sizes.tasks)
-    }
-    root = work / "linger"
-    make_repo(root, sizes.small_files, {"coordinator.toml": _config(LINGER_GRACE), **specs(bodies)})
+    """Agents that mark done after S seconds, then hang until stopped: independent tasks (the
+    goal), and the same tasks as three dependency chains, where every start waits for the
+    previous task's merge, so the time from marker to merge is on the critical path."""
     total = sizes.tasks * sizes.sleep
-    log(f"linger: {sizes.tasks} tasks x {sizes.sleep} s that stay alive after their marker")
-    outcome = run_cli(root, PARALLEL_INSTANCES, timeout=3 * total + 300)
-    if outcome.merged != sizes.tasks:
-        raise RuntimeError(f"linger run merged {outcome.merged} of {sizes.tasks} tasks")
     ideal = total / PARALLEL_INSTANCES
-    detect = [p["detect"] for p in outcome.phases if "detect" in p]
-    return {
-        "tasks": sizes.tasks,
-        "sleep_s": sizes.sleep,
-        "grace": LINGER_GRACE,
-        "ideal_s": ideal,
-        "wall_s": outcome.wall,
-        "engine_wall_s": outcome.engine_wall,
-        "ratio_to_ideal": outcome.wall / ideal,
-        "engine_ratio_to_ideal": outcome.engine_wall / ideal,
+    result: dict[str, Any] = {
+        "tasks": sizes.tasks, "sleep_s": sizes.sleep, "grace": LINGER_GRACE, "ideal_s": ideal,
         "goal_ratio": LINGER_GOAL,
-        "detect_ms": stats(detect),
-    }
+    }  # fmt: skip
+    for name, chained in (("independent", False), ("chains", True)):
+        root = work / f"linger-{name}"
+        make_repo(root, sizes.small_files, {"coordinator.toml": _config(LINGER_GRACE),
+                                            **_linger_specs(sizes, chained)})  # fmt: skip
+        log(f"linger: {sizes.tasks} tasks x {sizes.sleep} s that stay alive after their marker"
+            + (f", in {CHAINS} dependency chains" if chained else ""))  # fmt: skip
+        outcome = run_cli(root, PARALLEL_INSTANCES, timeout=3 * total + 300)
+        if outcome.merged != sizes.tasks:
+            raise RuntimeError(f"linger run merged {outcome.merged} of {sizes.tasks} tasks")
+        detect = [p["detect"] for p in outcome.phases if "detect" in p]
+        figures = {
+            "wall_s": outcome.wall,
+            "engine_wall_s": outcome.engine_wall,
+            "ratio_to_ideal": outcome.wall / ideal,
+            "engine_ratio_to_ideal": outcome.engine_wall / ideal,
+            "detect_ms": stats(detect),
+        }
+        if chained:
+            result["chains"] = figures
+        else:
+            result.update(figures)
+    return result
+
+
+def _linger_specs(sizes: Sizes, chained: bool) -> dict[str, str]:
+    ids = task_ids(sizes.tasks)
+    out = {}
+    for i, task_id in enumerate(ids):
+        deps = f"depends_on: [{ids[i - CHAINS]}]\n" if chained and i >= CHAINS else ""
+        body = f"@sleep {sizes.sleep}\n@write out/{task_id}.txt done\n@marker done\n@hang"
+        out[f"specs/{task_id}.md"] = (
+            f'---\nid: {task_id}\nagent: fake\nfiles: ["out/{task_id}.txt"]\n{deps}---\n{body}\n'
+        )
+    return out
 
 
 def bench_gate(work: Path, sizes: Sizes, baseline: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +137,7 @@ def render(result: dict[str, Any]) -> list[str]:
     lin, gate = result["linger"], result["gate"]
     verdict = "met" if lin["ratio_to_ideal"] <= lin["goal_ratio"] else "MISSED"
     engine_verdict = "met" if lin["engine_ratio_to_ideal"] <= lin["goal_ratio"] else "MISSED"
-    det = lin["detect_ms"]
+    det, chains = lin["detect_ms"], lin["chains"]
     out = [
         "",
         f"### linger: {lin['tasks']} agents x {lin['sleep_s']} s that stay alive after a done "
@@ -123,16 +145,26 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         markdown_table(
             [
-                "ideal s", "CLI wall s", "wall / ideal", "engine wall s", "engine / ideal",
-                "detect median ms", "detect p95 ms",
+                "tasks", "ideal s", "CLI wall s", "wall / ideal", "engine wall s",
+                "engine / ideal", "detect median ms", "detect p95 ms",
             ],
-            [[
-                lin["ideal_s"], lin["wall_s"], lin["ratio_to_ideal"], lin["engine_wall_s"],
-                lin["engine_ratio_to_ideal"], _ms(det["median"]), _ms(det["p95"]),
-            ]],
+            [
+                [
+                    "independent", lin["ideal_s"], lin["wall_s"], lin["ratio_to_ideal"],
+                    lin["engine_wall_s"], lin["engine_ratio_to_ideal"], _ms(det["median"]),
+                    _ms(det["p95"]),
+                ],
+                [
+                    f"{CHAINS} dependency chains", lin["ideal_s"], chains["wall_s"],
+                    chains["ratio_to_ideal"], chains["engine_wall_s"],
+                    chains["engine_ratio_to_ideal"], _ms(chains["detect_ms"]["median"]),
+                    _ms(chains["detect_ms"]["p95"]),
+                ],
+            ],
         ),
         "",
-        f"goal wall / ideal <= {lin['goal_ratio']}: CLI {verdict}, engine {engine_verdict}.",
+        f"goal (independent tasks) wall / ideal <= {lin['goal_ratio']}: CLI {verdict}, engine "
+        f"{engine_verdict}. In chains every start waits for the previous task's merge.",
     ]
     det = gate["detect_ms"]
     out += [
@@ -142,14 +174,24 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         markdown_table(
             [
-                "run", "CLI wall s", "engine wall s", "agents' own s", "agents / their sum",
-                "max at once", "detect median ms",
+                "run",
+                "CLI wall s",
+                "engine wall s",
+                "agents' own s",
+                "agents / their sum",
+                "max at once",
+                "detect median ms",
             ],
             [
                 ["no gate (parallel)", gate["no_gate_wall_s"], "", "", "", "", ""],
                 [
-                    "gate", gate["wall_s"], gate["engine_wall_s"], gate["agent_s"],
-                    gate["agent_ratio_to_sum"], gate["max_parallel"], _ms(det["median"]),
+                    "gate",
+                    gate["wall_s"],
+                    gate["engine_wall_s"],
+                    gate["agent_s"],
+                    gate["agent_ratio_to_sum"],
+                    gate["max_parallel"],
+                    _ms(det["median"]),
                 ],
             ],
         ),

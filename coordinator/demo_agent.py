@@ -14,6 +14,11 @@ Then it takes the time the spec says it takes (``--sleep``, ``$COORDINATOR_DEMO_
 front matter's ``estimate``, else 0) divided by ``$COORDINATOR_DEMO_SPEED`` (default 1), and
 writes its completion marker (``--marker`` or ``$COORDINATOR_MARKER``).
 
+As a conflict resolver (``--resolve-union``, or ``$COORDINATOR_RESOLVE=1`` which the
+coordinator sets for ``[merge] resolver``) it ignores the spec and resolves each path of
+``$COORDINATOR_CONFLICTS`` union-style: both sides' lines are kept (ours first), the base
+section of a diff3 conflict and the markers are dropped.
+
 Every edit is checked and computed in memory before the first byte is written, so a spec with
 one bad block changes nothing: the agent writes a ``failed`` marker and exits 1. Paths are
 confined to the worktree: absolute paths, ``..``, anything under ``.git`` and symlinks leading
@@ -301,6 +306,42 @@ def run(spec: str | None, sleep: str | None) -> str:
     return describe(edits)
 
 
+def union_resolve(text: str) -> str:
+    """``text`` with every conflict replaced by both sides' lines, ours first."""
+    out: list[str] = []
+    section = ""  # "", "ours", "base" or "theirs"
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        if bare.startswith("<<<<<<<") and section == "":
+            section = "ours"
+        elif bare.startswith("|||||||") and section == "ours":
+            section = "base"
+        elif bare == "=======" and section in ("ours", "base"):
+            section = "theirs"
+        elif bare.startswith(">>>>>>>") and section == "theirs":
+            section = ""
+        elif section != "base":
+            out.append(line)
+    return "".join(out)
+
+
+def resolve_union() -> str:
+    """Resolve every path of ``$COORDINATOR_CONFLICTS`` in the current directory."""
+    root = Path.cwd()
+    paths = [p for p in os.environ.get("COORDINATOR_CONFLICTS", "").splitlines() if p]
+    if not paths:
+        raise AgentError("no conflicts to resolve: COORDINATOR_CONFLICTS is empty")
+    for rel in paths:
+        path = confine(root, rel)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AgentError(f"cannot read the conflicted file {rel}: {exc}") from exc
+        path.write_text(union_resolve(text), encoding="utf-8")
+        print(f"demo agent: resolved {rel} (union)", flush=True)
+    return f"resolved {len(paths)} conflicted file(s) union-style: {', '.join(paths)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m coordinator.demo_agent",
@@ -309,10 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("spec", nargs="?", help="the spec file (default: $COORDINATOR_SPEC)")
     parser.add_argument("--sleep", help="time to take, e.g. 2s or 1.5m (default: the estimate)")
     parser.add_argument("--marker", help="completion marker path (default: $COORDINATOR_MARKER)")
+    parser.add_argument(
+        "--resolve-union", action="store_true",
+        help="resolve $COORDINATOR_CONFLICTS keeping both sides (also: COORDINATOR_RESOLVE=1)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     marker = args.marker or os.environ.get("COORDINATOR_MARKER")
+    resolving = args.resolve_union or os.environ.get("COORDINATOR_RESOLVE") == "1"
     try:
-        status, summary, code = "done", run(args.spec, args.sleep), 0
+        summary = resolve_union() if resolving else run(args.spec, args.sleep)
+        status, code = "done", 0
     except (AgentError, OSError) as exc:
         status, summary, code = "failed", str(exc), 1
         print(f"demo agent: failed: {summary}", file=sys.stderr, flush=True)

@@ -9,8 +9,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "coordinator"
 PROCESS_DOOR = PACKAGE / "io" / "processes.py"
 # The git door: how a git process starts (gitrun), and the command lines for the main
-# repository (gitrepo) and for task clones (gitisolation).
-GIT_DOORS = {PACKAGE / "io" / name for name in ("gitrun.py", "gitrepo.py", "gitisolation.py")}
+# repository (gitrepo, and gitworktree kept apart only for size) and for task clones
+# (gitisolation).
+GIT_DOORS = {
+    PACKAGE / "io" / name
+    for name in ("gitrun.py", "gitrepo.py", "gitworktree.py", "gitisolation.py")
+}
 REFS = PACKAGE / "core" / "refs.py"
 
 
@@ -73,8 +77,7 @@ def test_coordinator_ref_names_are_spelled_only_in_refs() -> None:
 
 
 # Over 400 lines before the rule was checked; each is to be split, then taken off this list.
-KNOWN_LONG = {"commands/daemon.py", "core/footprint.py", "core/policy.py", "engine/loop.py",
-              "io/store.py"}  # fmt: skip
+KNOWN_LONG: set[str] = set()  # every module is within the limit; keep it so
 
 
 def test_no_new_module_is_over_400_lines() -> None:

@@ -126,7 +126,9 @@ def _check_overhead(result: dict[str, Any]) -> None:
         assert _positive(data["total_ms"]["median"], 60_000)
         assert data["phases_ms"]["detect"]["median"] is not None
         assert _positive(data["merges_per_s"])
-    assert result["overhead"]["goal_ms"] == 250
+    assert result["overhead"]["goal_ms"] == 100
+    assert result["overhead"]["goal_huge_ms"] == 250
+    assert result["overhead"]["huge"] is None  # --quick: no 100,000-file repository
 
 
 def _check_worktree(result: dict[str, Any]) -> None:
@@ -167,6 +169,9 @@ def _check_linger_and_gate(result: dict[str, Any]) -> None:
     # Agents that stay alive after their marker are stopped at once, not after the 5 s grace.
     assert linger["engine_wall_s"] < 2 * 5.0
     assert linger["detect_ms"]["n"] == 2
+    chains = linger["chains"]
+    assert _positive(chains["engine_ratio_to_ideal"], 300)
+    assert chains["engine_wall_s"] < 2 * 5.0  # no grace waited here either
     gate = result["gate"]
     assert (gate["tasks"], gate["gate_s"]) == (2, 0.2)
     for key in ("wall_s", "engine_wall_s", "no_gate_wall_s", "ratio_to_no_gate", "agent_s"):

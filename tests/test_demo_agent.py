@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.demo_agent import AgentError, Edit, confine, parse_edits, replace_all
+from coordinator.demo_agent import (
+    AgentError,
+    Edit,
+    confine,
+    parse_edits,
+    replace_all,
+    union_resolve,
+)
 
 FENCE = "```"
 
@@ -277,3 +284,27 @@ def test_confine_accepts_ordinary_paths(tmp_path: Path) -> None:
     assert confine(tmp_path, ".github/workflows/ci.yml").name == "ci.yml"
     with pytest.raises(AgentError):
         confine(tmp_path, "")
+
+
+def test_union_resolve_keeps_both_sides_and_drops_markers_and_the_base() -> None:
+    text = (
+        "top\n<<<<<<< ours\nfrom x\n||||||| base\noriginal\n=======\nfrom y\n>>>>>>> theirs\n"
+        "Title\n=====\n"
+    )
+    assert union_resolve(text) == "top\nfrom x\nfrom y\nTitle\n=====\n"
+
+
+def test_the_resolver_mode_resolves_the_conflicts_the_coordinator_names(tmp_path: Path) -> None:
+    wt = tmp_path / "wt"
+    (wt / "d").mkdir(parents=True)
+    (wt / "d" / "f.txt").write_text("<<<<<<< a\n1\n=======\n2\n>>>>>>> b\n", encoding="utf-8")
+    marker = tmp_path / "marker.json"
+    env = {**os.environ, "COORDINATOR_RESOLVE": "1", "COORDINATOR_CONFLICTS": "d/f.txt\n"}
+    argv = [sys.executable, "-m", "coordinator.demo_agent", "--marker", str(marker)]
+    proc = subprocess.run(argv, cwd=wt, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (wt / "d" / "f.txt").read_text(encoding="utf-8") == "1\n2\n"
+    assert json.loads(marker.read_text(encoding="utf-8"))["status"] == "done"
+    env["COORDINATOR_CONFLICTS"] = "../escape.txt"
+    proc = subprocess.run(argv, cwd=wt, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and "refusing" in proc.stdout

@@ -33,6 +33,10 @@ class CronError(CoordinatorError):
     exit_code = 1
 
 
+class CrontabMissing(CronError):
+    """There is no ``crontab`` program at all (a dry run does without it)."""
+
+
 @dataclass(frozen=True)
 class CronChange:
     """The crontab before and after; ``after == before`` when there was nothing to change."""
@@ -40,6 +44,7 @@ class CronChange:
     line: str | None
     before: str
     after: str
+    note: str = ""  # something the user should know, e.g. that no crontab program was found
 
 
 def schedule(every: str) -> str:
@@ -119,7 +124,7 @@ def read_crontab() -> str:
     """The user's crontab, ``""`` when they have none."""
     result = processes.run(["crontab", "-l"])
     if result.returncode == processes.EXIT_NOT_FOUND and result.error:
-        raise CronError(
+        raise CrontabMissing(
             "crontab is not installed (install cron, e.g. apt-get install cron); nothing changed"
         )
     stderr = result.stderr.decode("utf-8", "replace").strip()
@@ -148,14 +153,25 @@ def _without_ours(text: str, root: Path) -> list[str]:
 
 
 def install(root: Path, git_dir: Path, every: str, *, dry_run: bool) -> CronChange:
-    """Add our line, or replace it (another ``--every``), keeping every other line."""
+    """Add our line, or replace it (another ``--every``), keeping every other line.
+
+    A dry run needs no ``crontab`` program: on a machine without cron it shows the line alone,
+    so it can be checked (or pasted into another scheduler) before cron is installed.
+    """
     line = cron_line(root, git_dir, every)
-    before = read_crontab()
+    note = ""
+    try:
+        before = read_crontab()
+    except CrontabMissing:
+        if not dry_run:
+            raise
+        before = ""
+        note = "crontab is not installed: this is the line it would add"
     after = "\n".join([*_without_ours(before, root), line]) + "\n"
     if not dry_run:
         state_dir(git_dir).mkdir(parents=True, exist_ok=True)
         write_crontab(after)
-    return CronChange(line, before, after)
+    return CronChange(line, before, after, note)
 
 
 def remove(root: Path, *, dry_run: bool) -> CronChange:

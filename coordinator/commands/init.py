@@ -25,6 +25,20 @@ timeout = "10m"
 # profile = "claude-code"
 # instances = 2
 # timeout = "30m"
+# retries = 1                        # run a failed or timed-out agent once more
+
+# Getting each new worktree ready, and each running task's own port (see README, "[worktree]"):
+# [worktree]
+# copy = [".env*"]                   # untracked or ignored files of your checkout
+# link = ["node_modules"]            # shared directories, symlinked
+# setup = ["npm", "ci"]              # runs in the worktree before the agent
+# port_base = 20000                  # $COORDINATOR_PORT = port_base + slot * port_stride
+
+# [budget]
+# max_cost_usd = 5.0                 # no new task once the run's agents cost this much
+
+# [notify]
+# command = ["my-notifier"]          # one JSON object on stdin per failure and per run end
 """
 
 STARTER_SPEC = """\

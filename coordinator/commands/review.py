@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.core.refs import branch_ref
+from coordinator.core.usage import (
+    Resources,
+    Usage,
+    format_resources,
+    format_usage,
+    resources_from_dict,
+    usage_from_dict,
+)
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitdata import CommitInfo
 from coordinator.io.gitobjects import ObjectReader
@@ -48,6 +56,12 @@ class Landed:
     patch: str = ""
     files: tuple[str, ...] = field(default=())
     reverted_by: str | None = None  # the revert commit on the target, if any
+    usage: Usage = field(default_factory=Usage)  # every attempt's tokens and cost (store)
+    resources: Resources = field(default_factory=Resources)  # peak memory, CPU (store)
+
+    def used(self) -> str:
+        """``"12k in, 1k out, $0.040; peak 230 MiB, cpu 3.2s"``, or "" when nothing is known."""
+        return "; ".join(filter(None, (format_usage(self.usage), format_resources(self.resources))))
 
     def git_commands(self) -> list[str]:
         short = self.commit[:12]
@@ -67,6 +81,7 @@ def landed(
     since: str | None = None,
     patch: bool = False,
     summaries: dict[str, str] | None = None,
+    used: dict[str, tuple[Usage, Resources]] | None = None,
 ) -> list[Landed]:
     """Task merges on ``target``'s first-parent history, oldest first, filtered as asked.
 
@@ -85,7 +100,7 @@ def landed(
     else:
         commits = history
     with repo.reader() as reader:  # the files of every task, without a process per task
-        return [_landed(repo, reader, info, reverts, patch, summaries)
+        return [_landed(repo, reader, info, reverts, patch, summaries, used or {})
                 for info in reversed(commits) if _selected(info, tasks, run_id)]  # fmt: skip
 
 
@@ -99,13 +114,14 @@ def _selected(info: CommitInfo, tasks: Sequence[str], run_id: str | None) -> boo
 
 def _landed(
     repo: GitRepo, reader: ObjectReader, info: CommitInfo, reverts: dict[str, str], patch: bool,
-    summaries: dict[str, str] | None,
+    summaries: dict[str, str] | None, used: dict[str, tuple[Usage, Resources]],
 ) -> Landed:  # fmt: skip
     """One task merge as ``review`` shows it."""
     task_id = info.trailers[TRAILER_TASK]
     run = info.trailers.get(TRAILER_RUN, "")
     violations = info.trailers.get(TRAILER_VIOLATIONS, "").split(", ")
     first, second = info.parents[0], info.parents[1]
+    usage, resources = used.get(f"{run}/{task_id}", (Usage(), Resources()))
     return Landed(
         task_id=task_id,
         commit=info.sha,
@@ -120,6 +136,8 @@ def _landed(
         patch=repo.diff(first, info.sha) if patch else "",
         files=tuple(reader.changed_paths(first, info.sha)),
         reverted_by=reverts.get(info.sha),
+        usage=usage,
+        resources=resources,
     )
 
 
@@ -183,6 +201,22 @@ def store_summaries(git_dir: Path) -> dict[str, str]:
         return out
 
 
+def store_usage(git_dir: Path) -> dict[str, tuple[Usage, Resources]]:
+    """``run/task`` -> what its agent used (every attempt), when the store knows."""
+    path = store_path(git_dir)
+    if not path.exists():
+        return {}
+    with Store.open_readonly(path) as store:
+        return {
+            f"{run_id}/{record.task_id}": (
+                usage_from_dict(record.usage), resources_from_dict(record.resources)
+            )
+            for run_id in store.run_ids()
+            for record in store.tasks(run_id)
+            if record.usage or record.resources
+        }
+
+
 def review_target(path: Path | None, target: str | None) -> tuple[GitRepo, str]:
     repo = GitRepo.discover(path or Path.cwd())
     config, _ = read_config(repo.root)
@@ -201,6 +235,8 @@ def render_text(items: Sequence[Landed], target: str) -> str:
             lines.append(f"    reverted by {item.reverted_by[:12]}")
         if item.summary:
             lines.append(f"    summary: {_one_line(item.summary)}")
+        if item.used():
+            lines.append(f"    used: {item.used()}")
         if item.violations:
             lines.append(f"    footprint violations: {', '.join(item.violations)}")
         stat = item.diffstat.rstrip() or " (no changes)"
@@ -240,6 +276,8 @@ def render_markdown(items: Sequence[Landed], target: str) -> str:
             lines += ["", f"Reverted by {_code(item.reverted_by[:12])}."]
         if item.summary:
             lines += ["", *[f"> {line}" for line in item.summary.strip().splitlines()]]
+        if item.used():
+            lines += ["", f"Used: {item.used()}."]
         if item.violations:
             lines += ["", "Footprint violations (changed outside the predicted files):"]
             lines += [f"- {_code(v)}" for v in item.violations]

@@ -13,9 +13,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from coordinator.commands.tasks import overall_line
+from coordinator.core.usage import (
+    format_resources,
+    format_usage,
+    resources_from_dict,
+    usage_from_dict,
+)
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import NoRunsError, Store
+from coordinator.project import repo_root
+from coordinator.ui.task_table import first_line, id_column, print_locations, short_path, state_text
 
 DAEMON_KEY = "daemon.last_cycle"  # the store key the daemon writes (coordinator.commands.daemon)
 
@@ -56,31 +65,67 @@ def read_status(path: Path | None, run_id: str | None = None) -> dict[str, Any]:
             return data
 
 
-def render_status(console: Console, data: dict[str, Any]) -> None:
+# States whose branch and log a user goes looking for.
+_WORK_STATES = frozenset({"failed", "conflict", "cancelled", "running", "done"})
+
+
+def render_status(console: Console, data: dict[str, Any], root: Path | None = None) -> None:
+    """The run as a table (ids whole), then one line per task whose work is not merged with
+    its branch and log (relative to ``root``), never folded into a column."""
     if data["run_id"] is None:
         console.print("no run recorded yet", highlight=False)
     else:
+        base = root or Path.cwd()
         table = Table(
             title=f"run {data['run_id']} ({data['state']}) -> {data['target']}",
             title_justify="left",
         )
-        for column in ("task", "agent", "state", "try", "branch", "merge", "log / reason"):
-            table.add_column(column, overflow="fold")
+        id_column(table)
+        for column in ("agent", "state", "try", "merge"):
+            table.add_column(column, no_wrap=True)
+        # Tokens and cost are per task; memory and CPU alone stay in the lines below the table,
+        # so a run without usage keeps its columns wide enough for the notes.
+        with_usage = any(_known(task.get("usage")) for task in data["tasks"])
+        if with_usage:
+            table.add_column("used", overflow="fold")
+        table.add_column("note", overflow="fold")
+        locations = []
         for task in data["tasks"]:
-            table.add_row(
+            cells = [
                 task["id"],
                 task["agent"] or "",
-                task["state"],
+                state_text(task["state"]),
                 str(task["attempt"] or ""),
-                task["branch"] or "",
                 (task["merge_commit"] or "")[:12],
-                task.get("reason") or task["log"] or "",
-            )
+            ]
+            if with_usage:
+                cells.append(used(task.get("usage"), task.get("resources")))
+            table.add_row(*cells, first_line(task.get("reason")))
+            if task["state"] in _WORK_STATES:
+                log = short_path(task["log"], base)
+                locations.append((task["id"], task["state"], task["branch"] or "", log))
         console.print(table)
+        print_locations(console, locations)
         console.print(f"started {data['started_at']}  finished {data['finished_at'] or '-'}")
+        if total := used(data.get("usage"), data.get("resources")):
+            console.print(f"used: {total}", highlight=False)
     daemon = data.get("daemon")
     if isinstance(daemon, dict):
         console.print(daemon_line(daemon), highlight=False, soft_wrap=True)
+
+
+def used(usage: Any, resources: Any) -> str:
+    """Tokens, cost, peak memory and CPU from the status JSON's objects, "" when unknown."""
+    tokens = format_usage(usage_from_dict(usage if isinstance(usage, dict) else None))
+    res = resources if isinstance(resources, dict) else None
+    return "; ".join(filter(None, (tokens, format_resources(resources_from_dict(res)))))
+
+
+def show_status(console: Console, data: dict[str, Any], path: Path | None) -> None:
+    """``render_status``, then one line on every task across runs (``coordinator tasks``)."""
+    render_status(console, data, repo_root(path))
+    if line := overall_line(path):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def daemon_line(cycle: dict[str, Any]) -> str:
@@ -99,3 +144,8 @@ def daemon_line(cycle: dict[str, Any]) -> str:
     elif cycle.get("held"):
         text += f"; waiting for a spec change: {', '.join(cycle['held'])}"
     return text
+
+
+def _known(usage: Any) -> bool:
+    """Whether a task's ``usage`` object says anything (its three keys are null when unknown)."""
+    return isinstance(usage, dict) and any(value is not None for value in usage.values())

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-# Each of these is also exported to the agent as ``COORDINATOR_<NAME>``.
-ENV_PLACEHOLDERS = ("task_id", "spec", "prompt_file", "worktree", "marker", "base", "run_id")
+# Each of these is also exported to the agent as ``COORDINATOR_<NAME>``; the first seven always
+# are, ``slot`` and ``port`` (the running task's slot and first port) whenever a run gives them.
+REQUIRED_ENV = ("task_id", "spec", "prompt_file", "worktree", "marker", "base", "run_id")
+ENV_PLACEHOLDERS = (*REQUIRED_ENV, "slot", "port")
 # ``{prompt}`` is the instructions as one argument (for CLIs that take the prompt inline; too
 # large for the environment); ``{python}`` is the interpreter running the coordinator, so the
 # built-in demo agent works from any virtualenv without PATH tricks.
@@ -146,13 +148,14 @@ def agent_env(
     are inherited by everything the agent starts, and that is how stray processes that escaped
     the agent's process tree are found and killed (``coordinator.io.procs``).
     """
-    missing = [name for name in ENV_PLACEHOLDERS if name not in values]
+    missing = [name for name in REQUIRED_ENV if name not in values]
     if missing:
         raise ValueError("agent_env needs a value for: " + ", ".join(missing))
     env = {key: value for key, value in base_env.items() if not _is_git_local(key)}
     env.update(extra)
     for name in ENV_PLACEHOLDERS:
-        env[env_name(name)] = values[name]
+        if name in values:
+            env[env_name(name)] = values[name]
     for key, value in env.items():
         if "\0" in key or "\0" in value or "=" in key or not key:
             raise ValueError(f"environment variable {key!r} cannot be passed to a process")

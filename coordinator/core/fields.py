@@ -155,7 +155,9 @@ def _footprint(value: object) -> FootprintMode:
         return "infer"
     if value == "declared":
         return "declared"
-    _fail(f"{_show(value)} is not a footprint mode", 'write "infer" or "declared"')
+    if value == "mentioned":
+        return "mentioned"
+    _fail(f"{_show(value)} is not a footprint mode", 'write "infer", "mentioned" or "declared"')
 
 
 Text = Annotated[str | None, BeforeValidator(_text)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-FootprintMode = Literal["infer", "declared"]
+FootprintMode = Literal["infer", "mentioned", "declared"]
 UnknownFootprint = Literal["exclusive", "shared"]
 # How far a task's agent is kept from the repository (README, Security model).
 Isolation = Literal["worktree", "clone", "sandbox"]
@@ -22,6 +22,9 @@ class FootprintSource(StrEnum):
     DECLARED = "declared"  # the spec's ``files:`` list
     FILES_SECTION = "files-section"  # a list under a ``## Files`` heading of the body
     MENTIONED = "mentioned"  # a path named in the body text that exists (or whose dir exists)
+    SYMBOLS = "symbols"  # a file defining a name the body uses
+    RETRIEVAL = "retrieval"  # a file the body's words rank high for
+    HISTORY = "history"  # a file that historically changes with the predicted ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class PathClaim:
 
     pattern: str
     source: FootprintSource
+    confidence: float = 1.0  # how sure the prediction is (declared paths: certain)
 
     @property
     def is_glob(self) -> bool:

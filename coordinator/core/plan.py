@@ -35,6 +35,10 @@ class Plan:
     remaining: Mapping[str, float]
     warnings: tuple[str, ...] = ()
     rank: Mapping[str, int] = field(default_factory=dict)
+    # overlapping pairs that ``[overlap]`` lets run side by side, and why (``core.sharing``)
+    waived: Sequence[Conflict] = ()
+    shared: tuple[str, ...] = ()  # ``[overlap] shared`` and ``mode``, to say why
+    overlap_mode: str = "files"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {t.id: t for t in self.tasks})

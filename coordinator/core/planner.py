@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
 from coordinator.core.conflicts import ConflictList, find_conflicts
-from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
+from coordinator.core.footprint import OverlapIndex, RepoPaths
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import (
     critical_path,
@@ -24,6 +24,8 @@ from coordinator.core.graph import (
 from coordinator.core.models import Footprint, Task, TaskSpec
 from coordinator.core.ordering import with_chosen_rank
 from coordinator.core.plan import Plan
+from coordinator.core.prediction import Predictor, predict
+from coordinator.core.sharing import overlap_footprints, waived
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
@@ -48,16 +50,18 @@ def build_plan(
     *,
     instances: int | None = None,
     caps: Mapping[str, int] | None = None,
+    predictor: Predictor | None = None,
 ) -> Plan:
     """Validate cross-spec rules, then compute everything ``plan`` shows and ``run`` needs.
 
     Raises ``InputError`` listing every problem (unknown agents and dependencies, duplicates,
     cycles) so one ``validate`` pass shows the user all of them. With ``instances`` (and the
     per-type ``caps``) the plan also gets a ``rank``: the start order that simulated best on the
-    estimates for that many slots (``coordinator.core.ordering``).
+    estimates for that many slots (``coordinator.core.ordering``). ``predictor`` (the
+    repository's index) enables the inferred footprint sources of ``footprint = "infer"``.
     """
     with gc_paused():
-        return _build_plan(specs, config, repo, instances=instances, caps=caps)
+        return _build_plan(specs, config, repo, instances=instances, caps=caps, predictor=predictor)
 
 
 def _build_plan(
@@ -67,6 +71,7 @@ def _build_plan(
     *,
     instances: int | None,
     caps: Mapping[str, int] | None,
+    predictor: Predictor | None = None,
 ) -> Plan:
     problems = validate_specs(specs, config.agents.keys())
     if problems:
@@ -84,16 +89,27 @@ def _build_plan(
             repo,
             mode=spec.footprint_mode or config.footprint,
             unknown=config.unknown_footprint,
+            predictor=predictor,
         )
         footprints[spec.id] = footprint
         warnings.extend(f"{spec.source}: {spec.id}: {note}" for note in notes)
 
-    index = OverlapIndex(footprints, repo)
+    sharing = config.overlap
+    waiving = bool(sharing.shared) or sharing.mode == "optimistic"
+    seen = overlap_footprints(footprints, sharing.shared, sharing.mode) if waiving else footprints
+    index = OverlapIndex(seen, repo)
     overlaps = index.overlaps()
     reach = reachability(order, deps)
     conflicts = ConflictList(
-        functools.partial(find_conflicts, order, overlaps, footprints, reach, index.shared_paths)
+        functools.partial(find_conflicts, order, overlaps, seen, reach, index.shared_paths)
     )
+    waived_list: ConflictList | tuple[()] = ()
+    if waiving:
+        full = OverlapIndex(footprints, repo)
+        every = functools.partial(
+            find_conflicts, order, full.overlaps(), footprints, reach, full.shared_paths
+        )
+        waived_list = ConflictList(lambda: waived(every(), conflicts))
 
     weights = default_weights(specs)
     path, length = critical_path(order, deps, weights)
@@ -110,5 +126,8 @@ def _build_plan(
         weights=weights,
         remaining=remaining_path(order, deps, weights),
         warnings=tuple(warnings),
+        waived=waived_list,
+        shared=tuple(sharing.shared),
+        overlap_mode=sharing.mode,
     )
     return with_chosen_rank(plan, instances=instances, caps=caps)

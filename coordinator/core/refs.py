@@ -20,13 +20,16 @@ DEFAULT_TARGET: Final = PREFIX + "integration"
 OLD_PREFIX: Final = PREFIX + "old/"
 # A commit only an agent's detached HEAD held is kept under this prefix.
 RECOVERED_PREFIX: Final = PREFIX + "recovered/"
+# A resolver's scratch branch holding a conflicted merge; deleted when the resolver is done.
+RESOLVING_PREFIX: Final = PREFIX + "resolving/"
 # The outcomes a task branch is renamed after when its work does not land.
 KEPT_STATES: Final = ("failed", "conflict", "cancelled", "skipped", "interrupted")
 KEPT_PREFIXES: Final = (*(f"{PREFIX}{state}/" for state in KEPT_STATES), OLD_PREFIX,
                         RECOVERED_PREFIX)  # fmt: skip
 # The target may not be one of the engine's own branches, nor inside them.
 RESERVED_BRANCH_PREFIXES: Final = (TASK_BRANCH_PREFIX, PREFIX + "failed/",
-                                   PREFIX + "conflict/", OLD_PREFIX)  # fmt: skip
+                                   PREFIX + "conflict/", OLD_PREFIX,
+                                   RESOLVING_PREFIX)  # fmt: skip
 # Where a value someone else wrote to a ref the coordinator guards is kept (not a branch, so
 # that no branch listing, ``clean`` or checkout ever offers it).
 QUARANTINE_REFS: Final = "refs/coordinator/quarantine/"
@@ -63,6 +66,10 @@ def kept_branch(kind: str, run_id: str, task_id: str, n: int = 1) -> str:
 def quarantine_ref(run_id: str, n: int) -> str:
     """``refs/coordinator/quarantine/<run>/target-<n>``: a value someone else put on the target."""
     return f"{QUARANTINE_REFS}{run_id}/target-{n}"
+
+
+def resolving_branch(run_id: str, task_id: str) -> str:
+    return f"{RESOLVING_PREFIX}{run_id}/{task_id}"
 
 
 def recovered_branch(branch: str, n: int = 1) -> str:

@@ -13,14 +13,16 @@ start and tracks slots and footprint reservations, at a coarser grain (its ``DON
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.core.decisions import BEFORE_START, Completion
+from coordinator.core.decisions import BEFORE_START, BUDGET, TAMPERED, Completion
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.slots import pick_slot, port_for
+from coordinator.core.usage import Resources, Usage, format_resources, format_usage, total_usage
 from coordinator.engine.recorder import Recorder
 from coordinator.errors import EXIT_OK, EXIT_UNMERGED
 from coordinator.io.agents import AgentProcess
@@ -51,11 +53,20 @@ class TaskRun:
     changed_files: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     agent_time: float = 0.0
+    slot: int | None = None
+    port: int | None = None
+    placed: list[str] = field(default_factory=list)  # files copied or linked in: not committed
     # live only: the agent's process, how its work ended, and the commit holding that work
     proc: AgentProcess | None = None
     completion: Completion | None = None
     exited: bool = False
     head: str = ""
+    usage: Usage = field(default_factory=Usage)  # every attempt's, added up
+    resources: Resources = field(default_factory=Resources)  # highest peak, CPU added up
+    failures: int = 0  # attempts whose agent failed and that were retried
+    conflicts: int = 0  # merges that conflicted and were retried
+    retrying: bool = False  # this attempt failed and the task runs again
+    attempt_open: bool = False  # an attempt row is in the store for this attempt
 
     @property
     def agent_running(self) -> bool:
@@ -68,7 +79,7 @@ class TaskBook:
 
     def __init__(
         self, plan: Plan, scheduler: Scheduler, store: Store, rec: Recorder, *, run_id: str,
-        target: str,
+        target: str, instances: int = 1, ports: tuple[int, int] = (20000, 10),
     ) -> None:  # fmt: skip
         self.plan = plan
         self.target = target
@@ -76,7 +87,11 @@ class TaskBook:
         self.store = store
         self.rec = rec
         self.run_id = run_id
+        self.instances = instances
+        self.ports = ports  # (port_base, port_stride)
         self.tasks = {t.id: TaskRun(t.id, t.agent) for t in plan.tasks}
+        self._slots: dict[int, str] = {}  # slot -> the task holding it
+        self._cooling: list[int] = []  # slots given back whose agents may still be stopping
 
     def __getitem__(self, task_id: str) -> TaskRun:
         return self.tasks[task_id]
@@ -118,20 +133,57 @@ class TaskBook:
         now = time.time()
         for task_id in started:
             attempt = self._policy.attempt(task_id)
+            slot = pick_slot(self.instances, self._slots, self._cooling)
+            self._slots[slot] = task_id
+            if slot in self._cooling:
+                self._cooling.remove(slot)
             # No branch or base yet: a coordinator killed before the worktree is made leaves
             # nothing for recovery to collect, and an older branch of this id untouched.
             self.update(
                 task_id, state=TaskState.RUNNING, attempt=attempt, started_at=now,
                 finished_at=None, branch=None, worktree=None, base=None, pid=None,
                 pid_create_time=None, reason="", completion=None, proc=None, exited=False,
+                slot=slot, port=port_for(slot, *self.ports), placed=[], retrying=False,
+                attempt_open=False,
             )  # fmt: skip
         return started
 
+    def _free_slot(self, task_id: str) -> None:
+        """The agent's work is over: its slot may go to the next task (cooling a while)."""
+        slot = self.tasks[task_id].slot
+        if slot is not None and self._slots.get(slot) == task_id:
+            del self._slots[slot]
+            self._cooling.append(slot)
+
+    def settled(self, task_id: str) -> None:
+        """The agent's processes are gone: its port is surely free again."""
+        slot = self.tasks[task_id].slot
+        if slot in self._cooling and slot not in self._slots:
+            self._cooling.remove(slot)
+
     def worktree_ready(
-        self, task_id: str, *, branch: str, worktree: str, base: str, log: str
-    ) -> None:
-        """Recorded before the agent exists, so that recovery knows where its work would be."""
-        self.update(task_id, branch=branch, worktree=worktree, base=base, log=log)
+        self, task_id: str, *, branch: str, worktree: str, base: str, log: str,
+        placed: Sequence[str] = (),
+    ) -> None:  # fmt: skip
+        """Recorded before the agent exists, so that recovery knows where its work would be
+        (and which placed files to leave out of it)."""
+        self.update(
+            task_id, branch=branch, worktree=worktree, base=base, log=log, placed=list(placed)
+        )
+
+    def _open_attempt(self, task_id: str, now: float) -> None:
+        task = self.tasks[task_id]
+        if not task.attempt_open:
+            self.store.add_attempt(
+                self.run_id, task_id, task.attempt, started_at=now, branch=task.branch,
+                base=task.base, slot=task.slot, log=task.log,
+            )  # fmt: skip
+            task.attempt_open = True
+
+    def setup_started(self, task_id: str, command: str) -> None:
+        """``[worktree] setup`` runs: the attempt begins (a setup failure ends it)."""
+        self._open_attempt(task_id, time.time())
+        self.rec.emit("setup", self.tasks[task_id].id, command)
 
     def agent_started(self, task_id: str, proc: AgentProcess) -> None:
         task = self.tasks[task_id]
@@ -140,46 +192,72 @@ class TaskBook:
             self.update(
                 task_id, proc=proc, started_at=now, pid=proc.pid, pid_create_time=proc.create_time
             )
-            self.store.add_attempt(
-                self.run_id, task_id, task.attempt, started_at=now, branch=task.branch,
-                base=task.base,
-            )  # fmt: skip
-        where = f"attempt {task.attempt} in {task.worktree}"
-        self.rec.emit("started", task_id, where, pid=proc.pid)
+            self._open_attempt(task_id, now)
+        where = f"attempt {task.attempt} in {task.worktree} (slot {task.slot}, port {task.port})"
+        self.rec.emit("started", task_id, where, pid=proc.pid, slot=task.slot, port=task.port)
 
-    def agent_finished(self, task_id: str, completion: Completion) -> None:
-        """The agent's work is over: its slot frees now, before its processes are stopped."""
+    def agent_finished(self, task_id: str, completion: Completion, *, retry: bool = False) -> None:
+        """The agent's work is over: its slot frees now, before its processes are stopped.
+
+        With ``retry`` (a failed agent that runs again) the task stays open for the policy:
+        its dependents wait, and its footprint stays reserved until the new attempt.
+        """
         task = self.tasks[task_id]
         now = time.time()
         worked = now - (task.started_at or now)
-        skipped = self._policy.agent_finished(task_id, ok=completion.ok)
+        skipped = self._policy.agent_finished(task_id, ok=completion.ok or retry)
+        self._free_slot(task_id)
         with self.store.transaction():
             self.update(
                 task_id, completion=completion, finished_at=now, summary=completion.summary,
                 reason=completion.reason, agent_time=task.agent_time + worked,
                 **({"state": TaskState.DONE} if completion.ok else {}),
             )  # fmt: skip
-            if task.proc is not None:  # else stopped before its agent started: no attempt
+            if task.attempt_open:  # else stopped before it started: no attempt
                 self.store.finish_attempt(
                     self.run_id, task_id, task.attempt, finished_at=now,
                     outcome="done" if completion.ok else "failed", reason=completion.reason or None,
                 )  # fmt: skip
+        task.retrying = retry
+        task.failures += retry
         if completion.ok:
             how = completion.how
             self.rec.emit("finished", task_id, f"agent done ({how})", summary=completion.summary)
         else:
-            self.rec.emit("agent-failed", task_id, completion.reason, summary=completion.summary)
+            said = completion.reason + ("; it runs again" if retry else "")
+            self.rec.emit("agent-failed", task_id, said, summary=completion.summary)
         self._skip(skipped, task_id)
 
+    def attempt_used(self, task_id: str, usage: Usage, resources: Resources) -> None:
+        """What this attempt's agent used; the task's totals (and the run's) grow by it."""
+        task = self.tasks[task_id]
+        task.usage = task.usage + usage
+        task.resources = task.resources.combine(resources)
+        with self.store.transaction():
+            if task.attempt_open:
+                self.store.attempt_used(
+                    self.run_id, task_id, task.attempt, usage=usage.as_dict(),
+                    resources=resources.as_dict(),
+                )  # fmt: skip
+            self.store.upsert_task(
+                self.run_id, task_id, usage=task.usage.as_dict(),
+                resources=task.resources.as_dict(),
+            )  # fmt: skip
+
+    def total_usage(self) -> Usage:
+        return total_usage(t.usage for t in self)
+
     def adopted(self, task_id: str, *, branch: str, worktree: str, base: str, log: str,
-                summary: str, from_run: str) -> None:  # fmt: skip
+                summary: str, from_run: str, placed: Sequence[str] = ()) -> None:  # fmt: skip
         """Finished work of a run that was cut off: it goes to collection without an agent."""
         now = time.time()
         self._policy.agent_finished(task_id, ok=True)
+        self._free_slot(task_id)
         self.update(
             task_id, state=TaskState.DONE, attempt=self._policy.attempt(task_id), started_at=now,
             finished_at=now, branch=branch, worktree=worktree, base=base, log=log,
             summary=summary, completion=Completion(True, "adopted", summary=summary),
+            placed=list(placed),
         )  # fmt: skip
         self.rec.emit("adopted", task_id, f"finished work of run {from_run} on {branch}")
 
@@ -193,7 +271,10 @@ class TaskBook:
         )  # fmt: skip
 
     def merging(self, task_id: str) -> None:
+        """Collected and clean: the work waits for the merge lane (or is merging)."""
         self.update(task_id, state=TaskState.MERGING)
+        changed = len(self.tasks[task_id].changed_files)
+        self.rec.emit("merging", task_id, f"{changed} files changed; in the merge lane")
 
     def verifying(self, task_id: str, pid: int | None, create_time: float | None) -> None:
         """The gate runs: its pid is stored, so that a run cut off now can still kill it."""
@@ -219,13 +300,39 @@ class TaskBook:
             skipped = self._policy.not_merged(task_id, state)
         self.update(task_id, state=state, reason=reason, branch=branch)
         self.rec.emit(state.value, task_id, f"{detail or reason}; branch {branch} kept")
+        kind = {TaskState.FAILED: "task_failed", TaskState.CONFLICT: "task_conflict"}.get(state)
+        if kind:
+            self.notify(kind, task_id, detail or reason)
+        if reason == TAMPERED:  # said apart too: a user may want only these
+            self.notify("task_tampered", task_id, detail or reason)
         self._skip(skipped, task_id)
 
-    def retried(self, task_id: str, *, kept: str, reason: str) -> None:
-        """A conflicted task runs again from the new head; its first work stays on ``kept``."""
+    def notify(self, kind: str, task_id: str, detail: str = "") -> None:
+        """Tell ``[notify] command`` about a task (``task_failed``, ``task_conflict``,
+        ``task_tampered``), with what ``status --json`` says of it."""
+        task = self.tasks[task_id]
+        about = {
+            "id": task.id, "agent": task.agent, "state": task.state.value, "reason": task.reason,
+            "attempt": task.attempt, "branch": task.branch, "worktree": task.worktree,
+            "log": task.log, "usage": task.usage.as_dict(),
+        }  # fmt: skip
+        self.rec.notify(kind, target=self.target, task=about, detail=detail)
+
+    def retried(self, task_id: str, *, kept: str, reason: str, conflict: bool = True) -> None:
+        """The task runs again from the new head (after a conflict, or a failed agent with
+        retries left); the work of the attempt before stays on ``kept``."""
         self._policy.retry(task_id)
+        task = self.tasks[task_id]
+        task.conflicts += conflict
+        task.retrying = False
         self.update(task_id, state=TaskState.PENDING, branch=kept, reason="")
         self.rec.emit("retry", task_id, f"{reason}; {kept} kept; retrying")
+
+    def budget_stop(self, why: str) -> None:
+        """The run's budget is used up: nothing that has not started will (``skipped``)."""
+        for task_id in self._policy.cancel():
+            self.update(task_id, state=TaskState.SKIPPED, reason=BUDGET)
+            self.rec.emit("skipped", task_id, f"{BUDGET}: {why}")
 
     def cancel_pending(self) -> None:
         """Ctrl-C: nothing that has not started will."""
@@ -239,16 +346,21 @@ class TaskBook:
             self.rec.emit("skipped", task_id, reason)
 
     # ------------------------------------------------------------------ display
-    def rows(self) -> list[TaskRow]:
+    def rows(self, live: Callable[[str], Resources | None] | None = None) -> list[TaskRow]:
+        """The live view's rows; ``live`` gives a running agent's memory and CPU so far."""
         waiting = self._policy.waiting_reasons()
         rows = []
         for task in self:
             note = task.reason or waiting.get(task.id, "")
             if task.state == TaskState.RUNNING:
                 note = ""
+            used = task.resources
+            if live is not None and task.agent_running and (now := live(task.id)) is not None:
+                used = used.combine(now)
             row = TaskRow(
                 task.id, task.agent, task.state.value, task.attempt, task.started_at,
-                task.finished_at, task.worktree or "", note,
+                task.finished_at, task.worktree or "", note, format_usage(task.usage),
+                format_resources(used),
             )  # fmt: skip
             rows.append(row)
         return rows
@@ -270,7 +382,10 @@ class TaskBook:
                 )
         agent_time = sum(t.agent_time for t in self)
         code = EXIT_OK if not unmerged else EXIT_UNMERGED
+        used = Resources()
+        for task in self:
+            used = used.combine(task.resources)
         return RunSummary(
             self.run_id, target, wall, agent_time, max_parallel, counts, unmerged, code,
-            tuple(self.rec.notes),
+            tuple(self.rec.notes), self.total_usage(), used,
         )  # fmt: skip

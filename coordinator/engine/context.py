@@ -14,23 +14,31 @@ import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coordinator.core.config import AgentConfig
+from coordinator.core.decisions import Limits
+from coordinator.core.mergequeue import MergeQueue
 from coordinator.core.plan import Plan
 from coordinator.core.refs import branch_ref
 from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
+from coordinator.engine.launch import Prompts
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.clones import Recorded
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerWatcher
+from coordinator.io.resources import ResourceMeter
 from coordinator.io.runfiles import RunFiles, state_dir
 from coordinator.io.shared_state import LiveAgents, SharedState
 from coordinator.io.store import Store
 from coordinator.io.workcheck import CheckoutGuard
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import Project
+
+if TYPE_CHECKING:
+    from coordinator.engine.gating import Round
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,9 @@ class Interrupt:
 
 @dataclass(frozen=True)
 class Timer:
-    kind: str  # "timeout", "settle", "tampered", or "admission" (task_id "": look at the disk)
+    # "timeout", "settle", "retry" (a retry_delay is over), "tampered" (a change to shared
+    # state pinned on the task), or "admission" (task_id "": look at the machine again)
+    kind: str
     task_id: str
     attempt: int
 
@@ -71,6 +81,7 @@ class RunContext:
         run_id: str,
         target: str,
         adopt: Mapping[str, Adopted],
+        instances: int = 1,
     ) -> None:
         self.project = project
         self.config = project.config
@@ -84,7 +95,11 @@ class RunContext:
         self.target_ref = branch_ref(target)
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.files = RunFiles.create(repo.git_dir, run_id)
-        self.worktrees = Worktrees(repo, self.config.worktrees)
+        self.prompts = Prompts(project, repo, target)
+        self.attributes = self.files.union_attributes(self.config.overlap.union)
+        self.worktrees = Worktrees(repo, self.config.worktrees,
+                                   pool_size=self.config.pool_size(instances),
+                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)
         self.gate = GateSwitch()
@@ -92,7 +107,14 @@ class RunContext:
         self.stopping = False  # a first Ctrl-C: nothing new starts
         self.adopt = dict(adopt)
         self.admission = ""  # why new starts are held back, "" when they are not
-        self.admission_timer = False  # a look at the disk is scheduled
+        self.admission_timer = False  # a look at the machine is scheduled
+        config = self.config
+        self.limits = Limits(config.min_free_disk, config.min_free_memory, config.max_load)
+        self.budget = ""  # why nothing more starts: the run's budget is used up ("" while not)
+        self.meter = ResourceMeter()  # thread-safe: agents' memory and CPU, sampled
+        self.setups: dict[str, GateSwitch] = {}  # setup commands running, killable from anywhere
+        self.retry_waiting: dict[str, tuple[str, str]] = {}  # task -> (kept branch, reason)
+        self.notify_problems: list[str] = []  # appended by the notify thread, drained by the loop
         self.max_parallel = 0
         self.checkout = CheckoutGuard(repo)
         self.checkout.snapshot()
@@ -105,6 +127,11 @@ class RunContext:
         self.at_rest: dict[str, str] = {}  # refs no step of this run writes any more -> value
         self.clone_records: dict[str, Recorded] = {}  # task clone -> its guarded files as made
         self.timers: list[tuple[float, int, Timer]] = []
+        # the merge queue (with a gate): its rules, the round in flight, the last batch failure
+        merge = self.config.merge
+        self.queue = MergeQueue(parallel=merge.parallel or self.config.instances, batch=merge.batch)
+        self.merge_round: Round | None = None
+        self.last_gate_reason = ""
         self._seq = itertools.count()
 
     def add_timer(self, deadline: float, timer: Timer) -> None:

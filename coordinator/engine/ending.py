@@ -8,25 +8,28 @@ holds anything), so the new attempt starts clean from the new head.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coordinator.core.decisions import Verdict
 from coordinator.core.models import TaskState
 from coordinator.core.refs import branch_ref, first_free, kept_branch, task_branch
-from coordinator.engine.context import RunContext
+from coordinator.engine.context import RunContext, Timer
 from coordinator.io.clones import remove_clone
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.placing import unplace
 from coordinator.io.worktrees import Worktrees
 
 
 def keep(ctx: RunContext, task_id: str, verdict: Verdict, *, detail: str = "") -> None:
     """Start the job that keeps the task's branch; ``detail`` is a longer reason to show."""
     state = verdict.state or TaskState.FAILED
-    job = KeepJob(
-        ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry",
-        ctx.plan.task(task_id).isolation != "worktree",
-    )
+    placed = tuple(ctx.book[task_id].placed)
+    clone = ctx.plan.task(task_id).isolation != "worktree"
+    job = KeepJob(ctx.repo, ctx.worktrees, task_id, ctx.run_id, state, verdict.action == "retry",
+                  placed, clone)  # fmt: skip
     ctx.jobs.start("keep", task_id, lambda: Kept(*job.run(), verdict, detail))
 
 
@@ -38,6 +41,7 @@ class KeepJob:
     run_id: str
     state: TaskState
     remove_worktree: bool
+    placed: tuple[str, ...] = ()
     clone: bool = False  # a task clone: its work is collected, so a retry deletes it
 
     def run(self) -> tuple[str, str | None]:
@@ -51,10 +55,12 @@ class KeepJob:
         if self.repo.branch_exists(branch):
             self.repo.rename_branch(branch, kept)
         crash_point("after-branch-kept")
-        if self.remove_worktree and self.clone:
+        if self.remove_worktree and self.clone:  # never pooled: its git directory is the agent's
             remove_clone(self.worktrees.path(self.task_id))
-        elif self.remove_worktree:
-            self.worktrees.remove(self.task_id, force=False)
+        elif self.remove_worktree:  # what the coordinator placed there is not work to keep
+            unplace(self.worktrees.path(self.task_id), self.repo.root, self.placed)
+            if not self.worktrees.release(self.task_id):
+                self.worktrees.remove(self.task_id, force=False)
         return kept, self.repo.resolve(branch_ref(kept))
 
 
@@ -69,8 +75,46 @@ class Kept:
         if self.sha is not None:
             ctx.at_rest[branch_ref(self.branch)] = self.sha
         verdict = self.verdict
+        if verdict.action == "retry" and (ctx.stopping or ctx.budget):  # stopped meanwhile
+            verdict = Verdict("end", verdict.state, verdict.reason)
         if verdict.action == "retry":
-            ctx.book.retried(task_id, kept=self.branch, reason=verdict.reason)
+            conflict = verdict.state == TaskState.CONFLICT
+            delay = 0.0 if conflict else ctx.agent_config(task_id).retry_delay
+            if delay > 0:  # the task waits, shown as pending; a timer brings it back
+                ctx.retry_waiting[task_id] = (self.branch, verdict.reason)
+                ctx.book.update(task_id, state=TaskState.PENDING, branch=self.branch,
+                                reason=f"retry in {delay:g}s after: {verdict.reason}")  # fmt: skip
+                ctx.add_timer(time.time() + delay, Timer("retry", task_id, 0))
+                return
+            ctx.book.retried(task_id, kept=self.branch, reason=verdict.reason, conflict=conflict)
             return
         state = verdict.state or TaskState.FAILED
         ctx.book.ended(task_id, state, verdict.reason, branch=self.branch, detail=self.detail)
+
+
+def hand_back(worktrees: Worktrees, task_id: str, placed: Sequence[str]) -> bool:
+    """What the coordinator placed in the worktree is taken back, then the worktree goes to
+    the pool (False: the pool is off or full, the worktree stays where it is)."""
+    if worktrees.pool_size <= 0:
+        return False
+    unplace(worktrees.path(task_id), worktrees.repo.root, placed)
+    return worktrees.release(task_id)
+
+
+def retry_due(ctx: RunContext, task_id: str) -> None:
+    """A failed task's ``retry_delay`` is over: it runs again, unless the run is stopping."""
+    waiting = ctx.retry_waiting.pop(task_id, None)
+    if waiting is None:
+        return
+    kept, reason = waiting
+    if ctx.stopping or ctx.budget:
+        ctx.book.ended(task_id, TaskState.FAILED, reason, branch=kept)
+    else:
+        ctx.book.retried(task_id, kept=kept, reason=reason, conflict=False)
+
+
+def give_up_retries(ctx: RunContext) -> None:
+    """Ctrl-C or a used-up budget: tasks waiting out a ``retry_delay`` end failed instead."""
+    for task_id in list(ctx.retry_waiting):
+        kept, reason = ctx.retry_waiting.pop(task_id)
+        ctx.book.ended(task_id, TaskState.FAILED, reason, branch=kept)

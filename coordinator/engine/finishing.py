@@ -18,6 +18,8 @@ from coordinator.core.config import Identity
 from coordinator.core.decisions import (
     Completion,
     after_collect,
+    agent_retry,
+    budget_left,
     by_exit,
     by_marker,
     stop_grace,
@@ -25,13 +27,16 @@ from coordinator.core.decisions import (
     timed_out,
 )
 from coordinator.core.footprint import violations as footprint_violations
-from coordinator.engine import ending, guarding
+from coordinator.core.usage import Resources, Usage
+from coordinator.core.usagereaders import read_usage
+from coordinator.engine import admission, ending, guarding
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
 from coordinator.io.clones import collect_clone, refuse_unsafe_links
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.markers import MarkerSeen, read_marker
+from coordinator.io.markers import MarkerContent, MarkerSeen, read_marker
+from coordinator.io.resources import ResourceMeter
 from coordinator.io.shared_state import Finding
 from coordinator.io.workcheck import CheckoutGuard, WorkCheck, collect_work
 
@@ -51,6 +56,7 @@ def on_marker(ctx: RunContext, event: MarkerSeen, *, settled: bool = False) -> N
         ctx.add_timer(time.time() + MARKER_SETTLE, Timer("settle", task.id, task.attempt))
         return
     ctx.rec.note_marker_latency(task.id, event.path)
+    _usage_problem(ctx, task.id, content)
     complete(ctx, task.id, by_marker(content))
     crash_point("after-marker-seen")
 
@@ -66,14 +72,23 @@ def on_exit(ctx: RunContext, event: AgentExited) -> None:
     content = read_marker(marker)
     if content is not None and content.valid:
         ctx.rec.note_marker_latency(task.id, marker)
-    complete(ctx, task.id, by_exit(content, event.returncode))
+        _usage_problem(ctx, task.id, content)
+    complete(ctx, task.id, by_exit(content, event.returncode, event.error))
     if content is not None and content.valid:
         crash_point("after-marker-seen")
 
 
+def _usage_problem(ctx: RunContext, task_id: str, content: MarkerContent) -> None:
+    if content.usage_error:
+        ctx.rec.emit("warning", task_id, f"the marker's usage was not read: {content.usage_error}")
+
+
 def on_timer(ctx: RunContext, timer: Timer) -> None:
     if timer.kind == "admission":
-        ctx.admission_timer = False  # the loop looks at the disk again next
+        admission.on_recheck(ctx)  # the loop looks at the machine again next
+        return
+    if timer.kind == "retry":
+        ending.retry_due(ctx, timer.task_id)
         return
     task = ctx.book.tasks.get(timer.task_id)
     if task is None or task.attempt != timer.attempt or not task.agent_running:
@@ -89,7 +104,11 @@ def on_timer(ctx: RunContext, timer: Timer) -> None:
 
 def complete(ctx: RunContext, task_id: str, completion: Completion) -> None:
     """The agent's work is over: record it (its slot frees now), then stop and collect it."""
-    ctx.book.agent_finished(task_id, completion)
+    retry = agent_retry(
+        completion, failures=ctx.book[task_id].failures,
+        retries=ctx.agent_config(task_id).retries, stopping=ctx.stopping or bool(ctx.budget),
+    )  # fmt: skip
+    ctx.book.agent_finished(task_id, completion, retry=retry)
     settle(ctx, task_id, stop_agent=True)
 
 
@@ -106,8 +125,10 @@ def settle(ctx: RunContext, task_id: str, *, stop_agent: bool) -> None:
     job = SettleJob(
         ctx.repo, task_id, ctx.run_id, task.proc if stop_agent else None, stop_agent, grace,
         Path(task.worktree), task.branch, task.base, ctx.config.identity, message,
-        ctx.checkout, ctx.checkout_lock, guarding.look(ctx, task_id),
-        ctx.plan.task(task_id).isolation, ctx.files.root / f"index-{task_id}",
+        ctx.checkout, ctx.checkout_lock, tuple(task.placed), ctx.meter,
+        ctx.config.usage_format(task.agent), Path(task.log) if task.log else None,
+        guarding.look(ctx, task_id), ctx.plan.task(task_id).isolation,
+        ctx.files.root / f"index-{task_id}",
     )  # fmt: skip
     ctx.jobs.start("settle", task_id, job.run)
 
@@ -129,6 +150,10 @@ class SettleJob:
     message: str
     checkout: CheckoutGuard
     checkout_lock: threading.Lock
+    placed: tuple[str, ...]
+    meter: ResourceMeter
+    usage_format: str | None
+    log: Path | None
     look: guarding.Look  # the shared state, once the agent is dead and before its work is read
     isolation: str = "worktree"
     scratch_index: Path | None = None  # a task clone's files are staged through this index
@@ -140,16 +165,19 @@ class SettleJob:
             killed = kill_task_processes(self.proc, self.task_id, self.run_id, timeout=self.grace)
         crash_point("agent-stopped")
         findings = self.look()
+        resources = self._resources()
+        usage = self._usage()
         stopped = time.perf_counter()
         if self.isolation == "worktree" or self.scratch_index is None:
             check = collect_work(
                 self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
-                identity=self.identity, message=self.message,
+                identity=self.identity, message=self.message, keep_out=self.placed,
             )  # fmt: skip
         else:
             check = collect_clone(
                 self.repo, clone=self.worktree, branch=self.branch, base=self.base,
                 identity=self.identity, message=self.message, index=self.scratch_index,
+                keep_out=self.placed,
             )  # fmt: skip
         crash_point("after-commit")
         changed = self.repo.changed_files(self.base, check.head)
@@ -158,7 +186,26 @@ class SettleJob:
         with self.checkout_lock:
             touched = self.checkout.changes()
         return Settled(check, changed, touched, killed, stopped - started, collected - stopped,
-                       tuple(findings))  # fmt: skip
+                       usage, resources, tuple(findings))  # fmt: skip
+
+    def _resources(self) -> Resources:
+        """What the agent's tree used: the samples, and ``wait4``'s word once it is reaped."""
+        rusage = None
+        if self.proc is not None and self.proc.pid is not None:
+            self.proc.wait(timeout=2.0)  # its waiter reaps it the moment it is dead
+            rusage = self.proc.rusage
+        cpu, rss = rusage if rusage is not None else (None, None)
+        return self.meter.finish(self.task_id, cpu_seconds=cpu, max_rss=rss)
+
+    def _usage(self) -> Usage | None:
+        """Tokens and cost as the agent's CLI printed them into its log, if it does."""
+        if self.usage_format is None or self.log is None:
+            return None
+        try:
+            text = self.log.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+        return read_usage(self.usage_format, text)
 
 
 @dataclass(frozen=True)
@@ -171,16 +218,26 @@ class Settled:
     killed: list[int]
     stop_seconds: float
     collect_seconds: float
+    usage: Usage | None  # read from the agent's output
+    resources: Resources
     findings: tuple[Finding, ...] = ()
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
         guarding.report(ctx, self.findings)
+        task = ctx.book[task_id]
+        said = task.completion.usage if task.completion else None
+        ctx.book.attempt_used(task_id, (self.usage or Usage()).overlay(said or Usage()),
+                              self.resources)  # fmt: skip
+        ctx.book.settled(task_id)
+        check_budget(ctx)
+        completion = ctx.book[task_id].completion
+        assert completion is not None
         if self.killed:
-            ctx.rec.emit(
-                "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
-            )
+            why = " after its done marker" if completion.ok and completion.how == "marker" else ""
+            message = f"terminated {len(self.killed)} processes{why}"
+            ctx.rec.emit("killed", task_id, message, pids=self.killed)
         for note in self.check.notes:
             ctx.rec.emit("warning", task_id, note)
         if self.touched:
@@ -197,11 +254,10 @@ class Settled:
                 + " (by its agent, or another agent may have written into its worktree)",
                 paths=violations,
             )  # fmt: skip
-        completion = ctx.book[task_id].completion
-        assert completion is not None
         verdict = after_collect(
             completion, work_ok=self.check.ok, work_reason=self.check.reason,
             violations=violations, on_violation=ctx.config.on_violation,
+            retry=task.retrying and not ctx.stopping and not ctx.budget,
             tampered=guarding.is_tampered(ctx, task_id),
         )  # fmt: skip
         if verdict.action == "land":
@@ -209,6 +265,20 @@ class Settled:
             crash_point("merge-queued")
         else:
             ending.keep(ctx, task_id, verdict)
+
+
+def check_budget(ctx: RunContext) -> None:
+    """Once the run's total reaches ``[budget]``, nothing more starts (see ``decisions``)."""
+    budget = ctx.config.budget
+    if ctx.budget or (budget.max_cost_usd is None and budget.max_tokens is None):
+        return
+    why = budget_left(ctx.book.total_usage(), max_cost_usd=budget.max_cost_usd,
+                      max_tokens=budget.max_tokens)  # fmt: skip
+    if why:
+        ctx.budget = why
+        ctx.rec.emit("budget", None, f"{why}: no new task starts; running ones finish")
+        ctx.book.budget_stop(why)
+        ending.give_up_retries(ctx)
 
 
 def _is_empty(path: Path) -> bool:

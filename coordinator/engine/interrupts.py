@@ -14,7 +14,7 @@ import os
 import signal
 
 from coordinator.core.decisions import interrupted
-from coordinator.engine import finishing
+from coordinator.engine import ending, finishing
 from coordinator.engine.context import Interrupt, RunContext
 
 
@@ -38,6 +38,8 @@ def kill_now(ctx: RunContext) -> None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
     ctx.gate.trip()
+    for switch in list(ctx.setups.values()):
+        switch.trip()
 
 
 def on_interrupt(ctx: RunContext, event: Interrupt) -> None:
@@ -47,5 +49,8 @@ def on_interrupt(ctx: RunContext, event: Interrupt) -> None:
         ctx.stopping = True
         ctx.book.cancel_pending()
         ctx.rec.emit("stopping", None, "interrupted: no new tasks; stopping running agents")
+        ending.give_up_retries(ctx)
+    for switch in list(ctx.setups.values()):  # a setup command stops like an agent
+        switch.trip()
     for task in ctx.book.running_agents():
         finishing.complete(ctx, task.id, interrupted())

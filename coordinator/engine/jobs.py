@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from coordinator.engine.context import RunContext
 
 MERGE = "merge"  # the job kind of the merge lane
+GATE = "gate"  # one gate run of the merge queue (several run at once)
 
 
 class JobResult(Protocol):
@@ -78,36 +79,41 @@ class Jobs:
         return task_id in self.running
 
     def lane_busy(self) -> bool:
-        return MERGE in self.running.values()
+        return any(kind in (MERGE, GATE) for kind in self.running.values())
 
 
 class GateSwitch:
-    """The merge gate's process group, which a second Ctrl-C kills from any thread.
+    """The merge gates' process groups (the queue runs several), which a second Ctrl-C kills
+    from any thread.
 
-    Tripped before the gate starts, the switch kills it the moment it does.
+    Tripped before a gate starts, the switch kills it the moment it does.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pid: int | None = None
+        self._pids: set[int] = set()
         self._tripped = False
 
     def started(self, pid: int) -> None:
         with self._lock:
-            self._pid = pid
+            self._pids.add(pid)
             tripped = self._tripped
         if tripped:
             _kill_group(pid)
 
-    def ended(self) -> None:
+    def ended(self, pid: int | None = None) -> None:
+        """The gate of ``pid`` ended (None: every gate)."""
         with self._lock:
-            self._pid = None
+            if pid is None:
+                self._pids.clear()
+            else:
+                self._pids.discard(pid)
 
     def trip(self) -> None:
         with self._lock:
             self._tripped = True
-            pid = self._pid
-        if pid is not None:
+            pids = list(self._pids)
+        for pid in pids:
             _kill_group(pid)
 
 

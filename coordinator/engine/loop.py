@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine import finishing, guarding, interrupts, merging, starting
+from coordinator.engine import finishing, gating, guarding, interrupts, merging, starting
 from coordinator.engine.book import TaskBook
 from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
 from coordinator.engine.jobs import JobDone
@@ -29,12 +29,14 @@ from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
+from coordinator.io.notifier import Notifier
 from coordinator.io.shared_state import SharedChanged
 from coordinator.io.store import Store
 from coordinator.project import Project
 from coordinator.ui.display import Reporter, RunSummary
 
-SIGNAL_LATENCY = 0.5  # seconds: the longest a signal waits for its handler
+DRAIN_LIMIT = 1000
+WAKE_EVERY = 0.2  # seconds, at most, that the loop waits without running signal handlers
 
 
 class Engine:
@@ -58,13 +60,22 @@ class Engine:
         caps = {name: config.agent_cap(name) for name in config.agents}
         scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
-        self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target)
+        ports = (config.worktree.port_base, config.worktree.port_stride)
+        self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target,
+                             instances=instances, ports=ports)  # fmt: skip
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
-            adopt=adopt or {},
+            adopt=adopt or {}, instances=instances,
         )  # fmt: skip
+        self.ctx.queue.parallel = config.merge.parallel or instances
         self.reporter = reporter
         self.stop = stop
+        notify = config.notify
+        if notify.command:
+            self.rec.notifier = Notifier(
+                notify.command, cwd=project.root, timeout=notify.timeout, events=notify.events,
+                on_problem=self.ctx.notify_problems.append,
+            )  # fmt: skip
         self.handlers = {
             MarkerSeen: lambda e: finishing.on_marker(self.ctx, e),
             AgentExited: lambda e: finishing.on_exit(self.ctx, e),
@@ -77,33 +88,61 @@ class Engine:
 
     # ----------------------------------------------------------------- the loop
     def _loop(self) -> None:
-        """Start what may start, feed the merge lane, show, then handle the next event."""
+        """Handle what is queued, start what may start, feed the merge lane, show, wait."""
         ctx = self.ctx
-        while not self._finished():
+        self._drain()  # a stop asked for before the run began comes before any start
+        while True:
             if not ctx.stopping:
                 starting.start_ready(ctx)
-            merging.feed_lane(ctx)
-            self.reporter.update(ctx.book.rows())
+            if ctx.config.merge.verify:
+                gating.feed(ctx)
+            else:
+                merging.feed_lane(ctx)
+            self._say_notify_problems()
+            self.reporter.update(ctx.book.rows(live=ctx.meter.current))
             if self._finished():
                 return
-            event = self._next_event()
-            handler = self.handlers.get(type(event))
-            if handler is not None:
-                handler(event)
+            self._handle(self._next_event())
+            self._drain()
+
+    def _handle(self, event: object) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _drain(self) -> None:
+        """Handle the events already queued (and the timers due) before deciding again; at
+        most ``DRAIN_LIMIT``, so that a flood of events (an agent rewriting its marker in a
+        loop) cannot keep the loop from deciding."""
+        for _ in range(DRAIN_LIMIT):
+            try:
+                event = self.ctx.events.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(event)
+        timers = self.ctx.timers
+        while timers and timers[0][0] <= time.time():
+            self._handle(heapq.heappop(timers)[2])
+
+    def _say_notify_problems(self) -> None:
+        problems = self.ctx.notify_problems
+        while problems:
+            self.rec.emit("warning", None, problems.pop(0))
 
     def _finished(self) -> bool:
         ctx = self.ctx
-        if ctx.jobs.running or ctx.book.running_agents() or ctx.book.merge_order():
+        busy = ctx.jobs.running or ctx.merge_round is not None
+        if busy or ctx.book.running_agents() or ctx.book.merge_order():
             return False
         return ctx.stopping or ctx.book.done()
 
     def _next_event(self) -> object:
+        """The next event, or the next timer due. The wait is cut every ``WAKE_EVERY``: a signal
+        the kernel hands to another thread (it does when the main thread has one pending)
+        only runs its Python handler once this thread executes bytecode again."""
         timers = self.ctx.timers
         while True:
-            # Never blocked for long: a signal the kernel delivers to another thread (the
-            # second of two sent together finds the first pending here) only runs its Python
-            # handler once this thread wakes.
-            timeout = SIGNAL_LATENCY
+            timeout = WAKE_EVERY
             if timers:
                 timeout = min(timeout, max(0.0, timers[0][0] - time.time()))
                 if timeout == 0.0:
@@ -141,6 +180,7 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             ctx.watcher.stop()
+            ctx.meter.stop()
             ctx.shared.stop()
         guarding.finish(ctx)
         summary = self.book.summary(time.time() - started, ctx.target, ctx.max_parallel)
@@ -151,7 +191,17 @@ class Engine:
             summary=summary.as_dict(),
         )
         self.reporter.summary(summary)
+        self._notify_finished(summary)
         return summary
+
+    def _notify_finished(self, summary: RunSummary) -> None:
+        """``run_finished`` with the summary; waits for every notice (each has a timeout)."""
+        notifier = self.rec.notifier
+        if notifier is None:
+            return
+        self.rec.notify("run_finished", target=self.ctx.target, summary=summary.as_dict())
+        notifier.close()
+        self._say_notify_problems()
 
     def request_stop(self, hard: bool = False) -> None:
         """Stop as the first Ctrl-C does, or with ``hard`` as the second; from any thread."""

@@ -9,26 +9,20 @@ it needs is on the target.
 
 from __future__ import annotations
 
-import queue
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from coordinator.core.config import Identity
-from coordinator.core.decisions import after_conflict, after_gate, before_merge
+from coordinator.core.decisions import after_gate, before_merge
 from coordinator.core.refs import branch_ref, task_branch
-from coordinator.engine import ending, guarding
-from coordinator.engine.book import NO_CHANGES
+from coordinator.engine import ending, guarding, resolving
 from coordinator.engine.context import GateStarted, RunContext
-from coordinator.engine.jobs import MERGE, GateSwitch
+from coordinator.engine.jobs import MERGE
+from coordinator.engine.messages import merge_message
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.history import TRAILER_DIGEST
-from coordinator.io.merger import SUMMARY_PREFIX, MergeOutcome, build_merge_message, merge_task
+from coordinator.io.merger import MergeOutcome, merge_task
 from coordinator.io.shared_state import Finding, SharedState
-from coordinator.io.verify import verify_commit
 
 MERGE_ATTEMPTS = 3  # a target moved by someone else is merged onto again, this many times
 
@@ -49,69 +43,11 @@ def feed_lane(ctx: RunContext) -> None:
 
 
 def _merge(ctx: RunContext, task_id: str) -> None:
-    task = ctx.plan.task(task_id)
-    run = ctx.book[task_id]
-    message = build_merge_message(
-        task_id, task.spec.title or task_id, task.agent, ctx.run_id, run.violations,
-        {TRAILER_DIGEST: task.spec.digest} if task.spec.digest else {},
-        body=merge_body(run.summary, run.changed_files),
-    )  # fmt: skip
-    gate = None
-    if ctx.config.merge.verify:
-        gate = Gate(
-            ctx.repo, task_id, ctx.config.merge.verify, ctx.worktrees.directory / ".verify",
-            ctx.files.logs / f"{task_id}.verify.log", ctx.config.merge.verify_timeout,
-            ctx.events, ctx.gate, ctx.hard.is_set,
-        )  # fmt: skip
-    job = MergeJob(ctx.repo, ctx.target_ref, run.head, message, ctx.config.identity, gate,
+    message = merge_message(ctx, task_id)
+    head = ctx.book[task_id].head
+    job = MergeJob(ctx.repo, ctx.target_ref, head, message, ctx.config.identity, ctx.attributes,
                    ctx.shared, guarding.look(ctx))  # fmt: skip
     ctx.jobs.start(MERGE, task_id, job.run)
-
-
-def merge_body(summary: str, changed: Sequence[str]) -> str:
-    """The merge commit's body: the agent's summary, and a note when nothing changed, so that
-    a clone without the coordinator's store still tells the whole story."""
-    parts = []
-    if summary := summary.strip():
-        parts.append(SUMMARY_PREFIX + summary)
-    if not changed:
-        parts.append(f"The task landed with {NO_CHANGES}: its agent changed no files.")
-    return "\n\n".join(parts)
-
-
-@dataclass(frozen=True)
-class Gate:
-    """``[merge] verify`` for one task, run from the lane's thread on each merge result."""
-
-    repo: GitRepo
-    task_id: str
-    argv: Sequence[str]
-    scratch: Path
-    log: Path
-    timeout: float
-    events: queue.SimpleQueue[object]
-    switch: GateSwitch
-    hard: Callable[[], bool]
-
-    def __call__(self, commit: str) -> str | None:
-        try:
-            result = verify_commit(
-                self.repo, commit, self.argv, scratch=self.scratch, log=self.log,
-                timeout=self.timeout, on_start=self._started,
-            )  # fmt: skip
-        finally:
-            self.switch.ended()
-        if self.hard():
-            return "interrupted"
-        return None if result.ok else result.reason
-
-    def _started(self, pid: int) -> None:
-        self.switch.started(pid)
-        try:
-            create_time: float | None = psutil.Process(pid).create_time()
-        except psutil.Error:
-            create_time = None
-        self.events.put(GateStarted(self.task_id, pid, create_time))
 
 
 @dataclass(frozen=True)
@@ -121,7 +57,7 @@ class MergeJob:
     head: str
     message: str
     identity: Identity
-    gate: Gate | None
+    attributes: Path | None
     shared: SharedState
     look: guarding.Look  # before the target moves: puts back a target someone else moved
 
@@ -130,8 +66,9 @@ class MergeJob:
         for _ in range(MERGE_ATTEMPTS):
             findings += self.look()
             outcome = merge_task(
-                self.repo, self.target_ref, self.head, self.message, self.identity, gate=self.gate,
-                expected=self.shared.expected_target, move=self.shared.move_target,
+                self.repo, self.target_ref, self.head, self.message, self.identity,
+                attributes=self.attributes, expected=self.shared.expected_target,
+                move=self.shared.move_target,
             )  # fmt: skip
             if outcome.status != "moved":
                 break
@@ -157,15 +94,37 @@ class Landed:
         if outcome.status == "merged":
             assert outcome.commit is not None
             ctx.book.merged(task_id, outcome.commit)
-            ctx.at_rest[branch_ref(task_branch(task_id))] = ctx.book[task_id].head
+            at_rest(ctx, task_id)
+            pool_worktree(ctx, task_id)
             ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())
             detail = "" if ctx.hard.is_set() else outcome.reason
             ending.keep(ctx, task_id, verdict, detail=detail)
         else:
-            verdict = after_conflict(
-                outcome.conflicts, on_conflict=ctx.config.on_conflict,
-                attempt=ctx.book[task_id].attempt, stopping=ctx.stopping,
-            )  # fmt: skip
-            ending.keep(ctx, task_id, verdict)
+            resolving.on_conflict(ctx, task_id, outcome.conflicts)
+
+
+def at_rest(ctx: RunContext, task_id: str) -> None:
+    """A merged task's branch is written no more this run: guarded at the value it has."""
+    ctx.at_rest[branch_ref(task_branch(task_id))] = ctx.book[task_id].head
+
+
+def pool_worktree(ctx: RunContext, task_id: str) -> None:
+    """A merged task's worktree goes back to the pool, as a job: the next task reuses it. A
+    task clone never does (its git directory, config and hooks are its agent's): it stays
+    until ``clean``, as a worktree does with the pool off."""
+    if ctx.plan.task(task_id).isolation != "worktree":
+        return
+    if not ctx.jobs.busy(task_id):
+        worktrees, placed = ctx.worktrees, tuple(ctx.book[task_id].placed)
+        back = ending.hand_back
+        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed)))
+
+
+@dataclass(frozen=True)
+class Pooled:
+    pooled: bool
+
+    def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
+        ctx.rec.add_phase(task_id, "pool", seconds)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from coordinator.io.notifier import Notifier
 from coordinator.io.store import Store
 from coordinator.ui.display import Reporter, RunEvent
 
@@ -27,6 +28,12 @@ class Recorder:
         self.run_id = run_id
         self.phases: dict[str, dict[str, float]] = {}
         self.notes: list[str] = []
+        self.notifier: Notifier | None = None  # ``[notify] command``, when configured
+
+    def notify(self, kind: str, **payload: Any) -> None:
+        """Hand a notice to ``[notify] command`` (off this thread); a no-op without one."""
+        if self.notifier is not None:
+            self.notifier.send(kind, {"run_id": self.run_id, **payload})
 
     def emit(self, kind: str, task_id: str | None, message: str = "", **data: Any) -> None:
         now = time.time()
@@ -36,10 +43,21 @@ class Recorder:
             )
         self.reporter.event(RunEvent(kind, now, task_id, message, data))
 
-    def add_phase(self, task_id: str, phase: str, seconds: float) -> None:
-        """Add time spent for ``task_id`` in ``phase`` (a job reports its own)."""
+    def add_phase(
+        self, task_id: str, phase: str, seconds: float, *, end: float | None = None
+    ) -> None:
+        """Add time spent for ``task_id`` in ``phase`` (a job reports its own, ending at ``end``).
+
+        Every phase but the store's own writes is also kept in the store as a ``phase`` event
+        (its wall-clock start and end), so the HTML report can draw where a task's time went.
+        """
         phases = self.phases.setdefault(task_id, {})
         phases[phase] = phases.get(phase, 0.0) + seconds
+        if phase != "store":
+            ended = time.time() if end is None else end
+            span = {"phase": phase, "start": ended - seconds, "end": ended}
+            self.store.add_event(self.run_id, "phase", task_id=task_id, at=ended - seconds,
+                                 data=span)  # fmt: skip
 
     def note_marker_latency(self, task_id: str, path: Path) -> None:
         """Marker written (its mtime) to marker handled: the detection latency."""

@@ -18,6 +18,7 @@ from coordinator.core.refs import kept_branch, task_branch
 from coordinator.io.clones import collect_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
+from coordinator.io.placing import unplace
 from coordinator.io.procs import kill_task
 from coordinator.io.runfiles import RunFiles, state_dir
 from coordinator.io.store import Store, TaskRecord
@@ -41,6 +42,7 @@ class Adopted:
     summary: str
     log: str
     from_run: str
+    placed: tuple[str, ...] = ()  # files the coordinator copied or linked in: never committed
 
 
 @dataclass
@@ -75,6 +77,7 @@ def recover(
         )
         found.notes.append(f"run {run_id} was cut off; recovered its tasks")
     worktrees.prune()
+    found.notes.extend(worktrees.reconcile_pool())
     return found
 
 
@@ -111,6 +114,7 @@ def _recover_task(
             task.summary or "",
             task.log or "",
             task.run_id,
+            tuple(task.placed),
         )
         store.upsert_task(task.run_id, task.task_id, state="done", reason="adopted by next run")
         return
@@ -121,11 +125,12 @@ def _recover_task(
     if clone:  # a task clone: read back as a finished one is, then deleted like a worktree
         index = state_dir(repo.git_dir) / "runs" / task.run_id / f"index-{task.task_id}"
         collect_clone(repo, clone=worktree, branch=branch, base=task.base, identity=identity,
-                      message=message, index=index)  # fmt: skip
+                      message=message, index=index, keep_out=task.placed)  # fmt: skip
         remove_clone(worktree)
     else:
         collect_work(repo, worktree=worktree, branch=branch, base=task.base, identity=identity,
-                     message=message)  # fmt: skip
+                     message=message, keep_out=task.placed)  # fmt: skip
+        unplace(worktree, repo.root, task.placed)
     kept = kept_branch("interrupted", task.run_id, task.task_id)
     worktrees.remove(task.task_id, force=False)
     repo.rename_branch(branch, kept)

@@ -9,21 +9,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import branch_problem
+from coordinator.core.footprint import violations as footprint_violations
 from coordinator.core.models import TaskSpec
+from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
 from coordinator.core.refs import branch_ref
+from coordinator.core.slots import ports_problem
+from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
 from coordinator.engine.recovery import recover
 from coordinator.engine.stopping import StopRequest
-from coordinator.errors import EXIT_OK, InputError, Problem
+from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
 from coordinator.io import sandbox
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
+from coordinator.io.overview import (
+    CHANGED,
+    MERGED,
+    ORDER,
+    REVERTED,
+    TaskView,
+    task_overview,
+)
+from coordinator.io.programs import program_problems
 from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
+from coordinator.io.workcheck import uncommitted_paths
 from coordinator.io.worktrees import Worktrees, ensure_excluded
 from coordinator.project import Project, load_project
+from coordinator.report import write_run_report
 from coordinator.ui.display import Reporter, RunSummary
 
 
@@ -37,6 +52,7 @@ class RunRequest:
     base: str | None = None
     only: Sequence[str] = ()
     changed_only: bool = False  # the daemon's rule: rerun merged tasks whose spec changed
+    report: bool = False  # write the HTML report of the run when it ends (``run --report``)
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class RunResult:
     exit_code: int
     message: str
     summary: RunSummary | None = None
+    report: Path | None = None  # the HTML report written, with ``RunRequest.report``
 
 
 def select(specs: Sequence[TaskSpec], only: Sequence[str], merged: set[str]) -> list[TaskSpec]:
@@ -74,6 +91,75 @@ def select(specs: Sequence[TaskSpec], only: Sequence[str], merged: set[str]) -> 
         for s in specs
         if s.id in wanted
     ]
+
+
+def nothing_to_do(views: Sequence[TaskView], only: Sequence[str], target: str) -> str:
+    """What is the case when nothing is left to run: the named tasks are merged, and every
+    other task that is not is counted by state, so "all merged" is only said when true."""
+    landed = {MERGED, CHANGED}
+    if only:
+        named = [v.id for v in views if v.id in only]
+        head = f"nothing to do: {_and(named)} {'is' if len(named) == 1 else 'are'} already merged"
+        rest = [v for v in views if v.id not in only and v.state not in landed]
+        text = f"{head} into {target}"
+        if rest:
+            by_state: dict[str, list[str]] = {}
+            for view in sorted(rest, key=lambda v: _rank(v.state)):
+                by_state.setdefault(view.state, []).append(view.id)
+            states = "; ".join(f"{len(ids)} {state.replace('-', ' ')}: {', '.join(ids)}"
+                               for state, ids in by_state.items())  # fmt: skip
+            other = plural(len(rest), "other task")
+            text += f"; {other} {'is' if len(rest) == 1 else 'are'} not merged ({states})"
+        return text
+    reverted = [v.id for v in views if v.state == REVERTED]
+    merged = len(views) - len(reverted)
+    if not reverted:
+        return f"nothing to do: {every(merged)} already merged into {target}"
+    return (
+        f"nothing to do: {plural(merged, 'task')} merged into {target} and "
+        f"{len(reverted)} reverted ({', '.join(reverted)}; `run --only ID` runs one again)"
+    )
+
+
+DIRTY_SHOWN = 10  # files named in the dirty-checkout warning; the rest are counted
+
+
+def dirty_checkout_warning(
+    plan: Plan, dirty: Sequence[str], target: str, head: str
+) -> tuple[str, list[str]] | None:
+    """One warning when uncommitted files of the user's checkout are ones tasks will change:
+    tasks start from the target's commits and never see them. Tasks of unknown footprint
+    (which may touch anything) do not make every stray file a warning."""
+    if not dirty:
+        return None
+    hits: dict[str, list[str]] = {}
+    for task in plan.tasks:
+        if task.footprint.exclusive or not task.footprint.claims:
+            continue
+        outside = set(footprint_violations(task.footprint, dirty))
+        for path in dirty:
+            if path not in outside:
+                hits.setdefault(path, []).append(task.id)
+    if not hits:
+        return None
+    paths = sorted(hits)
+    shown = ", ".join(f"{p} ({', '.join(hits[p])})" for p in paths[:DIRTY_SHOWN])
+    if len(paths) > DIRTY_SHOWN:
+        shown += f" and {len(paths) - DIRTY_SHOWN} more"
+    text = (
+        f"uncommitted changes in your checkout to {plural(len(paths), 'file')} tasks will "
+        f"change: {shown}; tasks start from {target} ({head[:12]}) without them (commit them "
+        "first if the tasks need them)"
+    )
+    return text, paths
+
+
+def _rank(state: str) -> int:
+    return ORDER.index(state) if state in ORDER else len(ORDER)
+
+
+def _and(ids: Sequence[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
 
 
 def _check_target(repo: GitRepo, target: str) -> None:
@@ -116,16 +202,34 @@ def run(
     whole = build_plan(probe.specs, config, probe.repo_paths)
     if any(task.isolation == "sandbox" for task in whole.tasks):
         sandbox.require(probe.config_source)
+    ports = config.worktree
+    if problem := ports_problem(ports.port_base, ports.port_stride, instances):
+        raise InputError(Problem(None, "--instances", problem, "fewer instances, or [worktree] "
+                                 "port_base/port_stride that fit"))  # fmt: skip
     held = (
         lock
         or RepoLock(lock_path(probe.git_dir), "daemon" if request.changed_only else "run").acquire()
     )
     try:
         with GitRepo.discover(probe.root) as repo:
-            return _run_locked(probe, repo, request, reporter, target, instances, held, stop)
+            result = _run_locked(probe, repo, request, reporter, target, instances, held, stop)
     finally:
         if lock is None:
             held.release()
+    return _with_report(probe.root, result) if request.report else result
+
+
+def _with_report(root: Path, result: RunResult) -> RunResult:
+    """Write the run's HTML report; one that cannot be written is said, never fails the run."""
+    if result.summary is None:
+        return result  # nothing ran
+    try:
+        path = write_run_report(root, result.summary.run_id)
+    except (OSError, CoordinatorError) as exc:
+        why = str(exc) if isinstance(exc, CoordinatorError) else f"no report: {exc}"
+        note = f"warning: {why}"
+        return dataclasses.replace(result, message="\n".join(filter(None, [result.message, note])))
+    return dataclasses.replace(result, report=path)
 
 
 def _run_locked(
@@ -147,6 +251,10 @@ def _run_locked(
         reverted = {t for t, r in records.items() if r.reverted and t not in request.only}
         skip = set(merged_ids(records)) | reverted
     specs = select(probe.specs, request.only, skip)
+    agents = {s.agent for s in specs}
+    if missing := program_problems(probe.config, probe.config_source, agents, probe.root,
+                                   probe.repo_paths):  # fmt: skip
+        raise InputError(missing)
     _check_target(repo, target)
     if repo.rev_parse(target_ref) is None:
         base = repo.rev_parse(request.base or "HEAD")
@@ -166,19 +274,21 @@ def _run_locked(
         recovery = recover(
             repo,
             store,
-            Worktrees(repo, probe.config.worktrees),
+            Worktrees(repo, probe.config.worktrees, pool_size=probe.config.pool_size(instances)),
             merged=set(merged_ids(records)),
             identity=probe.config.identity,
         )
         notes = [*recovery.notes, *filter(None, [lock.stale_note()])]
         if not specs:
-            done = f"nothing to do: all {len(probe.specs)} tasks are already merged into {target}"
+            views = task_overview(repo, probe.specs, target)
+            done = nothing_to_do(views, request.only, target)
             return RunResult(EXIT_OK, "\n".join([*notes, done]))
         ensure_excluded(repo, probe.config.worktrees)
         # Footprints are predicted against the target as it is now: that is where tasks start.
         project = load_project(probe.root, target=target)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-        plan = build_plan(specs, project.config, project.repo_paths, instances=instances, caps=caps)
+        plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
+                          caps=caps, predictor=project.predictor)  # fmt: skip
         run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
         store.create_run(
@@ -217,5 +327,7 @@ def _run_locked(
             stop=stop,
         )
         engine.rec.notes.extend(notes)
+        if warning := dirty_checkout_warning(plan, uncommitted_paths(repo), target, head):
+            engine.rec.emit("warning", None, warning[0], paths=warning[1])
         summary = engine.run()
     return RunResult(summary.exit_code, "", summary)

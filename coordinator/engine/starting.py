@@ -1,62 +1,55 @@
-"""Starting tasks: admission, the worktree job, then the agent, in an order recovery can trust.
+"""Starting tasks: admission, the worktree job, its setup, then the agent, in an order recovery
+can trust.
 
 The store hears of each step before the next one can leave something behind: ``running`` (no
-branch yet) before the worktree job; the branch, worktree and base before the agent exists; its
-pid right after. A coordinator killed between any two steps leaves a state recovery reads
-correctly (see ``coordinator.engine.recovery``).
+branch yet) before the worktree job; the branch, worktree, base and the files placed into the
+worktree before the setup command or the agent exists; the agent's pid right after. A
+coordinator killed between any two steps leaves a state recovery reads correctly (see
+``coordinator.engine.recovery``).
 """
 
 from __future__ import annotations
 
-import shutil
+import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.core.decisions import BEFORE_START, Completion, task_timeout
+from coordinator.core.argv import render_argv
+from coordinator.core.configtables import WorktreeConfig
+from coordinator.core.decisions import (
+    BEFORE_START,
+    Completion,
+    setup_failed,
+    setup_runs,
+    task_timeout,
+)
 from coordinator.core.models import TaskState
 from coordinator.core.refs import first_free, kept_branch, task_branch
-from coordinator.engine import finishing, isolating
+from coordinator.engine import admission, finishing, guarding, isolating
 from coordinator.engine.context import RunContext, Timer
-from coordinator.engine.launch import prepare_launch
+from coordinator.engine.jobs import GateSwitch
+from coordinator.engine.launch import command_env, launch_values, prepare_launch
 from coordinator.io.agents import start_agent
 from coordinator.io.clones import Recorded
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.placing import place
+from coordinator.io.setupcmd import SetupResult, run_setup
 from coordinator.io.worktrees import Worktrees
-
-ADMISSION_RECHECK = 2.0  # seconds between looks at free disk while starts are held back
 
 
 def start_ready(ctx: RunContext) -> None:
     """Start every task the policy allows now: a worktree job each, or adoption."""
-    admit, why = _disk_admits(ctx)
+    if ctx.budget:
+        return  # the budget is used up: what had not started was skipped
+    admit, why = admission.admits(ctx)
     for task_id in ctx.book.next_starts(admit=admit, why=why):
         if task_id in ctx.adopt:
             _adopt(ctx, task_id)
         else:
             _prepare(ctx, task_id)
-    if why != ctx.admission:
-        ctx.admission = why
-        if why:
-            ctx.rec.emit("waiting", None, why)
-    if not admit and not ctx.admission_timer:
-        # Nothing else may ever happen (no agent running): look at the disk again later.
-        ctx.admission_timer = True
-        ctx.add_timer(time.time() + ADMISSION_RECHECK, Timer("admission", "", 0))
-
-
-def _disk_admits(ctx: RunContext) -> tuple[bool, str]:
-    directory = ctx.project.root / ctx.config.worktrees
-    probe = directory if directory.exists() else ctx.project.root
-    free = shutil.disk_usage(probe).free
-    if free < ctx.config.min_free_disk:
-        return False, (
-            f"free disk {free // 2**20} MiB under {directory} is below min_free_disk "
-            f"{ctx.config.min_free_disk // 2**20} MiB"
-        )
-    return True, ""
 
 
 def _prepare(ctx: RunContext, task_id: str) -> None:
@@ -69,7 +62,8 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
         task_id,
         lambda: make_worktree(
             ctx.repo, ctx.worktrees, task_id, base=ctx.shared.expected_target,
-            run_id=ctx.run_id, sparse=sparse, isolation=task.isolation,
+            run_id=ctx.run_id, sparse=sparse, setup=ctx.config.worktree,
+            isolation=task.isolation,
         ),
     )  # fmt: skip
 
@@ -82,6 +76,8 @@ class Prepared:
     base: str
     branch: str
     notes: tuple[tuple[str, str], ...] = ()  # (event kind, message)
+    placed: tuple[str, ...] = ()  # files copied or linked in by [worktree] copy and link
+    fresh: bool = True  # a new worktree (not one reused warm): [worktree] setup runs in it
     recorded: Recorded | None = None  # a task clone's config, hooks and attributes as made
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
@@ -90,7 +86,27 @@ class Prepared:
             ctx.clone_records[task_id] = self.recorded
         for kind, message in self.notes:
             ctx.rec.emit(kind, task_id, message)
-        launch_agent(ctx, task_id, self)
+        run = ctx.book[task_id]
+        ctx.book.worktree_ready(
+            task_id, branch=self.branch, worktree=str(self.worktree), base=self.base,
+            log=str(ctx.files.log(task_id, run.attempt)), placed=self.placed,
+        )  # fmt: skip
+        if ctx.stopping:
+            stopped = Completion(False, "interrupted", BEFORE_START, end=TaskState.CANCELLED)
+            finishing.complete(ctx, task_id, stopped)
+            return
+        isolating.before_launch(ctx, ctx.plan.task(task_id))  # a sandbox's own marker directory
+        values = launch_values(
+            ctx.plan.task(task_id), files=ctx.files, worktree=self.worktree,
+            marker=ctx.watcher.marker_path(task_id), base=self.base, run_id=ctx.run_id,
+            slot=run.slot, port=run.port, prompts=ctx.prompts,
+        )  # fmt: skip
+        setup = ctx.config.worktree
+        if setup_runs(configured=bool(setup.setup), fresh=self.fresh, always=setup.setup_always):
+            assert setup.setup is not None
+            _start_setup(ctx, task_id, setup.setup, values)
+        else:
+            launch_agent(ctx, task_id, values)
 
 
 def make_worktree(
@@ -101,11 +117,16 @@ def make_worktree(
     base: str,
     run_id: str,
     sparse: Sequence[str] | None,
+    setup: WorktreeConfig | None = None,
     isolation: str = isolating.WORKTREE,
 ) -> Prepared:
-    """The job: a fresh worktree on a new task branch at ``base``, the target's head as the
-    coordinator last wrote it (every merge the loop has recorded, a dependency's included, is
-    in it; a value someone else put on the target never is)."""
+    """The job: a fresh worktree (or task clone) on a new task branch at ``base``, with the
+    files of ``[worktree] copy`` and ``link`` placed into it.
+
+    ``base`` is the target's head as the coordinator last wrote it: every merge the loop has
+    recorded (a dependency's included) is in it; a value someone else put on the target never
+    is. A clone is always a full checkout of its own and never comes from the warm pool.
+    """
     branch = task_branch(task_id)
     notes = []
     if repo.branch_exists(branch):  # never reuse or delete an existing task branch
@@ -115,39 +136,81 @@ def make_worktree(
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
     recorded = None
     if isolation == isolating.WORKTREE:
-        worktree = worktrees.create(task_id, branch, base, sparse=sparse)
-    else:  # a repository of its own (full checkout: sparse applies to worktrees only)
+        worktree, fresh = worktrees.take(task_id, branch, base, sparse)
+    else:
         worktree, recorded = isolating.create_clone(repo, worktrees, task_id, branch, base)
+        fresh = True
     crash_point("after-worktree-add")
-    return Prepared(worktree, base, branch, tuple(notes), recorded)
+    placed: tuple[str, ...] = ()
+    if setup is not None and (setup.copy_files or setup.link):
+        done = place(repo, worktree, copy=setup.copy_files, link=setup.link,
+                     skip_dir=worktrees.worktrees_dir)  # fmt: skip
+        placed = done.paths
+        notes.extend(("warning", note) for note in done.notes)
+    return Prepared(worktree, base, branch, tuple(notes), placed, fresh, recorded)
 
 
-def launch_agent(ctx: RunContext, task_id: str, prepared: Prepared) -> None:
-    """Start the agent in its new worktree (a Ctrl-C meanwhile: never start it)."""
+def _start_setup(
+    ctx: RunContext, task_id: str, template: Sequence[str], values: Mapping[str, str]
+) -> None:
+    """Run ``[worktree] setup`` as a job; the agent starts when it passes."""
+    run = ctx.book[task_id]
+    argv = render_argv(template, values)
+    env = command_env(ctx.agent_config(task_id), values, run.attempt)
+    switch = ctx.setups[task_id] = GateSwitch()
+    log, timeout = ctx.files.log(task_id, run.attempt), ctx.config.worktree.setup_timeout
+    worktree = Path(values["worktree"])
+    ctx.book.setup_started(task_id, shlex.join(argv))
+
+    def work() -> SetupDone:
+        result = run_setup(argv, cwd=worktree, env=env, log=log, timeout=timeout,
+                           on_start=switch.started)  # fmt: skip
+        switch.ended()
+        return SetupDone(result, dict(values))
+
+    ctx.jobs.start("setup", task_id, work)
+
+
+@dataclass(frozen=True)
+class SetupDone:
+    result: SetupResult
+    values: Mapping[str, str]
+
+    def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
+        ctx.rec.add_phase(task_id, "setup", seconds)
+        ctx.setups.pop(task_id, None)
+        if ctx.stopping:
+            stopped = Completion(False, "interrupted", BEFORE_START, end=TaskState.CANCELLED)
+            finishing.complete(ctx, task_id, stopped)
+        elif not self.result.ok:
+            ctx.rec.emit("setup-failed", task_id, self.result.detail)
+            finishing.complete(ctx, task_id, setup_failed(self.result.detail))
+        else:
+            ctx.rec.emit("setup-done", task_id, f"in {self.result.seconds:.1f}s")
+            launch_agent(ctx, task_id, self.values)
+
+
+def launch_agent(ctx: RunContext, task_id: str, values: Mapping[str, str]) -> None:
+    """Start the agent in its ready worktree (a Ctrl-C meanwhile: never start it)."""
     task = ctx.plan.task(task_id)
     run = ctx.book[task_id]
-    log = ctx.files.log(task_id, run.attempt)
-    ctx.book.worktree_ready(
-        task_id, branch=prepared.branch, worktree=str(prepared.worktree), base=prepared.base,
-        log=str(log),
-    )  # fmt: skip
-    if ctx.stopping:
-        stopped = Completion(False, "interrupted", BEFORE_START, end=TaskState.CANCELLED)
-        finishing.complete(ctx, task_id, stopped)
-        return
     agent = ctx.agent_config(task_id)
-    isolating.before_launch(ctx, task)
-    launch = prepare_launch(
-        task, agent=agent, files=ctx.files, worktree=prepared.worktree,
-        marker=ctx.watcher.marker_path(task_id), base=prepared.base, run_id=ctx.run_id,
-        attempt=run.attempt, log=log, log_limit=ctx.config.log_limit,
-    )  # fmt: skip
+    log = ctx.files.log(task_id, run.attempt)
+    launch = prepare_launch(task, agent=agent, values=values, attempt=run.attempt, log=log,
+                            log_limit=ctx.config.log_limit)  # fmt: skip
+    if ctx.config.worktree.setup:  # the log holds the setup's output: say where the agent's starts
+        with log.open("ab") as out:
+            out.write(f"[coordinator] ---- agent: {shlex.join(launch.argv)} ----\n".encode())
     launch = isolating.confine(ctx, task, launch)
+    if any(mode != isolating.SANDBOX for mode in ctx.live.now().values()):
+        # A change made so far is not this agent's: found now, it is pinned on those running.
+        guarding.report(ctx, guarding.look(ctx)())
     ctx.live.add(task_id, task.isolation)
     with ctx.rec.timed(task_id, "start"):
         proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]
     crash_point("agent-started")
     ctx.book.agent_started(task_id, proc)
+    ctx.meter.watch(task_id, proc.pid, proc.create_time)
     timeout = task_timeout(task.spec.timeout, agent.timeout)
     if timeout is not None:
         ctx.add_timer(time.time() + timeout, Timer("timeout", task_id, run.attempt))
@@ -160,6 +223,6 @@ def _adopt(ctx: RunContext, task_id: str) -> None:
     found = ctx.adopt.pop(task_id)
     ctx.book.adopted(
         task_id, branch=found.branch, worktree=str(found.worktree), base=found.base,
-        log=found.log, summary=found.summary, from_run=found.from_run,
+        log=found.log, summary=found.summary, from_run=found.from_run, placed=found.placed,
     )  # fmt: skip
     finishing.settle(ctx, task_id, stop_agent=False)

@@ -36,6 +36,7 @@ from coordinator.io.procs import (
 )
 
 __all__ = [
+    "LAUNCH_FAILED",
     "AgentExited",
     "AgentProcess",
     "LaunchSpec",
@@ -66,6 +67,11 @@ class AgentExited:
     returncode: int
     at: float
     pid: int | None = None  # None when it could not be started
+    error: str = ""  # set when it could not be started: "could not start <program>: <why>"
+
+
+# How a launch failure's reason starts: the daemon does not count it as the task's failure.
+LAUNCH_FAILED = "could not start "
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ class AgentProcess:
         self.run_id = run_id
         self._returncode = returncode
         self._exited = threading.Event()
+        # (CPU seconds, peak RSS of its largest process) of the agent and every child it waited
+        # for, from ``wait4`` when it was reaped: what sampling alone can miss.
+        self.rusage: tuple[float, int] | None = None
         if returncode is not None:
             self._exited.set()
 
@@ -109,7 +118,8 @@ class AgentProcess:
     def returncode(self) -> int | None:
         return self._returncode
 
-    def _finish(self, returncode: int) -> None:
+    def _finish(self, returncode: int, rusage: tuple[float, int] | None = None) -> None:
+        self.rusage = rusage
         self._returncode = returncode
         self._exited.set()
 
@@ -175,12 +185,29 @@ def _wait(
     pump: threading.Thread,
     events: queue.Queue[object],
 ) -> None:
-    returncode = popen.wait()
+    returncode, rusage = _reap(popen)
     procs.unregister_child(popen.pid)
-    agent._finish(returncode)
+    agent._finish(returncode, rusage)
     pump.join(LOG_DRAIN_GRACE)
     events.put(AgentExited(agent.task_id, returncode, time.time(), popen.pid))
     reap_orphans()
+
+
+def _reap(popen: processes.Popen[bytes]) -> tuple[int, tuple[float, int] | None]:
+    """Wait for the agent with ``wait4``, which also says what its tree used (Linux counts
+    ``ru_maxrss`` in KiB); the Popen is told, so it never waits again."""
+    try:
+        _pid, status, used = os.wait4(popen.pid, 0)
+    except ChildProcessError:  # reaped elsewhere: only the exit code is left
+        return popen.wait(), None
+    returncode = os.waitstatus_to_exitcode(status)
+    popen.returncode = returncode
+    return returncode, (used.ru_utime + used.ru_stime, used.ru_maxrss * 1024)
+
+
+def launch_error(program: str, why: str) -> str:
+    """``could not start claude: No such file or directory``: the one line a person needs."""
+    return f"{LAUNCH_FAILED}{program}: {why}"
 
 
 def _launch_failed(spec: LaunchSpec, log: IO[bytes], code: int, why: str) -> None:
@@ -213,7 +240,8 @@ def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
     if started.popen is None:
         code = started.returncode if started.returncode is not None else EXIT_NOT_FOUND
         _launch_failed(spec, log, code, started.error)
-        events.put(AgentExited(spec.task_id, code, time.time()))
+        why = launch_error(spec.argv[0], started.strerror or started.error)
+        events.put(AgentExited(spec.task_id, code, time.time(), error=why))
         return AgentProcess(spec.task_id, None, None, run_id, returncode=code)
     popen = started.popen
     try:

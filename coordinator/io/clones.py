@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from coordinator.core import shared
@@ -64,10 +64,11 @@ def tampering(clone: Path, recorded: Recorded, quarantine: Path) -> list[str]:
 
 def collect_clone(
     repo: GitRepo, *, clone: Path, branch: str, base: str, identity: Identity, message: str,
-    index: Path,
+    index: Path, keep_out: Sequence[str] = (),
 ) -> WorkCheck:  # fmt: skip
     """Commit what the (dead) agent left in its clone and decide what the task's work is, as
-    ``workcheck.collect_work`` does for a worktree (``index`` is a scratch file)."""
+    ``workcheck.collect_work`` does for a worktree (``index`` is a scratch file; the
+    ``keep_out`` paths, placed by the coordinator, are never committed)."""
     ref = branch_ref(branch)
     notes: list[str] = []
     git_dir = clone / ".git"
@@ -83,7 +84,7 @@ def collect_clone(
         parent = head if head and repo.rev_parse(head) else base
         if head is None:
             notes.append("the clone's HEAD had no commit; its files were committed on the base")
-        tree = gitisolation.stage_tree(repo, clone, parent, index)
+        tree = gitisolation.stage_tree(repo, clone, parent, index, keep_out)
         work = parent
         if repo.tree_of(parent) != tree:
             work = repo.commit_tree(tree, [parent], message, identity)
@@ -92,7 +93,8 @@ def collect_clone(
         return WorkCheck(repo.rev_parse(ref) or base, False,
                          f"could not collect the agent's work from its clone: {said}",
                          tuple(notes))  # fmt: skip
-    return decide(repo, ref, base, work, attached, identity, notes, lambda: None)
+    old = repo.rev_parse(ref)
+    return decide(repo, ref, base, (work, parent), attached, old, identity, notes, lambda: None)
 
 
 def refuse_unsafe_links(repo: GitRepo, check: WorkCheck, changed: list[str]) -> WorkCheck:

@@ -23,6 +23,11 @@ POINTS = (
     "after-update-ref",
     "after-branch-kept",  # an unmerged task's branch renamed, its end not recorded yet
     "gate-running",  # the merge gate's command runs (state "verifying", its pid stored)
+    "queue-gates-judged",  # every gate of a queue round reported; nothing landed yet
+    "queue-between-gate-and-update-ref",  # a round passed; the target not moved yet
+    "queue-after-update-ref",  # the target moved over a round's passed groups, not recorded
+    "worktree-pooled",  # a merged task's worktree went back to the pool
+    "pool-taken",  # a pooled worktree renamed for a new task, not switched yet
 )
 
 _counts: dict[str, int] = {}

@@ -26,6 +26,7 @@ class MergeResult:
 
     tree: str | None
     conflicts: tuple[str, ...] = ()
+    conflicted_tree: str | None = None  # on conflict: the tree with conflict markers in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def parse_merge_tree(returncode: int, out: bytes) -> MergeResult:
     fields = split_z(out)
     if returncode == 0:
         return MergeResult(fields[0])
-    return MergeResult(None, tuple(dict.fromkeys(fields[1:])))
+    return MergeResult(None, tuple(dict.fromkeys(fields[1:])), fields[0] if fields else None)
 
 
 def raw_commit(
@@ -134,3 +135,85 @@ def parse_config_list(out: bytes) -> list[tuple[str, str, str]]:
         key, _, value = entry.partition(b"\n")
         entries.append((os.fsdecode(origin), os.fsdecode(key), os.fsdecode(value)))
     return entries
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One first-parent commit as history mining reads it: its message and changed files."""
+
+    sha: str
+    message: str
+    files: tuple[str, ...]
+    renames: tuple[tuple[str, str], ...] = ()  # (old path, new path)
+
+
+def _name_status(fields: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files and renames of one commit's ``--name-status -z`` fields. A deleted and an added
+    file with the same directory and stem (``CHANGES.rst`` -> ``CHANGES.md``, rewritten too
+    much for git to pair them) count as a rename as well."""
+    files: list[str] = []
+    renames: list[tuple[str, str]] = []
+    added: dict[str, str] = {}
+    deleted: dict[str, str] = {}
+    i = 0
+    while i + 1 < len(fields):
+        status = fields[i].strip()[:1]
+        if status in ("R", "C") and i + 2 < len(fields):
+            old, new = fields[i + 1], fields[i + 2]
+            files += [old, new] if status == "R" else [new]
+            if status == "R":
+                renames.append((old, new))
+            i += 3
+            continue
+        path = fields[i + 1]
+        files.append(path)
+        stem = path.rsplit(".", 1)[0]
+        if status == "A":
+            added[stem] = path
+        elif status == "D":
+            deleted[stem] = path
+        i += 2
+    renames += [(old, added[stem]) for stem, old in deleted.items() if stem in added]
+    return files, renames
+
+
+def parse_changes(out: bytes) -> list[Change]:
+    """``git log --name-status -z --format=%x01%H%x02%B%x03`` output, one ``Change`` each."""
+    changes: list[Change] = []
+    for record in out.split(b"\x01")[1:]:
+        head, _, names = record.partition(b"\x03")
+        sha, _, message = head.partition(b"\x02")
+        files, renames = _name_status(split_z(names.strip(b"\n\0")))
+        message_text = message.decode("utf-8", "replace")
+        changes.append(Change(sha.decode(), message_text, tuple(dict.fromkeys(files)),
+                              tuple(renames)))  # fmt: skip
+    return changes
+
+
+def parse_tree_blobs(out: bytes) -> dict[str, str]:
+    """``git ls-tree -r -z``: every blob's path -> its id (submodules and links left out)."""
+    blobs: dict[str, str] = {}
+    for entry in out.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 3 and fields[1] == b"blob" and fields[0] != b"120000":
+            blobs[os.fsdecode(name)] = fields[2].decode()
+    return blobs
+
+
+def small_objects(check: bytes, limit: int) -> list[str]:
+    """The ids ``cat-file --batch-check=%(objectname) %(objectsize)`` lists at most ``limit``
+    bytes large."""
+    sizes = check.decode().split()
+    return [sizes[i] for i in range(0, len(sizes) - 1, 2) if int(sizes[i + 1]) <= limit]
+
+
+def parse_batch(out: bytes) -> dict[str, bytes]:
+    """``git cat-file --batch`` output: each object's id -> its contents."""
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(out):
+        header_end = out.index(b"\n", pos)
+        sha, _, size = out[pos:header_end].decode().split(" ")
+        start = header_end + 1
+        blobs[sha] = out[start : start + int(size)]
+        pos = start + int(size) + 1
+    return blobs

@@ -64,16 +64,20 @@ def import_objects(repo: GitRepo, clone_objects: Path, tips: Sequence[str], base
         run_git(("index-pack", "--stdin", "--strict"), repo.root, input=pack)
 
 
-def stage_tree(repo: GitRepo, work_tree: Path, head: str, index: Path) -> str:
+def stage_tree(
+    repo: GitRepo, work_tree: Path, head: str, index: Path, keep_out: Sequence[str] = ()
+) -> str:
     """The tree of ``work_tree``'s files as the main repository's git sees them (its
     attributes, filters and ignore rules; the work tree's own ``.gitignore`` files), on top of
-    commit ``head``, through the private ``index`` file (removed afterwards)."""
+    commit ``head``, through the private ``index`` file (removed afterwards). The ``keep_out``
+    paths (files the coordinator placed there) are not staged."""
     env = {"GIT_DIR": str(repo.git_dir), "GIT_WORK_TREE": str(work_tree),
            "GIT_INDEX_FILE": str(index)}  # fmt: skip
     config = repo.guard() if repo.guard is not None else ()
     try:
         run_git(("read-tree", head), work_tree, env=env, config=config)
-        run_git(("add", "-A", "--", ":(top)"), work_tree, env=env, config=config)
+        out = [f":(top,exclude,literal){path}" for path in keep_out]
+        run_git(("add", "-A", "--", ":(top)", *out), work_tree, env=env, config=config)
         tree = run_git(("write-tree",), work_tree, env=env, config=config).stdout
         return os.fsdecode(tree.strip())
     finally:

@@ -1,9 +1,8 @@
-"""The door to git: every git command line is built here (or, for task clones, in
-``gitisolation``) and starts in ``gitrun.run_git``.
+"""The door to git: every git command line is built here (or in ``gitworktree``, or for task
+clones in ``gitisolation``) and starts in ``gitrun.run_git``.
 
-Other modules call ``GitRepo`` methods named for what they do, never spell git arguments, so
-that options every command must carry (``GLOBAL_OPTIONS``: e.g. a hooks path that runs nothing)
-are added in one place and no call can forget them.
+Other modules call ``GitRepo`` methods named for what they do, never git arguments, so options
+every command must carry (``GLOBAL_OPTIONS``, e.g. a hooks path) are added in one place.
 
 * Every command is a plain subprocess (``processes``) with an argv list (never a shell) and the
   environment of ``git_env``: no ``GIT_*`` variable a hook leaked. The long-lived ``cat-file``
@@ -21,6 +20,7 @@ are added in one place and no call can forget them.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +31,7 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import HEADS, branch_ref
 from coordinator.errors import InputError, Problem
 from coordinator.io import gitdata, processes
-from coordinator.io.gitdata import CommitInfo, MergeResult, WorktreeInfo, split_z
+from coordinator.io.gitdata import Change, CommitInfo, MergeResult, split_z
 from coordinator.io.gitenv import identity_env
 from coordinator.io.gitobjects import ObjectReader
 from coordinator.io.gitrun import (
@@ -43,6 +43,8 @@ from coordinator.io.gitrun import (
     git_error,
     run_git,
 )
+from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
+from coordinator.io.gitworktree import WorktreeCommands
 from coordinator.io.processes import ProcessResult
 
 __all__ = ["GLOBAL_OPTIONS", "GitRepo", "Overrides", "git_command", "git_error", "run_git"]
@@ -56,8 +58,10 @@ _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate"
 # The engine runs git from several threads, so one ``GitRepo`` runs these one at a time.
 _SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
 _LOG_FORMAT = "--format=" + "%x00".join(gitdata.LOG_FIELDS)
-_WORKTREE_LIST = ("worktree", "list", "--porcelain", "-z")
-class GitRepo:
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+
+
+class GitRepo(WorktreeCommands):
     """One repository: ``root`` is the main working tree, ``git_dir`` the common git directory.
 
     Both are the same whether discovered from the main checkout or from inside a linked
@@ -141,8 +145,7 @@ class GitRepo:
 
     # -------------------------------------------------------------------- refs
     def rev_parse(self, rev: str, *, cwd: Path | None = None) -> str | None:
-        """The full sha of the commit ``rev`` names (tags peeled), or None. ``cwd`` (a worktree)
-        gives ``HEAD`` and the index there their meaning."""
+        """The full sha of the commit ``rev`` names (tags peeled; ``HEAD`` of ``cwd``), or None."""
         return self.resolve(f"{rev}^{{commit}}", cwd=cwd)
 
     def resolve(self, rev: str, *, cwd: Path | None = None) -> str | None:
@@ -166,8 +169,8 @@ class GitRepo:
 
     def head_branch(self) -> str | None:
         """The branch of the main working tree (also while unborn); None when HEAD is detached."""
-        out = self._git_raw("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).stdout
-        return out.decode().strip() or None
+        short = self._git_raw("symbolic-ref", "-q", "--short", "HEAD", ok=(0, 1)).text.strip()
+        return short or None
 
     def tracked_files(self, rev: str = "HEAD") -> list[str]:
         """Every file in ``rev``'s tree; [] while HEAD is unborn (nothing committed yet)."""
@@ -211,11 +214,9 @@ class GitRepo:
         self, ref: str, new: str, old: str | None, *, message: str = "coordinator",
         identity: Identity | None = None,
     ) -> bool:  # fmt: skip
-        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``.
-
-        False when the ref did not hold ``old``: someone else moved it and the caller decides.
-        Other failures raise. ``ref`` must be a full name (``refs/...``), so that a short
-        ``main`` cannot quietly become ``.git/main``.
+        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``; False when
+        the ref did not hold ``old`` (the caller decides), other failures raise. ``ref`` must be
+        a full name (``refs/...``), so that a short ``main`` cannot quietly become ``.git/main``.
         """
         if not ref.startswith("refs/"):
             raise ValueError(f"update_ref needs a full ref name (refs/...), not {ref!r}")
@@ -231,11 +232,8 @@ class GitRepo:
         return self._git_raw("merge-base", "--is-ancestor", a, b, ok=(0, 1)).returncode == 0
 
     def changed_files(self, base: str, head: str) -> list[str]:
-        """Paths that differ between two commits; a rename counts as both of its paths.
-
-        ``diff-tree`` is ``diff --name-only --no-renames -z`` as plumbing: no user config
-        (``diff.renames``, external drivers, ``diff.relative``) changes what it reports.
-        """
+        """Paths that differ between two commits; a rename counts as both of its paths. Plumbing
+        (``diff-tree``): no user config (``diff.renames``, ``diff.relative``) changes it."""
         args = ("diff-tree", "-r", "--no-renames", "--name-only", "-z", base, head)
         return split_z(self._git_raw(*args).stdout)
 
@@ -262,12 +260,25 @@ class GitRepo:
         raw = gitdata.raw_commit(resolved[0], resolved[1:], text, who.name, who.email, time.time())
         return self._git("hash-object", "-t", "commit", "-w", "--stdin", input=raw).strip()
 
-    def merge_tree(self, ours: str, theirs: str) -> MergeResult:
+    def merge_tree(self, ours: str, theirs: str, *, attributes: Path | None = None) -> MergeResult:
         """Merge two commits in the object store only: no index, no working tree, no checkout.
 
         Exit code 1 means conflicts (their paths follow the tree id); anything else raises.
+        ``attributes`` is a coordinator-owned attributes file (``[overlap] union``), given to
+        this command only as ``core.attributesFile``: the user's files and config stay as they
+        are (git 2.39's merge-tree has no ``--attr-source``).
         """
-        args = ("merge-tree", "--write-tree", "--no-messages", "--name-only", "-z", ours, theirs)
+        extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
+        args = (
+            *extra,
+            "merge-tree",
+            "--write-tree",
+            "--no-messages",
+            "--name-only",
+            "-z",
+            ours,
+            theirs,
+        )
         proc = self._git_raw(*args, ok=(0, 1))
         return gitdata.parse_merge_tree(proc.returncode, proc.stdout)
 
@@ -290,6 +301,32 @@ class GitRepo:
         args += ["--end-of-options", ref, *([f"^{stop_at}"] if stop_at else []), "--"]
         return gitdata.parse_log(self._git(*args), ref)
 
+    def first_parent_changes(self, rev: str, most: int) -> list[Change]:
+        """The newest ``most`` first-parent commits of ``rev`` with the files each changed
+        (a merge as its diff against the first parent), newest first. A rename counts as both
+        of its paths and is also listed in ``renames``, so history can follow a file."""
+        args = ["log", "--first-parent", "--diff-merges=first-parent", "-M", *_PLAIN_LOG,
+                "--name-status", "-z", "--format=%x01%H%x02%B%x03", f"-n{most}",
+                "--end-of-options", rev, "--"]  # fmt: skip
+        return gitdata.parse_changes(self._git_raw(*args).stdout)
+
+    def tree_blobs(self, rev: str) -> dict[str, str]:
+        """Every file of ``rev``'s tree -> its blob id (submodules and links left out)."""
+        out = self._git_raw("ls-tree", "-r", "--full-tree", "-z", "--end-of-options", rev).stdout
+        return gitdata.parse_tree_blobs(out)
+
+    def read_blobs(self, ids: Sequence[str], limit: int) -> dict[str, bytes]:
+        """The contents of blobs no larger than ``limit`` bytes, by id, in one ``cat-file``."""
+        if not ids:
+            return {}
+        check = self._git_raw("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                              input="\n".join(ids) + "\n").stdout  # fmt: skip
+        small = gitdata.small_objects(check, limit)
+        if not small:
+            return {}
+        out = self._git_raw("cat-file", "--batch", input="\n".join(small) + "\n").stdout
+        return gitdata.parse_batch(out)
+
     def diffstat(self, a: str, b: str) -> str:
         return self._git("diff", "--stat", "--no-color", *NO_DIFF_PROGRAMS, a, b, "--")
 
@@ -304,88 +341,48 @@ class GitRepo:
         out = run_git(args, self.root, ok=(0, 1)).stdout
         return gitdata.parse_config_list(out)
 
-    # --------------------------------------------------------------- worktrees
-    def worktree_list(self) -> list[WorktreeInfo]:
-        """Every worktree git knows, the main working tree first."""
-        return gitdata.parse_worktrees(self._git_raw(*_WORKTREE_LIST).stdout)
+    def merge_diffstats(self, commits: Sequence[str]) -> dict[str, str]:
+        """Each merge commit's diffstat against its first parent, from one ``git log``.
 
-    def worktree_add(
-        self, path: Path, branch: str, commit: str, *, no_checkout: bool = False
-    ) -> None:
-        """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
-
-        An existing branch is never reused: the engine renames it out of the way first.
+        Commits git does not have are left out (a report of an old run after a history
+        rewrite still renders); one process for all of them keeps a 1,000-task report fast.
         """
-        extra = ["--no-checkout"] if no_checkout else []
-        self._git("worktree", "add", "--quiet", "--no-track", *extra, "-b", branch, "--",
-                 str(path), commit)  # fmt: skip
+        shas = [c for c in commits if _SHA.fullmatch(c)]  # one object name per input line
+        if not shas:
+            return {}
+        check = self._git("cat-file", "--batch-check", input="".join(f"{c}\n" for c in shas))
+        present = [line.split()[0] for line in check.splitlines() if " commit " in line]
+        if not present:
+            return {}
+        args = ["log", "--no-walk=unsorted", "--stdin", *_PLAIN_LOG]
+        args += [*NO_DIFF_PROGRAMS, "--diff-merges=first-parent", "--stat", "--format=%x00%H"]
+        out = self._git(*args, input="".join(f"{c}\n" for c in present))
+        stats: dict[str, str] = {}
+        for chunk in out.split("\0")[1:]:
+            sha, _, stat = chunk.partition("\n")
+            stats[sha.strip()] = stat.strip("\n")
+        return stats
 
-    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
-        """Without ``force`` git refuses when the worktree has changes or untracked files."""
-        self._git("worktree", "remove", *(["--force"] if force else []), "--", str(path))
-
-    def worktree_move(self, path: Path, new_path: Path) -> None:
-        self._git("worktree", "move", "--", str(path), str(new_path))
-
-    def worktree_prune(self) -> None:
-        """Forget registrations whose directories are gone (locked ones are kept)."""
-        self._git("worktree", "prune")
-
-    def worktree_add_detached(self, path: Path, commit: str) -> None:
-        """A scratch worktree at ``path`` with ``commit`` checked out and no branch."""
-        self._git("worktree", "add", "--detach", "--quiet", "--", str(path), commit)
-
-    def sparse_checkout(self, worktree: Path, patterns: Sequence[str]) -> None:
-        """Check out only ``patterns`` (gitignore-style) in a ``--no-checkout`` worktree."""
-        self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)
-        self._git("read-tree", "-mu", "HEAD", cwd=worktree)
-
-    def enable_worktree_config(self) -> None:
-        """Set ``extensions.worktreeConfig``, which ``sparse-checkout`` would otherwise write
-        to the shared config the first time (before a run records it as it is)."""
-        if self._git("config", "--get", "extensions.worktreeConfig", check=False).strip() != "true":
-            self._git("config", "extensions.worktreeConfig", "true")
-
-    def worktree_dirs(self, worktree: Path) -> tuple[Path, Path, Path] | None:
-        """``worktree``'s top level, common git dir and own git dir, or None when git does not
-        see a worktree there."""
-        args = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
-        proc = self._git_raw("rev-parse", *args, cwd=worktree, ok=None)
-        lines = [Path(line) for line in os.fsdecode(proc.stdout).splitlines()]
-        return (lines[0], lines[1], lines[2]) if proc.returncode == 0 and len(lines) == 3 else None
-
-    def status(self, cwd: Path, *, untracked: str = "normal", v2: bool = False,
-               submodules: bool = False) -> bytes:  # fmt: skip
-        """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
-        changes inside submodules whatever the config says. Raises when status fails."""
-        args = ["status", "--porcelain=v2" if v2 else "--porcelain", "-z",
-                f"--untracked-files={untracked}"]  # fmt: skip
-        args += ["--ignore-submodules=none"] if submodules else []
-        return self._git_raw(*args, cwd=cwd).stdout
-
-    def head_state(self, cwd: Path) -> str:
-        """HEAD's commit and the ref it is attached to, as text to compare (never raises)."""
-        proc = self._git_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=cwd, ok=None)
-        return os.fsdecode(proc.stdout)
-
-    def attached_ref(self, cwd: Path) -> str | None:
-        """The full ref HEAD is attached to at ``cwd``, None when detached."""
-        proc = self._git_raw("symbolic-ref", "-q", "HEAD", cwd=cwd, ok=(0, 1))
-        return os.fsdecode(proc.stdout).strip() or None
-
-    def attach_head(self, cwd: Path, ref: str, message: str) -> None:
-        """Point HEAD at ``ref`` without touching a file or the index."""
-        self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
-
-    def detach_head(self, cwd: Path, message: str) -> None:
-        """Detach HEAD where it is, so the branch it was on is free to be renamed or deleted."""
-        head = self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
-        self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
-
-    def stage_all(self, worktree: Path) -> str:
-        """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""
-        self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
+    def stage_all(self, worktree: Path, *, keep_out: Sequence[str] = ()) -> str:
+        """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not)
+        and return the tree id."""
+        out = [f":(top,exclude,literal){path}" for path in keep_out]
+        self._git("add", "-A", "--sparse", "--", ":(top)", *out, cwd=worktree)
         return self._git("write-tree", cwd=worktree).strip()
+
+    def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:
+        """Untracked (ignored too) files of the checkout matching ``globs``, not ``exclude``."""
+        specs = [f":(top,glob){g}" for g in globs] + [f":(top,exclude,literal){e}" for e in exclude]
+        return split_z(self._git_raw("ls-files", "--others", "-z", "--", *specs).stdout)
+
+    def switch_files(self, cwd: Path, old: str, new: str) -> None:
+        """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
+        ``new``, writing only the files that differ (refuses rather than overwrite work)."""
+        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
+
+    def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
+        """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
+        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""

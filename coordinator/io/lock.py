@@ -100,3 +100,22 @@ def _describe(holder: dict[str, object]) -> str:
         f"pid {holder.get('pid')} on {holder.get('host')} "
         f"({holder.get('purpose', 'run')}) since {when}"
     )
+
+
+def holder_alive(path: Path) -> bool:
+    """Whether the coordinator the lock file names is alive, read without touching the lock
+    (taking it even for a moment could make a coordinator that starts now exit 75)."""
+    try:
+        data = json.loads(path.read_bytes() or b"{}")
+    except (OSError, ValueError):
+        return False
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -34,6 +34,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from coordinator.core.usage import Usage, parse_usage
+
 SUFFIX = ".json"
 MAX_MARKER_BYTES = 1024 * 1024  # a marker is a status and a summary, not a report
 POLL_INTERVAL = 0.25  # only used when inotify is unavailable or exhausted
@@ -58,6 +60,9 @@ class MarkerContent:
     summary: str
     valid: bool
     error: str | None
+    files: tuple[str, ...] = ()  # a resolver's declared extra paths (optional "files" list)
+    usage: Usage | None = None  # ``"usage"``: tokens and cost the agent reports, any subset
+    usage_error: str | None = None  # a ``"usage"`` that could not be read (the marker counts)
 
 
 class _Handler(FileSystemEventHandler):
@@ -202,15 +207,25 @@ def _parse(raw: bytes) -> MarkerContent:
     summary = "" if summary is None else summary
     if not isinstance(summary, str):
         raise _Invalid(f'marker "summary" must be a string, not {type(summary).__name__}')
+    files = data.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _Invalid('marker "files" must be a list of repository-relative paths')
     final: Literal["done", "failed"] = "done" if status.strip().lower() == "done" else "failed"
-    return MarkerContent(final, summary, True, None)
+    usage: Usage | None = None
+    usage_error: str | None = None
+    if data.get("usage") is not None:
+        try:
+            usage = parse_usage(data["usage"])
+        except ValueError as exc:  # a bad count must not undo the agent's "done"
+            usage_error = str(exc)
+    return MarkerContent(final, summary, True, None, tuple(files), usage, usage_error)
 
 
 def read_marker(path: Path) -> MarkerContent | None:
     """Parse a marker: None if absent; empty (or whitespace) means done; otherwise a JSON
-    object ``{"status": "done"|"failed", "summary": "..."}`` (summary optional, other keys
-    ignored, status case-insensitive). Anything else is returned with ``valid=False``, which
-    may just mean the writer is not finished yet.
+    object ``{"status": "done"|"failed", "summary": "...", "usage": {...}}`` (summary and
+    usage optional, other keys ignored, status case-insensitive). Anything else is returned
+    with ``valid=False``, which may just mean the writer is not finished yet.
 
     Only a regular file is read, never through a symlink and without waiting: an agent's
     marker that is a FIFO must not block the engine, nor a link make it read another file."""

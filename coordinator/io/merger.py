@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from coordinator.core.config import Identity
@@ -92,6 +93,7 @@ def merge_task(
     gate: Callable[[str], str | None] | None = None,
     expected: str | None = None,
     move: Callable[[str, str, str, Identity], bool] | None = None,
+    attributes: Path | None = None,
 ) -> MergeOutcome:
     """Merge ``task_head`` into ``target_ref`` (a full ``refs/heads/...`` name).
 
@@ -117,7 +119,7 @@ def merge_task(
     old = expected or repo.rev_parse(target_ref)
     if old is None:
         raise GitError(f"the merge target {target_ref} does not exist")
-    result = repo.merge_tree(old, task_head)
+    result = repo.merge_tree(old, task_head, attributes=attributes)
     if result.tree is None:
         return MergeOutcome("conflict", None, result.conflicts)
     commit = repo.commit_tree(result.tree, [old, task_head], message, identity)

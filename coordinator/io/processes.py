@@ -70,6 +70,7 @@ class Started:
     popen: subprocess.Popen[bytes] | None
     returncode: int | None = None
     error: str = ""
+    strerror: str = ""  # the system's own words (``Exec format error``), when it said any
 
 
 def start_failure(argv: Sequence[str], cwd: Path | str | None, exc: OSError) -> tuple[int, str]:
@@ -99,6 +100,7 @@ def start(
     stdout: Stream = None,
     stderr: Stream = None,
     new_session: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> Started:
     """Start ``argv`` and return at once; a failure to start is a ``Started`` without popen.
 
@@ -111,11 +113,11 @@ def start(
     try:
         popen = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else dict(env), stdin=stdin, stdout=stdout,
-            stderr=stderr, start_new_session=new_session, close_fds=True,
+            stderr=stderr, start_new_session=new_session, close_fds=True, pass_fds=tuple(pass_fds),
         )  # fmt: skip
     except OSError as exc:
         code, why = start_failure(args, cwd, exc)
-        return Started(None, code, why)
+        return Started(None, code, why, exc.strerror or "")
     return Started(popen)
 
 

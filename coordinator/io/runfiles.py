@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,20 @@ class RunFiles:
     def log(self, task_id: str, attempt: int) -> Path:
         suffix = "" if attempt == 1 else f".{attempt}"
         return self.logs / f"{task_id}{suffix}.log"
+
+    def union_attributes(self, globs: Sequence[str]) -> Path | None:
+        """Write the run's own attributes file for ``[overlap] union`` (None: no globs).
+
+        One ``<glob> merge=union`` line per glob, anchored at the repository root like every
+        coordinator glob; merges read it through ``core.attributesFile`` on their command line
+        only, so no file of the user's (``.gitattributes``, ``info/attributes``) changes.
+        """
+        if not globs:
+            return None
+        path = self.root / "union.attributes"
+        lines = [f"{g if '/' in g.rstrip('/') else '/' + g} merge=union\n" for g in globs]
+        path.write_text("".join(lines), encoding="utf-8")
+        return path
 
     def prompt(self, task_id: str) -> Path:
         return self.prompts / f"{task_id}.md"

@@ -32,6 +32,7 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import OUR_REFS, branch_ref, first_free, recovered_branch, short_name
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.worktrees import STALE_PREFIX
 
 RESET_REASON = "task branch was reset behind its base"
 _IN_PROGRESS = {"MERGE_HEAD": "merge", "rebase-merge": "rebase", "rebase-apply": "rebase",
@@ -52,13 +53,15 @@ class WorkCheck:
 
 
 def collect_work(
-    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str
-) -> WorkCheck:
+    repo: GitRepo, *, worktree: Path, branch: str, base: str, identity: Identity, message: str,
+    keep_out: Sequence[str] = (),
+) -> WorkCheck:  # fmt: skip
     """Commit what the (dead) agent left in ``worktree`` and decide what the task's work is.
 
     ``branch`` is the task branch (short name) made at ``base``; ``message`` is used for the
-    commit of leftover changes. Decisions, with W the worktree's HEAD plus leftover changes and
-    B the task branch:
+    commit of leftover changes, which never holds the ``keep_out`` paths (files the coordinator
+    placed into the worktree: a copied ``.env``, a linked ``node_modules``). Decisions, with W
+    the worktree's HEAD plus leftover changes and B the task branch:
 
     * HEAD on the task branch (the normal case): B moves to W. Not merged when W does not
       descend from ``base`` (``RESET_REASON``): the agent reset or rewrote its branch.
@@ -83,29 +86,32 @@ def collect_work(
             notes.append(f"the agent left a {operation} in progress; its files were committed")
             break
     try:
-        work, attached = _commit_leftovers(repo, worktree, base, identity, message, notes)
+        work, parent, attached, old = _commit_leftovers(
+            repo, worktree, ref, base, identity, message, notes, keep_out
+        )
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
         return WorkCheck(head, False, f"could not commit the agent's leftover changes: {said}",
                          tuple(notes))  # fmt: skip
-    return decide(repo, ref, base, work, attached, identity, notes,
+    return decide(repo, ref, base, (work, parent), attached, old, identity, notes,
                   lambda: _reattach(repo, worktree, ref))  # fmt: skip
 
 
 def decide(
-    repo: GitRepo, ref: str, base: str, work: str, attached: str | None, identity: Identity,
-    notes: list[str], reattach: Callable[[], None],
+    repo: GitRepo, ref: str, base: str, work_parent: tuple[str, str], attached: str | None,
+    old: str | None, identity: Identity, notes: list[str], reattach: Callable[[], None],
 ) -> WorkCheck:  # fmt: skip
-    """The rules of ``collect_work`` once W (``work``) and where HEAD was (``attached``) are
-    known; ``reattach`` points HEAD back at the task branch. Task clones use them too."""
-    old = repo.rev_parse(ref)
+    """The rules of ``collect_work`` once W and its parent (``work_parent``), where HEAD was
+    (``attached``) and the task branch's commit (``old``) are known; ``reattach`` points HEAD
+    back at the task branch. Task clones use them too."""
+    work, parent = work_parent
     if attached == ref:
         if old is None:
             notes.append(f"the agent deleted {short_name(ref)} while it was checked out; "
                          "recreated")  # fmt: skip
         _move(repo, ref, work, old, identity)
-        ok = repo.is_ancestor(base, work)
+        ok = parent == base or repo.is_ancestor(base, work)  # W is base or on top of it
         return WorkCheck(work, ok, "" if ok else RESET_REASON, tuple(notes))
     return _head_elsewhere(repo, reattach, ref, base, work, attached, old, identity, notes)
 
@@ -147,6 +153,9 @@ def _without_worktree(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, notes: list[str]
 ) -> WorkCheck:
     """The worktree is gone (or is not ours any more): the task branch is all that is left."""
+    moved = _moved_to(repo, worktree, ref, base)
+    if moved is not None:
+        return _moved_away(repo, moved, worktree, ref, base, identity, notes)
     if os.path.lexists(worktree):
         notes.append(f"{worktree} is no longer a git worktree of this repository; its files "
                      "were left in place and not committed")  # fmt: skip
@@ -160,6 +169,42 @@ def _without_worktree(
         return WorkCheck(head, False, reason, tuple(notes))
     ok = repo.is_ancestor(base, old)
     return WorkCheck(old, ok, "" if ok else RESET_REASON, tuple(notes))
+
+
+def _moved_to(repo: GitRepo, worktree: Path, ref: str, base: str) -> Path | None:
+    """Where git now has the task's worktree, when something moved it rather than deleting it:
+    a worktree on the task branch elsewhere, or one set aside beside it (``.stale-<id>-<n>``,
+    detached at the branch's commit, as a coordinator does with a leftover holding work)."""
+    branch = short_name(ref)
+    heads = {base, repo.rev_parse(ref)}
+    for info in repo.worktree_list()[1:]:
+        path = Path(info.path)
+        if path == worktree or not path.is_dir():
+            continue
+        aside = path.parent == worktree.parent and path.name.startswith(
+            f"{STALE_PREFIX}{worktree.name}-"
+        )
+        if info.branch == branch or (aside and info.branch is None and info.head in heads):
+            return path
+    return None
+
+
+def _moved_away(
+    repo: GitRepo, moved: Path, worktree: Path, ref: str, base: str, identity: Identity,
+    notes: list[str],
+) -> WorkCheck:  # fmt: skip
+    """The worktree was moved while the task ran: its work is there, not on the branch, so the
+    branch must not be merged as if the agent had done nothing. Nothing is collected from a
+    directory the run did not make; the user is told where the files are."""
+    branch = short_name(ref)
+    if moved.name.startswith(STALE_PREFIX):
+        how = f"was moved aside to {moved} by another coordinator command while the task ran"
+    else:
+        how = f"was moved to {moved} while the task ran (not by the coordinator's run)"
+    notes.append(f"the worktree {worktree} {how}; its files there were not collected")
+    head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
+    reason = f"its worktree {how}; the work is there, not on {branch}"
+    return WorkCheck(head, False, reason, tuple(notes))
 
 
 def _admin_dir(repo: GitRepo, worktree: Path) -> Path | None:
@@ -183,19 +228,31 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 
 def _commit_leftovers(
-    repo: GitRepo, worktree: Path, base: str, identity: Identity, message: str, notes: list[str]
-) -> tuple[str, str | None]:
+    repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
+    notes: list[str], keep_out: Sequence[str] = (),
+) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
-    unborn), made without moving any ref; and the ref HEAD is attached to (None: detached)."""
-    tree = repo.stage_all(worktree)
-    head = repo.resolve("HEAD^{commit}", cwd=worktree)
-    attached = repo.attached_ref(worktree)
+    unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
+    ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
+    The usual case asks git once for all of it; an unborn HEAD or a deleted branch, one by one.
+    """
+    tree = repo.stage_all(worktree, keep_out=keep_out)
+    facts = repo.head_facts(worktree, ref)
+    head: str | None
+    head_tree: str | None
+    old: str | None
+    if facts is not None:
+        head, head_tree, attached, old = facts
+    else:
+        head = repo.resolve("HEAD^{commit}", cwd=worktree)
+        attached, old = repo.attached_ref(worktree), repo.rev_parse(ref)
+        head_tree = repo.resolve(f"{head or base}^{{tree}}", cwd=worktree)
     if head is None:
         notes.append("the worktree's HEAD had no commit; its files were committed on the base")
     parent = head or base
-    if repo.resolve(f"{parent}^{{tree}}", cwd=worktree) == tree:
-        return parent, attached
-    return repo.commit_tree(tree, [parent], message, identity), attached
+    if head_tree == tree:
+        return parent, parent, attached, old
+    return repo.commit_tree(tree, [parent], message, identity), parent, attached, old
 
 
 def _move(repo: GitRepo, ref: str, new: str, old: str | None, identity: Identity) -> None:
@@ -223,6 +280,7 @@ def _reachable(repo: GitRepo, sha: str) -> bool:
 
 def _keep(repo: GitRepo, sha: str, branch: str) -> str:
     """A new branch ``coordinator/recovered/<task>[-n]`` at ``sha``, so nothing is orphaned."""
+
     def taken(name: str) -> bool:
         return not repo.update_ref(branch_ref(name), sha, None, message="coordinator: keep work")
 
@@ -279,25 +337,38 @@ class CheckoutGuard:
         return ["HEAD" if k == _HEAD_KEY else k for k in changed]
 
     def _read(self) -> dict[str, tuple[str, int, int] | str]:
-        fields = self.repo.status(self.root, untracked="all", v2=True).split(b"\0")
         state: dict[str, tuple[str, int, int] | str] = {}
-        skip = False
-        for field in fields:
-            if skip or not field:  # the original path of a rename, or the final empty field
-                skip = False
-                continue
-            kind = field[:1]
-            cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
-            if cut is None:  # "#" header lines
-                continue
-            parts = field.split(b" ", cut)
-            skip = kind == b"2"
-            path = os.fsdecode(parts[cut])
+        for path, status in _status(self.repo, self.root).items():
             try:
                 info = os.lstat(self.root / path)
                 stat = (info.st_size, info.st_mtime_ns)
             except OSError:
                 stat = (-1, -1)
-            state[path] = (os.fsdecode(b" ".join(parts[:cut])), *stat)
+            state[path] = (status, *stat)
         state[_HEAD_KEY] = self.repo.head_state(self.root)
         return state
+
+
+def uncommitted_paths(repo: GitRepo) -> list[str]:
+    """Paths of the user's checkout with changes no commit holds (staged, unstaged, untracked
+    and not ignored), sorted: what a run, which starts from commits, does not see."""
+    return sorted(_status(repo, repo.root))
+
+
+def _status(repo: GitRepo, root: Path) -> dict[str, str]:
+    """``git status --porcelain=v2``: each listed path and its status fields."""
+    fields = repo.status(root, untracked="all", v2=True).split(b"\0")
+    found: dict[str, str] = {}
+    skip = False
+    for field in fields:
+        if skip or not field:  # the original path of a rename, or the final empty field
+            skip = False
+            continue
+        kind = field[:1]
+        cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
+        if cut is None:  # "#" header lines
+            continue
+        parts = field.split(b" ", cut)
+        skip = kind == b"2"
+        found[os.fsdecode(parts[cut])] = os.fsdecode(b" ".join(parts[:cut]))
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -18,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.core.durations import format_duration
+from coordinator.core.text import plural
+from coordinator.core.usage import Resources, Usage, format_resources, format_usage
 from coordinator.io.store import iso_ms
 
 _STATE_STYLE = {
@@ -53,6 +55,8 @@ class TaskRow:
     finished_at: float | None
     worktree: str
     note: str = ""
+    usage: str = ""  # tokens and cost so far, as ``format_usage`` writes them
+    resources: str = ""  # peak memory and CPU so far
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class RunSummary:
     unmerged: Sequence[Mapping[str, str]]
     exit_code: int
     notes: Sequence[str] = ()
+    usage: Usage = field(default_factory=Usage)  # every agent's, added up
+    resources: Resources = field(default_factory=Resources)  # the highest peak, CPU added up
 
     @property
     def speedup(self) -> float:
@@ -83,6 +89,8 @@ class RunSummary:
             "unmerged": [dict(u) for u in self.unmerged],
             "exit_code": self.exit_code,
             "notes": list(self.notes),
+            "usage": self.usage.as_dict(),
+            "resources": self.resources.as_dict(),
         }
 
 
@@ -94,20 +102,120 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+# Below this a run's speedup (agent time / wall time) measures the coordinator's own start-up
+# and merges, not parallel work, so the summary leaves it out (``--json`` still has it).
+SPEEDUP_MIN_WALL = 10.0
+
+# How an agent's end reads ("agent done (exit 0)" is the engine's wording).
+_DONE_HOW = {"(exit 0)": "it exited 0", "(marker)": "it wrote its done marker"}
+_BRANCH_KEPT = "; branch "
+
+
+def run_title(run_id: str, target: str, total: int) -> str:
+    return f"run {run_id}: {plural(total, 'task')}, merging into {target}"
+
+
+def describe(event: RunEvent) -> list[str]:
+    """An event as lines for a person (no internal names); [] for bookkeeping-only events.
+
+    The first line names the task; a merge gate's output tail follows on indented lines, after
+    the line that says where the work is kept.
+    """
+    kind, message = event.kind, event.message
+    if kind == "timing":
+        return []
+    phrase = _PHRASES.get(kind)
+    if phrase is not None:
+        text = phrase(message, event.data)
+    else:
+        text = f"{kind}: {message}" if message else kind
+    first, _, rest = text.partition("\n")
+    who = f"{event.task_id}: " if event.task_id else ""
+    return [who + first, *(f"    {line}" for line in rest.splitlines())]
+
+
+def _agent_failed(message: str, data: Mapping[str, Any]) -> str:
+    if message == "interrupted":
+        return "agent stopped (interrupted)"
+    if message == "timeout":
+        return "agent stopped: it ran past its timeout"
+    if message.startswith("could not start "):
+        return message
+    return f"agent failed: {message}"
+
+
+def _not_merged(kind: str) -> Callable[[str, Mapping[str, Any]], str]:
+    """``failed``/``conflict``/``cancelled``: the reason, then where the work is kept (the
+    engine appends "; branch B kept"; a gate's multi-line output tail comes before it)."""
+
+    def phrase(message: str, data: Mapping[str, Any]) -> str:
+        reason, sep, branch = message.rpartition(_BRANCH_KEPT)
+        if not sep or not branch.endswith(" kept"):
+            reason, branch = message, ""
+        first, _, tail = reason.partition("\n")
+        first = first.removesuffix("; output tail:").rstrip(":")
+        where = f"; its work is kept on branch {branch.removesuffix(' kept')}" if branch else ""
+        head = f"not merged ({kind}): {first}{where}"
+        return f"{head}; the output ended with:\n{tail}" if tail else head
+
+    return phrase
+
+
+def _started(message: str, data: Mapping[str, Any]) -> str:
+    """``attempt 2 in /repo/worktrees/a`` (the engine's wording) -> where, and which try."""
+    attempt, sep, where = message.removeprefix("attempt ").partition(" in ")
+    if not sep or not attempt.isdigit():
+        return f"agent started ({message})"
+    again = f" (attempt {attempt})" if attempt != "1" else ""
+    return f"agent started in {where}{again}"
+
+
+def _killed(message: str, data: Mapping[str, Any]) -> str:
+    count = len(data.get("pids") or []) or 1
+    return f"stopped {plural(count, 'leftover process', 'leftover processes')} of its agent"
+
+
+_PHRASES: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
+    "started": _started,
+    "finished": lambda m, _: "agent done" + next(
+        (f" ({how})" for key, how in _DONE_HOW.items() if m.endswith(key)), ""
+    ),
+    "agent-failed": _agent_failed,
+    "killed": _killed,
+    "merged": lambda m, _: f"merged {m}",
+    "failed": _not_merged("failed"),
+    "conflict": _not_merged("conflict"),
+    "cancelled": _not_merged("cancelled"),
+    "skipped": lambda m, _: f"skipped: {m}",
+    "retry": lambda m, _: m,
+    "violation": lambda m, _: f"warning: {m}",
+    "warning": lambda m, _: f"warning: {m}",
+    "verifying": lambda m, _: f"merge gate running: {m}",
+    "waiting": lambda m, _: f"waiting: {m}",
+    "stopping": lambda m, _: m,
+    "kept": lambda m, _: m,
+    "adopted": lambda m, _: f"adopted the {m}",
+    "setup": lambda m, _: f"setup running: {m}",
+    "setup-done": lambda m, _: f"setup done {m}",
+    "setup-failed": lambda m, _: f"setup failed: {m}",
+    "budget": lambda m, _: f"budget used up: {m}",
+    "admission": lambda m, _: m,
+}
+
+
 class PlainReporter:
-    """One line per event: for logs, pipes and cron mail."""
+    """One line per event, written for a person: for logs, pipes and cron mail."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
     def start(self, run_id: str, target: str, total: int) -> None:
-        self._line(f"run {run_id}: {total} tasks -> {target}")
+        self._line(run_title(run_id, target, total))
 
     def event(self, event: RunEvent) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-        who = f" {event.task_id}" if event.task_id else ""
-        text = f" {event.message}" if event.message else ""
-        self._line(f"{stamp}{who} {event.kind}{text}")
+        for i, line in enumerate(describe(event)):
+            self._line(f"{stamp} {line}" if i == 0 else f"{' ' * len(stamp)} {line}")
 
     def update(self, rows: Sequence[TaskRow]) -> None:
         return None
@@ -165,13 +273,14 @@ class LiveReporter:
         self._live = Live(console=self.console, refresh_per_second=4, get_renderable=self._render)
 
     def start(self, run_id: str, target: str, total: int) -> None:
-        self._title = f"run {run_id}: {total} tasks -> {target}"
+        self._title = run_title(run_id, target, total)
         self._live.start()
 
     def event(self, event: RunEvent) -> None:
-        if event.kind in {"failed", "conflict", "skipped", "violation", "warning", "retry"}:
-            who = f"{event.task_id}: " if event.task_id else ""
-            self._log.append(f"{event.kind}: {who}{event.message}")
+        kinds = {"failed", "conflict", "skipped", "violation", "warning", "retry", "waiting",
+                 "budget", "agent-failed"}  # fmt: skip
+        if event.kind in kinds:
+            self._log.extend(describe(event)[:1])  # a gate's output tail is in its log
 
     def update(self, rows: Sequence[TaskRow]) -> None:
         self._rows = rows
@@ -189,7 +298,7 @@ class LiveReporter:
     def _render(self) -> Group:
         now = time.time()
         table = Table(title=self._title, title_justify="left", expand=False)
-        for column in ("task", "agent", "state", "try", "elapsed", "worktree / why"):
+        for column in ("task", "agent", "state", "try", "elapsed", "used", "worktree / why"):
             table.add_column(column, overflow="fold")
         for row in self._rows:
             elapsed = ""
@@ -201,6 +310,7 @@ class LiveReporter:
                 Text(row.state, style=_STATE_STYLE.get(row.state, "")),
                 str(row.attempt) if row.attempt else "",
                 elapsed,
+                "; ".join(filter(None, (row.usage, row.resources))),
                 row.note or row.worktree,
             )
         return Group(table, *(Text(line, style="yellow") for line in self._log[-8:]))
@@ -209,24 +319,33 @@ class LiveReporter:
 def summary_lines(summary: RunSummary) -> list[str]:
     """The closing summary, shared by every text reporter."""
     counts = summary.counts
-    lines = [
+    total = sum(counts.values())
+    first = (
         f"run {summary.run_id} finished in {format_duration(summary.wall)}: "
-        f"agents worked {format_duration(summary.agent_time)}, "
-        f"speedup {summary.speedup:.2f}x, up to {summary.max_parallel} at once",
-        "merged {m}, failed {f}, conflict {c}, skipped {s}, cancelled {x} -> {t}".format(
-            m=counts.get("merged", 0),
-            f=counts.get("failed", 0),
-            c=counts.get("conflict", 0),
-            s=counts.get("skipped", 0),
-            x=counts.get("cancelled", 0),
-            t=summary.target,
-        ),
+        f"agents worked {format_duration(summary.agent_time)}"
+    )
+    if summary.wall >= SPEEDUP_MIN_WALL:
+        first += f", speedup {summary.speedup:.2f}x"
+    first += f", up to {summary.max_parallel} at once"
+    merged = f"merged {counts.get('merged', 0)} of {plural(total, 'task')} into {summary.target}"
+    others = [
+        f"{counts[state]} {state}"
+        for state in ("failed", "conflict", "skipped", "cancelled", "pending", "done", "running")
+        if counts.get(state)
     ]
+    lines = [first, merged + (f"; not merged: {', '.join(others)}" if others else "")]
+    used = "; ".join(
+        filter(None, (format_usage(summary.usage), format_resources(summary.resources)))
+    )
+    if used:
+        lines.append(f"used: {used}")
     for item in summary.unmerged:
-        lines.append(
-            f"  not merged: {item['id']} ({item['state']}: {item.get('reason', '')}) "
-            f"branch {item.get('branch') or '-'} log {item.get('log') or '-'}"
+        reason = str(item.get("reason") or "").strip().splitlines()
+        why = f" ({item['state']}: {reason[0]})" if reason else f" ({item['state']})"
+        where = ", ".join(
+            f"{name} {item[name]}" for name in ("branch", "log") if item.get(name)
         )
+        lines.append(f"  not merged: {item['id']}{why}" + (f"; {where}" if where else ""))
     lines.extend(summary.notes)
     return lines
 

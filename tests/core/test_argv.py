@@ -26,6 +26,8 @@ VALUES = {
     "run_id": "r1",
     "prompt": "Add login.\nIt must $(not) run `anything`.",
     "python": "/usr/bin/python3",
+    "slot": "1",
+    "port": "20010",
 }
 
 

@@ -14,19 +14,28 @@ from coordinator.core.decisions import (
     VERIFY,
     VIOLATION,
     Completion,
+    Limits,
+    Machine,
     Verdict,
+    admission,
     after_collect,
     after_conflict,
     after_gate,
+    after_resolver,
+    agent_retry,
     before_merge,
+    budget_left,
     by_exit,
     by_marker,
     interrupted,
+    setup_failed,
+    setup_runs,
     stop_grace,
     task_timeout,
     timed_out,
 )
 from coordinator.core.models import TaskState
+from coordinator.core.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class Marker:
     summary: str = ""
     valid: bool = True
     error: str | None = None
+    usage: Usage | None = None
 
 
 DONE = Completion(True, "marker")
@@ -147,3 +157,75 @@ def test_a_conflict_is_kept_with_on_conflict_stop_or_while_stopping() -> None:
 def test_a_target_that_kept_moving_reads_as_such() -> None:
     got = after_conflict([], on_conflict="stop", attempt=1, stopping=False)
     assert got.reason == "merge conflict in the target moved during the merge"
+
+
+def test_resolve_goes_to_the_resolver_first_then_retries_once_then_keeps() -> None:
+    first = after_conflict(["a.txt"], on_conflict="resolve", attempt=1, stopping=False)
+    assert first == Verdict("resolve", TaskState.CONFLICT, "merge conflict in a.txt")
+    # the resolver failed: a rerun from the new head, once
+    failed = after_resolver(["a.txt"], "markers left in a.txt", attempt=1, stopping=False)
+    assert failed.action == "retry"
+    assert failed.reason == "merge conflict in a.txt; the resolver failed: markers left in a.txt"
+    # the rerun conflicts again: kept, no second resolver
+    again = after_conflict(["a.txt"], on_conflict="resolve", attempt=2, stopping=False)
+    assert again == Verdict("end", TaskState.CONFLICT, "merge conflict in a.txt")
+    assert after_resolver(["a.txt"], "exit 1", attempt=2, stopping=False).action == "end"
+
+
+def test_resolve_never_starts_while_stopping_nor_for_a_moving_target() -> None:
+    assert after_conflict(["x"], on_conflict="resolve", attempt=1, stopping=True).action == "end"
+    assert after_resolver(["x"], "exit 1", attempt=1, stopping=True).action == "end"
+    moved = after_conflict([], on_conflict="resolve", attempt=1, stopping=False)
+    assert moved.action == "retry"
+
+
+# ------------------------------------------------------------------- retries
+def test_a_failed_or_timed_out_agent_is_retried_while_retries_are_left() -> None:
+    failed = by_exit(None, 1)
+    assert agent_retry(failed, failures=0, retries=1, stopping=False)
+    assert agent_retry(timed_out(), failures=1, retries=2, stopping=False)
+    assert not agent_retry(failed, failures=1, retries=1, stopping=False)  # used up
+    assert not agent_retry(failed, failures=0, retries=0, stopping=False)  # the default
+
+
+def test_no_retry_for_success_ctrl_c_a_failed_setup_or_a_stopping_run() -> None:
+    assert not agent_retry(DONE, failures=0, retries=3, stopping=False)
+    assert not agent_retry(interrupted(), failures=0, retries=3, stopping=False)
+    assert not agent_retry(setup_failed("exited 1"), failures=0, retries=3, stopping=False)
+    assert not agent_retry(by_exit(None, 1), failures=0, retries=3, stopping=True)
+
+
+def test_a_retried_failure_is_kept_and_runs_again_instead_of_ending() -> None:
+    failed = by_exit(None, 2)
+    kwargs = {"work_ok": True, "work_reason": "", "violations": (), "on_violation": "warn"}
+    assert after_collect(failed, retry=True, **kwargs) == Verdict(  # type: ignore[arg-type]
+        "retry", TaskState.FAILED, "exit code 2"
+    )
+    assert after_collect(failed, **kwargs).action == "end"  # type: ignore[arg-type]
+
+
+def test_setup_runs_in_a_new_worktree_or_always() -> None:
+    assert setup_runs(configured=True, fresh=True, always=False)
+    assert not setup_runs(configured=True, fresh=False, always=False)
+    assert setup_runs(configured=True, fresh=False, always=True)
+    assert not setup_runs(configured=False, fresh=True, always=True)
+
+
+# -------------------------------------------------------------------- budget
+def test_the_budget_is_reached_by_cost_or_by_tokens_and_unknown_counts_as_nothing() -> None:
+    assert budget_left(Usage(10, 10, 0.5), max_cost_usd=1.0, max_tokens=None) == ""
+    assert "max_cost_usd 1" in budget_left(Usage(cost_usd=1.0), max_cost_usd=1.0, max_tokens=None)
+    assert "max_tokens 100" in budget_left(Usage(60, 40), max_cost_usd=None, max_tokens=100)
+    assert budget_left(Usage(), max_cost_usd=0.0, max_tokens=0) == ""  # nothing known yet
+    assert budget_left(Usage(cost_usd=9.0), max_cost_usd=None, max_tokens=None) == ""
+
+
+# ----------------------------------------------------------------- admission
+def test_admission_holds_back_on_disk_memory_or_load_and_says_which() -> None:
+    roomy = Machine(free_disk=10 * 2**30, free_memory=8 * 2**30, load_per_core=0.5)
+    assert admission(roomy, Limits(2**30, 2**30, 1.0)) == ""
+    assert "free disk" in admission(roomy, Limits(20 * 2**30))
+    said = admission(roomy, Limits(0, 16 * 2**30))
+    assert said == "free memory 8192 MiB is below min_free_memory 16384 MiB"
+    assert admission(roomy, Limits(0, 0, 0.25)) == "load 0.50 per core is above max_load 0.25"
+    assert admission(roomy, Limits(0, 0, None)) == ""  # no max_load: load never holds back

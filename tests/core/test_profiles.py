@@ -36,3 +36,24 @@ def test_a_wrong_or_missing_profile_is_one_clear_line(
     assert len(problems) == 1
     assert (problems[0].file, problems[0].field) == ("c.toml", field)
     assert words in problems[0].message and problems[0].fix
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"on_conflict": "resolve"}, "needs a resolver agent type"),
+        ({"on_conflict": "resolve", "merge": {"resolver": "fixr"}}, "'fixr' names no agent type"),
+    ],
+)
+def test_a_resolver_must_name_an_agent_type(data: dict[str, object], words: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_config({"agents": {"fixer": {"profile": "demo"}}, **data}, "c.toml")
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.field) == ("c.toml", "merge.resolver")
+    assert words in problem.message and "agent types: fixer" in (problem.fix or "")
+
+
+def test_a_resolver_naming_an_agent_type_is_accepted() -> None:
+    data = {"agents": {"fixer": {"profile": "demo"}}, "merge": {"resolver": "fixer"}}
+    config = parse_config({**data, "on_conflict": "resolve"}, "c.toml")
+    assert (config.on_conflict, config.merge.resolver) == ("resolve", "fixer")

@@ -20,8 +20,14 @@ from coordinator.io.faults import POINTS
 # Every point at its first hits, and the last merge of all (after which the resumed run finds
 # nothing left to run and must still reconcile the cut-off run). A branch is kept once per run
 # (g and h conflict once); the gate's point needs a gate (its own test below).
-HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,)}
-GATED = {"gate-running"}
+HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,),
+        "pool-taken": (1, 2, 3)}  # fmt: skip
+GATED = {
+    "gate-running",
+    "queue-gates-judged",
+    "queue-between-gate-and-update-ref",
+    "queue-after-update-ref",
+}
 TRIALS = [
     (point, nth) for point in POINTS if point not in GATED for nth in HITS.get(point, (1, 2, 3, 4))
 ] + [("after-update-ref", 8)]
@@ -78,9 +84,7 @@ def _contents(e2e: E2EProject) -> dict[str, str]:
     out = {}
     for name in names:
         text = e2e.git("show", f"coordinator/integration:{name}")
-        out[name] = (
-            "".join(sorted(text.splitlines(keepends=True))) if name in SORTED else text
-        )
+        out[name] = "".join(sorted(text.splitlines(keepends=True))) if name in SORTED else text
     return out
 
 
@@ -146,18 +150,36 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
     unfinished = {"running", "done", "merging", "verifying", "pending"}
     assert not {t["state"] for t in last["tasks"]} & unfinished, last
 
+    known = _known_worktrees(e2e)
+    pooled = _pool_record(root)
+    assert pooled and all(p in known for p in pooled), (pooled, known)  # the record is true
+
     assert e2e.cli("clean").returncode == 0
-    known = {
-        Path(line.split(" ", 1)[1]).resolve()
-        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    }
+    known = _known_worktrees(e2e)
     left = (
         [p.resolve() for p in (root / "worktrees").iterdir()]
         if (root / "worktrees").exists()
         else []
     )
     assert all(p in known for p in left), left
+    assert not [p for p in left if p.name.startswith(".pool-")]
+    assert _pool_record(root) == []
+
+
+def _known_worktrees(e2e: E2EProject) -> set[Path]:
+    return {
+        Path(line.split(" ", 1)[1]).resolve()
+        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    }
+
+
+def _pool_record(root: Path) -> list[Path]:
+    record = root / ".git" / "coordinator" / "worktree-pool.json"
+    if not record.exists():
+        return []
+    data = json.loads(record.read_text(encoding="utf-8"))
+    return [Path(entry["path"]).resolve() for entry in data["worktrees"]]
 
 
 def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:
@@ -247,3 +269,41 @@ def test_a_gate_cut_off_with_its_coordinator_is_killed_and_the_merge_redone(
     log = e2e.git("log", "--first-parent", "--format=%s", "coordinator/integration")
     assert [line.split(":")[0] for line in log.splitlines()[:2]] == ["Merge task w", "Merge task v"]
     assert len(gates.read_text().split()) == 3  # the cut-off gate, then one per merge
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["queue-gates-judged", "queue-between-gate-and-update-ref", "queue-after-update-ref"]
+)
+def test_a_queue_round_cut_off_lands_every_task_once_and_only_after_a_gate(
+    tmp_path: Path, point: str
+) -> None:
+    """Three independent tasks in one speculative round (gates side by side, one of them
+    failing): killed at each point of the round, the next run lands the good ones exactly once,
+    fails the bad one, and nothing lands without a gate run on its result."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    e2e = _make(root)
+    gates = tmp_path / "gates"
+    check = GATE + "sys.exit(1 if os.path.exists('bad.txt') else 0)\n"
+    verify = json.dumps([sys.executable, "-c", check, str(gates)])
+    e2e.config(FAKE_CONFIG + f"\n[merge]\nverify = {verify}\nparallel = 3\n")
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    names = ("p", "q", "r")
+    for me in names:
+        wait = "".join(f"@wait {sig}/{o} 60\n" for o in names if o != me)
+        bad = "@write bad.txt x\n" if me == "q" else ""
+        body = f"@touch {sig}/{me}\n{wait}{bad}@write {me}.txt {me}\n@marker done"
+        e2e.spec(me, body, files=[f"{me}.txt"], extra="footprint: declared")
+    crashed = _run_with_fault(e2e, f"{point}:1")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    resumed = e2e.cli("run", "--instances", "3")
+    log = e2e.git("log", "--first-parent", "--format=%s", "coordinator/integration")
+    landed = collections.Counter(line.split(":")[0] for line in log.splitlines())
+    assert landed["Merge task p"] == 1, log
+    assert landed["Merge task r"] == 1, log
+    assert landed["Merge task q"] == 0, log
+    assert e2e.tasks()["q"]["state"] == "failed", resumed.stdout
+    assert e2e.git("show", "coordinator/integration:p.txt") == "p\n"
+    assert len(gates.read_text().split()) >= 2  # every landing followed a gate run

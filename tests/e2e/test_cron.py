@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject
 
+from coordinator.commands.cron import MARK
+
 FAKE_BIN = Path(__file__).resolve().parents[1] / "bin"
 TARGET = "coordinator/integration"
 OTHER_LINES = (
@@ -202,3 +204,11 @@ def test_no_crontab_yet_and_missing_crontab_program(
     assert result.stderr.strip().splitlines() == [
         "error: crontab is not installed (install cron, e.g. apt-get install cron); nothing changed"
     ]
+    # A dry run needs no crontab program: it prints the line it would add, and says why alone.
+    preview = e2e.cli("cron", "install", "--every", "30m", "--dry-run")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    (line,) = preview.stdout.splitlines()
+    assert line.startswith("*/30 * * * * ") and "daemon --once" in line
+    assert line.endswith(f"{MARK} {e2e.root}")
+    assert "crontab is not installed" in preview.stderr
+    assert not crontab_file.exists()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject
+from gitutil import git
 from test_bad_input import GOOD_SPEC, Case, check_case, md
 
 # Ids that must never become a task: each would be an option, a path escape, a ref git refuses
@@ -181,7 +182,13 @@ def _body_footprint(e2e: E2EProject, paths: list[str]) -> tuple[list[str], str]:
     result = e2e.cli("plan", "--format", "json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    return plan["tasks"][0]["footprint"], "\n".join(plan["warnings"])
+    task = plan["tasks"][0]
+    # Inferred paths ([S], [R], [H]) come from the index of tracked files, never from the text.
+    tracked = set(git(e2e.root, "ls-files").split())
+    written = ("declared", "files-section", "mentioned")
+    inferred = [p for p, s in task["footprint_sources"].items() if s not in written]
+    assert set(inferred) <= tracked, inferred
+    return [p for p in task["footprint"] if p not in inferred], "\n".join(plan["warnings"])
 
 
 def test_hostile_paths_in_the_body_never_join_the_footprint(e2e: E2EProject) -> None:
@@ -268,9 +275,11 @@ def _dump_project(e2e: E2EProject, tmp_path: Path, worktrees: str = "worktrees")
         f"$(touch {tmp_path}/pwned-cfg)",
         "{{marker}}",
     ]
+    e2e.write("prompts/bare.md", "{instructions}")  # the prompt is the body, byte for byte
     e2e.config(
         f'instances = 3\ngrace = "1s"\nworktrees = {_toml(worktrees)}\n\n[agents.dump]\n'
         f"command = [{', '.join(_toml(c) for c in command)}]\n"
+        'prompt_template = "prompts/bare.md"\n'
         f'timeout = "60s"\nenv = {{ DUMP_DIR = {_toml(str(dumps))}, HOSTILE = {_toml(hostile)} }}\n'
     )
     return dumps
@@ -365,8 +374,9 @@ def test_specs_dir_holding_the_worktrees_is_not_searched_there(e2e: E2EProject) 
     e2e.git("commit", "-q", "-m", "add the spec")
     first = e2e.cli("run")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert (e2e.root / "worktrees" / "a" / "specs" / "a.md").exists()
+    # the finished task's worktree (pooled for reuse) holds a committed copy of the spec
+    assert list((e2e.root / "worktrees").glob("*/specs/a.md"))
     again = e2e.cli("validate")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("ok: 1 tasks")
+    assert again.stdout.startswith("ok: 1 task;")
     assert os.path.isdir(e2e.root / "worktrees")

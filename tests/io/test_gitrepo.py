@@ -124,11 +124,11 @@ def test_no_git_process_outlives_the_repository(repo: Path) -> None:
 
 def test_git_error_names_command_code_and_stderr(grepo: GitRepo) -> None:
     with pytest.raises(GitError) as caught:
-        grepo.tree_of("no-such-rev")
+        grepo.subject_of("no-such-rev")
     text = str(caught.value)
-    assert "`git rev-parse --verify --end-of-options 'no-such-rev^{tree}'`" in text
+    assert "`git log -1 --no-color" in text and "--end-of-options no-such-rev --`" in text
     assert "exit code 128" in text
-    assert "fatal: Needed a single revision" in text
+    assert "fatal: bad revision 'no-such-rev'" in text
 
 
 # ------------------------------------------------------------------------- refs, files
@@ -320,3 +320,14 @@ def test_worktree_prune_forgets_missing_directories(repo: Path, grepo: GitRepo) 
     grepo.worktree_prune()
     assert [w.path for w in grepo.worktree_list()] == [repo.resolve()]
     assert not os.path.exists(path)
+
+
+def test_head_facts_in_one_command_or_none(repo: Path, grepo: GitRepo) -> None:
+    sha = head(repo)
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, "refs/heads/main", sha)
+    git(repo, "switch", "-q", "--detach")
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, None, sha)
+    assert grepo.head_facts(repo, "refs/heads/missing") is None
+    git(repo, "switch", "-q", "--orphan", "unborn")
+    assert grepo.head_facts(repo, "refs/heads/main") is None

@@ -140,8 +140,10 @@ def test_target_moved_during_the_merge_is_reported_not_overwritten(
     class RacingRepo(GitRepo):
         """Someone else moves the target while the merge is being computed."""
 
-        def merge_tree(self, ours: str, theirs: str) -> MergeResult:
-            result = super().merge_tree(ours, theirs)
+        def merge_tree(
+            self, ours: str, theirs: str, *, attributes: Path | None = None
+        ) -> MergeResult:
+            result = super().merge_tree(ours, theirs, attributes=attributes)
             git(self.root, "update-ref", TARGET, intruder)
             return result
 

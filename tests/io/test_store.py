@@ -22,6 +22,7 @@ from coordinator.io.store import (
     UnknownRunError,
     iso_ms,
 )
+from coordinator.io.storeschema import _MIGRATIONS
 
 T0 = 1795428285.1234  # 2026-11-23T10:04:45.123Z
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -156,7 +157,9 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
         )
         data = store.status()
     assert list(data)[: len(RUN_KEYS) - 1] == RUN_KEYS[:-1] and "tasks" in data
-    assert set(data) - set(RUN_KEYS) <= {"base", "instances", "summary"}  # additions only
+    assert set(data) - set(RUN_KEYS) <= {"base", "instances", "summary", "usage", "resources"}
+    assert data["usage"] == {"input_tokens": None, "output_tokens": None, "cost_usd": None}
+    assert data["resources"] == {"peak_rss_bytes": None, "cpu_seconds": None}
     assert data["run_id"] == "r1" and data["state"] == "running"
     assert data["started_at"] == "2026-11-23T10:04:45.123Z" and data["finished_at"] is None
     tasks = data["tasks"]
@@ -164,7 +167,11 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
     assert [t["id"] for t in tasks] == ["b", "a"]  # first-insert order, not id or update order
     for task in tasks:
         assert list(task)[: len(TASK_KEYS)] == TASK_KEYS
-        assert set(task) - set(TASK_KEYS) <= {"reason", "summary", "isolation"}
+        assert set(task) - set(TASK_KEYS) <= {
+            "reason", "summary", "slot", "port", "usage", "resources", "attempts", "isolation"
+        }  # fmt: skip
+        assert list(task["usage"]) == ["input_tokens", "output_tokens", "cost_usd"]
+        assert list(task["resources"]) == ["peak_rss_bytes", "cpu_seconds"]
         assert task["state"] in {s.value for s in TaskState}
     b = tasks[0]
     assert b["attempt"] == 1 and ISO.match(b["started_at"]) and b["finished_at"] is None
@@ -426,3 +433,41 @@ def test_two_writer_processes_do_not_corrupt_the_store(db: Path, tmp_path: Path)
             assert max(t.attempt for t in tasks) == 150
             status = store.status(run_id)
             assert status["state"] == "finished"
+
+
+def test_a_schema_1_store_is_migrated_and_keeps_its_runs(db: Path) -> None:
+    """A store written before usage, resources, slots and placed files: opened, it gains
+    them (unknown for what ran before) and keeps every run it had."""
+    db.parent.mkdir(parents=True)
+    con = sqlite3.connect(db)
+    for statement in _MIGRATIONS[0]:
+        con.execute(statement)
+    con.execute("PRAGMA user_version = 1")
+    con.execute(
+        "INSERT INTO runs (run_id, state, started_at, target, base, instances)"
+        " VALUES ('old', 'finished', ?, 'coordinator/integration', 'abc', 2)",
+        (T0,),
+    )
+    con.execute(
+        "INSERT INTO tasks (run_id, task_id, position, agent, state, attempt)"
+        " VALUES ('old', 't', 1, 'fake', 'merged', 1)"
+    )
+    con.execute(
+        "INSERT INTO attempts (run_id, task_id, attempt, outcome) VALUES ('old','t',1,'done')"
+    )
+    con.commit()
+    con.close()
+    with Store(db) as store:
+        data = store.status()
+        usage = {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
+        store.upsert_task("old", "t", slot=1, port=20010, placed=[".env"], usage=usage)
+        record = store.tasks("old")[0]
+    tasks = data["tasks"]
+    assert isinstance(tasks, list)
+    (task,) = tasks
+    assert task["usage"] == {"input_tokens": None, "output_tokens": None, "cost_usd": None}
+    assert task["attempts"][0]["outcome"] == "done" and task["slot"] is None
+    assert (record.slot, record.port, record.placed) == (1, 20010, [".env"])
+    assert record.usage == {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

@@ -1,0 +1,161 @@
+"""``coordinator logs TASK``: what a task's agent printed, from this or another terminal.
+
+A task's output is in files under the run's directory: one log per attempt (the setup command's
+output first, then the agent's, each between ``[coordinator] ----`` lines) and the merge gate's
+log. ``logs`` prints them in that order, each under a header naming the part and its file;
+``--follow`` keeps printing what is appended (a retry's new log, the gate's log when it starts)
+until the task has ended, or the run is over. Only the store and the log files are read, so it
+works while a run writes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from coordinator.core.models import TaskState
+from coordinator.errors import InputError, Problem
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.lock import holder_alive
+from coordinator.io.runfiles import RunFiles, lock_path, state_dir, store_path
+from coordinator.io.store import NoRunsError, Store, TaskRecord
+
+POLL = 0.1  # seconds between looks while following
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a task's output and the header it is shown under."""
+
+    title: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class TaskLogs:
+    task_id: str
+    run_id: str
+    parts: list[Part]
+    ended: bool  # the task will write nothing more (or nobody is running it)
+
+
+def find_run(store: Store, task_id: str, run_id: str | None) -> str:
+    """The run asked for, or the newest run that has the task; bad input when there is none."""
+    if run_id is not None:
+        if store.run(run_id) is None:
+            known = ", ".join(store.run_ids()[-5:]) or "none"
+            raise InputError(Problem(None, "--run", f"no run {run_id!r}", f"known runs: {known}"))
+        return run_id
+    for candidate in reversed(store.run_ids()):
+        if any(t.task_id == task_id for t in store.tasks(candidate)):
+            return candidate
+    raise InputError(
+        Problem(None, "TASK", f"no run has a task {task_id!r}", "name a task from `status`")
+    )
+
+
+def task_logs(git_dir: Path, store: Store, task_id: str, run_id: str) -> TaskLogs:
+    """The parts of the task's output in ``run_id`` as they are now."""
+    record = next((t for t in store.tasks(run_id) if t.task_id == task_id), None)
+    if record is None:
+        raise InputError(
+            Problem(None, "TASK", f"run {run_id} has no task {task_id!r}", "see `status --run`")
+        )
+    files = RunFiles(state_dir(git_dir) / "runs" / run_id)
+    parts = [
+        Part(f"{task_id} attempt {n}: setup and agent", files.log(task_id, n))
+        for n in range(1, max(1, record.attempt) + 1)
+    ]
+    parts.append(Part(f"{task_id}: merge gate", files.logs / f"{task_id}.verify.log"))
+    run = store.run(run_id)
+    running = run is not None and run.state == "running" and holder_alive(lock_path(git_dir))
+    return TaskLogs(task_id, run_id, parts, _ended(record) or not running)
+
+
+def _ended(record: TaskRecord) -> bool:
+    try:
+        return TaskState(record.state).terminal
+    except ValueError:
+        return True
+
+
+def show(path: Path | None, task_id: str, run_id: str | None, out: BinaryIO) -> int:
+    """Print every part that exists; 0, or bad input (exit 2) for an unknown task or run."""
+    with _opened(path) as (git_dir, store):
+        run = find_run(store, task_id, run_id)
+        logs = task_logs(git_dir, store, task_id, run)
+    printed = _Printer(out)
+    printed.catch_up(logs.parts)
+    if not printed.any:
+        out.write(f"no output yet for {task_id} in run {run}\n".encode())
+    return 0
+
+
+def follow(
+    path: Path | None, task_id: str, run_id: str | None, out: BinaryIO,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:  # fmt: skip
+    """Print what exists, then what is appended, until the task has ended."""
+    with _opened(path) as (git_dir, store):
+        run = find_run(store, task_id, run_id)
+        printer = _Printer(out)
+        while True:
+            logs = task_logs(git_dir, store, task_id, run)
+            printer.catch_up(logs.parts)
+            if logs.ended:
+                printer.catch_up(task_logs(git_dir, store, task_id, run).parts)
+                return 0
+            sleep(POLL)
+
+
+class _Printer:
+    """Prints each part once under its header, then only what was appended since."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.offsets: dict[Path, int] = {}
+        self.any = False
+
+    def catch_up(self, parts: list[Part]) -> None:
+        for part in parts:
+            try:
+                size = part.path.stat().st_size
+            except OSError:
+                continue
+            offset = self.offsets.get(part.path)
+            if offset is None:
+                self.out.write(f"==> {part.title} ({part.path}) <==\n".encode())
+                offset = 0
+                self.any = True
+            if size < offset:  # rewritten (a gate that ran again): show it anew
+                offset = 0
+            if size > offset:
+                with part.path.open("rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read(size - offset)
+                self.out.write(data)
+                offset += len(data)
+            self.offsets[part.path] = offset
+        self.out.flush()
+
+
+class _opened:
+    """The repository's git directory and its store, read-only; no store is ``NoRunsError``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path or Path.cwd()
+
+    def __enter__(self) -> tuple[Path, Store]:
+        with GitRepo.discover(self.path) as repo:
+            self.git_dir = repo.git_dir
+        db = store_path(self.git_dir)
+        if not db.exists():
+            raise NoRunsError.at(db)
+        self.store = Store.open_readonly(db)
+        return self.git_dir, self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()

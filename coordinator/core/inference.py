@@ -1,0 +1,185 @@
+"""Inferred footprint sources beyond written paths: symbols ``[S]``, retrieval ``[R]``, history
+``[H]``, combined with confidences.
+
+``infer`` asks the repository's index (``repoindex.RepoIndex``) about one spec. Each source is
+deliberately modest: a guessed path makes the task wait for others that touch it, so every
+source keeps only what clears its own confidence bar, and the total number of guesses is capped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from coordinator.core.cochange import Rules
+from coordinator.core.models import FootprintSource
+from coordinator.core.repoindex import RepoIndex
+from coordinator.core.terms import identifiers, words
+
+MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
+MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
+# How sure a match is, by how the name was written (see ``terms.Identifier``).
+_KIND_CONFIDENCE: Final = {
+    "code": 0.9,
+    "option": 0.85,
+    "dotted": 0.85,
+    "compound": 0.8,
+    "message": 0.8,
+    "word": 0.45,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Which sources run and their thresholds (the config's ``[predict]`` table)."""
+
+    symbols: bool = True
+    retrieval: bool = True
+    history: bool = True
+    retrieval_top: int = 3  # at most this many files from ranking
+    retrieval_ratio: float = 0.6  # ... each scoring at least this share of the best one
+    history_support: int = 2
+    history_confidence: float = 0.15
+    history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
+    history_share: float = 0.3  # changes (a changelog) is predicted for every task
+    similar: int = 5  # past changes whose messages resemble the spec vote for their files
+    min_confidence: float = 0.25  # inferred paths below this are dropped
+    max_inferred: int = 12  # at most this many inferred paths per task, most confident first
+
+
+DEFAULT_SETTINGS: Final = Settings()
+
+
+@dataclass(frozen=True)
+class Inferred:
+    path: str
+    source: FootprintSource
+    confidence: float
+
+
+def symbol_hits(body: str, index: RepoIndex) -> dict[str, float]:
+    """``[S]``: files defining the names the text uses; a name defined in n files gives each
+    of them 1/sqrt(n) of the confidence its way of writing earns."""
+    hits: dict[str, float] = {}
+    for ident in identifiers(body):
+        files = index.definers(ident)
+        if not files or len(files) > MAX_DEFINERS:
+            continue
+        confidence = _KIND_CONFIDENCE[ident.kind] / math.sqrt(len(files))
+        for path in files:
+            hits[path] = max(hits.get(path, 0.0), confidence)
+    return hits
+
+
+def retrieval_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str, float]:
+    """``[R]``: the best-ranked files; confidence is a file's score over the best one's, times
+    0.7 (a lexical match alone is a hint, never certainty)."""
+    ranked = index.ranker.rank(words(body), settings.retrieval_top)
+    if not ranked:
+        return {}
+    best = ranked[0][1]
+    return {
+        path: 0.7 * score / best
+        for path, score in ranked
+        if score >= settings.retrieval_ratio * best
+    }
+
+
+def similar_hits(body: str, index: RepoIndex, settings: Settings) -> dict[str, float]:
+    """``[H]``: files of the past changes whose messages rank best against the spec; a file's
+    confidence is its share of the votes (scores) of those changes."""
+    if len(index.messages) < MIN_HISTORY or settings.similar <= 0:
+        return {}
+    ranked = index.past.rank(words(body), settings.similar)
+    if not ranked:
+        return {}
+    best = ranked[0][1]
+    kept = [(int(key), score) for key, score in ranked if score >= 0.5 * best]
+    total = sum(score for _, score in kept)
+    votes: dict[str, float] = defaultdict(float)
+    for position, score in kept:
+        for path in index.changes[position]:
+            votes[path] += score / total
+    existing = set(index.paths)
+    return {p: 0.8 * v for p, v in votes.items() if p in existing}
+
+
+def infer(
+    body: str,
+    seeds: Mapping[str, float],
+    index: RepoIndex,
+    settings: Settings,
+    *,
+    agent: str | None = None,
+) -> list[Inferred]:
+    """Inferred paths for one spec, most confident first, seeds (written paths) excluded.
+
+    ``seeds`` are the paths the spec writes (declared, files section, mentions) with their
+    confidences: history starts from them as well as from the symbol and retrieval hits.
+    A spec that names no path and would get no inferred one either gets its single best
+    candidate even below ``min_confidence``: a weak guess lets it run beside others, while an
+    empty footprint makes it run alone.
+    """
+    found: dict[str, Inferred] = {}
+    weak: list[Inferred] = []
+
+    def offer(
+        path: str, source: FootprintSource, confidence: float, bar: float = settings.min_confidence
+    ) -> None:
+        if path in seeds:
+            return
+        if confidence < bar:
+            weak.append(Inferred(path, source, confidence))
+            return
+        known = found.get(path)
+        if known is None or confidence > known.confidence:
+            found[path] = Inferred(path, source, confidence)
+
+    if settings.symbols:
+        for path, confidence in symbol_hits(body, index).items():
+            offer(path, FootprintSource.SYMBOLS, confidence)
+    if settings.retrieval and not seeds:  # lexical guesses only when no path is written
+        for path, confidence in retrieval_hits(body, index, settings).items():
+            offer(path, FootprintSource.RETRIEVAL, confidence)
+    chosen = _best(found, settings.max_inferred)
+    if settings.history:
+        start = {**{i.path: i.confidence for i in chosen}, **seeds}
+        for path, confidence in history_hits(body, start, index, settings, agent):
+            offer(path, FootprintSource.HISTORY, confidence)
+        written = {p: w for p, w in seeds.items() if w >= 1.0}
+        if written:  # what certain paths imply clears a lower bar than what guesses imply
+            bar = settings.min_confidence / 2
+            for path, confidence in history_hits("", written, index, settings, None):
+                offer(path, FootprintSource.HISTORY, confidence, bar)
+        chosen = _best(found, settings.max_inferred)
+    if not chosen and not seeds and weak and settings.max_inferred:
+        return [max(weak, key=lambda i: (i.confidence, i.path))]
+    return chosen
+
+
+def history_hits(
+    body: str,
+    start: Mapping[str, float],
+    index: RepoIndex,
+    settings: Settings,
+    agent: str | None,
+) -> Iterator[tuple[str, float]]:
+    """``[H]``: co-change rules from ``start`` (written and inferred paths with their
+    confidences), tests and docs named after them, the agent type's habits, files most changes
+    touch, and the files of past changes whose messages resemble the spec."""
+    rules = Rules(settings.history_support, settings.history_confidence)
+    yield from index.cochange.implied(start, rules).items()
+    for namesakes in index.namesakes:
+        for seed, weight in start.items():
+            yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
+    yield from (index.habits.get(agent or "") or {}).items()
+    if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
+        yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
+    yield from similar_hits(body, index, settings).items()
+
+
+def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:
+    return sorted(found.values(), key=lambda i: (-i.confidence, i.path))[:limit]

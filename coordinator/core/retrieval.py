@@ -1,0 +1,81 @@
+"""The ``[R]`` source: lexical ranking of the repository's files against a spec's text.
+
+Ranking is BM25 as implemented by ``bm25s`` (maintained, numpy only, scores a query against
+every document in one sparse product). This module is the glue: each file's document is its
+path's words (weighted, since a file's name says most about it) plus the terms its content
+yielded (``symbols.FileFacts``); the query is the spec's words. Nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from coordinator.core.terms import words
+
+PATH_WEIGHT: Final = 3  # each word of a file's path counts as this many occurrences
+
+
+def path_terms(path: str) -> list[str]:
+    """The words of a path: ``src/click/_termui_impl.py`` -> click termui impl termui_impl ...;
+    the extension is left out (every Python file would share ``py``)."""
+    stem = path.rsplit(".", 1)[0] if "." in path.rpartition("/")[2] else path
+    return words(stem.replace("/", " ").replace("-", "_"))
+
+
+class Ranker:
+    """BM25 over one document per file, built once per base commit.
+
+    ``documents`` maps each path to its content terms with counts; a file without content
+    terms still has its path's words.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        documents: Mapping[str, Sequence[tuple[str, int]]],
+        *,
+        path_weight: int = PATH_WEIGHT,
+    ) -> None:
+        self.paths = tuple(paths)
+        corpus: list[list[str]] = []
+        for path in self.paths:
+            tokens = path_terms(path) * path_weight
+            for term, count in documents.get(path, ()):
+                tokens.extend([term] * count)
+            corpus.append(tokens or ["\0empty"])
+        import bm25s  # noqa: PLC0415 - numpy and bm25s load only when a spec needs ranking
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+
+        self._bm25: Any = bm25s.BM25()
+        self._bm25.index(corpus, show_progress=False)
+
+    @property
+    def engine(self) -> Any:
+        """The ``bm25s.BM25`` object, for the cache to save."""
+        return self._bm25
+
+    @classmethod
+    def from_engine(cls, paths: Sequence[str], engine: Any) -> Ranker:
+        """A ranker around an engine loaded from the cache (documents in ``paths`` order)."""
+        ranker = cls.__new__(cls)
+        ranker.paths = tuple(paths)
+        ranker._bm25 = engine
+        return ranker
+
+    def rank(self, query: Sequence[str], top: int) -> list[tuple[str, float]]:
+        """The ``top`` best files for ``query`` terms with positive scores, best first."""
+        terms = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]
+        if not terms or not self.paths:
+            return []
+        import numpy as np  # noqa: PLC0415
+
+        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
+        count = min(top, len(scores))
+        best = np.argpartition(-scores, count - 1)[:count]
+        ranked = sorted(
+            ((float(scores[i]), self.paths[i]) for i in best), key=lambda x: (-x[0], x[1])
+        )
+        return [(path, score) for score, path in ranked if score > 0]
