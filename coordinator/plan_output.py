@@ -13,10 +13,17 @@ from rich.table import Table
 from rich.text import Text
 
 from coordinator.core.durations import format_duration
+from coordinator.core.estimates import EstimateSource
 from coordinator.core.plan import Plan
 from coordinator.core.simulate import Schedule
 
 _SOURCE_MARK = {"declared": "D", "files-section": "F", "mentioned": "M"}
+_ESTIMATE_NOTE = {
+    EstimateSource.SPEC: "",
+    EstimateSource.HISTORY: " (history)",
+    EstimateSource.AGENT_MEDIAN: " (agent median)",
+    EstimateSource.DEFAULT: " (default)",
+}
 
 
 def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
@@ -30,6 +37,8 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
                 "footprint": list(t.footprint.patterns),
                 "priority": t.spec.priority,
                 "estimate": t.spec.estimate,
+                "estimate_source": str(plan.estimate_source(t.id)),
+                "estimate_used": plan.weights.get(t.id),
                 "footprint_sources": {c.pattern: str(c.source) for c in t.footprint.claims},
                 "exclusive": t.footprint.exclusive,
                 "title": t.spec.title,
@@ -170,7 +179,7 @@ def render_text(
             ", ".join(t.spec.depends_on) or "-",
             _footprint_text(plan, t.id),
             str(t.spec.priority),
-            format_duration(t.spec.estimate) if t.spec.estimate is not None else "-",
+            _estimate_text(plan, t.id),
         )
     parts: list[Any] = [tasks]
     if plan.conflicts:
@@ -217,6 +226,49 @@ def render_text(
             "  (D declared, F files section, M mentioned in the body)",
         )
     )
+    estimates = estimate_summary(plan)
+    if estimates:
+        parts.append(Text(estimates))
     for warning in plan.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     console.print(Group(*parts))
+
+
+def _estimate_text(plan: Plan, task_id: str) -> str:
+    weight = plan.weights.get(task_id)
+    if weight is None:
+        return "-"
+    return format_duration(weight) + _ESTIMATE_NOTE[plan.estimate_source(task_id)]
+
+
+def estimate_summary(plan: Plan) -> str | None:
+    """Where the estimates came from, when not every one was written in its spec.
+
+    Says plainly when tasks got the default: a schedule built on made-up durations should not
+    look as sure as one built on real ones.
+    """
+    counts = {source: 0 for source in EstimateSource}
+    defaults: list[float] = []
+    for task in plan.tasks:
+        source = plan.estimate_source(task.id)
+        counts[source] += 1
+        if source == EstimateSource.DEFAULT:
+            defaults.append(plan.weights.get(task.id, 0.0))
+    if counts[EstimateSource.SPEC] == len(plan.tasks):
+        return None
+    words = {
+        EstimateSource.SPEC: "from specs",
+        EstimateSource.HISTORY: "from the task's past attempts",
+        EstimateSource.AGENT_MEDIAN: "from its agent type's past attempts (median)",
+        EstimateSource.DEFAULT: "defaulted",
+    }
+    parts = [f"{counts[s]} {words[s]}" for s in EstimateSource if counts[s]]
+    text = "Estimates: " + ", ".join(parts)
+    if defaults:
+        others = len(plan.tasks) - len(defaults)
+        how = "the median of the other estimates" if others else "nothing known"
+        text += (
+            f"; default {format_duration(defaults[0])} ({how}): add `estimate:` to those specs"
+            " or run them once"
+        )
+    return text

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from coordinator.core.argv import MAX_ARGUMENT_BYTES, placeholders_in
 from coordinator.core.config import BRANCH_FIX, Config, branch_problem, parse_config
+from coordinator.core.estimates import DurationHistory
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
@@ -24,7 +25,9 @@ from coordinator.core.rules import validate_repo_path
 from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.store import read_past_attempts
 from coordinator.io.worktrees import worktrees_path
+from coordinator.runfiles import store_path
 
 CONFIG_FILE = "coordinator.toml"
 SKIPPED_NAMES = frozenset({"readme.md", "readme.markdown"})
@@ -41,11 +44,19 @@ class Project:
     specs: tuple[TaskSpec, ...]
     base: str | None  # the commit footprints were predicted against (None: unborn repo)
     repo_paths: RepoPaths
+    history: DurationHistory = field(default_factory=DurationHistory)  # for learned estimates
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
-        return build_plan(self.specs, self.config, self.repo_paths, instances=instances, caps=caps)
+        return build_plan(
+            self.specs,
+            self.config,
+            self.repo_paths,
+            instances=instances,
+            caps=caps,
+            history=self.history,
+        )
 
 
 def read_config(root: Path) -> tuple[Config, str]:
@@ -303,4 +314,5 @@ def load_project(
             specs=tuple(specs),
             base=commit,
             repo_paths=RepoPaths.from_files(files),
+            history=DurationHistory.of(read_past_attempts(store_path(repo.git_dir))),
         )

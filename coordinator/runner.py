@@ -174,7 +174,14 @@ def _run_locked(
         # Footprints are predicted against the target as it is now: that is where tasks start.
         project = load_project(probe.root, target=target)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-        plan = build_plan(specs, project.config, project.repo_paths, instances=instances, caps=caps)
+        plan = build_plan(
+            specs,
+            project.config,
+            project.repo_paths,
+            instances=instances,
+            caps=caps,
+            history=project.history,
+        )
         run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
         store.create_run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from coordinator.core.estimates import EstimateSource
 from coordinator.core.models import Conflict, Task
 
 
@@ -22,6 +23,8 @@ class Plan:
     pairs that the scheduler must keep apart (built on first read, as only reports need it).
     ``weights[t]`` is the estimate used for the critical path and the simulation;
     ``remaining[t]`` is the longest weighted path from ``t`` (inclusive) to the end of the DAG.
+    ``estimate_sources[t]`` says where ``weights[t]`` came from (a hand-built plan may leave it
+    empty: ``estimate_source`` then guesses from the spec).
     """
 
     tasks: tuple[Task, ...]
@@ -35,6 +38,7 @@ class Plan:
     remaining: Mapping[str, float]
     warnings: tuple[str, ...] = ()
     rank: Mapping[str, int] = field(default_factory=dict)
+    estimate_sources: Mapping[str, EstimateSource] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {t.id: t for t in self.tasks})
@@ -42,6 +46,13 @@ class Plan:
     def task(self, task_id: str) -> Task:
         by_id: dict[str, Task] = self._by_id  # type: ignore[attr-defined]
         return by_id[task_id]
+
+    def estimate_source(self, task_id: str) -> EstimateSource:
+        source = self.estimate_sources.get(task_id)
+        if source is not None:
+            return source
+        given = self.task(task_id).spec.estimate is not None
+        return EstimateSource.SPEC if given else EstimateSource.DEFAULT
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -7,11 +7,11 @@ user previews is exactly what runs.
 from __future__ import annotations
 
 import functools
-import statistics
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
 from coordinator.core.conflicts import ConflictList, find_conflicts
+from coordinator.core.estimates import DurationHistory, estimate_tasks
 from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import (
@@ -27,19 +27,6 @@ from coordinator.core.plan import Plan
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
-DEFAULT_ESTIMATE = 60.0
-
-
-def default_weights(specs: Sequence[TaskSpec]) -> dict[str, float]:
-    """Estimates per task; a task without one gets the median of the others (or 60 s).
-
-    With no estimates at all every task weighs the same, so the critical path is the longest
-    chain by task count, as the spec format promises.
-    """
-    known = [s.estimate for s in specs if s.estimate is not None]
-    fallback = statistics.median(known) if known else DEFAULT_ESTIMATE
-    return {s.id: s.estimate if s.estimate is not None else fallback for s in specs}
-
 
 def build_plan(
     specs: Sequence[TaskSpec],
@@ -48,16 +35,18 @@ def build_plan(
     *,
     instances: int | None = None,
     caps: Mapping[str, int] | None = None,
+    history: DurationHistory | None = None,
 ) -> Plan:
     """Validate cross-spec rules, then compute everything ``plan`` shows and ``run`` needs.
 
     Raises ``InputError`` listing every problem (unknown agents and dependencies, duplicates,
     cycles) so one ``validate`` pass shows the user all of them. With ``instances`` (and the
     per-type ``caps``) the plan also gets a ``rank``: the start order that simulated best on the
-    estimates for that many slots (``coordinator.core.ordering``).
+    estimates for that many slots (``coordinator.core.ordering``). Tasks without an estimate
+    get one from ``history``, the durations of past attempts (``coordinator.core.estimates``).
     """
     with gc_paused():
-        return _build_plan(specs, config, repo, instances=instances, caps=caps)
+        return _build_plan(specs, config, repo, instances=instances, caps=caps, history=history)
 
 
 def _build_plan(
@@ -67,6 +56,7 @@ def _build_plan(
     *,
     instances: int | None,
     caps: Mapping[str, int] | None,
+    history: DurationHistory | None,
 ) -> Plan:
     problems = validate_specs(specs, config.agents.keys())
     if problems:
@@ -95,7 +85,8 @@ def _build_plan(
         functools.partial(find_conflicts, order, overlaps, footprints, reach, index.shared_paths)
     )
 
-    weights = default_weights(specs)
+    estimates = estimate_tasks(specs, history)
+    weights = {task_id: e.seconds for task_id, e in estimates.items()}
     path, length = critical_path(order, deps, weights)
     plan = Plan(
         tasks=tuple(Task(by_id[i], footprints[i]) for i in order),
@@ -108,5 +99,6 @@ def _build_plan(
         weights=weights,
         remaining=remaining_path(order, deps, weights),
         warnings=tuple(warnings),
+        estimate_sources={task_id: e.source for task_id, e in estimates.items()},
     )
     return with_chosen_rank(plan, instances=instances, caps=caps)

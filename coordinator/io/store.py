@@ -29,10 +29,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from coordinator.core.estimates import PastAttempt
 from coordinator.core.models import TaskState
 from coordinator.errors import EXIT_BAD_INPUT, CoordinatorError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer's (short) transaction
+PAST_ATTEMPTS = 20_000  # newest attempts ``past_attempts`` reads for learned estimates
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 0 -> 1
@@ -560,6 +562,23 @@ class Store:
             for row in rows
         ]
 
+    def past_attempts(self, limit: int = PAST_ATTEMPTS) -> list[PastAttempt]:
+        """Successful attempts of every run, newest first, with their task's agent and digest.
+
+        Only attempts whose agent reported done count: a crash or a timeout says how long a
+        failure took, not how long the work takes.
+        """
+        with self._snapshot() as con:
+            rows = con.execute(
+                "SELECT a.task_id, t.agent, t.spec_digest, a.finished_at - a.started_at"
+                " FROM attempts a JOIN tasks t USING (run_id, task_id)"
+                " WHERE a.outcome = 'done' AND a.started_at IS NOT NULL"
+                " AND a.finished_at IS NOT NULL"
+                " ORDER BY a.finished_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [PastAttempt(row[0], row[1] or "", row[2] or "", float(row[3])) for row in rows]
+
     def latest_task_records(self) -> dict[str, TaskRecord]:
         """The newest record of every task id across runs (newest run by start time)."""
         with self._snapshot() as con:
@@ -628,3 +647,18 @@ def _task_status(task: TaskRecord) -> dict[str, object]:
     # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
     out["attempt"] = max(1, task.attempt or 0)
     return out
+
+
+def read_past_attempts(path: Path) -> list[PastAttempt]:
+    """``Store.past_attempts`` of the store at ``path``, or nothing when there is no store yet.
+
+    Read-only and never creating the file: ``plan`` and ``validate`` must not write into the
+    repository. A store this version cannot read gives no history rather than stopping a plan.
+    """
+    if not path.is_file():
+        return []
+    try:
+        with Store.open_readonly(path) as store:
+            return store.past_attempts()
+    except CoordinatorError:
+        return []
