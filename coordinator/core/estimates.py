@@ -88,9 +88,7 @@ class DurationHistory:
         )
 
 
-def learn_estimate(
-    own: Sequence[float], agent: Sequence[float], default: float
-) -> Estimate:
+def learn_estimate(own: Sequence[float], agent: Sequence[float], default: float) -> Estimate:
     """The rule for one task without ``estimate:``: its own attempts, its type's, or ``default``.
 
     ``own`` and ``agent`` are past durations in seconds (newest first, already limited to the
@@ -130,4 +128,3 @@ def estimate_tasks(
         task_id: e if e is not None else Estimate(default, EstimateSource.DEFAULT)
         for task_id, e in found.items()
     }
-
