@@ -41,6 +41,7 @@ from coordinator.core.gcpause import gc_paused
 from coordinator.core.models import TaskSpec
 from coordinator.core.ordering import choose_rank
 from coordinator.core.planner import build_plan
+from coordinator.core.policy import shared_claims
 from coordinator.core.simulate import simulate
 from coordinator.core.specs import parse_spec_file
 
@@ -107,7 +108,7 @@ def child(n: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "tasks": n,
         "edges": sum(len(s.depends_on) for s in specs),
-        "overlapping_pairs": sum(len(v) for v in plan.overlaps.values()) // 2,
+        "overlapping_pairs": shared_claims(plan).pair_count(),
         "conflicts": conflicts,
         "seconds": stages,
         "total_seconds": sum(stages.values()),

@@ -42,6 +42,7 @@ class Plan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {t.id: t for t in self.tasks})
+        object.__setattr__(self, "_ids", tuple(t.id for t in self.tasks))
 
     def task(self, task_id: str) -> Task:
         by_id: dict[str, Task] = self._by_id  # type: ignore[attr-defined]
@@ -56,4 +57,5 @@ class Plan:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(t.id for t in self.tasks)
+        ids: tuple[str, ...] = self._ids  # type: ignore[attr-defined]
+        return ids

@@ -6,18 +6,16 @@ user previews is exactly what runs.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
-from coordinator.core.conflicts import ConflictList, find_conflicts
+from coordinator.core.conflicts import Conflicts
 from coordinator.core.estimates import DurationHistory, estimate_tasks
 from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import (
     critical_path,
     dependents_of,
-    reachability,
     remaining_path,
     topo_order,
 )
@@ -79,25 +77,25 @@ def _build_plan(
         warnings.extend(f"{spec.source}: {spec.id}: {note}" for note in notes)
 
     index = OverlapIndex(footprints, repo)
-    overlaps = index.overlaps()
-    reach = reachability(order, deps)
-    conflicts = ConflictList(
-        functools.partial(find_conflicts, order, overlaps, footprints, reach, index.shared_paths)
-    )
+    overlaps = index.claims(order)
+    exclusive = [task_id for task_id in order if footprints[task_id].exclusive]
+    conflicts = Conflicts(order, deps, overlaps, exclusive, index.shared_paths)
 
     estimates = estimate_tasks(specs, history)
     weights = {task_id: e.seconds for task_id, e in estimates.items()}
-    path, length = critical_path(order, deps, weights)
+    dependents = dependents_of(order, deps)
+    remaining = remaining_path(order, deps, weights, users=dependents)
+    path, length = critical_path(order, deps, weights, users=dependents, remaining=remaining)
     plan = Plan(
         tasks=tuple(Task(by_id[i], footprints[i]) for i in order),
         deps={i: tuple(deps[i]) for i in order},
-        dependents=dependents_of(order, deps),
+        dependents=dependents,
         overlaps=overlaps,
         conflicts=conflicts,
         critical_path=tuple(path),
         critical_length=length,
         weights=weights,
-        remaining=remaining_path(order, deps, weights),
+        remaining=remaining,
         warnings=tuple(warnings),
         estimate_sources={task_id: e.source for task_id, e in estimates.items()},
     )

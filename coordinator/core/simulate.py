@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from coordinator.core.gcpause import batch
 from coordinator.core.graph import remaining_path
 from coordinator.core.plan import Plan
-from coordinator.core.policy import Scheduler, symmetric_overlaps
+from coordinator.core.policy import Scheduler, shared_claims
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def _bounds(
     """(simple, tight) lower bounds, sharing the paths and file groups both need."""
     if not length:
         return 0.0, 0.0
-    remaining = remaining_path(plan.ids, plan.deps, length)
+    remaining = remaining_path(plan.ids, plan.deps, length, users=plan.dependents)
     groups = file_groups(plan)
     exclusive = {t.id for t in plan.tasks if t.footprint.exclusive}
     exclusive_work = math.fsum(length[t] for t in exclusive)
@@ -285,28 +285,11 @@ def _spread(values: list[float], most: int) -> list[float]:
 
 
 def file_groups(plan: Plan) -> list[tuple[str, ...]]:
-    """Groups of tasks that claim one identical path and so can never run at the same time.
+    """Groups of tasks that own one claim and so can never run at the same time.
 
-    Tasks naming the same pattern get the same overlap form, so ``OverlapIndex`` puts each in
-    the others' ``overlaps``; a group is kept only if that holds in ``plan.overlaps`` (a plan
-    built by hand may say otherwise), because the bound it feeds must never be wrong. Exclusive
-    tasks are left out: ``lower_bound`` counts them against every slot already.
+    Straight from the shared claims the scheduler obeys (``coordinator.core.overlaps``): the
+    owners of one key overlap each other by definition, so the bound they feed is never wrong.
+    A hand-built plan's plain overlap mapping has no such groups. Exclusive tasks own no claim:
+    ``lower_bound`` counts them against every slot already.
     """
-    by_pattern: dict[str, list[str]] = defaultdict(list)
-    for task in plan.tasks:
-        if not task.footprint.exclusive:
-            for pattern in dict.fromkeys(task.footprint.patterns):
-                by_pattern[pattern].append(task.id)
-    if not any(len(members) > 1 for members in by_pattern.values()):
-        return []
-    overlaps = symmetric_overlaps(plan)
-    groups: dict[frozenset[str], tuple[str, ...]] = {}
-    for members in by_pattern.values():
-        if len(members) < 2:
-            continue
-        member_set = frozenset(members)
-        if member_set in groups:
-            continue
-        if all(len(overlaps[t] & member_set) == len(member_set) - 1 for t in members):
-            groups[member_set] = tuple(members)
-    return list(groups.values())
+    return shared_claims(plan).groups()
