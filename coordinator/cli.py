@@ -31,10 +31,11 @@ from coordinator.land import land as land_target
 from coordinator.land import revert as revert_task
 from coordinator.plan_output import (
     DEFAULT_ROWS,
-    render_dot,
-    render_json,
-    render_mermaid,
+    iter_dot,
+    iter_json,
+    iter_mermaid,
     render_text,
+    write_lines,
 )
 from coordinator.project import check_target, load_project
 from coordinator.review import landed, render_markdown, review_target, store_summaries
@@ -87,12 +88,13 @@ def plan(
         the_plan = project.plan(n)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
         schedule = simulate(the_plan, instances=n, caps=caps)
+        out = sys.stdout
         if fmt == "json":
-            click.echo(render_json(the_plan, schedule, n))
+            write_lines(out, iter_json(the_plan, schedule, n))
         elif fmt == "dot":
-            click.echo(render_dot(the_plan), nl=False)
+            write_lines(out, iter_dot(the_plan))
         elif fmt == "mermaid":
-            click.echo(render_mermaid(the_plan), nl=False)
+            write_lines(out, iter_mermaid(the_plan))
         else:
             render_text(Console(), the_plan, schedule, n, limit=limit)
 

@@ -6,7 +6,10 @@ The JSON shape is a promise to users' scripts: keys may be added, never renamed 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from collections.abc import Iterable, Iterator
+from types import GeneratorType
+from typing import Any, TextIO
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -26,10 +29,12 @@ _ESTIMATE_NOTE = {
 }
 
 
-def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
-    """The documented JSON object (seconds everywhere), plus a few additive extras."""
-    return {
-        "tasks": [
+def _json_fields(plan: Plan, schedule: Schedule, instances: int) -> Iterator[tuple[str, Any]]:
+    """The documented JSON object's keys and values in order (seconds everywhere), plus a few
+    additive extras. ``conflicts`` is a lazy iterable: five million pairs are never a list."""
+    yield (
+        "tasks",
+        [
             {
                 "id": t.id,
                 "agent": t.agent,
@@ -46,75 +51,124 @@ def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
             }
             for t in plan.tasks
         ],
-        "conflicts": [[c.a, c.b, list(c.paths)] for c in plan.conflicts],
-        "critical_path": list(plan.critical_path),
-        "schedule": [
-            {"id": e.id, "start": e.start, "end": e.end, "slot": e.slot} for e in schedule.entries
-        ],
-        "makespan": schedule.makespan,
-        "sequential": schedule.sequential,
-        "lower_bound": schedule.lower_bound,
-        "instances": instances,
-        "speedup": schedule.speedup,
-        "warnings": list(plan.warnings),
+    )
+    yield "conflicts", ([c.a, c.b, list(c.paths)] for c in plan.conflicts)
+    yield "critical_path", list(plan.critical_path)
+    yield (
+        "schedule",
+        [{"id": e.id, "start": e.start, "end": e.end, "slot": e.slot} for e in schedule.entries],
+    )
+    yield "makespan", schedule.makespan
+    yield "sequential", schedule.sequential
+    yield "lower_bound", schedule.lower_bound
+    yield "instances", instances
+    yield "speedup", schedule.speedup
+    yield "warnings", list(plan.warnings)
+
+
+def plan_json(plan: Plan, schedule: Schedule, instances: int) -> dict[str, Any]:
+    """The documented JSON object as one dict (every conflict in a list: small plans only)."""
+    return {
+        key: list(value) if key == "conflicts" else value
+        for key, value in _json_fields(plan, schedule, instances)
     }
 
 
-def render_json(plan: Plan, schedule: Schedule, instances: int) -> str:
-    """``plan_json`` with one task, conflict or schedule entry per line.
+def iter_json(plan: Plan, schedule: Schedule, instances: int) -> Iterator[str]:
+    """The JSON object line by line, one task, conflict or schedule entry per line.
 
     Readable and greppable like indented JSON, but each item goes through the C encoder in one
-    call: ``indent=2`` takes the pure-Python encoder, 0.75 s for a 10,000-task plan.
+    call (``indent=2`` takes the pure-Python encoder, 0.75 s for a 10,000-task plan), and the
+    conflicts are encoded as they stream from the plan, so the output of a plan with millions
+    of them never sits in memory.
     """
     encode = json.JSONEncoder().encode
-    lines = ["{"]
-    items = list(plan_json(plan, schedule, instances).items())
-    for i, (key, value) in enumerate(items):
-        comma = "," if i < len(items) - 1 else ""
-        if isinstance(value, list) and value:
-            lines.append(f"  {encode(key)}: [")
-            lines.extend(f"    {encode(item)}," for item in value[:-1])
-            lines.append(f"    {encode(value[-1])}")
-            lines.append(f"  ]{comma}")
+    yield "{"
+    fields = list(_json_fields(plan, schedule, instances))
+    for i, (key, value) in enumerate(fields):
+        comma = "," if i < len(fields) - 1 else ""
+        if isinstance(value, list | GeneratorType):
+            items = iter(value)
+            first = next(items, _END)
+            if first is _END:
+                yield f"  {encode(key)}: []{comma}"
+                continue
+            yield f"  {encode(key)}: ["
+            previous = first
+            for item in items:
+                yield f"    {encode(previous)},"
+                previous = item
+            yield f"    {encode(previous)}"
+            yield f"  ]{comma}"
         else:
-            lines.append(f"  {encode(key)}: {encode(value)}{comma}")
-    lines.append("}")
-    return "\n".join(lines)
+            yield f"  {encode(key)}: {encode(value)}{comma}"
+    yield "}"
+
+
+_END = object()
+
+
+def render_json(plan: Plan, schedule: Schedule, instances: int) -> str:
+    """``iter_json`` as one string."""
+    return "\n".join(iter_json(plan, schedule, instances))
+
+
+def write_lines(stream: TextIO, lines: Iterable[str]) -> None:
+    """Write ``lines`` as they come; a reader that stops early (``| head``) ends it quietly.
+
+    The rest of the output goes to /dev/null, so that Python's own flush at exit does not fail
+    on the closed pipe either.
+    """
+    try:
+        for line in lines:
+            stream.write(line)
+            stream.write("\n")
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_dot(plan: Plan) -> str:
-    """Dependencies as solid edges, conflicts as dashed undirected edges."""
-    lines = ["digraph coordinator {", "  rankdir=LR;", "  node [shape=box];"]
+def iter_dot(plan: Plan) -> Iterator[str]:
+    """Dependencies as solid edges, conflicts as dashed undirected edges, line by line."""
+    yield from ("digraph coordinator {", "  rankdir=LR;", "  node [shape=box];")
     critical = set(plan.critical_path)
     for t in plan.tasks:
         style = ", penwidth=2" if t.id in critical else ""
         label = f"{t.id}\\n({t.agent})"
-        lines.append(f"  {_quote(t.id)} [label={_quote(label)}{style}];")
+        yield f"  {_quote(t.id)} [label={_quote(label)}{style}];"
     for t in plan.tasks:
-        lines.extend(f"  {_quote(dep)} -> {_quote(t.id)};" for dep in plan.deps[t.id])
+        yield from (f"  {_quote(dep)} -> {_quote(t.id)};" for dep in plan.deps[t.id])
     for c in plan.conflicts:
-        lines.append(
+        yield (
             f"  {_quote(c.a)} -> {_quote(c.b)} "
             "[dir=none, style=dashed, color=red, constraint=false];"
         )
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    yield "}"
+
+
+def render_dot(plan: Plan) -> str:
+    return "\n".join(iter_dot(plan)) + "\n"
+
+
+def iter_mermaid(plan: Plan) -> Iterator[str]:
+    """Mermaid ids must be simple; tasks are numbered and labelled with their real id."""
+    node = {t.id: f"t{i}" for i, t in enumerate(plan.tasks)}
+    yield "flowchart LR"
+    for t in plan.tasks:
+        yield f'  {node[t.id]}["{t.id} ({t.agent})"]'
+    for t in plan.tasks:
+        yield from (f"  {node[dep]} --> {node[t.id]}" for dep in plan.deps[t.id])
+    yield from (f"  {node[c.a]} -.- {node[c.b]}" for c in plan.conflicts)
 
 
 def render_mermaid(plan: Plan) -> str:
-    """Mermaid ids must be simple; tasks are numbered and labelled with their real id."""
-    node = {t.id: f"t{i}" for i, t in enumerate(plan.tasks)}
-    lines = ["flowchart LR"]
-    for t in plan.tasks:
-        lines.append(f'  {node[t.id]}["{t.id} ({t.agent})"]')
-    for t in plan.tasks:
-        lines.extend(f"  {node[dep]} --> {node[t.id]}" for dep in plan.deps[t.id])
-    lines.extend(f"  {node[c.a]} -.- {node[c.b]}" for c in plan.conflicts)
-    return "\n".join(lines) + "\n"
+    return "\n".join(iter_mermaid(plan)) + "\n"
 
 
 def _footprint_text(plan: Plan, task_id: str) -> Text:
