@@ -11,8 +11,8 @@ import sys
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.models import TaskSpec
-from coordinator.core.planner import build_plan
 from coordinator.core.plan import Plan
+from coordinator.core.planner import build_plan
 from coordinator.core.simulate import Schedule, simulate
 from coordinator.plan_output import iter_json, plan_json, render_dot, render_json, write_lines
 
