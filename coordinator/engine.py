@@ -24,6 +24,7 @@ from coordinator.core.models import TASK_BRANCH_PREFIX as TASK_BRANCH
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.replan import Replanner
 from coordinator.display import Reporter, RunSummary
 from coordinator.errors import EXIT_OK
 from coordinator.faults import crash_point
@@ -133,6 +134,7 @@ class Engine:
         self.worktrees = Worktrees(repo, self.config.worktrees)
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
         self.scheduler = Scheduler(plan, instances=instances, caps=caps, merged=already_merged)
+        self.replanner = Replanner(plan, instances=instances, caps=caps)
         self.rec = Recorder(plan, store, reporter, run_id)
         for task_id, commit in already_merged.items():
             if task_id in self.rec.outcomes:
@@ -230,6 +232,9 @@ class Engine:
     # ----------------------------------------------------------------- starting
     def _start_ready(self) -> None:
         admit, why = self._disk_admits()
+        now = time.time()
+        elapsed = {t: now - a.started_at for t, a in self.active.items() if a.outcome is None}
+        self.replanner.update(self.scheduler, elapsed)  # a new order once estimates prove wrong
         for task_id in self.scheduler.next_starts(admit=admit, why=why):
             if task_id in self.adopt:
                 self._adopt(task_id)
@@ -418,6 +423,7 @@ class Engine:
             reason=active.reason or None,
         )
         if active.outcome == "done":
+            self.replanner.finished(active.task_id, now - active.started_at)
             self.scheduler.agent_finished(active.task_id, ok=True)
             self.rec.emit("finished", active.task_id, f"agent done ({how})", summary=summary)
         else:

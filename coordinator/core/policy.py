@@ -137,6 +137,12 @@ class _ReadyQueue:
         self.members.discard(task_id)
         return task_id
 
+    def rekey(self) -> None:
+        """The keys changed: put every queue back in order (parked tasks are keyed on return)."""
+        for heap in self._heaps.values():
+            heap[:] = [(self._keys[task_id], task_id) for _, task_id in heap]
+            heapq.heapify(heap)
+
     def park(self, task_id: str, holder: str) -> None:
         """Keep a ready task aside until ``holder``'s reservation ends."""
         self.members.add(task_id)
@@ -365,6 +371,16 @@ class Scheduler:
         self._release(task_id)
         self._end(task_id, state)
         return self._skip_dependents(task_id)
+
+    def rerank(self, rank: Mapping[str, int]) -> None:
+        """A new start order for tasks not started yet, as ``Plan.rank`` gives one (``rank``
+        must cover every PENDING task; others are ignored). The re-planner calls this when real
+        durations part from the estimates (``coordinator.core.replan``)."""
+        for task_id, position in rank.items():
+            if self._state.get(task_id) == TaskState.PENDING:
+                spec = self._plan.task(task_id).spec
+                self._keys[task_id] = (0, float(position), 0.0, spec.order, task_id)
+        self._ready.rekey()
 
     def retry(self, task_id: str) -> None:
         """A conflicted DONE task goes back to PENDING, to run again from the new head.

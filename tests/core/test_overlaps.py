@@ -90,9 +90,7 @@ def test_counting_through_large_keys() -> None:
     exclude = sum(1 << i for i in range(0, 100, 7))
     for at, task_id in enumerate(ids):
         expected = {
-            p
-            for p in (claims.position(u) for u in claims.neighbours(task_id))
-            if p < at and p % 7
+            p for p in (claims.position(u) for u in claims.neighbours(task_id)) if p < at and p % 7
         }
         assert claims.count_earlier(task_id, exclude=exclude) == len(expected)
     assert claims.pair_count() == sum(len(claims[t]) for t in ids) // 2
