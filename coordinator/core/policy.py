@@ -15,17 +15,15 @@ landed yet still conflicts with anything touching the same files.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from coordinator.core.graph import dependents_of
 from coordinator.core.models import TaskState
 from coordinator.core.overlaps import SharedClaims
 from coordinator.core.plan import Plan
-
-PriorityKey = tuple[int, float, float, int, str]
+from coordinator.core.readyqueue import Lane, PriorityKey, ReadyQueue
 
 _GIVEN_UP = frozenset({TaskState.CONFLICT, TaskState.FAILED, TaskState.CANCELLED})
 
@@ -62,10 +60,9 @@ _edge_memo: tuple[_EdgeMemo, ...] = ()
 def shared_claims(plan: Plan) -> SharedClaims:
     """``plan.overlaps`` as ``SharedClaims``: as it is when the planner built it, else converted.
 
-    A hand-built plan may give a plain ``task -> tasks`` mapping (noted on one side only, or
-    both); its conversion is remembered for the last two mappings seen, as the plans
-    ``coordinator.core.ordering`` simulates share one. Tasks the claims do not know overlap
-    nothing.
+    A hand-built plan may give a plain ``task -> tasks`` mapping (noted on either side); its
+    conversion is remembered for the last two mappings seen, as the plans ``ordering`` simulates
+    share one. Tasks the claims do not know overlap nothing.
     """
     global _overlap_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
     if isinstance(plan.overlaps, SharedClaims):
@@ -80,7 +77,7 @@ def shared_claims(plan: Plan) -> SharedClaims:
 
 
 def _edges(plan: Plan, ids: tuple[str, ...]) -> tuple[_Edges, _Edges]:
-    """(dependencies without repeats or unknown ids, dependents), remembered like the closure."""
+    """(dependencies without repeats or unknown ids, dependents), remembered like the claims."""
     global _edge_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
     for deps, memo_ids, edges in _edge_memo:
         if deps is plan.deps and memo_ids == ids:
@@ -90,67 +87,6 @@ def _edges(plan: Plan, ids: tuple[str, ...]) -> tuple[_Edges, _Edges]:
     edges = (clean, dependents_of(ids, plan.deps))
     _edge_memo = ((plan.deps, ids, edges), *_edge_memo[: _MEMO_SIZE - 1])
     return edges
-
-
-Lane = tuple[str, bool]  # (agent type, exclusive footprint)
-
-
-class _ReadyQueue:
-    """Ready tasks, best first, in one heap per lane, with footprint-blocked ones parked aside.
-
-    Scanning every ready task on every decision would cost O(ready) per finish, which is quadratic
-    over a 10,000-task run when one agent type sits at its cap or many tasks share files. So a
-    lane that cannot start anything (its agent type at its cap, or exclusive tasks while anything
-    is reserved) is skipped as a whole, and a task whose footprint clashes with a reservation is
-    parked on that reservation and only looked at again once it is released. A decision then
-    costs O(lanes + log ready) per task started or parked.
-    """
-
-    def __init__(self, keys: Mapping[str, PriorityKey], lane: Mapping[str, Lane]) -> None:
-        self._keys = keys
-        self._lane = lane
-        self._heaps: dict[Lane, list[tuple[PriorityKey, str]]] = {
-            name: [] for name in sorted(set(lane.values()))
-        }
-        self._parked: dict[str, list[str]] = {}
-        self.members: set[str] = set()  # every ready task, queued or parked
-
-    def add(self, task_id: str) -> None:
-        self.members.add(task_id)
-        heapq.heappush(self._heaps[self._lane[task_id]], (self._keys[task_id], task_id))
-
-    def clear(self) -> None:
-        self.members.clear()
-        self._parked.clear()
-        for heap in self._heaps.values():
-            heap.clear()
-
-    def pop_best(self, open_lane: Callable[[Lane], bool]) -> str | None:
-        """Remove and return the best queued task among the lanes that may start one, if any."""
-        best: list[tuple[PriorityKey, str]] | None = None
-        for lane, heap in self._heaps.items():
-            if heap and open_lane(lane) and (best is None or heap[0] < best[0]):
-                best = heap
-        if best is None:
-            return None
-        task_id = heapq.heappop(best)[1]
-        self.members.discard(task_id)
-        return task_id
-
-    def rekey(self) -> None:
-        """The keys changed: put every queue back in order (parked tasks are keyed on return)."""
-        for heap in self._heaps.values():
-            heap[:] = [(self._keys[task_id], task_id) for _, task_id in heap]
-            heapq.heapify(heap)
-
-    def park(self, task_id: str, holder: str) -> None:
-        """Keep a ready task aside until ``holder``'s reservation ends."""
-        self.members.add(task_id)
-        self._parked.setdefault(holder, []).append(task_id)
-
-    def unpark(self, holder: str) -> None:
-        for task_id in self._parked.pop(holder, ()):
-            self.add(task_id)
 
 
 class Scheduler:
@@ -199,7 +135,7 @@ class Scheduler:
             else {t: len(self._deps[t]) for t in ids}
         )
         lanes = {t: (self._agent[t], t in self._exclusive) for t in ids}
-        self._ready = _ReadyQueue(self._keys, lanes)
+        self._ready = ReadyQueue(self._keys, lanes)
         for task_id in ids:
             if self._state[task_id] == TaskState.PENDING and self._unmerged[task_id] == 0:
                 self._ready.add(task_id)
@@ -371,6 +307,10 @@ class Scheduler:
         self._release(task_id)
         self._end(task_id, state)
         return self._skip_dependents(task_id)
+
+    def start_key(self, task_id: str) -> PriorityKey:
+        """Where a task stands in the start order (lower starts first among ready tasks)."""
+        return self._keys[task_id]
 
     def rerank(self, rank: Mapping[str, int]) -> None:
         """A new start order for tasks not started yet, as ``Plan.rank`` gives one (``rank``
