@@ -41,8 +41,7 @@ SIGMA = 0.5
 running task still needs (``expected_left``)."""
 
 SCENARIOS = 12  # jittered copies of the estimates a re-plan scores its candidate orders on
-RULES = 4  # orders of ``candidate_orders`` tried beside the current one (and two more here)
-_UNBLOCK_MOST = 400  # tasks up to which ``unblocking_order`` walks every task's descendants
+RULES = 4  # rule-based orders tried beside the current one
 
 _NORMAL = NormalDist()
 
@@ -200,57 +199,8 @@ def robust_order(
         return total / len(draws)
 
     best, best_score = list(current), score(current)
-    orders = candidate_orders(plan, instances=instances, caps=caps, most=RULES)
-    for order in [*orders, expected_path_order(plan, draws), unblocking_order(plan, instances)]:
+    for order in candidate_orders(plan, instances=instances, caps=caps, most=RULES):
         value = score(order)
         if value < best_score - 1e-9:
             best, best_score = order, value
     return best
-
-
-def expected_path_order(plan: Plan, draws: Sequence[Mapping[str, float]]) -> list[str]:
-    """Longest remaining path first, the path taken as its mean over ``draws``.
-
-    With uncertain durations the longest chain is not known in advance; a task with several
-    near-critical chains behind it is more likely to head the real one than a task with one
-    chain that is longest on the estimates alone.
-    """
-    ids = plan.ids
-    total = dict.fromkeys(ids, 0.0)
-    for weights in draws:
-        for task_id, length in remaining_path(
-            ids, plan.deps, weights, users=plan.dependents
-        ).items():
-            total[task_id] += length
-    return sorted(ids, key=lambda t: (-total[t], plan.task(t).spec.order))
-
-
-def unblocking_order(plan: Plan, instances: int) -> list[str]:
-    """Remaining path plus the work a task unblocks (everything downstream) per slot.
-
-    The remaining path sees only the longest chain; the total work waiting behind a task says
-    how much it holds up, a figure that a wrong estimate for one task moves far less. Walking
-    every task's descendants costs up to n squared, so large plans get the remaining path alone.
-    """
-    ids = plan.ids
-    downstream = _downstream_work(plan) if len(ids) <= _UNBLOCK_MOST else dict.fromkeys(ids, 0.0)
-    score = {t: plan.remaining.get(t, 0.0) + downstream[t] / instances for t in ids}
-    return sorted(ids, key=lambda t: (-score[t], plan.task(t).spec.order))
-
-
-def _downstream_work(plan: Plan) -> dict[str, float]:
-    """The estimated work of every task that waits on each task, directly or not."""
-    ids = plan.ids
-    position = {t: i for i, t in enumerate(ids)}
-    below: dict[str, int] = {}
-    for task_id in reversed(ids):
-        bits = 0
-        for user in plan.dependents.get(task_id, ()):
-            if user in below:
-                bits |= below[user] | (1 << position[user])
-        below[task_id] = bits
-    weights = [plan.weights.get(t, 0.0) for t in ids]
-    return {
-        task_id: math.fsum(weights[i] for i in range(bits.bit_length()) if bits >> i & 1)
-        for task_id, bits in below.items()
-    }
