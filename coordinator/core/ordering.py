@@ -22,7 +22,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.gcpause import batch
-from coordinator.core.graph import remaining_path
 from coordinator.core.plan import Plan
 from coordinator.core.policy import priority_key, shared_claims
 from coordinator.core.simulate import end_times, finish_times, task_durations
@@ -42,10 +41,6 @@ _TOLERANCE = 0.01  # how much worse on the estimates a more robust order may be
 _SCENARIOS = 6  # jittered copies of the estimates the finalists are scored on
 _SCENARIO_SIGMA = 0.5  # their lognormal spread
 _FINALISTS = 12  # most orders scored on the scenarios, a quarter of the simulations at most
-
-_EXTRA_RULES: tuple[str, ...] = ()
-_RULE_SCENARIOS = 16
-_UNBLOCK = 1.0
 
 Score = tuple[float, float]  # (makespan, sum of finish times) on the estimates: lower is better
 
@@ -138,12 +133,12 @@ def _positions(order: Sequence[str]) -> dict[str, int]:
     return {task_id: i for i, task_id in enumerate(order)}
 
 
-def _scenarios(plan: Plan, rng: random.Random, count: int = 0) -> list[dict[str, float]]:
+def _scenarios(plan: Plan, rng: random.Random) -> list[dict[str, float]]:
     """Seeded copies of the estimates, each off by a lognormal factor."""
     weights = task_durations(plan)
     return [
         {t: w * math.exp(rng.gauss(0.0, _SCENARIO_SIGMA)) for t, w in weights.items()}
-        for _ in range(count or _SCENARIOS)
+        for _ in range(_SCENARIOS)
     ]
 
 
@@ -309,51 +304,14 @@ def candidate_orders(
     def spec() -> list[str]:
         return spec_order
 
-    def expected() -> list[str]:
-        rng = random.Random("expected")  # noqa: S311
-        total = dict.fromkeys(ids, 0.0)
-        for weights in _scenarios(plan, rng, count=_RULE_SCENARIOS):
-            for t, r in remaining_path(ids, plan.deps, weights, users=plan.dependents).items():
-                total[t] += r
-        return sorted(ids, key=lambda t: (-total[t], position[t]))
-
-    def unblock() -> list[str]:
-        work = _downstream_work(plan)
-        score = {t: remaining.get(t, 0.0) + _UNBLOCK * work[t] / instances for t in ids}
-        return sorted(ids, key=lambda t: (-score[t], position[t]))
-
-    extra = {"expected": expected, "unblock": unblock}
     found: list[list[str]] = []
-    for rule in (default, spec, blocking, bottleneck, *(extra[x] for x in _EXTRA_RULES)):
+    for rule in (default, spec, blocking, bottleneck):
         if len(found) >= most:
             break
         order = rule()
         if order not in found:
             found.append(order)
     return found
-
-
-def _downstream_work(plan: Plan) -> dict[str, float]:
-    """Total estimated work of every task that waits on each task, directly or not."""
-    ids = plan.ids
-    position = {t: i for i, t in enumerate(ids)}
-    below: dict[str, int] = {}
-    for t in reversed(ids):
-        bits = 0
-        for u in plan.dependents.get(t, ()):
-            if u in below:
-                bits |= below[u] | (1 << position[u])
-        below[t] = bits
-    weights = [plan.weights.get(t, 0.0) for t in ids]
-    work = {}
-    for t, bits in below.items():
-        total = 0.0
-        while bits:
-            low = bits & -bits
-            total += weights[low.bit_length() - 1]
-            bits ^= low
-        work[t] = total
-    return work
 
 
 def _related(plan: Plan) -> dict[str, set[str]]:
