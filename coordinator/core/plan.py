@@ -18,9 +18,12 @@ class Plan:
     """Tasks in stable topological order plus everything the scheduler needs to know about them.
 
     ``overlaps[t]`` holds every task whose predicted footprint overlaps ``t``'s (dependency-related
-    or not; exclusive footprints are *not* expanded here, the policy handles them by flag).
+    or not; exclusive footprints are *not* expanded here, the policy handles them by flag). The
+    planner gives a ``SharedClaims`` (``coordinator.core.overlaps``): the same mapping, kept per
+    shared claim rather than per pair, each entry computed when read.
     ``conflicts`` is the subset of overlapping pairs with no dependency path between them: the
-    pairs that the scheduler must keep apart (built on first read, as only reports need it).
+    pairs that the scheduler must keep apart (streamed and counted on demand, as only reports
+    need them: ``coordinator.core.conflicts``).
     ``weights[t]`` is the estimate used for the critical path and the simulation;
     ``remaining[t]`` is the longest weighted path from ``t`` (inclusive) to the end of the DAG.
     ``estimate_sources[t]`` says where ``weights[t]`` came from (a hand-built plan may leave it
