@@ -15,8 +15,15 @@ COMMANDS = {
     "schedule": "benchmarks.schedule_bench",
     "plan": "benchmarks.plan_bench",
     "run": "benchmarks.run_bench",
+    "history": "benchmarks.history_bench",
+    "report": "benchmarks.report_bench",
+    "gate": "benchmarks.gate_bench",
+    "replay": "benchmarks.replay_bench",
 }
-USAGE = "usage: scripts/bench {schedule|plan|run} [--quick] [--json] [--help]"
+USAGE = (
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay}"
+    " [--quick] [--json] [--help]"
+)
 
 
 def main(argv: Sequence[str]) -> int:

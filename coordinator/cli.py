@@ -17,19 +17,33 @@ import click
 from rich.console import Console
 
 from coordinator import __version__
-from coordinator import cron as cron_mod
-from coordinator.clean import clean as clean_repo
-from coordinator.core.gcpause import gc_paused
-from coordinator.core.simulate import simulate
-from coordinator.daemon import cycle as daemon_cycle
-from coordinator.daemon import watch as daemon_watch
-from coordinator.display import Reporter, make_reporter
+from coordinator.cli_cron import cron
+from coordinator.cli_options import (
+    STATUS_JSON_HELP,
+    TASKS_JSON_HELP,
+    repo_before_command,
+    repo_option,
+)
+from coordinator.commands.clean import clean as clean_repo
+from coordinator.commands.daemon import cycle as daemon_cycle
+from coordinator.commands.daemon_watch import watch as daemon_watch
+from coordinator.commands.init import init_project
+from coordinator.commands.land import land as land_target
+from coordinator.commands.land import revert as revert_task
+from coordinator.commands.plan import plan_project
+from coordinator.commands.review import landed, render_markdown, review_target, store_summaries
+from coordinator.commands.review import render_text as render_review
+from coordinator.commands.status import read_status, show_status
+from coordinator.commands.tasks import read_tasks, render_tasks
+from coordinator.commands.validate import validate as validate_project
+from coordinator.core.refs import branch_ref
+from coordinator.engine.runner import RunRequest, RunResult
+from coordinator.engine.runner import run as run_project
 from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
-from coordinator.init_project import init_project
-from coordinator.io.gitrepo import GitRepo
-from coordinator.land import land as land_target
-from coordinator.land import revert as revert_task
-from coordinator.plan_output import (
+from coordinator.project import check_target, repo_root
+from coordinator.report import plan_page, run_page, write_run_report
+from coordinator.ui.display import Reporter, make_reporter
+from coordinator.ui.plan_output import (
     DEFAULT_ROWS,
     iter_dot,
     iter_json,
@@ -37,36 +51,22 @@ from coordinator.plan_output import (
     render_text,
     write_lines,
 )
-from coordinator.project import check_target, load_project
-from coordinator.review import landed, render_markdown, review_target, store_summaries
-from coordinator.review import render_text as render_review
-from coordinator.runner import RunRequest, RunResult
-from coordinator.runner import run as run_project
-from coordinator.status import read_status, render_status
-
-_repo_option = click.option(
-    "-C",
-    "--repo",
-    "repo_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Run as if started in this directory (like git -C).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coordinator")
+@repo_before_command
 def cli() -> None:
     """Run many coding agents on one git repository at once, each in its own worktree."""
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    type=click.Choice(["text", "json", "dot", "mermaid", "html"]),
     default="text",
     show_default=True,
 )
@@ -78,42 +78,50 @@ def cli() -> None:
     show_default=True,
     help="Rows per table in the text format; 0 shows all.",
 )
+@click.option(
+    "--all", "everything", is_flag=True, help="Plan every task, also those already merged."
+)
 def plan(
-    repo_path: Path | None, instances: int | None, fmt: str, base: str | None, limit: int
+    repo_path: Path | None,
+    instances: int | None,
+    fmt: str,
+    base: str | None,
+    limit: int,
+    everything: bool,
 ) -> None:
-    """Show tasks, footprints, conflicts, the critical path and a simulated schedule."""
-    with gc_paused():  # a one-shot batch: see coordinator.core.gcpause
-        project = load_project(repo_path, base=base)
-        n = instances or project.config.instances
-        the_plan = project.plan(n)
-        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
-        schedule = simulate(the_plan, instances=n, caps=caps)
-        out = sys.stdout
-        if fmt == "json":
-            write_lines(out, iter_json(the_plan, schedule, n))
-        elif fmt == "dot":
-            write_lines(out, iter_dot(the_plan))
-        elif fmt == "mermaid":
-            write_lines(out, iter_mermaid(the_plan))
-        else:
-            render_text(Console(), the_plan, schedule, n, limit=limit)
+    """Show what is left to run: tasks, footprints, conflicts, critical path, a schedule."""
+    view = plan_project(repo_path, base=base, instances=instances, everything=everything)
+    the_plan, schedule, n = view.plan, view.schedule, view.instances
+    if fmt == "json":
+        extra = {"target": view.target, "already_merged": list(view.merged),
+                 "reverted": list(view.reverted)}  # fmt: skip
+        write_lines(sys.stdout, iter_json(the_plan, schedule, n, warnings=view.warnings,
+                                          extra=extra))  # fmt: skip
+    elif fmt == "dot":
+        write_lines(sys.stdout, iter_dot(the_plan))
+    elif fmt == "mermaid":
+        write_lines(sys.stdout, iter_mermaid(the_plan))
+    elif fmt == "html":
+        click.echo(plan_page(the_plan, schedule, n), nl=False)
+    elif not the_plan.tasks and view.notes():
+        click.echo(view.notes()[0])
+    else:
+        render_text(Console(), the_plan, schedule, n, limit=limit, notes=view.notes(),
+                    warnings=view.warnings)  # fmt: skip
 
 
 @cli.command()
-@_repo_option
+@repo_option
 def validate(repo_path: Path | None) -> None:
-    """Check config and specs; exit 0, or 2 listing every problem (for pre-commit and CI)."""
-    with gc_paused():
-        project = load_project(repo_path)
-        the_plan = project.plan()
-        conflicts = len(the_plan.conflicts)
-    for warning in the_plan.warnings:
+    """Check config, specs and agent programs; exit 0, or 2 listing every problem (for CI)."""
+    result = validate_project(repo_path)
+    for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"ok: {len(the_plan.tasks)} tasks, {conflicts} conflicts")
+    click.echo(result.line())
 
 
 @cli.command()
-@_repo_option
+@repo_option
 def init(repo_path: Path | None) -> None:
     """Write a starter coordinator.toml and specs/example.md (never overwrites)."""
     for line in init_project(repo_path or Path.cwd()):
@@ -121,7 +129,7 @@ def init(repo_path: Path | None) -> None:
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--instances", "-n", type=click.IntRange(min=1), help="Agents at once (config).")
 @click.option("--target", help="Branch results merge into (config: coordinator/integration).")
 @click.option("--base", help="Where the target starts when it does not exist yet (HEAD).")
@@ -132,6 +140,7 @@ def init(repo_path: Path | None) -> None:
     help="Run only these tasks (and their unmerged dependencies): --only a b, --only a --only b.",
 )
 @click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
+@click.option("--report", "html_report", is_flag=True, help="Write the HTML report at the end.")
 @click.argument("more_ids", nargs=-1, metavar="")
 def run(
     repo_path: Path | None,
@@ -140,6 +149,7 @@ def run(
     base: str | None,
     only: tuple[str, ...],
     json_lines: bool,
+    html_report: bool,
     more_ids: tuple[str, ...],
 ) -> int:
     """Run every unmerged task, each in its own worktree, and merge the results."""
@@ -147,13 +157,18 @@ def run(
         raise click.UsageError(
             f"unexpected argument {more_ids[0]!r}: name tasks after --only, as in --only a b"
         )
-    request = RunRequest(repo_path, instances, target, base, (*only, *more_ids))
+    request = RunRequest(repo_path, instances, target, base, (*only, *more_ids), report=html_report)
     return _report(lambda reporter: run_project(request, reporter), json_lines)
 
 
 @cli.command()
-@_repo_option
-@click.option("--json", "as_json", is_flag=True, help="The documented JSON object.")
+@repo_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help=STATUS_JSON_HELP,
+)
 @click.option("--run", "run_id", help="A run id (default: the last run).")
 def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
     """Show the last (or given) run: every task's state, branch, worktree and log."""
@@ -161,12 +176,50 @@ def status(repo_path: Path | None, as_json: bool, run_id: str | None) -> int:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        render_status(Console(), data)
+        show_status(Console(), data, repo_path)
     return 0
 
 
 @cli.command()
-@_repo_option
+@repo_option
+@click.option("--run", "run_id", help="A run id (default: the last run).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (default .git/coordinator/runs/<run>/report.html); - for stdout.",
+)
+def report(repo_path: Path | None, run_id: str | None, output: Path | None) -> int:
+    """Write a run's self-contained HTML report (timeline, DAG, tasks, events); print its path."""
+    if output is not None and str(output) == "-":
+        text, _ = run_page(repo_path, run_id)
+        click.echo(text, nl=False)
+        return 0
+    click.echo(str(write_run_report(repo_path, run_id, output)))
+    return 0
+
+
+@cli.command()
+@repo_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help=TASKS_JSON_HELP,
+)
+@click.option("--target", help="The branch tasks merge into (config: coordinator/integration).")
+def tasks(repo_path: Path | None, as_json: bool, target: str | None) -> int:
+    """Every spec's state across runs: merged, changed since it landed, failed, never run."""
+    data = read_tasks(repo_path, target)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_tasks(Console(), data, repo_root(repo_path))
+    return 0
+
+
+@cli.command()
+@repo_option
 @click.argument("tasks", nargs=-1)
 @click.option("--run", "run_id", help="Only what this run landed.")
 @click.option("--since", help="Only what landed after this revision or date.")
@@ -187,7 +240,7 @@ def review(
     """What landed, in merge order, with the plain git commands that show the same."""
     repo, branch = review_target(repo_path, target)
     with repo:
-        if repo.rev_parse(f"refs/heads/{branch}") is None:
+        if repo.rev_parse(branch_ref(branch)) is None:
             click.echo(f"nothing to review: branch {branch} does not exist yet")
             return 0
         items = landed(
@@ -205,7 +258,7 @@ def review(
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--all", "all_", is_flag=True, help="Also unmerged work (needs --force).")
 @click.option("--force", is_flag=True, help="Confirm deleting unmerged work with --all.")
 @click.option("--target", help="The branch tasks merged into (config: coordinator/integration).")
@@ -218,7 +271,7 @@ def clean(repo_path: Path | None, all_: bool, force: bool, target: str | None) -
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--once", is_flag=True, help="One cycle, for cron: run what is new or changed.")
 @click.option("--json", "json_lines", is_flag=True, help="Print JSON lines events.")
 def daemon(repo_path: Path | None, once: bool, json_lines: bool) -> int:
@@ -228,62 +281,27 @@ def daemon(repo_path: Path | None, once: bool, json_lines: bool) -> int:
     return daemon_watch(repo_path, lambda: make_reporter(json_lines=json_lines))
 
 
-@cli.group()
-def cron() -> None:
-    """Install, show or remove the crontab line that runs `daemon --once`."""
-
-
-@cron.command("install")
-@_repo_option
-@click.option("--every", default="15m", show_default=True, help="Interval (1m..30m, 1h..24h).")
-@click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
-def cron_install(repo_path: Path | None, every: str, dry_run: bool) -> int:
-    with GitRepo.discover(repo_path or Path.cwd()) as repo:
-        change = cron_mod.install(repo.root, repo.git_dir, every, dry_run=dry_run)
-    click.echo(change.after if dry_run else f"installed: {change.line}", nl=not dry_run)
-    return 0
-
-
-@cron.command("remove")
-@_repo_option
-@click.option("--dry-run", is_flag=True, help="Print the crontab it would write.")
-def cron_remove(repo_path: Path | None, dry_run: bool) -> int:
-    with GitRepo.discover(repo_path or Path.cwd()) as repo:
-        change = cron_mod.remove(repo.root, dry_run=dry_run)
-    if dry_run:
-        click.echo(change.after, nl=False)
-    else:
-        click.echo("removed" if change.after != change.before else "no line was installed")
-    return 0
-
-
-@cron.command("show")
-@_repo_option
-def cron_show(repo_path: Path | None) -> int:
-    with GitRepo.discover(repo_path or Path.cwd()) as repo:
-        line = cron_mod.show(repo.root)
-    click.echo(line or "no crontab line for this repository")
-    return 0
-
-
 @cli.command()
-@_repo_option
+@repo_option
 @click.option("--onto", help="Branch to land on (default: the checked-out branch).")
 @click.option("--ff-only", is_flag=True, help="Refuse anything but a fast-forward.")
-def land(repo_path: Path | None, onto: str | None, ff_only: bool) -> int:
-    """Move the reviewed target onto your branch without touching a dirty working tree."""
-    result = land_target(repo_path, onto=onto, ff_only=ff_only)
-    click.echo(f"{result.onto}: {result.how} {result.old[:12]} -> {result.new[:12]}")
+@click.option(
+    "--yes", is_flag=True, help="Also land commits that are not task merges (a diverged branch)."
+)
+def land(repo_path: Path | None, onto: str | None, ff_only: bool, yes: bool) -> int:
+    """Move the reviewed target onto your branch (or a new one) without touching a dirty tree."""
+    result = land_target(repo_path, onto=onto, ff_only=ff_only, yes=yes)
+    click.echo(result.line())
     return 0
 
 
 @cli.command()
-@_repo_option
+@repo_option
 @click.argument("task")
 def revert(repo_path: Path | None, task: str) -> int:
     """Revert a task's merge on the target (-m 1); the daemon will not rerun it unasked."""
-    commit = revert_task(repo_path, task)
-    click.echo(f"reverted {task} as {commit[:12]}")
+    result = revert_task(repo_path, task)
+    click.echo(result.line())
     return 0
 
 
@@ -294,6 +312,10 @@ def _report(work: Callable[[Reporter], RunResult], json_lines: bool) -> int:
         result = work(reporter)
     finally:
         reporter.close()
+    if result.report is not None:  # before the message, which stays the closing line
+        path = str(result.report)
+        line = json.dumps({"event": "report", "path": path}) if json_lines else f"report: {path}"
+        click.echo(line)
     if result.message:
         message = result.message
         click.echo(json.dumps({"event": "message", "message": message}) if json_lines else message)
@@ -309,6 +331,9 @@ def _crash_log(exc: BaseException) -> Path:
         handle.write(f"argv: {sys.argv}\n\n")
         handle.write("".join(traceback.format_exception(exc)))
     return Path(handle.name)
+
+
+cli.add_command(cron)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,15 @@ from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
+from coordinator.core.prompt import DEFAULT_TEMPLATE, template_problem
+from coordinator.core.refs import branch_ref
 from coordinator.core.rules import validate_repo_path
 from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.store import read_past_attempts
+from coordinator.io.pastattempts import read_past_attempts
+from coordinator.io.runfiles import store_path
 from coordinator.io.worktrees import worktrees_path
-from coordinator.runfiles import store_path
 
 CONFIG_FILE = "coordinator.toml"
 SKIPPED_NAMES = frozenset({"readme.md", "readme.markdown"})
@@ -45,6 +47,11 @@ class Project:
     base: str | None  # the commit footprints were predicted against (None: unborn repo)
     repo_paths: RepoPaths
     history: DurationHistory = field(default_factory=DurationHistory)  # for learned estimates
+    # Per agent type, the text its prompt is rendered from (``prompt_template`` or the default).
+    prompt_templates: Mapping[str, str] = field(default_factory=dict)
+
+    def prompt_template(self, agent: str) -> str:
+        return self.prompt_templates.get(agent, DEFAULT_TEMPLATE)
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
@@ -248,28 +255,80 @@ def check_worktrees_setting(
     return path
 
 
+def repo_root(path: Path | None) -> Path:
+    """The main working tree of the repository around ``path`` (default: here)."""
+    with GitRepo.discover(path or Path.cwd()) as repo:
+        return repo.root
+
+
 def check_target(target: str | None) -> None:
     """``--target`` follows the config's branch rule, checked before anything is read or made."""
     if target is not None and (problem := branch_problem(target)):
         raise InputError(Problem(None, "--target", f"{target!r} {problem}", BRANCH_FIX))
 
 
-def argument_problems(specs: Sequence[TaskSpec], config: Config) -> list[Problem]:
-    """Bodies too long for the one argument ``{prompt}`` makes of them (see ``argv``)."""
+def read_prompt_templates(root: Path, config: Config, source: str) -> dict[str, str]:
+    """Each agent type's ``prompt_template`` file, read and checked: one problem per bad one.
+
+    Read from the working tree, as the config is; a file that leads out of the repository
+    (through a symlink) is refused, never read.
+    """
+    templates: dict[str, str] = {}
+    problems: list[Problem] = []
+    real_root = root.resolve()
+    for name, agent in sorted(config.agents.items()):
+        if agent.prompt_template is None:
+            continue
+        where = f"agents.{name}.prompt_template"
+        path = root / agent.prompt_template
+        fix = "create it, or remove prompt_template to use the default prompt"
+        why: str | None = None
+        if not _inside(real_root, path.resolve()):
+            why, fix = "leads outside the repository (through a symlink)", "use a file inside it"
+        elif not path.is_file():
+            why = "does not exist" if not path.exists() else "is not a file"
+        else:
+            try:
+                text = path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                why, fix = f"is not UTF-8 (byte {exc.start})", "save it as UTF-8"
+            else:
+                why = template_problem(text)
+                fix = f"fix {agent.prompt_template}"
+                templates[name] = text
+        if why:
+            problems.append(Problem(source, where, f"{agent.prompt_template!r} {why}", fix))
+    if problems:
+        raise InputError(problems)
+    return templates
+
+
+def argument_problems(
+    specs: Sequence[TaskSpec], config: Config, templates: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Prompts too long for the one argument ``{prompt}`` makes of them (see ``argv``).
+
+    The prompt is the agent type's template around the body; the lists it adds at launch
+    (predicted files, what dependencies changed) are short and capped, so body plus template
+    is what is checked here.
+    """
     problems = []
     for spec in specs:
         agent = config.agents.get(spec.agent)
         if agent is None or "prompt" not in placeholders_in(agent.command):
             continue
         size = len(spec.body.encode("utf-8"))
-        if size > MAX_ARGUMENT_BYTES:
+        template = (templates or {}).get(spec.agent, DEFAULT_TEMPLATE)
+        total = size + len(template.encode("utf-8"))
+        if total > MAX_ARGUMENT_BYTES:
             label = field_label(spec, "task")
             problems.append(
                 Problem(
                     spec.source,
                     "body" if label == "task" else label,
-                    f"is {size} bytes, more than the {MAX_ARGUMENT_BYTES} one argument may "
-                    f"hold, and agent {spec.agent!r} gets it as {{prompt}}",
+                    f"is {size} bytes ({total} in the prompt), more than the "
+                    f"{MAX_ARGUMENT_BYTES} one argument may hold, and agent {spec.agent!r} gets "
+                    "it as {prompt}",
                     "shorten it, or pass {prompt_file} to that agent instead of {prompt}",
                 )
             )
@@ -289,9 +348,10 @@ def load_project(
         config, source = read_config(repo.root)
         _check_dir_setting(repo.root, config.worktrees, "worktrees", source)
         specs = read_specs(repo.root, config, source)
-        if problems := argument_problems(specs, config):
+        templates = read_prompt_templates(repo.root, config, source)
+        if problems := argument_problems(specs, config, templates):
             raise InputError(problems)
-        existing = repo.rev_parse(f"refs/heads/{target or config.target}")
+        existing = repo.rev_parse(branch_ref(target or config.target))
         # Checked even when the target exists and ``base`` goes unused: a typo is still a typo.
         # ``^{commit}``: a tree or blob (``HEAD:README.md``) is no place to start the target.
         base_commit = repo.rev_parse(f"{base}^{{commit}}") if base is not None else None
@@ -303,7 +363,7 @@ def load_project(
             commit: str | None = base_commit
         else:
             branch = target or config.target
-            commit = repo.rev_parse(f"refs/heads/{branch}") or repo.rev_parse("HEAD")
+            commit = repo.rev_parse(branch_ref(branch)) or repo.rev_parse("HEAD")
         files = repo.tracked_files(commit) if commit else []
         check_worktrees_setting(repo.root, config, source, files)
         return Project(
@@ -315,4 +375,5 @@ def load_project(
             base=commit,
             repo_paths=RepoPaths.from_files(files),
             history=DurationHistory.of(read_past_attempts(store_path(repo.git_dir))),
+            prompt_templates=templates,
         )

@@ -1,4 +1,5 @@
-"""Fixtures for every test folder, and ``tests/`` on ``sys.path`` so ``gitutil`` imports."""
+"""Fixtures for every test folder, and ``tests/`` and ``tests/e2e/`` on ``sys.path`` so that
+``gitutil`` and ``e2e_util`` import (one conftest: mypy checks the tests as one tree)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for _helpers in (TESTS, TESTS / "e2e"):
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
+from e2e_util import FAKE_CONFIG, E2EProject  # noqa: E402
 from gitutil import make_repo  # noqa: E402
 
 
@@ -28,3 +31,20 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 def repo(tmp_path: Path, isolated_git: None) -> Path:
     """A fresh real repository in ``tmp_path/repo``: branch ``main``, one commit, local user."""
     return make_repo(tmp_path)
+
+
+@pytest.fixture
+def e2e(tmp_path: Path) -> E2EProject:
+    """End to end: a real repository in tmp_path, driven by the real CLI in a subprocess."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    project = E2EProject(root)
+    project.git("init", "-q", "-b", "main")
+    project.git("config", "user.name", "Test User")
+    project.git("config", "user.email", "test@example.com")
+    project.write("README.md", "# test repo\n")
+    project.write("src/base.txt", "base\n")
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "initial")
+    project.config(FAKE_CONFIG)
+    return project

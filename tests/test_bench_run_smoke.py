@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "--quick", "--json", "--tasks", "2", "--sleep", "0.2", "--overhead-tasks", "2",
     "--small-files", "5", "--big-files", "300", "--reps", "1", "--merges", "3",
-    "--markers", "3", "--window", "0.5",
+    "--markers", "3", "--window", "0.5", "--gate", "0.2",
 ]  # fmt: skip
 COST_PHASES = ("worktree", "start", "commit", "merge", "store")
 
@@ -66,12 +66,12 @@ def test_run_bench_quick_json_at_tiny_sizes() -> None:
     _check_overhead(result)
     _check_worktree(result)
     _check_detect_and_merge(result)
+    _check_linger_and_gate(result)
 
 
 def _check_document(result: dict[str, Any]) -> None:
-    assert {"machine", "sizes", "parallel", "overhead", "worktree", "detect", "merge"} <= set(
-        result
-    )
+    families = {"machine", "sizes", "parallel", "overhead", "worktree", "detect", "merge"}
+    assert families | {"linger", "gate"} <= set(result)
     machine = result["machine"]
     assert machine["nproc"] >= 1
     assert machine["python"] and machine["git"]
@@ -110,7 +110,9 @@ def _check_overhead(result: dict[str, Any]) -> None:
         assert _positive(data["total_ms"]["median"], 60_000)
         assert data["phases_ms"]["detect"]["median"] is not None
         assert _positive(data["merges_per_s"])
-    assert result["overhead"]["goal_ms"] == 250
+    assert result["overhead"]["goal_ms"] == 100
+    assert result["overhead"]["goal_huge_ms"] == 250
+    assert result["overhead"]["huge"] is None  # --quick: no 100,000-file repository
 
 
 def _check_worktree(result: dict[str, Any]) -> None:
@@ -140,3 +142,20 @@ def _check_detect_and_merge(result: dict[str, Any]) -> None:
     assert merge["merges"] == 3
     assert _positive(merge["ms"]["median"], 60_000)
     assert _positive(merge["merges_per_s"])
+
+
+def _check_linger_and_gate(result: dict[str, Any]) -> None:
+    linger = result["linger"]
+    assert linger["tasks"] == 2
+    assert linger["goal_ratio"] == 1.10
+    for key in ("wall_s", "engine_wall_s", "ratio_to_ideal", "engine_ratio_to_ideal"):
+        assert _positive(linger[key], 300), key
+    # Agents that stay alive after their marker are stopped at once, not after the 5 s grace.
+    assert linger["engine_wall_s"] < 2 * 5.0
+    assert linger["detect_ms"]["n"] == 2
+    gate = result["gate"]
+    assert (gate["tasks"], gate["gate_s"]) == (2, 0.2)
+    for key in ("wall_s", "engine_wall_s", "no_gate_wall_s", "ratio_to_no_gate", "agent_s"):
+        assert _positive(gate[key], 300), key
+    assert gate["engine_wall_s"] >= gate["lane_floor_s"]  # gates run one at a time
+    assert 1 <= gate["max_parallel"] <= 3

@@ -1,11 +1,15 @@
-"""``./scripts/demo``, the README's first command, end to end as a new user runs it."""
+"""``./scripts/demo``, the README's first command, end to end as a new user runs it: it ends
+with the path of the run's report and leaves a screenshot of it next to the demo repository."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
+
+from coordinator.io.chrome import find_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +27,8 @@ def test_demo_runs_every_example_spec_and_shows_the_review(tmp_path: Path) -> No
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
-    summary = re.search(r"merged (\d+), failed 0, conflict 0, skipped 0, cancelled 0", out)
-    assert summary is not None, out[-3000:]
+    summary = re.search(r"merged (\d+) of (\d+) tasks into coordinator/integration\n", out)
+    assert summary is not None and summary.group(1) == summary.group(2), out[-3000:]
     specs = int(summary.group(1))
     assert specs >= 8  # the bundled examples: at least 8 tasks, two agent types
     repo = Path(re.findall(r"The demo repository is (\S+)", out)[-1])
@@ -36,3 +40,15 @@ def test_demo_runs_every_example_spec_and_shows_the_review(tmp_path: Path) -> No
     ).stdout.splitlines()  # fmt: skip
     assert len(merges) == specs and all(m.startswith("Merge task ") for m in merges)
     assert "== coordinator review" in out
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("report: "), out[-1000:]  # it ends with the report's path
+    report = Path(lines[-1].removeprefix("report: "))
+    assert report.is_relative_to(repo / ".git" / "coordinator" / "runs")
+    page = report.read_text(encoding="utf-8")
+    block = re.search(r'id="report-data">(.*?)</script>', page, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    assert len(data["tasks"]) == specs and len({b[0] for b in data["bars"]}) == specs
+    screenshot = Path(f"{repo}-report.png")
+    if find_browser() is not None:  # the browser tests say so when it is missing
+        assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

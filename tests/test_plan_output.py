@@ -14,7 +14,7 @@ from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
 from coordinator.core.simulate import Schedule, simulate
-from coordinator.plan_output import iter_json, plan_json, render_dot, render_json, write_lines
+from coordinator.ui.plan_output import iter_json, plan_json, render_dot, render_json, write_lines
 
 CONFIG = Config(agents={"coder": AgentConfig(command=["true"])}, footprint="declared")
 
@@ -58,7 +58,7 @@ def test_write_lines_stops_quietly_when_the_reader_goes_away() -> None:
     assert buffer.getvalue() == "a\nb\n"
     code = (
         "import sys\n"
-        "from coordinator.plan_output import write_lines\n"
+        "from coordinator.ui.plan_output import write_lines\n"
         "write_lines(sys.stdout, ('x' * 100 for _ in range(200_000)))\n"
         "print('after', file=sys.stderr)\n"
     )

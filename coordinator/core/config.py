@@ -24,8 +24,10 @@ from pydantic import (
 
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.fields import MAX_DURATION_HELP, bounded_duration
-from coordinator.core.models import TASK_BRANCH_PREFIX, FootprintMode, UnknownFootprint
+from coordinator.core.models import FootprintMode, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
+from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
+from coordinator.core.rules import validate_repo_path
 from coordinator.errors import InputError, Problem
 
 _PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
@@ -44,9 +46,6 @@ Timeout = Annotated[Seconds, AfterValidator(_nonzero)]
 
 GIB = 1024**3
 
-# Branches the engine makes for tasks; the target may not be one of them or inside them.
-RESERVED_BRANCH_PREFIXES: Final = (TASK_BRANCH_PREFIX, "coordinator/failed/",
-                                   "coordinator/conflict/", "coordinator/old/")  # fmt: skip
 BRANCH_FIX: Final = "use a branch name such as coordinator/integration or agents/work"
 _BRANCH_CHARS: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
@@ -113,6 +112,13 @@ def _environment(value: object) -> object:
 Argv = Annotated[list[str], BeforeValidator(_argv_list)]
 
 
+def _repo_file(value: object) -> object:
+    """A repository-relative file path (read from the working tree when the config is read)."""
+    if isinstance(value, str) and (problem := validate_repo_path(value)):
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
 def _no_nul(text: str) -> str:
     """The identity goes into git's environment, where a NUL cannot be passed."""
     if "\0" in text:
@@ -137,6 +143,8 @@ class AgentConfig(_Strict):
     grace: Seconds | None = None
     env: Annotated[dict[str, str], BeforeValidator(_environment)] = Field(default_factory=dict)
     description: str = ""
+    # The prompt's template, relative to the repository root (default: core.prompt's).
+    prompt_template: Annotated[str, BeforeValidator(_repo_file)] | None = None
 
     @field_validator("command")
     @classmethod
@@ -163,11 +171,31 @@ class AgentConfig(_Strict):
         return self
 
 
+def _plain_glob(value: str) -> str:
+    """A repository-relative glob that can also be written as a git attributes pattern."""
+    if not value.strip() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("must be a glob without spaces or control characters")
+    if value.startswith(("/", "!", "#", "../")) or "\\" in value:
+        raise ValueError("must be a repository-relative glob such as CHANGES* or docs/**")
+    return value
+
+
 class MergeConfig(_Strict):
     """The merge gate: ``verify`` runs on the merge result before the target moves."""
 
     verify: Annotated[Argv, Field(min_length=1)] | None = None
     verify_timeout: Timeout = 600.0
+    parallel: int | None = Field(default=None, ge=1)  # gates at once; None: ``instances``
+    batch: int = Field(default=1, ge=1)  # queued entries checked by one gate run
+
+
+class OverlapConfig(_Strict):
+    """Optimistic sharing: overlaps on ``shared`` paths do not serialize tasks; ``union`` paths
+    merge with git's union driver; ``optimistic`` waives every overlap."""
+
+    shared: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    union: list[Annotated[str, AfterValidator(_plain_glob)]] = Field(default_factory=list)
+    mode: Literal["files", "optimistic"] = "files"
 
 
 class DaemonConfig(_Strict):
@@ -185,7 +213,7 @@ class Identity(_Strict):
 class Config(_Strict):
     specs: str = "specs"
     worktrees: str = "worktrees"
-    target: Annotated[str, BeforeValidator(_target)] = "coordinator/integration"
+    target: Annotated[str, BeforeValidator(_target)] = DEFAULT_TARGET
     instances: int = Field(default=3, ge=1)
     footprint: FootprintMode = "infer"
     unknown_footprint: UnknownFootprint = "exclusive"
@@ -193,17 +221,25 @@ class Config(_Strict):
     on_conflict: Literal["retry", "stop"] = "retry"
     grace: Seconds = 5.0
     checkout: Literal["full", "sparse"] = "full"
+    worktree_pool: int | None = Field(default=None, ge=0)
+    reuse_ignored: bool = False
     min_free_disk: int = Field(default=GIB, ge=0)
     log_limit: int = Field(default=50 * 1024**2, ge=1024)
     identity: Identity = Field(default_factory=Identity)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     merge: MergeConfig = Field(default_factory=MergeConfig)
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
     def agent_cap(self, agent: str) -> int:
         """Per-type cap; a type without ``instances`` may use every global slot."""
         configured = self.agents[agent].instances if agent in self.agents else None
         return min(configured or self.instances, self.instances)
+
+    def pool_size(self, instances: int) -> int:
+        """Idle worktrees kept warm for reuse: ``worktree_pool``, by default one per instance
+        of the run (what finishes while the others run is what the next starts need)."""
+        return instances if self.worktree_pool is None else self.worktree_pool
 
 
 _FIXES = {
@@ -217,6 +253,8 @@ _FIXES = {
     "debounce": MAX_DURATION_HELP,
     "verify_timeout": MAX_DURATION_HELP,
     "instances": "write a whole number of at least 1",
+    "parallel": "write a whole number of at least 1 (gate runs at once)",
+    "batch": "write a whole number of at least 1 (queued merges per gate run)",
     "log_limit": "write a number of bytes, at least 1024",
     "min_free_disk": "write a number of bytes, 0 or more",
     "specs": 'write a directory relative to the repository root, e.g. specs = "specs"',
@@ -224,13 +262,21 @@ _FIXES = {
     "identity": 'write name = "..." and email = "..." under [identity]',
     "agents": 'write [agents.NAME] tables with command = ["program", "{prompt_file}"]',
     "profile": f"write one of {_PROFILE_NAMES}",
-    "merge": "write a [merge] table with verify and verify_timeout",
+    "prompt_template": 'write a file path relative to the repository root, e.g. '
+    'prompt_template = "prompts/coder.md"',
+    "merge": "write a [merge] table with verify, verify_timeout, parallel and batch",
     "daemon": "write a [daemon] table with notify and debounce",
+    "overlap": "write an [overlap] table with shared, union and mode",
+    "shared": 'write a list of repository-relative globs, e.g. shared = ["CHANGES*"]',
+    "union": 'write a list of repository-relative globs, e.g. union = ["CHANGES*"]',
+    "mode": 'write "files" or "optimistic"',
     "footprint": 'write "infer" or "declared"',
     "unknown_footprint": 'write "exclusive" or "shared"',
     "on_violation": 'write "warn" or "fail"',
     "on_conflict": 'write "retry" or "stop"',
     "checkout": 'write "full" or "sparse"',
+    "worktree_pool": "write how many idle worktrees to keep for reuse, 0 or more (0: none)",
+    "reuse_ignored": "write true (ignored build output survives into the next task) or false",
 }
 
 

@@ -14,9 +14,10 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
+from coordinator.core.claims import SharedClaims
+from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import Reachability
 from coordinator.core.models import Conflict
-from coordinator.core.overlaps import SharedClaims
 
 EXCLUSIVE_MARK = "(unknown footprint: exclusive)"
 
@@ -142,3 +143,41 @@ class Conflicts(Sequence[Conflict]):
 
     def __repr__(self) -> str:
         return f"Conflicts({list(self)!r})"
+
+
+class ConflictList(Sequence[Conflict]):
+    """A read-only sequence of conflicts computed by ``build`` the first time it is read."""
+
+    def __init__(self, build: Callable[[], list[Conflict]]) -> None:
+        self._build: Callable[[], list[Conflict]] | None = build
+        self._items: tuple[Conflict, ...] = ()
+
+    def _all(self) -> tuple[Conflict, ...]:
+        if self._build is not None:
+            with gc_paused():
+                self._items = tuple(self._build())
+            self._build = None  # drop what the builder holds on to
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    @overload
+    def __getitem__(self, index: int) -> Conflict: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Conflict, ...]: ...
+    def __getitem__(self, index: int | slice) -> Conflict | tuple[Conflict, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Conflict]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to tuples, but not hashable like one
+
+    def __repr__(self) -> str:
+        return f"ConflictList({list(self._all())!r})"

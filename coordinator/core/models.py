@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-# Every running task's branch is this prefix plus its id; the target may not live under it.
-TASK_BRANCH_PREFIX = "coordinator/task/"
-
 FootprintMode = Literal["infer", "declared"]
 UnknownFootprint = Literal["exclusive", "shared"]
 
@@ -99,7 +96,9 @@ class TaskState(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
-    DONE = "done"  # agent finished, branch waiting for the merger
+    DONE = "done"  # agent finished: its processes are stopped, its work collected
+    MERGING = "merging"  # handed to the merge lane: waiting for its turn, or merging now
+    VERIFYING = "verifying"  # the merge gate runs on its merge result
     MERGED = "merged"
     FAILED = "failed"
     CONFLICT = "conflict"

@@ -1,183 +1,267 @@
-"""Which tasks' footprints overlap, kept per shared claim instead of per pair of tasks.
+"""Which tasks may touch a common path: the exact overlap test behind ``plan``'s conflicts.
 
-Tasks meet on paths: when a thousand tasks of a 50,000-task plan each claim one of a few hundred
-popular files, the overlapping pairs number in the millions, while the claims stay two per
-task. So overlaps are stored as *keys* (one per distinct claim, in the overlap form of
-``coordinator.core.footprint.overlap_form``): the tasks owning a key all overlap each other, and
-two keys that intersect (a directory and a file below it, a glob and a path it matches) are
-*partners*, whose owners overlap too. Two tasks overlap exactly when they own one key or a pair
-of partner keys. The scheduler asks "does this task overlap a reserved one" key by key; the pair
-list exists only as a stream (``coordinator.core.conflicts``).
-
-``SharedClaims`` still reads as the mapping ``task -> tasks it overlaps`` that ``Plan.overlaps``
-always was, computing each entry on demand, so small callers and hand-built plans need not care.
+Overlap detection never misses a shared path (a missed one costs a merge conflict), so it is
+exact where prediction is cautious; ``OverlapIndex`` finds every overlapping pair of a large
+plan without comparing every pair. Pure: the repository arrives as ``RepoPaths``.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
 
-# A key with at least this many owners gets a bitmask (over plan positions) for counting pairs;
-# fewer are walked one by one. Masks of small keys would cost more memory than they save time.
-_MASKED = 32
+from coordinator.core.claims import SharedClaims
+from coordinator.core.globs import (
+    file_extension,
+    glob_match,
+    intersects,
+    is_glob,
+    literal_prefix,
+    matches,
+    normalise,
+)
+from coordinator.core.models import Footprint
+
+MAX_LISTED: Final = 5  # shared_paths lists tracked files for a glob pair only up to this many
 
 
-class SharedClaims(Mapping[str, frozenset[str]]):
-    """Overlaps of the tasks ``ids`` (in plan order) as keys, their owners and partner keys.
+@dataclass(frozen=True)
+class RepoPaths:
+    """The repository's tracked files at the base commit, and every directory holding them.
 
-    Read-only once built. A task missing from ``ids`` (a barrier added by a benchmark) owns no
-    key and overlaps nothing.
+    ``dirs`` contains every ancestor directory of every file plus ``""`` (the root), so "does
+    this new file's directory exist" is one set lookup.
     """
 
-    def __init__(
-        self,
-        ids: Sequence[str],
-        members: Sequence[Iterable[str]],
-        partners: Iterable[tuple[int, int]] = (),
-    ) -> None:
-        self._ids = tuple(ids)
-        self._position = {task_id: i for i, task_id in enumerate(self._ids)}
-        position = self._position
-        self._members: list[tuple[str, ...]] = [
-            tuple(sorted({t for t in group if t in position}, key=position.__getitem__))
-            for group in members
-        ]
-        keys: dict[str, list[int]] = {}
-        for key, owners in enumerate(self._members):
-            for task_id in owners:
-                keys.setdefault(task_id, []).append(key)
-        self._keys = {task_id: tuple(found) for task_id, found in keys.items()}
-        linked: list[set[int]] = [{key} for key in range(len(self._members))]
-        for p, q in partners:
-            linked[p].add(q)
-            linked[q].add(p)
-        self._touching = [tuple(sorted(keys_)) for keys_ in linked]
-        self._masks: dict[int, int] = {}
+    files: frozenset[str]
+    dirs: frozenset[str]
+    _sorted: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sorted", tuple(sorted(self.files)))
 
     @classmethod
-    def of(
-        cls,
-        ids: Sequence[str],
-        owners: Mapping[str, Iterable[str]],
-        partners: Iterable[tuple[str, str]] = (),
-        pairs: Iterable[tuple[str, str]] = (),
-    ) -> SharedClaims:
-        """From named keys (``owners``: key -> tasks), partner key names, and task ``pairs``
-        that overlap for no named reason (each such task gets a private key)."""
-        names = sorted(owners)
-        members: list[Iterable[str]] = [owners[name] for name in names]
-        number = {name: i for i, name in enumerate(names)}
-        linked = [(number[p], number[q]) for p, q in partners if p in number and q in number]
-        known = set(ids)
-        private: dict[str, int] = {}
-        for a, b in pairs:
-            if a == b or a not in known or b not in known:
-                continue
-            for task_id in (a, b):
-                if task_id not in private:
-                    private[task_id] = len(members)
-                    members.append((task_id,))
-            linked.append((private[a], private[b]))
-        return cls(ids, members, linked)
+    def from_files(cls, files: Iterable[str]) -> RepoPaths:
+        file_set = frozenset(files)
+        dirs = {""}
+        for path in file_set:
+            parts = path.split("/")[:-1]
+            dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return cls(file_set, frozenset(dirs))
+
+    def under(self, prefix: str) -> tuple[str, ...]:
+        """Tracked files equal to ``prefix`` or below it, by binary search on the sorted list."""
+        if not prefix:
+            return self._sorted
+        start = bisect.bisect_left(self._sorted, prefix + "/")
+        end = bisect.bisect_left(self._sorted, prefix + "0")  # "0" sorts right after "/"
+        inside = self._sorted[start:end]
+        return (prefix, *inside) if prefix in self.files else inside
+
+    def expand(self, pattern: str) -> tuple[str, ...]:
+        """Tracked files a pattern covers; only the pattern's literal prefix is scanned."""
+        return tuple(p for p in self.under(literal_prefix(pattern)) if matches(pattern, p))
+
+
+
+def footprints_overlap(a: Footprint, b: Footprint, repo: RepoPaths) -> bool:
+    """Could the two tasks touch a common path? Exclusive footprints overlap everything."""
+    if a.exclusive or b.exclusive:
+        return True
+    forms_b = [overlap_form(q, repo) for q in b.patterns]
+    return any(forms_overlap(overlap_form(p, repo), q) for p in a.patterns for q in forms_b)
+
+
+def overlap_form(pattern: str, repo: RepoPaths) -> str:
+    """The pattern as the overlap test sees it, a literal that may be a directory as ``L/**``.
+
+    A literal covers its subtree when it is a directory of the repository, or a new name
+    without a file extension (``src/newpkg``, ``.github``). A tracked file or a new ``x.py`` is
+    one path: if every literal might be a directory, ``**/*.md`` would overlap ``src/x.py``
+    ("``src/x.py/y.md``") and serialise every task for nothing.
+    """
+    normal = normalise(pattern)
+    if is_glob(normal) or normal in repo.files:
+        return normal
+    if normal in repo.dirs or file_extension(normal) is None:
+        return f"{normal}/**" if normal else "**"
+    return normal
+
+
+def forms_overlap(p: str, q: str) -> bool:
+    """Two literals overlap when equal or when one is an ancestor directory of the other (a task
+    creating the file ``a/b`` collides with one creating ``a/b/c``); globs are tested exactly.
+    """
+    if is_glob(p) or is_glob(q):
+        return intersects(p, q)
+    return p == q or p.startswith(q + "/") or q.startswith(p + "/")
+
+
+
+def _ancestors(key: str) -> Iterator[str]:
+    """``""``, ``a``, ``a/b`` ... up to and including ``key`` itself."""
+    yield ""
+    for i, char in enumerate(key):
+        if char == "/":
+            yield key[:i]
+    if key:
+        yield key
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskForms:
+    """A footprint prepared for naming shared paths with set operations.
+
+    ``literals`` are the patterns whose overlap form is a single path (for those the form is
+    the normalised pattern); ``parents`` every directory above them, so that a literal inside
+    another task's literal shows up as an intersection; ``globs`` the rest, as (normalised
+    pattern, overlap form); ``all`` both kinds.
+    """
+
+    literals: frozenset[str]
+    parents: frozenset[str]
+    globs: tuple[tuple[str, str], ...]
+    all: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_mapping(
-        cls, ids: Sequence[str], overlaps: Mapping[str, Iterable[str]]
-    ) -> SharedClaims:
-        """A plain ``task -> overlapping tasks`` mapping (closed under symmetry on the way)."""
-        return cls.of(ids, {}, pairs=((t, u) for t, others in overlaps.items() for u in others))
+    def of(cls, footprint: Footprint, repo: RepoPaths) -> _TaskForms:
+        pairs = tuple((normalise(p), overlap_form(p, repo)) for p in footprint.patterns)
+        literals = frozenset(form for _, form in pairs if not is_glob(form))
+        parents = frozenset(
+            path[:i] for path in literals for i, char in enumerate(path) if char == "/"
+        )
+        globs = tuple((p, form) for p, form in pairs if is_glob(form))
+        return cls(literals, parents, globs, pairs)
 
-    # ------------------------------------------------------------------ the structure
-    def keys_of(self, task_id: str) -> tuple[int, ...]:
-        """The keys a task owns (none for a task this structure does not know)."""
-        return self._keys.get(task_id, ())
 
-    def touching(self, key: int) -> tuple[int, ...]:
-        """The key itself and its partners: every key whose owners overlap this key's."""
-        return self._touching[key]
+class OverlapIndex:
+    """All overlapping task pairs of a batch, without comparing every pair of tasks.
 
-    def members(self, key: int) -> tuple[str, ...]:
-        """The tasks owning a key, in plan order."""
-        return self._members[key]
+    Every pattern can only match paths at or below its literal prefix, so two patterns can
+    intersect only if one prefix is an ancestor of (or equal to) the other. Literals are kept in
+    a set and globs are bucketed by prefix; each pattern looks up only the keys on its own
+    ancestor chain, so the deeper pattern of every candidate pair finds the shallower one. The
+    exact ``intersects`` runs once per distinct candidate pair of patterns (it is memoised), and
+    task pairs follow from the patterns' owners. Exclusive footprints are not expanded here: the
+    planner deals with them by flag.
+    """
 
-    def groups(self) -> list[tuple[str, ...]]:
-        """Groups of two or more tasks owning one key: no two of a group may run at once."""
-        seen: set[tuple[str, ...]] = set()
-        found = []
-        for owners in self._members:
-            if len(owners) > 1 and owners not in seen:
-                seen.add(owners)
-                found.append(owners)
-        return found
+    def __init__(self, footprints: Mapping[str, Footprint], repo: RepoPaths) -> None:
+        self._footprints = dict(footprints)
+        self._repo = repo
+        self._owners: dict[str, set[str]] = defaultdict(set)
+        for task_id, footprint in self._footprints.items():
+            for pattern in footprint.patterns:
+                self._owners[overlap_form(pattern, repo)].add(task_id)
+        self._literals = {form for form in self._owners if not is_glob(form)}
+        self._globs: dict[str, set[str]] = defaultdict(set)
+        for form in self._owners:
+            if is_glob(form):
+                self._globs[literal_prefix(form)].add(form)
+        self._overlaps: dict[str, frozenset[str]] | None = None
+        self._task_forms: dict[str, _TaskForms] = {}
+        self._described: dict[tuple[str, str], tuple[str, ...]] = {}
 
-    def neighbours(self, task_id: str) -> set[str]:
-        """Every other task whose footprint overlaps this one's."""
-        found: set[str] = set()
-        for key in self.keys_of(task_id):
-            for other in self._touching[key]:
-                found.update(self._members[other])
-        found.discard(task_id)
-        return found
+    def overlaps(self) -> dict[str, frozenset[str]]:
+        """Task id -> the other tasks whose footprints overlap it (symmetric, never itself)."""
+        if self._overlaps is None:
+            found: dict[str, set[str]] = {task_id: set() for task_id in self._footprints}
+            for owners in self._owners.values():
+                for task_id in owners:
+                    found[task_id].update(owners)
+            for p, q in self._pattern_pairs():
+                for task_id in self._owners[p]:
+                    found[task_id].update(self._owners[q])
+                for task_id in self._owners[q]:
+                    found[task_id].update(self._owners[p])
+            for task_id, others in found.items():
+                others.discard(task_id)
+            self._overlaps = {task_id: frozenset(others) for task_id, others in found.items()}
+        return dict(self._overlaps)
 
-    def position(self, task_id: str) -> int:
-        return self._position[task_id]
+    def claims(self, order: Sequence[str]) -> SharedClaims:
+        """The overlaps kept per claim (``coordinator.core.claims``), tasks in ``order``.
 
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return self._ids
-
-    # ------------------------------------------------------------------ counting
-    def count_earlier(self, task_id: str, exclude: int = 0, extra: int = 0) -> int:
-        """How many tasks placed before ``task_id`` overlap it, leaving out the plan positions
-        set in the bitmask ``exclude`` and adding those set in ``extra`` (each counted once).
-
-        ``coordinator.core.conflicts`` counts conflicts with this (``exclude``: the task's
-        ancestors, ``extra``: tasks with exclusive footprints) without listing a single pair:
-        large keys are bitmasks ORed together, small ones are walked.
+        What ``overlaps`` gives without expanding a single pair of tasks: each overlap form is
+        a key owned by the tasks claiming it, each intersecting pair of forms a partner link.
         """
-        at = self._position[task_id]
-        below = (1 << at) - 1
-        mask = extra
-        loose: set[int] = set()
-        position = self._position
-        for key in self.keys_of(task_id):
-            for other in self._touching[key]:
-                owners = self._members[other]
-                if len(owners) >= _MASKED:
-                    mask |= self._mask(other)
-                else:
-                    loose.update(position[t] for t in owners)
-        mask &= below & ~exclude
-        count = mask.bit_count()
-        for p in loose:
-            if p < at and not (exclude >> p) & 1 and not (mask >> p) & 1:
-                count += 1
-        return count
+        return SharedClaims.of(order, self._owners, self._pattern_pairs())
 
-    def _mask(self, key: int) -> int:
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = 0
-            for task_id in self._members[key]:
-                mask |= 1 << self._position[task_id]
-            self._masks[key] = mask
-        return mask
+    def _pattern_pairs(self) -> set[tuple[str, str]]:
+        """Distinct overlapping pairs of different patterns (each pair once, in either order)."""
+        pairs: set[tuple[str, str]] = set()
+        for literal in self._literals:
+            for ancestor in _ancestors(literal):
+                if ancestor != literal and ancestor in self._literals:
+                    pairs.add((literal, ancestor))
+                globs = self._globs.get(ancestor) or ()
+                pairs.update((literal, g) for g in globs if intersects(literal, g))
+        for key, globs in self._globs.items():
+            for ancestor in _ancestors(key):
+                others = self._globs.get(ancestor) or ()
+                pairs.update(
+                    (g, h)
+                    for g in globs
+                    for h in others
+                    if (ancestor != key or g < h) and intersects(g, h)
+                )
+        return pairs
 
-    def pair_count(self) -> int:
-        """Unordered pairs of overlapping tasks, dependency-related or not."""
-        return sum(self.count_earlier(task_id) for task_id in self._ids)
+    def shared_paths(self, a: str, b: str) -> tuple[str, ...]:
+        """What tasks ``a`` and ``b`` both claim, for people: paths where known, else patterns.
 
-    # ------------------------------------------------------------------ the mapping
-    def __getitem__(self, task_id: str) -> frozenset[str]:
-        if task_id not in self._position:
-            raise KeyError(task_id)
-        return frozenset(self.neighbours(task_id))
+        A literal inside the other side's glob is shown as the path; for two globs (or a glob
+        reaching into a directory) the tracked files both cover are listed when there are only a
+        few, else the pair is shown as ``x & y``. Called for each of up to hundreds of thousands
+        of conflicts, so each task's forms and each pair of patterns are worked out once.
+        """
+        mine, theirs = self._forms_of(a), self._forms_of(b)
+        shared = set(mine.literals & theirs.literals)
+        for outer, inner in ((mine, theirs), (theirs, mine)):
+            for directory in outer.literals & inner.parents:
+                shared.update(x for x in inner.literals if x.startswith(directory + "/"))
+        if mine.globs or theirs.globs:
+            for p, form_p in mine.globs:
+                for q, form_q in theirs.all:
+                    shared.update(self._described_pair(p, form_p, q, form_q))
+            for p, form_p in mine.all:
+                if form_p in mine.literals:
+                    for q, form_q in theirs.globs:
+                        shared.update(self._described_pair(p, form_p, q, form_q))
+        return tuple(sorted(shared))
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
+    def _described_pair(self, p: str, form_p: str, q: str, form_q: str) -> tuple[str, ...]:
+        described = self._described.get((p, q))
+        if described is None:
+            described = self._describe(p, q) if forms_overlap(form_p, form_q) else ()
+            self._described[p, q] = described
+        return described
 
-    def __len__(self) -> int:
-        return len(self._ids)
+    def _forms_of(self, task_id: str) -> _TaskForms:
+        forms = self._task_forms.get(task_id)
+        if forms is None:
+            forms = _TaskForms.of(self._footprints[task_id], self._repo)
+            self._task_forms[task_id] = forms
+        return forms
 
-    def __repr__(self) -> str:
-        return f"SharedClaims({len(self._ids)} tasks, {len(self._members)} keys)"
+    def _describe(self, p: str, q: str) -> tuple[str, ...]:
+        if p == q:
+            return (p,)
+        glob_p, glob_q = is_glob(p), is_glob(q)
+        if not glob_p and not glob_q:
+            return (max(p, q, key=_depth),)
+        if glob_p != glob_q:
+            literal, glob = (q, p) if glob_p else (p, q)
+            if glob_match(glob, literal):
+                return (literal,)
+        tracked = [path for path in self._repo.expand(p) if matches(q, path)]
+        if 0 < len(tracked) <= MAX_LISTED:
+            return tuple(tracked)
+        return (" & ".join(sorted((p, q))),)
+
+
+def _depth(path: str) -> int:
+    return path.count("/")

@@ -19,7 +19,7 @@ class Plan:
 
     ``overlaps[t]`` holds every task whose predicted footprint overlaps ``t``'s (dependency-related
     or not; exclusive footprints are *not* expanded here, the policy handles them by flag). The
-    planner gives a ``SharedClaims`` (``coordinator.core.overlaps``): the same mapping, kept per
+    planner gives a ``SharedClaims`` (``coordinator.core.claims``): the same mapping, kept per
     shared claim rather than per pair, each entry computed when read.
     ``conflicts`` is the subset of overlapping pairs with no dependency path between them: the
     pairs that the scheduler must keep apart (streamed and counted on demand, as only reports
@@ -42,6 +42,10 @@ class Plan:
     warnings: tuple[str, ...] = ()
     rank: Mapping[str, int] = field(default_factory=dict)
     estimate_sources: Mapping[str, EstimateSource] = field(default_factory=dict)
+    # overlapping pairs that ``[overlap]`` lets run side by side, and why (``core.sharing``)
+    waived: Sequence[Conflict] = ()
+    shared: tuple[str, ...] = ()  # ``[overlap] shared`` and ``mode``, to say why
+    overlap_mode: str = "files"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {t.id: t for t in self.tasks})

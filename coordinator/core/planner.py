@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
-from coordinator.core.conflicts import Conflicts
+from coordinator.core.conflicts import ConflictList, Conflicts
 from coordinator.core.estimates import DurationHistory, estimate_tasks
 from coordinator.core.footprint import OverlapIndex, RepoPaths, predict
 from coordinator.core.gcpause import gc_paused
@@ -22,6 +22,7 @@ from coordinator.core.graph import (
 from coordinator.core.models import Footprint, Task, TaskSpec
 from coordinator.core.ordering import with_chosen_rank
 from coordinator.core.plan import Plan
+from coordinator.core.sharing import overlap_footprints, waived
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
@@ -76,10 +77,19 @@ def _build_plan(
         footprints[spec.id] = footprint
         warnings.extend(f"{spec.source}: {spec.id}: {note}" for note in notes)
 
-    index = OverlapIndex(footprints, repo)
+    sharing = config.overlap
+    waiving = bool(sharing.shared) or sharing.mode == "optimistic"
+    seen = overlap_footprints(footprints, sharing.shared, sharing.mode) if waiving else footprints
+    index = OverlapIndex(seen, repo)
     overlaps = index.claims(order)
-    exclusive = [task_id for task_id in order if footprints[task_id].exclusive]
+    exclusive = [task_id for task_id in order if seen[task_id].exclusive]
     conflicts = Conflicts(order, deps, overlaps, exclusive, index.shared_paths)
+    waived_list: ConflictList | tuple[()] = ()
+    if waiving:
+        full = OverlapIndex(footprints, repo)
+        every_exclusive = [task_id for task_id in order if footprints[task_id].exclusive]
+        every = Conflicts(order, deps, full.claims(order), every_exclusive, full.shared_paths)
+        waived_list = ConflictList(lambda: waived(every, conflicts))
 
     estimates = estimate_tasks(specs, history)
     weights = {task_id: e.seconds for task_id, e in estimates.items()}
@@ -98,5 +108,8 @@ def _build_plan(
         remaining=remaining,
         warnings=tuple(warnings),
         estimate_sources={task_id: e.source for task_id, e in estimates.items()},
+        waived=waived_list,
+        shared=tuple(sharing.shared),
+        overlap_mode=sharing.mode,
     )
     return with_chosen_rank(plan, instances=instances, caps=caps)

@@ -19,9 +19,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.graph import dependents_of
 from coordinator.core.models import TaskState
-from coordinator.core.overlaps import SharedClaims
 from coordinator.core.plan import Plan
 from coordinator.core.readyqueue import Lane, PriorityKey, ReadyQueue
 

@@ -1,4 +1,8 @@
-"""The scheduler's queue of ready tasks: best first, per lane, blocked ones parked aside."""
+"""The ready queue of the scheduling policy: ready tasks, best first, without rescanning.
+
+Split from ``coordinator.core.policy`` (which owns every decision) because it is a data
+structure with one job: answering "the best task that may start now" in O(lanes + log ready).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import heapq
 from collections.abc import Callable, Mapping
 
 PriorityKey = tuple[int, float, float, int, str]
+
 Lane = tuple[str, bool]  # (agent type, exclusive footprint)
 
 

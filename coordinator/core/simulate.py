@@ -314,7 +314,7 @@ def _spread(values: list[float], most: int) -> list[float]:
 def file_groups(plan: Plan) -> list[tuple[str, ...]]:
     """Groups of tasks that own one claim and so can never run at the same time.
 
-    Straight from the shared claims the scheduler obeys (``coordinator.core.overlaps``): the
+    Straight from the shared claims the scheduler obeys (``coordinator.core.claims``): the
     owners of one key overlap each other by definition, so the bound they feed is never wrong.
     A hand-built plan's plain overlap mapping has no such groups. Exclusive tasks own no claim:
     ``lower_bound`` counts them against every slot already.

@@ -13,10 +13,8 @@ be signalled at once. Timeouts are the engine's business; this module only provi
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import queue
-import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +24,8 @@ from typing import IO
 
 import psutil
 
-from coordinator.io import procs
+from coordinator.io import processes, procs
+from coordinator.io.processes import EXIT_NOT_FOUND
 from coordinator.io.procs import (
     become_subreaper,
     find_task_processes,
@@ -37,6 +36,7 @@ from coordinator.io.procs import (
 )
 
 __all__ = [
+    "LAUNCH_FAILED",
     "AgentExited",
     "AgentProcess",
     "LaunchSpec",
@@ -49,9 +49,6 @@ __all__ = [
     "reap_orphans",
     "start_agent",
 ]
-
-EXIT_NOT_FOUND = 127  # the shell's convention for "command not found"
-EXIT_NOT_EXECUTABLE = 126  # ... and for "found but cannot be executed"
 
 # After the agent exits, how long the waiter lets the pump finish copying output before it
 # reports the exit anyway. Normally the pipe closes together with the agent; a background
@@ -69,6 +66,12 @@ class AgentExited:
     task_id: str
     returncode: int
     at: float
+    pid: int | None = None  # None when it could not be started
+    error: str = ""  # set when it could not be started: "could not start <program>: <why>"
+
+
+# How a launch failure's reason starts: the daemon does not count it as the task's failure.
+LAUNCH_FAILED = "could not start "
 
 
 @dataclass(frozen=True)
@@ -125,15 +128,6 @@ class AgentProcess:
         self._exited.wait(timeout)
         return self._returncode
 
-    def terminate_tree(self, timeout: float = 3.0) -> list[int]:
-        """Kill the agent, its descendants and (if its environment names a run) every stray
-        process carrying its task's environment. Returns the pids it had to kill."""
-        if self.run_id is not None:
-            return kill_task(self.task_id, self.run_id, self.pid, self.create_time, timeout)
-        if self.pid is None:
-            return []
-        return kill_tree(self.pid, self.create_time, timeout)
-
 
 def kill_task_processes(
     agent: AgentProcess | None, task_id: str, run_id: str, timeout: float = 3.0
@@ -182,7 +176,7 @@ def _pump(source: IO[bytes], log: IO[bytes], limit: int) -> None:
 
 
 def _wait(
-    popen: subprocess.Popen[bytes],
+    popen: processes.Popen[bytes],
     agent: AgentProcess,
     pump: threading.Thread,
     events: queue.Queue[object],
@@ -191,23 +185,21 @@ def _wait(
     procs.unregister_child(popen.pid)
     agent._finish(returncode)
     pump.join(LOG_DRAIN_GRACE)
-    events.put(AgentExited(agent.task_id, returncode, time.time()))
+    events.put(AgentExited(agent.task_id, returncode, time.time(), popen.pid))
     reap_orphans()
 
 
-def _launch_failed(spec: LaunchSpec, log: IO[bytes], exc: OSError) -> int:
-    not_executable = isinstance(exc, PermissionError) or exc.errno in (
-        errno.EACCES,
-        errno.ENOEXEC,
-        errno.EISDIR,
-    )
-    code = EXIT_NOT_EXECUTABLE if not_executable else EXIT_NOT_FOUND
+def launch_error(program: str, why: str) -> str:
+    """``could not start claude: No such file or directory``: the one line a person needs."""
+    return f"{LAUNCH_FAILED}{program}: {why}"
+
+
+def _launch_failed(spec: LaunchSpec, log: IO[bytes], code: int, why: str) -> None:
     with log:
         log.write(
-            f"[coordinator] could not start {list(spec.argv)!r} in {str(spec.cwd)!r}: {exc}\n"
+            f"[coordinator] could not start {list(spec.argv)!r} in {str(spec.cwd)!r}: {why}\n"
             f"[coordinator] exit code {code}\n".encode(errors="replace")
         )
-    return code
 
 
 def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
@@ -224,23 +216,18 @@ def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     log = spec.log_path.open("ab")
     run_id = spec.env.get(procs.RUN_ENV)
-    try:
-        with procs.spawning():
-            popen = subprocess.Popen(
-                list(spec.argv),
-                cwd=spec.cwd,
-                env=dict(spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-            procs.register_child(popen.pid)
-    except OSError as exc:
-        code = _launch_failed(spec, log, exc)
-        events.put(AgentExited(spec.task_id, code, time.time()))
+    with procs.spawning():
+        started = processes.start(spec.argv, cwd=spec.cwd, env=spec.env, stdout=processes.PIPE,
+                                  stderr=processes.STDOUT, new_session=True)  # fmt: skip
+        if started.popen is not None:
+            procs.register_child(started.popen.pid)
+    if started.popen is None:
+        code = started.returncode if started.returncode is not None else EXIT_NOT_FOUND
+        _launch_failed(spec, log, code, started.error)
+        why = launch_error(spec.argv[0], started.strerror or started.error)
+        events.put(AgentExited(spec.task_id, code, time.time(), error=why))
         return AgentProcess(spec.task_id, None, None, run_id, returncode=code)
+    popen = started.popen
     try:
         # Not reaped before the waiter starts, so even a process that already exited is
         # still readable here (as a zombie).

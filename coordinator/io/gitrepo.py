@@ -1,15 +1,14 @@
-"""The one door to git: every git command the coordinator runs goes through ``run_git``.
+"""The one door to git: every git command line is built here and starts in ``run_git``.
 
-Why it looks the way it does:
+Other modules call ``GitRepo`` methods named for what they do, never git arguments, so options
+every command must carry (``GLOBAL_OPTIONS``, e.g. a hooks path) are added in one place.
 
-* GitPython is not thread-safe and leaves ``git cat-file`` helpers running, so it is used for one
-  thing only, finding the repository, and is closed with it. Every command is a plain
-  subprocess with an argv list (never a shell), run from the engine thread.
-* Git hooks export ``GIT_DIR``, ``GIT_WORK_TREE``, ``GIT_INDEX_FILE`` and friends. Inherited, they
-  would aim every command at the hook's repository and index, so ``git_env`` drops them (the
-  rule of pre-commit's ``no_git_env``) and the tool also works when started from a hook.
-* A failing command becomes a ``GitError`` that names the command, its exit code and what git
-  printed, so the CLI shows git's own words instead of a traceback.
+* Every command is a plain subprocess (``processes``) with an argv list (never a shell) and the
+  environment of ``git_env``: no ``GIT_*`` variable a hook leaked. The long-lived ``cat-file``
+  that ``gitobjects`` reads objects from starts here too.
+* The engine's jobs run git from several threads at once; the few commands git cannot run side
+  by side are serialized here (``_SERIAL_COMMANDS``).
+* A failing command is a ``GitError`` naming the command, its exit code and git's own words.
 * Paths are always read with ``-z`` and decoded like file names (``os.fsdecode``), so any name,
   including one with newlines, quotes or invalid UTF-8, round-trips.
 * Commits are made with plumbing (``write-tree``/``commit-tree``/``update-ref``), never
@@ -19,165 +18,74 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import logging
 import os
+import re
 import shlex
-import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import git
-
 from coordinator.core.config import Identity
+from coordinator.core.refs import HEADS, branch_ref
 from coordinator.errors import GitError, InputError, Problem
-
-log = logging.getLogger(__name__)
+from coordinator.io import gitdata, processes
+from coordinator.io.gitdata import CommitInfo, MergeResult, split_z
+from coordinator.io.gitenv import git_env, identity_env
+from coordinator.io.gitobjects import ObjectReader
+from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
+from coordinator.io.gitworktree import WorktreeCommands
+from coordinator.io.processes import ProcessResult
 
 NOT_A_REPO = "not a git repository"
 NOT_A_REPO_FIX = "run coordinator inside a git repository, or `git init` first"
-# pre-commit's no_git_env keep-list, plus variables only a user sets (never git, for a hook).
-_KEEP_ENV = frozenset({
-    "GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY",
-    "GIT_CONFIG_COUNT", "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_ALLOW_PROTOCOL", "GIT_ASKPASS",
-    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES",
-    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-})  # fmt: skip
-_KEEP_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_", "GIT_TRACE")
 _STDERR_LIMIT = 4000
-_LOG_FIELDS = ("%H", "%P", "%ct", "%s", "%b", "%(trailers:only,unfold)")
 _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate")
+# Commands that read or change the worktrees' admin directories (.git/worktrees/*) or write
+# .git/config. Git does not wait for another process doing the same: it reads a half-made
+# .git/worktrees/<id> ("failed to read .../commondir") or finds config.lock taken and fails.
+# The engine runs git from several threads, so one ``GitRepo`` runs these one at a time.
+_SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
+_LOG_FORMAT = "--format=" + "%x00".join(gitdata.LOG_FIELDS)
+# Options put before the subcommand of every git command the coordinator runs.
+GLOBAL_OPTIONS: tuple[str, ...] = ()
+Env = Mapping[str, str] | None
+_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
-def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``os.environ`` without the ``GIT_*`` variables a hook or a parent git leaks, plus ``extra``.
-
-    ``GIT_TERMINAL_PROMPT=0`` makes git fail instead of waiting for a password nobody types;
-    ``GIT_OPTIONAL_LOCKS=0`` keeps ``status`` from taking ``index.lock`` just to refresh stat data.
-    """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GIT_") or key in _KEEP_ENV or key.startswith(_KEEP_PREFIXES)
-    }
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
-    env.update(extra or {})
-    return env
-
-
-def identity_env(identity: Identity) -> dict[str, str]:
-    """Author and committer for one command, without touching anyone's git config."""
-    name, email = identity.name, identity.email
-    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}  # fmt: skip
+def git_command(args: Sequence[str], env: Env = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of ``git *args``: every git process starts from these."""
+    return ["git", *GLOBAL_OPTIONS, *args], git_env(env)
 
 
 def run_git(
-    args: Sequence[str],
-    cwd: Path,
-    *,
-    input: bytes | None = None,
-    env: Mapping[str, str] | None = None,
-    ok: Sequence[int] | None = (0,),
-) -> subprocess.CompletedProcess[bytes]:
+    args: Sequence[str], cwd: Path, *, input: bytes | None = None,
+    env: Env = None, ok: Sequence[int] | None = (0,),
+) -> ProcessResult:  # fmt: skip
     """Run ``git *args`` in ``cwd``; raise ``GitError`` unless the exit code is in ``ok``.
 
     ``ok=None`` accepts every exit code (the caller reads ``returncode`` itself). Without
     ``input`` stdin is ``/dev/null``, so git can never wait for a keyboard.
     """
-    argv = ["git", *args]
-    stdin = subprocess.DEVNULL if input is None else None
-    try:
-        proc = subprocess.run(argv, cwd=cwd, input=input, stdin=stdin, capture_output=True,
-                              env=git_env(env), check=False)  # fmt: skip
-    except OSError as exc:  # git missing, or cwd gone
-        raise GitError(f"cannot run `{shlex.join(argv)}` in {cwd}: {exc}") from None
+    argv, full_env = git_command(args, env)
+    proc = processes.run(argv, cwd=cwd, input=input, env=full_env)
+    if proc.error:  # git missing, or cwd gone
+        raise GitError(f"{proc.error} (in {cwd})")
     if ok is not None and proc.returncode not in ok:
         raise git_error(proc, cwd)
     return proc
 
 
-def git_error(proc: subprocess.CompletedProcess[bytes], cwd: Path) -> GitError:
+def git_error(proc: ProcessResult, cwd: Path) -> GitError:
     """What failed, where, with which exit code, and git's own explanation."""
-    command = shlex.join(str(arg) for arg in proc.args)
     said = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
-    if len(said) > _STDERR_LIMIT:
-        said = said[:_STDERR_LIMIT] + " [...]"
-    return GitError(f"`{command}` failed with exit code {proc.returncode} in {cwd}:\n{said}")
+    said = said if len(said) <= _STDERR_LIMIT else said[:_STDERR_LIMIT] + " [...]"
+    return GitError(f"`{shlex.join(proc.argv)}` failed with exit code {proc.returncode} in "
+                    f"{cwd}:\n{said}")  # fmt: skip
 
 
-def split_z(out: bytes) -> list[str]:
-    """The names in ``-z`` output, decoded the way Python decodes file names."""
-    return [os.fsdecode(part) for part in out.split(b"\0") if part]
-
-
-@dataclass(frozen=True, slots=True)
-class MergeResult:
-    """A merge computed in the object store: the tree when clean, else the conflicted paths."""
-
-    tree: str | None
-    conflicts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CommitInfo:
-    """One commit as ``review`` and ``merged_tasks`` read it; ``body`` includes the trailers."""
-
-    sha: str
-    parents: tuple[str, ...]
-    subject: str
-    body: str
-    trailers: dict[str, str]
-    committed_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class WorktreeInfo:
-    """One entry of ``git worktree list``; ``branch`` is the short name, None when detached."""
-
-    path: Path
-    head: str | None
-    branch: str | None
-    bare: bool = False
-    detached: bool = False
-    locked: bool = False
-    prunable: bool = False
-
-
-def parse_trailers(text: str) -> dict[str, str]:
-    """``Key: value`` lines (already unfolded by git) as a dict; a repeated key keeps its last."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() and " " not in key.strip():
-            out[key.strip()] = value.strip()
-    return out
-
-
-def parse_worktrees(out: bytes) -> list[WorktreeInfo]:
-    """``worktree list --porcelain -z``: NUL-ended ``key value`` fields, an empty one per record."""
-    infos: list[WorktreeInfo] = []
-    record: dict[str, str] = {}
-    for raw in [*out.split(b"\0"), b""]:
-        if raw:
-            key, _, value = os.fsdecode(raw).partition(" ")
-            record[key] = value
-            continue
-        if "worktree" in record:
-            branch = record.get("branch")
-            infos.append(WorktreeInfo(
-                path=Path(record["worktree"]), head=record.get("HEAD"),
-                branch=branch.removeprefix("refs/heads/") if branch else None,
-                bare="bare" in record, detached="detached" in record,
-                locked="locked" in record, prunable="prunable" in record,
-            ))  # fmt: skip
-        record = {}
-    return infos
-
-
-class GitRepo:
+class GitRepo(WorktreeCommands):
     """One repository: ``root`` is the main working tree, ``git_dir`` the common git directory.
 
     Both are the same whether discovered from the main checkout or from inside a linked
@@ -185,54 +93,48 @@ class GitRepo:
     ``root`` unless given ``cwd`` (a worktree, for the commands that read its index or HEAD).
     """
 
-    def __init__(self, root: Path, git_dir: Path, handle: git.Repo | None = None) -> None:
+    def __init__(self, root: Path, git_dir: Path) -> None:
         self.root = root
         self.git_dir = git_dir
-        self._handle = handle
+        self._readers: list[ObjectReader] = []
+        self._serial = threading.RLock()  # see _SERIAL_COMMANDS
 
     @classmethod
     def discover(cls, path: Path) -> GitRepo:
         """The repository containing ``path``, searching parent directories.
 
-        GitPython finds it; ``root`` and ``git_dir`` are then asked of git itself with a clean
-        environment, because GitPython reads an inherited ``GIT_WORK_TREE``, ``GIT_COMMON_DIR``
-        or ``GIT_OBJECT_DIRECTORY`` (a hook's) and can even fail to see the repository. So a
-        "not a repository" from GitPython is confirmed by git before it reaches the user.
+        Asked of git itself with a clean environment (``git_env``): an inherited
+        ``GIT_WORK_TREE``, ``GIT_COMMON_DIR`` or ``GIT_OBJECT_DIRECTORY`` (a hook's) must not
+        decide which repository this is.
         """
         start = Path(path).absolute()
+        if not start.exists():
+            fix = "name an existing directory inside a git repository"
+            raise InputError(Problem(str(path), "-C", "no such directory", fix))
         cwd = start if start.is_dir() else start.parent
-        handle: git.Repo | None = None
-        try:
-            handle = git.Repo(start, search_parent_directories=True)
-        except git.NoSuchPathError:
-            raise InputError(
-                Problem(
-                    str(path),
-                    "-C",
-                    "no such directory",
-                    "name an existing directory inside a git repository",
-                )
-            ) from None
-        except git.InvalidGitRepositoryError:
-            if run_git(["rev-parse", "--git-dir"], cwd, ok=None).returncode != 0:
-                raise InputError(Problem(str(path), None, NOT_A_REPO, NOT_A_REPO_FIX)) from None
-        try:
-            common = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
-            trees = parse_worktrees(run_git(["worktree", "list", "--porcelain", "-z"], cwd).stdout)
-            if not trees or trees[0].bare:
-                raise InputError(Problem(str(path), None, "is in a bare repository",
-                                         "run coordinator in a checkout"))  # fmt: skip
-        except BaseException:
-            if handle is not None:
-                handle.close()
-            raise
-        return cls(trees[0].path, Path(os.fsdecode(common.stdout.strip())), handle)
+        args = ("rev-parse", "--path-format=absolute", "--git-common-dir")
+        common = run_git(args, cwd, ok=None)
+        if common.returncode != 0:
+            raise InputError(Problem(str(path), None, NOT_A_REPO, NOT_A_REPO_FIX))
+        trees = gitdata.parse_worktrees(run_git(_WORKTREE_LIST, cwd).stdout)
+        if not trees or trees[0].bare:
+            raise InputError(Problem(str(path), None, "is in a bare repository",
+                                     "run coordinator in a checkout"))  # fmt: skip
+        return cls(trees[0].path, Path(os.fsdecode(common.stdout.strip())))
+
+    def reader(self) -> ObjectReader:
+        """Commits and trees read in this process (GitPython over one ``cat-file``), for the
+        commands that look up many objects; ``close`` it (or the repository) when done."""
+        argv, env = git_command(["cat-file", "--batch-command"])
+        started = processes.start(argv, cwd=self.root, env=env, stdin=processes.PIPE,
+                                  stdout=processes.PIPE, stderr=processes.DEVNULL)  # fmt: skip
+        self._readers.append(ObjectReader(self.root, started))
+        return self._readers[-1]
 
     def close(self) -> None:
-        """Release GitPython's handle and any helper process it started; safe to call twice."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        """Stop the readers' helper processes; safe to call twice."""
+        while self._readers:
+            self._readers.pop().close()
 
     def __enter__(self) -> GitRepo:
         return self
@@ -243,139 +145,116 @@ class GitRepo:
         self.close()
 
     # ----------------------------------------------------------------- running
-    def run_raw(
-        self,
-        *args: str,
-        cwd: Path | None = None,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-        ok: Sequence[int] | None = (0,),
-    ) -> subprocess.CompletedProcess[bytes]:
+    def _git_raw(
+        self, *args: str, cwd: Path | None = None, input: str | None = None,
+        env: Env = None, ok: Sequence[int] | None = (0,),
+    ) -> ProcessResult:  # fmt: skip
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
         data = None if input is None else input.encode("utf-8")
+        if args and args[0] in _SERIAL_COMMANDS:
+            with self._serial:
+                return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
         return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
 
-    def run(
-        self,
-        *args: str,
-        cwd: Path | None = None,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-        check: bool = True,
-    ) -> str:
+    def _git(
+        self, *args: str, cwd: Path | None = None, input: str | None = None,
+        env: Env = None, check: bool = True,
+    ) -> str:  # fmt: skip
         """``git *args``, stdout as text; ``check=False`` returns it whatever the exit code."""
-        proc = self.run_raw(*args, cwd=cwd, input=input, env=env, ok=(0,) if check else None)
+        proc = self._git_raw(*args, cwd=cwd, input=input, env=env, ok=(0,) if check else None)
         return proc.stdout.decode("utf-8", "replace")
 
     # -------------------------------------------------------------------- refs
-    def rev_parse(self, rev: str) -> str | None:
-        """The full sha of the commit ``rev`` names (tags peeled), or None."""
-        return self._ref_value(f"{rev}^{{commit}}")
+    def rev_parse(self, rev: str, *, cwd: Path | None = None) -> str | None:
+        """The full sha of the commit ``rev`` names (tags peeled; ``HEAD`` of ``cwd``), or None."""
+        return self.resolve(f"{rev}^{{commit}}", cwd=cwd)
 
-    def _ref_value(self, ref: str) -> str | None:
-        """What ``ref`` resolves to, unpeeled (what ``update-ref`` compares), or None."""
-        proc = self.run_raw("rev-parse", "--verify", "--quiet", "--end-of-options", ref, ok=None)
-        value = proc.stdout.decode().strip()
+    def resolve(self, rev: str, *, cwd: Path | None = None) -> str | None:
+        """What ``rev`` resolves to, unpeeled (what ``update-ref`` compares), or None."""
+        args = ("rev-parse", "--verify", "--quiet", "--end-of-options", rev)
+        proc = self._git_raw(*args, cwd=cwd, ok=None)
+        value = os.fsdecode(proc.stdout).strip()
         return value if proc.returncode == 0 and value else None
+
+    def subject_of(self, rev: str) -> str:
+        return self._git("log", "-1", *_PLAIN_LOG, "--format=%s", "--end-of-options", rev,
+                         "--").strip()  # fmt: skip
+
+    def since_option(self, text: str) -> str:
+        """``--max-age=<epoch>``: a date as ``git log --since`` reads it (now when it cannot)."""
+        return self._git("rev-parse", f"--since={text}").strip()
 
     def head_branch(self) -> str | None:
         """The branch of the main working tree (also while unborn); None when HEAD is detached."""
-        out = self.run_raw("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).stdout
-        return out.decode().strip() or None
+        short = self._git_raw("symbolic-ref", "-q", "--short", "HEAD", ok=(0, 1)).text.strip()
+        return short or None
 
     def tracked_files(self, rev: str = "HEAD") -> list[str]:
         """Every file in ``rev``'s tree; [] while HEAD is unborn (nothing committed yet)."""
         if rev == "HEAD" and self.rev_parse("HEAD") is None:
             return []
         args = ("ls-tree", "-r", "--full-tree", "--name-only", "-z", "--end-of-options", rev)
-        return split_z(self.run_raw(*args).stdout)
+        return split_z(self._git_raw(*args).stdout)
 
     def branch_exists(self, name: str) -> bool:
-        return self._ref_value(f"refs/heads/{name}") is not None
+        return self.resolve(branch_ref(name)) is not None
 
     def create_branch(self, name: str, commit: str) -> None:
         """A new branch at ``commit``; fails when it exists (an existing branch never moves)."""
-        self.run("branch", "--no-track", name, commit)
+        self._git("branch", "--no-track", name, commit)
 
     def delete_branch(self, name: str) -> None:
         """Delete even if unmerged; git refuses while a worktree has the branch checked out."""
-        self.run("branch", "-D", name)
+        self._git("branch", "-D", name)
 
     def rename_branch(self, old: str, new: str) -> None:
         """Fails when ``new`` exists; a worktree that has ``old`` checked out follows the rename."""
-        self.run("branch", "-m", old, new)
+        self._git("branch", "-m", old, new)
 
     def list_branches(self, prefix: str) -> dict[str, str]:
         """Branches whose short name starts with ``prefix`` -> their sha."""
-        out = self.run("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
-        pairs = (line.split(" ", 1) for line in out.splitlines())
-        names = ((ref.removeprefix("refs/heads/"), sha) for sha, ref in pairs)
+        heads = self.all_refs(HEADS)
+        names = ((ref.removeprefix(HEADS), sha) for ref, sha in heads.items())
         return {name: sha for name, sha in names if name.startswith(prefix)}
+
+    def all_refs(self, *namespaces: str) -> dict[str, str]:
+        """Every ref (or those under ``namespaces``) -> the object it names, tags unpeeled."""
+        out = self._git("for-each-ref", "--format=%(objectname) %(refname)", *namespaces)
+        return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def contained_in_ref(self, sha: str, *namespaces: str) -> bool:
+        """Whether some ref (under ``namespaces``, or any) has ``sha`` in its history."""
+        args = ("for-each-ref", "--count=1", "--format=%(refname)", "--contains", sha)
+        return bool(self._git(*args, *namespaces).strip())
 
     def update_ref(
         self, ref: str, new: str, old: str | None, *, message: str = "coordinator",
         identity: Identity | None = None,
     ) -> bool:  # fmt: skip
-        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``.
-
-        False when the ref did not hold ``old``: someone else moved it and the caller decides.
-        Other failures raise. ``ref`` must be a full name (``refs/...``), so that a short
-        ``main`` cannot quietly become ``.git/main``.
+        """Compare-and-swap ``ref`` from ``old`` (None: must not exist yet) to ``new``; False when
+        the ref did not hold ``old`` (the caller decides), other failures raise. ``ref`` must be
+        a full name (``refs/...``), so that a short ``main`` cannot quietly become ``.git/main``.
         """
         if not ref.startswith("refs/"):
             raise ValueError(f"update_ref needs a full ref name (refs/...), not {ref!r}")
         env = identity_env(identity) if identity else None
-        proc = self.run_raw("update-ref", "-m", message, ref, new, old or "", env=env, ok=None)
+        proc = self._git_raw("update-ref", "-m", message, ref, new, old or "", env=env, ok=None)
         if proc.returncode == 0:
             return True
-        if self._ref_value(ref) != old:
+        if self.resolve(ref) != old:
             return False
         raise git_error(proc, self.root)
 
     def is_ancestor(self, a: str, b: str) -> bool:
-        return self.run_raw("merge-base", "--is-ancestor", a, b, ok=(0, 1)).returncode == 0
+        return self._git_raw("merge-base", "--is-ancestor", a, b, ok=(0, 1)).returncode == 0
 
     def changed_files(self, base: str, head: str) -> list[str]:
-        """Paths that differ between two commits; a rename counts as both of its paths.
-
-        ``diff-tree`` is ``diff --name-only --no-renames -z`` as plumbing: no user config
-        (``diff.renames``, external drivers, ``diff.relative``) changes what it reports.
-        """
+        """Paths that differ between two commits; a rename counts as both of its paths. Plumbing
+        (``diff-tree``): no user config (``diff.renames``, ``diff.relative``) changes it."""
         args = ("diff-tree", "-r", "--no-renames", "--name-only", "-z", base, head)
-        return split_z(self.run_raw(*args).stdout)
+        return split_z(self._git_raw(*args).stdout)
 
     # ----------------------------------------------------------------- commits
-    def commit_all(
-        self, worktree: Path, message: str, identity: Identity, exclude: Sequence[str] = ()
-    ) -> str | None:
-        """Commit everything an agent left in ``worktree`` onto its HEAD; None if nothing changed.
-
-        ``exclude`` holds repo-relative pathspecs left out of the commit (and unstaged if the
-        agent staged them). Only call this once the agent's process tree is dead: a leftover
-        ``index.lock`` is then certainly stale (the agent died inside a git command), so it is
-        removed with a warning in the log instead of failing the task.
-        """
-        admin = Path(self.run("rev-parse", "--absolute-git-dir", cwd=worktree).strip())
-        lock = admin / "index.lock"
-        if lock.exists():
-            lock.unlink()
-            log.warning("removed stale %s left by a dead agent", lock)
-        excluded = [f":(top,exclude){p}" for p in exclude]
-        self.run("add", "-A", "--", ":(top)", *excluded, cwd=worktree)
-        if exclude:
-            self.run("reset", "-q", "HEAD", "--", *(f":(top){p}" for p in exclude), cwd=worktree)
-        tree = self.run("write-tree", cwd=worktree).strip()
-        head, head_tree = self.run("rev-parse", "HEAD", "HEAD^{tree}", cwd=worktree).split()
-        if tree == head_tree:
-            return None
-        commit = self.commit_tree(tree, [head], message, identity)
-        why = "coordinator: commit work left by agent"
-        update = self.run_raw("update-ref", "-m", why, "HEAD", commit, head, cwd=worktree,
-                              env=identity_env(identity), ok=None)  # fmt: skip
-        if update.returncode != 0:
-            raise GitError(f"HEAD of {worktree} moved while committing the agent's work")
-        return commit
-
     def commit_tree(
         self, tree: str, parents: Sequence[str], message: str, identity: Identity
     ) -> str:
@@ -389,32 +268,36 @@ class GitRepo:
         args = ["-c", "commit.gpgSign=false", "commit-tree", "--no-gpg-sign", tree]
         for parent in parents:
             args += ["-p", parent]
-        return self.run(*args, input=text, env=identity_env(identity)).strip()
+        return self._git(*args, input=text, env=identity_env(identity)).strip()
 
     def _write_commit(self, tree: str, parents: Sequence[str], text: str, who: Identity) -> str:
         """A raw commit via ``hash-object``, once the tree and parents are known to exist."""
         revs = [f"{tree}^{{tree}}", *(f"{p}^{{commit}}" for p in parents)]
-        resolved = self.run("rev-parse", *revs).split()
-        if any(ch in f"{who.name}{who.email}" for ch in "<>\n\0"):
-            raise GitError(f"identity {who.name} <{who.email}> cannot go in a commit header")
-        offset = time.localtime().tm_gmtoff // 60
-        zone = f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
-        ident = f"{who.name} <{who.email}> {int(time.time())} {zone}"
-        header = [f"tree {resolved[0]}", *(f"parent {p}" for p in resolved[1:])]
-        raw = "\n".join([*header, f"author {ident}", f"committer {ident}", "", text])
-        return self.run("hash-object", "-t", "commit", "-w", "--stdin", input=raw).strip()
+        resolved = self._git("rev-parse", *revs).split()
+        raw = gitdata.raw_commit(resolved[0], resolved[1:], text, who.name, who.email, time.time())
+        return self._git("hash-object", "-t", "commit", "-w", "--stdin", input=raw).strip()
 
-    def merge_tree(self, ours: str, theirs: str) -> MergeResult:
+    def merge_tree(self, ours: str, theirs: str, *, attributes: Path | None = None) -> MergeResult:
         """Merge two commits in the object store only: no index, no working tree, no checkout.
 
         Exit code 1 means conflicts (their paths follow the tree id); anything else raises.
+        ``attributes`` is a coordinator-owned attributes file (``[overlap] union``), given to
+        this command only as ``core.attributesFile``: the user's files and config stay as they
+        are (git 2.39's merge-tree has no ``--attr-source``).
         """
-        args = ("merge-tree", "--write-tree", "--no-messages", "--name-only", "-z", ours, theirs)
-        proc = self.run_raw(*args, ok=(0, 1))
-        fields = split_z(proc.stdout)
-        if proc.returncode == 0:
-            return MergeResult(fields[0])
-        return MergeResult(None, tuple(dict.fromkeys(fields[1:])))
+        extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
+        args = (
+            *extra,
+            "merge-tree",
+            "--write-tree",
+            "--no-messages",
+            "--name-only",
+            "-z",
+            ours,
+            theirs,
+        )
+        proc = self._git_raw(*args, ok=(0, 1))
+        return gitdata.parse_merge_tree(proc.returncode, proc.stdout)
 
     # ----------------------------------------------------------------- history
     def first_parent_log(
@@ -429,60 +312,54 @@ class GitRepo:
         """
         if self.rev_parse(ref) is None:
             return []
-        args = ["log", "--first-parent", *_PLAIN_LOG, "-z", "--format=" + "%x00".join(_LOG_FIELDS)]
+        args = ["log", "--first-parent", *_PLAIN_LOG, "-z", _LOG_FORMAT]
         args += ["--min-parents=2"] if merges_only else []
         args += [f"--grep={pattern}" for pattern in grep]
         args += ["--end-of-options", ref, *([f"^{stop_at}"] if stop_at else []), "--"]
-        parts = self.run(*args).split("\0")
-        if parts[-1] == "":
-            parts.pop()  # -z ends every commit with a NUL
-        width = len(_LOG_FIELDS)
-        if len(parts) % width:
-            raise GitError(f"unexpected `git log` output for {ref}: {len(parts)} fields")
-        records = (parts[i : i + width] for i in range(0, len(parts), width))
-        return [
-            CommitInfo(sha, tuple(ps.split()), subject, body.strip(), parse_trailers(tr), float(ct))
-            for sha, ps, ct, subject, body, tr in records
-        ]
-
-    def trailers_of(self, sha: str) -> dict[str, str]:
-        """The trailers git itself recognises in ``sha``'s message (``%(trailers)``)."""
-        args = ("log", "-1", *_PLAIN_LOG, "--format=%(trailers:only,unfold)", "--end-of-options")
-        return parse_trailers(self.run(*args, sha, "--"))
+        return gitdata.parse_log(self._git(*args), ref)
 
     def diffstat(self, a: str, b: str) -> str:
-        return self.run("diff", "--stat", "--no-color", "--no-ext-diff", a, b, "--")
+        return self._git("diff", "--stat", "--no-color", "--no-ext-diff", a, b, "--")
 
     def diff(self, a: str, b: str) -> str:
-        return self.run("diff", "--no-color", "--no-ext-diff", a, b, "--")
+        return self._git("diff", "--no-color", "--no-ext-diff", a, b, "--")
 
-    # --------------------------------------------------------------- worktrees
-    def worktree_list(self) -> list[WorktreeInfo]:
-        """Every worktree git knows, the main working tree first."""
-        return parse_worktrees(self.run_raw("worktree", "list", "--porcelain", "-z").stdout)
+    def merge_diffstats(self, commits: Sequence[str]) -> dict[str, str]:
+        """Each merge commit's diffstat against its first parent, from one ``git log``.
 
-    def worktree_add(
-        self, path: Path, branch: str, commit: str, *, no_checkout: bool = False
-    ) -> None:
-        """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
-
-        For an existing branch use ``worktree_add_existing``: reusing one is a separate decision.
+        Commits git does not have are left out (a report of an old run after a history
+        rewrite still renders); one process for all of them keeps a 1,000-task report fast.
         """
-        extra = ["--no-checkout"] if no_checkout else []
-        self.run("worktree", "add", "--quiet", "--no-track", *extra, "-b", branch, "--",
-                 str(path), commit)  # fmt: skip
+        shas = [c for c in commits if _SHA.fullmatch(c)]  # one object name per input line
+        if not shas:
+            return {}
+        check = self._git("cat-file", "--batch-check", input="".join(f"{c}\n" for c in shas))
+        present = [line.split()[0] for line in check.splitlines() if " commit " in line]
+        if not present:
+            return {}
+        args = ["log", "--no-walk=unsorted", "--stdin", *_PLAIN_LOG]
+        args += ["--no-ext-diff", "--diff-merges=first-parent", "--stat", "--format=%x00%H"]
+        out = self._git(*args, input="".join(f"{c}\n" for c in present))
+        stats: dict[str, str] = {}
+        for chunk in out.split("\0")[1:]:
+            sha, _, stat = chunk.partition("\n")
+            stats[sha.strip()] = stat.strip("\n")
+        return stats
 
-    def worktree_add_existing(self, path: Path, branch: str) -> None:
-        """A worktree on an EXISTING branch (git refuses if another worktree has it out)."""
-        self.run("worktree", "add", "--quiet", "--", str(path), branch)
+    def stage_all(self, worktree: Path) -> str:
+        """Stage everything in ``worktree`` (sparse entries included) and return the tree id."""
+        self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
+        return self._git("write-tree", cwd=worktree).strip()
 
-    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
-        """Without ``force`` git refuses when the worktree has changes or untracked files."""
-        self.run("worktree", "remove", *(["--force"] if force else []), "--", str(path))
+    def switch_files(self, cwd: Path, old: str, new: str) -> None:
+        """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
+        ``new``, writing only the files that differ (refuses rather than overwrite work)."""
+        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
 
-    def worktree_move(self, path: Path, new_path: Path) -> None:
-        self.run("worktree", "move", "--", str(path), str(new_path))
+    def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
+        """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
+        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
-    def worktree_prune(self) -> None:
-        """Forget registrations whose directories are gone (locked ones are kept)."""
-        self.run("worktree", "prune")
+    def merge_ff_only(self, rev: str, cwd: Path) -> None:
+        """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""
+        self._git("merge", "--ff-only", "--quiet", rev, cwd=cwd)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from coordinator.core.config import Identity
+from coordinator.core.refs import short_name
 from coordinator.errors import CoordinatorError, GitError
-from coordinator.faults import crash_point
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 
 TRAILER_TASK = "Coordinator-Task"
@@ -89,6 +91,7 @@ def merge_task(
     identity: Identity,
     *,
     gate: Callable[[str], str | None] | None = None,
+    attributes: Path | None = None,
 ) -> MergeOutcome:
     """Merge ``task_head`` into ``target_ref`` (a full ``refs/heads/...`` name).
 
@@ -101,7 +104,7 @@ def merge_task(
     ``gate`` (the merge gate) sees the merge commit before the target moves; a reason string
     back means "do not land": the outcome is ``rejected`` and the target stays where it was.
     """
-    branch = target_ref.removeprefix("refs/heads/")
+    branch = short_name(target_ref)
     holder = next((w for w in repo.worktree_list() if w.branch == branch), None)
     if holder is not None:
         raise CoordinatorError(
@@ -111,7 +114,7 @@ def merge_task(
     old = repo.rev_parse(target_ref)
     if old is None:
         raise GitError(f"the merge target {target_ref} does not exist")
-    result = repo.merge_tree(old, task_head)
+    result = repo.merge_tree(old, task_head, attributes=attributes)
     if result.tree is None:
         return MergeOutcome("conflict", None, result.conflicts)
     commit = repo.commit_tree(result.tree, [old, task_head], message, identity)

@@ -15,211 +15,43 @@ seconds in the file and ISO-8601 UTC with milliseconds in ``status()``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from coordinator.core.estimates import PastAttempt
-from coordinator.core.models import TaskState
-from coordinator.errors import EXIT_BAD_INPUT, CoordinatorError
+from coordinator.errors import CoordinatorError
+from coordinator.io.storeschema import (
+    _MIGRATIONS,
+    SCHEMA_VERSION,
+    STATUS_TASK_KEYS,
+    TASK_COLUMNS,
+    AttemptRecord,
+    EventRecord,
+    NoRunsError,
+    RunRecord,
+    TaskRecord,
+    UnknownRunError,
+    attempt_record,
+    coerce,
+    dumps,
+    event_record,
+    iso_ms,
+    run_record,
+    status_document,
+    task_record,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT", "SCHEMA_VERSION", "STATUS_TASK_KEYS", "TASK_COLUMNS", "AttemptRecord",
+    "EventRecord", "NoRunsError", "RunRecord", "Store", "TaskRecord", "UnknownRunError", "iso_ms",
+]  # fmt: skip
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer's (short) transaction
-PAST_ATTEMPTS = 20_000  # newest attempts ``past_attempts`` reads for learned estimates
-
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 0 -> 1
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE runs (
-            run_id TEXT PRIMARY KEY, state TEXT NOT NULL, started_at REAL NOT NULL,
-            finished_at REAL, target TEXT NOT NULL, base TEXT NOT NULL,
-            instances INTEGER NOT NULL, options TEXT NOT NULL DEFAULT '{}', summary TEXT)""",
-        """CREATE TABLE tasks (
-            run_id TEXT NOT NULL REFERENCES runs(run_id), task_id TEXT NOT NULL,
-            position INTEGER NOT NULL, agent TEXT, state TEXT NOT NULL DEFAULT 'pending',
-            attempt INTEGER NOT NULL DEFAULT 0, started_at REAL, finished_at REAL,
-            merged_at REAL, branch TEXT, worktree TEXT, base TEXT, merge_commit TEXT,
-            predicted_files TEXT NOT NULL DEFAULT '[]', changed_files TEXT NOT NULL DEFAULT '[]',
-            violations TEXT NOT NULL DEFAULT '[]', log TEXT, reason TEXT, summary TEXT,
-            pid INTEGER, pid_create_time REAL, spec_digest TEXT,
-            PRIMARY KEY (run_id, task_id))""",
-        "CREATE INDEX tasks_by_task ON tasks (task_id)",
-        """CREATE TABLE attempts (
-            run_id TEXT NOT NULL REFERENCES runs(run_id), task_id TEXT NOT NULL,
-            attempt INTEGER NOT NULL, started_at REAL, finished_at REAL, outcome TEXT,
-            reason TEXT, branch TEXT, base TEXT, PRIMARY KEY (run_id, task_id, attempt))""",
-        """CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
-            task_id TEXT, at REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}')""",
-        "CREATE INDEX events_by_run ON events (run_id, id)",
-    ),
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-# The columns ``upsert_task`` may set, with their kind. Keys are checked against this table
-# before any SQL is built, so a caller's keyword can never become SQL text.
-_TEXT, _INT, _REAL, _JSON = "text", "int", "real", "json"
-TASK_COLUMNS: Mapping[str, str] = {
-    "agent": _TEXT,
-    "state": _TEXT,
-    "attempt": _INT,
-    "started_at": _REAL,
-    "finished_at": _REAL,
-    "merged_at": _REAL,
-    "branch": _TEXT,
-    "worktree": _TEXT,
-    "base": _TEXT,
-    "merge_commit": _TEXT,
-    "predicted_files": _JSON,
-    "changed_files": _JSON,
-    "violations": _JSON,
-    "log": _TEXT,
-    "reason": _TEXT,
-    "summary": _TEXT,
-    "pid": _INT,
-    "pid_create_time": _REAL,
-    "spec_digest": _TEXT,
-}
-_TASK_STATES = frozenset(state.value for state in TaskState)
-
-
-class NoRunsError(CoordinatorError):
-    """Nothing to show: the store does not exist or holds no run yet (exit 1, not a crash)."""
-
-    exit_code = 1
-
-    @classmethod
-    def at(cls, path: Path) -> NoRunsError:
-        """The error for the store at ``path``, naming the repository when it can tell."""
-        if path.parent.name == "coordinator" and path.parent.parent.name == ".git":
-            path = path.parent.parent.parent  # <repo>/.git/coordinator/state.db
-        return cls(f"no runs recorded yet in {path}; run `coordinator run` first")
-
-
-class UnknownRunError(CoordinatorError):
-    """The user asked for a run id the store has never recorded."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
-def iso_ms(epoch: float | None) -> str | None:
-    """``1795428285.1234`` -> ``"2026-11-23T10:04:45.123Z"``; ``None`` stays ``None``."""
-    if epoch is None:
-        return None
-    stamp = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One row of ``runs``: typed, so callers never index raw rows by column name."""
-
-    run_id: str
-    state: str
-    started_at: float
-    finished_at: float | None
-    target: str
-    base: str
-    instances: int
-    options: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    """One row of ``tasks``; JSON columns come back as lists."""
-
-    run_id: str
-    task_id: str
-    agent: str | None
-    state: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    merged_at: float | None
-    branch: str | None
-    worktree: str | None
-    base: str | None
-    merge_commit: str | None
-    predicted_files: list[str]
-    changed_files: list[str]
-    violations: list[str]
-    log: str | None
-    reason: str | None
-    summary: str | None
-    pid: int | None
-    pid_create_time: float | None
-    spec_digest: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One try of a task (retries after a conflict make several)."""
-
-    run_id: str
-    task_id: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    outcome: str | None
-    reason: str | None
-    branch: str | None
-    base: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One entry of a run's event log; ``id`` is the cursor for ``events(since_id=)``."""
-
-    id: int
-    run_id: str
-    task_id: str | None
-    at: float
-    kind: str
-    data: dict[str, Any]
-
-
-def _coerce(column: str, kind: str, value: object) -> object:
-    """One Python value -> what SQLite stores; wrong types fail here, not as odd data later."""
-    if isinstance(value, Enum):
-        value = value.value
-    if kind == _JSON:
-        return json.dumps([] if value is None else value)
-    if value is None:
-        if column == "state":
-            raise ValueError("task state cannot be None")
-        return None
-    if kind == _TEXT and isinstance(value, str | os.PathLike):
-        text = os.fspath(value)
-        if column == "state" and text not in _TASK_STATES:
-            raise ValueError(f"unknown task state {text!r}; expected one of {sorted(_TASK_STATES)}")
-        return text
-    if kind == _INT and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if kind == _REAL and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"task column {column!r} takes {kind}, not {type(value).__name__}")
-
-
-def _dumps(value: object) -> str:
-    """JSON for the store; anything odd (a Path, an enum) is kept as its text, not refused."""
-    return json.dumps(dict(value) if isinstance(value, Mapping) else value, default=str)
-
-
-def _task_record(row: sqlite3.Row) -> TaskRecord:
-    values = {name: row[name] for name in TaskRecord.__dataclass_fields__}
-    for name in ("predicted_files", "changed_files", "violations"):
-        values[name] = json.loads(values[name])
-    return TaskRecord(**values)
 
 
 class Store:
@@ -317,12 +149,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ transactions
@@ -379,7 +206,7 @@ class Store:
                 self._con.execute(
                     "INSERT INTO runs (run_id, state, started_at, target, base, instances,"
                     " options) VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                    (run_id, started_at, target, base, instances, _dumps(options)),
+                    (run_id, started_at, target, base, instances, dumps(options)),
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"run {run_id!r} is already recorded") from None
@@ -390,7 +217,7 @@ class Store:
         with self.transaction():
             cursor = self._con.execute(
                 "UPDATE runs SET state = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-                (state, finished_at, _dumps(summary), run_id),
+                (state, finished_at, dumps(summary), run_id),
             )
             if cursor.rowcount == 0:
                 raise ValueError(f"unknown run {run_id!r}")
@@ -401,7 +228,7 @@ class Store:
         if unknown:
             raise ValueError(f"unknown task column(s) {unknown}; known: {sorted(TASK_COLUMNS)}")
         names = list(fields)  # every name is now one of our own identifiers
-        values = [_coerce(name, TASK_COLUMNS[name], fields[name]) for name in names]
+        values = [coerce(name, TASK_COLUMNS[name], fields[name]) for name in names]
         columns = "".join(f", {name}" for name in names)
         holders = ", ?" * len(names)
         update = ", ".join(f"{name} = excluded.{name}" for name in names)
@@ -465,7 +292,7 @@ class Store:
         with self.transaction():
             self._con.execute(
                 "INSERT INTO events (run_id, task_id, at, kind, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, task_id, at, kind, _dumps(data)),
+                (run_id, task_id, at, kind, dumps(data)),
             )
 
     def set_meta(self, key: str, value: object) -> None:
@@ -474,7 +301,7 @@ class Store:
         Stored as JSON text: a ``str`` is taken to be JSON text already (the daemon passes
         ``json.dumps(record)``), anything else is encoded here; ``get_meta`` decodes either way.
         """
-        text = value if isinstance(value, str) else _dumps(value)
+        text = value if isinstance(value, str) else dumps(value)
         with self.transaction():
             self._con.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?)"
@@ -510,19 +337,7 @@ class Store:
     def run(self, run_id: str) -> RunRecord | None:
         with self._snapshot() as con:
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            return None
-        return RunRecord(
-            run_id=row["run_id"],
-            state=row["state"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            target=row["target"],
-            base=row["base"],
-            instances=row["instances"],
-            options=json.loads(row["options"]),
-            summary=None if row["summary"] is None else json.loads(row["summary"]),
-        )
+        return None if row is None else run_record(row)
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         """In the order the tasks were first inserted (the plan's order)."""
@@ -530,7 +345,7 @@ class Store:
             rows = con.execute(
                 "SELECT * FROM tasks WHERE run_id = ? ORDER BY position", (run_id,)
             ).fetchall()
-        return [_task_record(row) for row in rows]
+        return [task_record(row) for row in rows]
 
     def attempts(self, run_id: str, task_id: str | None = None) -> list[AttemptRecord]:
         with self._snapshot() as con:
@@ -539,10 +354,7 @@ class Store:
                 " ORDER BY started_at, task_id, attempt",
                 (run_id, task_id, task_id),
             ).fetchall()
-        return [
-            AttemptRecord(**{name: row[name] for name in AttemptRecord.__dataclass_fields__})
-            for row in rows
-        ]
+        return [attempt_record(row) for row in rows]
 
     def events(self, run_id: str, since_id: int = 0) -> list[EventRecord]:
         """Events with ``id > since_id``, oldest first: poll with the last id you saw."""
@@ -550,34 +362,12 @@ class Store:
             rows = con.execute(
                 "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, since_id)
             ).fetchall()
-        return [
-            EventRecord(
-                row["id"],
-                row["run_id"],
-                row["task_id"],
-                row["at"],
-                row["kind"],
-                json.loads(row["data"]),
-            )
-            for row in rows
-        ]
+        return [event_record(row) for row in rows]
 
-    def past_attempts(self, limit: int = PAST_ATTEMPTS) -> list[PastAttempt]:
-        """Successful attempts of every run, newest first, with their task's agent and digest.
-
-        Only attempts whose agent reported done count: a crash or a timeout says how long a
-        failure took, not how long the work takes.
-        """
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """One read query in its own snapshot, for readers kept apart (``io.pastattempts``)."""
         with self._snapshot() as con:
-            rows = con.execute(
-                "SELECT a.task_id, t.agent, t.spec_digest, a.finished_at - a.started_at"
-                " FROM attempts a JOIN tasks t USING (run_id, task_id)"
-                " WHERE a.outcome = 'done' AND a.started_at IS NOT NULL"
-                " AND a.finished_at IS NOT NULL"
-                " ORDER BY a.finished_at DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [PastAttempt(row[0], row[1] or "", row[2] or "", float(row[3])) for row in rows]
+            return con.execute(sql, tuple(params)).fetchall()
 
     def latest_task_records(self) -> dict[str, TaskRecord]:
         """The newest record of every task id across runs (newest run by start time)."""
@@ -587,7 +377,7 @@ class Store:
                 " ORDER BY r.started_at DESC, r.run_id DESC) AS newest"
                 " FROM tasks t JOIN runs r USING (run_id)) WHERE newest = 1 ORDER BY task_id"
             ).fetchall()
-        return {row["task_id"]: _task_record(row) for row in rows}
+        return {row["task_id"]: task_record(row) for row in rows}
 
     def status(self, run_id: str | None = None) -> dict[str, object]:
         """The documented ``status --json`` document of ``run_id`` (default: the last run).
@@ -605,60 +395,5 @@ class Store:
                     + (", ".join(self.run_ids()[-5:]) or "none")
                 )
             tasks = self.tasks(run_id)
-        return {
-            "run_id": run.run_id,
-            "state": run.state,
-            "started_at": iso_ms(run.started_at),
-            "finished_at": iso_ms(run.finished_at),
-            "target": run.target,
-            "base": run.base,
-            "instances": run.instances,
-            "summary": run.summary,
-            "tasks": [_task_status(task) for task in tasks],
-        }
+        return status_document(run, tasks)
 
-
-# The per-task keys of ``status()`` after ``id``, in order: a promise (add keys, never rename).
-STATUS_TASK_KEYS = (
-    "agent",
-    "state",
-    "attempt",
-    "started_at",
-    "finished_at",
-    "merged_at",
-    "branch",
-    "worktree",
-    "base",
-    "merge_commit",
-    "predicted_files",
-    "changed_files",
-    "violations",
-    "log",
-    "reason",
-    "summary",
-)
-
-
-def _task_status(task: TaskRecord) -> dict[str, object]:
-    out: dict[str, object] = {"id": task.task_id}
-    for key in STATUS_TASK_KEYS:
-        value = getattr(task, key)
-        out[key] = iso_ms(value) if key.endswith("_at") else value
-    # Attempts count from 1: a task that has not started yet is on (will start) attempt 1.
-    out["attempt"] = max(1, task.attempt or 0)
-    return out
-
-
-def read_past_attempts(path: Path) -> list[PastAttempt]:
-    """``Store.past_attempts`` of the store at ``path``, or nothing when there is no store yet.
-
-    Read-only and never creating the file: ``plan`` and ``validate`` must not write into the
-    repository. A store this version cannot read gives no history rather than stopping a plan.
-    """
-    if not path.is_file():
-        return []
-    try:
-        with Store.open_readonly(path) as store:
-            return store.past_attempts()
-    except CoordinatorError:
-        return []

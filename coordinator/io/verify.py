@@ -7,11 +7,11 @@ the target. Its output goes to a log whose tail is reported on failure.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.io import processes
 from coordinator.io.agents import kill_tree
 from coordinator.io.gitrepo import GitRepo
 
@@ -42,26 +42,20 @@ def verify_commit(
     """
     if scratch.exists():
         repo.worktree_remove(scratch, force=True)
-    repo.run("worktree", "add", "--detach", "--quiet", str(scratch), commit)
+    repo.worktree_add_detached(scratch, commit)
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
         with log.open("wb") as out:
-            try:
-                proc = subprocess.Popen(
-                    list(argv),
-                    cwd=scratch,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return VerifyResult(False, f"verify command {argv[0]!r} cannot start: {exc}", log)
+            started = processes.start(argv, cwd=scratch, stdout=out, stderr=processes.STDOUT,
+                                      new_session=True)  # fmt: skip
+            if started.popen is None:
+                return VerifyResult(False, f"verify: {started.error}", log)
+            proc = started.popen
             if on_start is not None:
                 on_start(proc.pid)
             try:
                 code = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            except processes.TimeoutExpired:
                 kill_tree(proc.pid, None)
                 proc.wait()
                 return VerifyResult(

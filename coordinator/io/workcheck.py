@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import Identity
-from coordinator.core.models import TASK_BRANCH_PREFIX
+from coordinator.core.refs import OUR_REFS, branch_ref, first_free, recovered_branch, short_name
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.worktrees import STALE_PREFIX
 
-TASK_PREFIX = TASK_BRANCH_PREFIX
-RECOVERED_PREFIX = "coordinator/recovered/"
-OUR_REFS = ("refs/heads/coordinator/",)
 RESET_REASON = "task branch was reset behind its base"
 _IN_PROGRESS = {"MERGE_HEAD": "merge", "rebase-merge": "rebase", "rebase-apply": "rebase",
                 "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert"}  # fmt: skip
@@ -75,7 +73,7 @@ def collect_work(
     * Worktree gone or no longer a worktree of this repository: B is used as it is (its files,
       if any, stay where they are), the registration is pruned; B deleted too: not merged.
     """
-    ref = f"refs/heads/{branch}"
+    ref = branch_ref(branch)
     notes: list[str] = []
     admin = _admin_dir(repo, worktree)
     if admin is None:
@@ -86,18 +84,19 @@ def collect_work(
             notes.append(f"the agent left a {operation} in progress; its files were committed")
             break
     try:
-        work, attached = _commit_leftovers(repo, worktree, base, identity, message, notes)
+        work, parent, attached, old = _commit_leftovers(
+            repo, worktree, ref, base, identity, message, notes
+        )
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
         return WorkCheck(head, False, f"could not commit the agent's leftover changes: {said}",
                          tuple(notes))  # fmt: skip
-    old = repo.rev_parse(ref)
     if attached == ref:
         if old is None:
             notes.append(f"the agent deleted {branch} while it was checked out; recreated")
         _move(repo, ref, work, old, identity)
-        ok = repo.is_ancestor(base, work)
+        ok = parent == base or repo.is_ancestor(base, work)  # W is base or on top of it
         return WorkCheck(work, ok, "" if ok else RESET_REASON, tuple(notes))
     return _head_elsewhere(repo, worktree, ref, base, work, attached, old, identity, notes)
 
@@ -107,8 +106,8 @@ def _head_elsewhere(
     old: str | None, identity: Identity, notes: list[str],
 ) -> WorkCheck:  # fmt: skip
     """The agent left its worktree off the task branch: find where its work is (see above)."""
-    branch = ref.removeprefix("refs/heads/")
-    where = f"checked out {attached.removeprefix('refs/heads/')}" if attached else "detached HEAD"
+    branch = short_name(ref)
+    where = f"checked out {short_name(attached)}" if attached else "detached HEAD"
     if repo.is_ancestor(base, work) and (old is None or repo.is_ancestor(old, work)):
         _move(repo, ref, work, old, identity)
         _reattach(repo, worktree, ref)
@@ -139,6 +138,9 @@ def _without_worktree(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, notes: list[str]
 ) -> WorkCheck:
     """The worktree is gone (or is not ours any more): the task branch is all that is left."""
+    moved = _moved_to(repo, worktree, ref, base)
+    if moved is not None:
+        return _moved_away(repo, moved, worktree, ref, base, identity, notes)
     if os.path.lexists(worktree):
         notes.append(f"{worktree} is no longer a git worktree of this repository; its files "
                      "were left in place and not committed")  # fmt: skip
@@ -154,16 +156,50 @@ def _without_worktree(
     return WorkCheck(old, ok, "" if ok else RESET_REASON, tuple(notes))
 
 
+def _moved_to(repo: GitRepo, worktree: Path, ref: str, base: str) -> Path | None:
+    """Where git now has the task's worktree, when something moved it rather than deleting it:
+    a worktree on the task branch elsewhere, or one set aside beside it (``.stale-<id>-<n>``,
+    detached at the branch's commit, as a coordinator does with a leftover holding work)."""
+    branch = short_name(ref)
+    heads = {base, repo.rev_parse(ref)}
+    for info in repo.worktree_list()[1:]:
+        path = Path(info.path)
+        if path == worktree or not path.is_dir():
+            continue
+        aside = path.parent == worktree.parent and path.name.startswith(
+            f"{STALE_PREFIX}{worktree.name}-"
+        )
+        if info.branch == branch or (aside and info.branch is None and info.head in heads):
+            return path
+    return None
+
+
+def _moved_away(
+    repo: GitRepo, moved: Path, worktree: Path, ref: str, base: str, identity: Identity,
+    notes: list[str],
+) -> WorkCheck:  # fmt: skip
+    """The worktree was moved while the task ran: its work is there, not on the branch, so the
+    branch must not be merged as if the agent had done nothing. Nothing is collected from a
+    directory the run did not make; the user is told where the files are."""
+    branch = short_name(ref)
+    if moved.name.startswith(STALE_PREFIX):
+        how = f"was moved aside to {moved} by another coordinator command while the task ran"
+    else:
+        how = f"was moved to {moved} while the task ran (not by the coordinator's run)"
+    notes.append(f"the worktree {worktree} {how}; its files there were not collected")
+    head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
+    reason = f"its worktree {how}; the work is there, not on {branch}"
+    return WorkCheck(head, False, reason, tuple(notes))
+
+
 def _admin_dir(repo: GitRepo, worktree: Path) -> Path | None:
     """The worktree's own git dir, if ``worktree`` is still a linked worktree of ``repo``."""
     if worktree.is_symlink() or not worktree.is_dir():
         return None
-    args = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
-    proc = repo.run_raw("rev-parse", *args, cwd=worktree, ok=None)
-    lines = os.fsdecode(proc.stdout).splitlines()
-    if proc.returncode != 0 or len(lines) != 3:
+    dirs = repo.worktree_dirs(worktree)
+    if dirs is None:
         return None
-    top, common, admin = (Path(line).resolve() for line in lines)
+    top, common, admin = (path.resolve() for path in dirs)
     mine = top == worktree.resolve() and common == repo.git_dir.resolve() and admin != common
     return admin if mine else None
 
@@ -177,28 +213,31 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 
 def _commit_leftovers(
-    repo: GitRepo, worktree: Path, base: str, identity: Identity, message: str, notes: list[str]
-) -> tuple[str, str | None]:
+    repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
+    notes: list[str],
+) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
-    unborn), made without moving any ref; and the ref HEAD is attached to (None: detached)."""
-    repo.run("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
-    tree = repo.run("write-tree", cwd=worktree).strip()
-    head = _verify(repo, "HEAD^{commit}", worktree)
-    symbolic = repo.run_raw("symbolic-ref", "-q", "HEAD", cwd=worktree, ok=(0, 1))
-    attached = os.fsdecode(symbolic.stdout).strip() or None
+    unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
+    ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
+    The usual case asks git once for all of it; an unborn HEAD or a deleted branch, one by one.
+    """
+    tree = repo.stage_all(worktree)
+    facts = repo.head_facts(worktree, ref)
+    head: str | None
+    head_tree: str | None
+    old: str | None
+    if facts is not None:
+        head, head_tree, attached, old = facts
+    else:
+        head = repo.resolve("HEAD^{commit}", cwd=worktree)
+        attached, old = repo.attached_ref(worktree), repo.rev_parse(ref)
+        head_tree = repo.resolve(f"{head or base}^{{tree}}", cwd=worktree)
     if head is None:
         notes.append("the worktree's HEAD had no commit; its files were committed on the base")
     parent = head or base
-    if _verify(repo, f"{parent}^{{tree}}", worktree) == tree:
-        return parent, attached
-    return repo.commit_tree(tree, [parent], message, identity), attached
-
-
-def _verify(repo: GitRepo, rev: str, cwd: Path) -> str | None:
-    proc = repo.run_raw("rev-parse", "--verify", "--quiet", "--end-of-options", rev, cwd=cwd,
-                        ok=None)  # fmt: skip
-    value = os.fsdecode(proc.stdout).strip()
-    return value if proc.returncode == 0 and value else None
+    if head_tree == tree:
+        return parent, parent, attached, old
+    return repo.commit_tree(tree, [parent], message, identity), parent, attached, old
 
 
 def _move(repo: GitRepo, ref: str, new: str, old: str | None, identity: Identity) -> None:
@@ -216,31 +255,27 @@ def _recreate(repo: GitRepo, ref: str, base: str, identity: Identity) -> str:
 
 def _reattach(repo: GitRepo, worktree: Path, ref: str) -> None:
     """Point HEAD at the task branch; files and index stay (they already match its commit)."""
-    repo.run("symbolic-ref", "-m", "coordinator: reattach to the task branch", "HEAD", ref,
-             cwd=worktree)  # fmt: skip
+    repo.attach_head(worktree, ref, "coordinator: reattach to the task branch")
 
 
 def _reachable(repo: GitRepo, sha: str) -> bool:
     """Whether any ref (branch, tag, remote, stash...) already contains ``sha``."""
-    return bool(repo.run("for-each-ref", "--count=1", "--format=%(refname)", "--contains", sha))
+    return repo.contained_in_ref(sha)
 
 
 def _keep(repo: GitRepo, sha: str, branch: str) -> str:
     """A new branch ``coordinator/recovered/<task>[-n]`` at ``sha``, so nothing is orphaned."""
-    stem = RECOVERED_PREFIX + branch.removeprefix(TASK_PREFIX).replace("/", "-")
-    n = 1
-    while True:
-        name = stem if n == 1 else f"{stem}-{n}"
-        if repo.update_ref(f"refs/heads/{name}", sha, None, message="coordinator: keep work"):
-            return name
-        n += 1
+
+    def taken(name: str) -> bool:
+        return not repo.update_ref(branch_ref(name), sha, None, message="coordinator: keep work")
+
+    return first_free(lambda n: recovered_branch(branch, n), taken)
 
 
 # ------------------------------------------------------------------ refs and checkouts
 def ref_snapshot(repo: GitRepo) -> dict[str, str]:
     """Every ref -> the object it names (tags unpeeled), for ``foreign_refs`` to compare."""
-    out = repo.run("for-each-ref", "--format=%(objectname) %(refname)")
-    return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+    return repo.all_refs()
 
 
 def foreign_refs(
@@ -287,28 +322,38 @@ class CheckoutGuard:
         return ["HEAD" if k == _HEAD_KEY else k for k in changed]
 
     def _read(self) -> dict[str, tuple[str, int, int] | str]:
-        args = ("status", "--porcelain=v2", "-z", "--untracked-files=all")
-        fields = self.repo.run_raw(*args, cwd=self.root).stdout.split(b"\0")
         state: dict[str, tuple[str, int, int] | str] = {}
-        skip = False
-        for field in fields:
-            if skip or not field:  # the original path of a rename, or the final empty field
-                skip = False
-                continue
-            kind = field[:1]
-            cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
-            if cut is None:  # "#" header lines
-                continue
-            parts = field.split(b" ", cut)
-            skip = kind == b"2"
-            path = os.fsdecode(parts[cut])
+        for path, status in _status(self.repo, self.root).items():
             try:
                 info = os.lstat(self.root / path)
                 stat = (info.st_size, info.st_mtime_ns)
             except OSError:
                 stat = (-1, -1)
-            state[path] = (os.fsdecode(b" ".join(parts[:cut])), *stat)
-        head = self.repo.run_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD",
-                                 cwd=self.root, ok=None)  # fmt: skip
-        state[_HEAD_KEY] = os.fsdecode(head.stdout)
+            state[path] = (status, *stat)
+        state[_HEAD_KEY] = self.repo.head_state(self.root)
         return state
+
+
+def uncommitted_paths(repo: GitRepo) -> list[str]:
+    """Paths of the user's checkout with changes no commit holds (staged, unstaged, untracked
+    and not ignored), sorted: what a run, which starts from commits, does not see."""
+    return sorted(_status(repo, repo.root))
+
+
+def _status(repo: GitRepo, root: Path) -> dict[str, str]:
+    """``git status --porcelain=v2``: each listed path and its status fields."""
+    fields = repo.status(root, untracked="all", v2=True).split(b"\0")
+    found: dict[str, str] = {}
+    skip = False
+    for field in fields:
+        if skip or not field:  # the original path of a rename, or the final empty field
+            skip = False
+            continue
+        kind = field[:1]
+        cut = {b"1": 8, b"2": 9, b"u": 10, b"?": 1, b"!": 1}.get(kind)
+        if cut is None:  # "#" header lines
+            continue
+        parts = field.split(b" ", cut)
+        skip = kind == b"2"
+        found[os.fsdecode(parts[cut])] = os.fsdecode(b" ".join(parts[:cut]))
+    return found

@@ -13,23 +13,40 @@ Why it is careful:
   it is moved aside to ``<worktrees>/.stale-<id>-<n>`` and logged. Task ids never start with
   ``.``, so those names cannot collide with a task.
 
-Only the engine thread calls into this module, so the check-then-act sequences need no locks.
+* A finished task's worktree is kept warm for the next task (``release``, ``_reuse``; the
+  record is ``coordinator.io.pool``): renaming a directory and rewriting the few files that
+  differ costs far less than ``worktree add`` writing every file of a large repository.
+
+One thread works on a given task's worktree at a time; the pool's record, shared by all tasks,
+changes only under its lock.
+
+The engine's jobs call into this module from several threads, each for its own task id, so the
+check-then-act sequences (one path each) need no locks; ``GitRepo`` runs git's worktree
+administration one command at a time.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
-from coordinator.errors import InputError, Problem
-from coordinator.io.gitrepo import GitRepo, WorktreeInfo
+from coordinator.core.refs import branch_ref
+from coordinator.errors import GitError, InputError, Problem
+from coordinator.io.faults import crash_point
+from coordinator.io.gitdata import WorktreeInfo
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord
+from coordinator.io.runfiles import state_dir
 
 log = logging.getLogger(__name__)
 
 STALE_PREFIX = ".stale-"
+# A detached HEAD one of these contains holds no work of its own.
+KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
 _FIX = 'use a plain directory inside the repository, e.g. worktrees = "worktrees"'
 
 
@@ -111,12 +128,22 @@ def ensure_excluded(repo: GitRepo, worktrees_dir: str) -> None:
 
 
 class Worktrees:
-    """The task worktrees under one directory of one repository."""
+    """The task worktrees under one directory of one repository.
 
-    def __init__(self, repo: GitRepo, worktrees_dir: str) -> None:
+    ``pool_size`` idle worktrees are kept warm for reuse (0: every task gets a fresh ``worktree
+    add``); ``reuse_ignored`` lets ignored files (build output) survive into the next task.
+    """
+
+    def __init__(
+        self, repo: GitRepo, worktrees_dir: str, *, pool_size: int = 0,
+        reuse_ignored: bool = False,
+    ) -> None:  # fmt: skip
         self.repo = repo
         self.worktrees_dir = worktrees_dir
         self.directory = worktrees_path(repo.root, worktrees_dir)  # refuse bad config early
+        self.pool_size = pool_size
+        self.reuse_ignored = reuse_ignored
+        self.pool = PoolRecord(state_dir(repo.git_dir) / POOL_FILE)
 
     def path(self, task_id: str) -> Path:
         return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
@@ -124,24 +151,25 @@ class Worktrees:
     def create(
         self, task_id: str, branch: str, commit: str, *, sparse: Sequence[str] | None = None
     ) -> Path:
-        """A fresh worktree for ``task_id`` on a new ``branch`` at ``commit``.
+        """A worktree for ``task_id`` at ``<worktrees>/<id>``, on a new ``branch`` at ``commit``.
 
         Whatever an earlier run left at that path is cleared first: removed when git knows it
         as a worktree and it holds no work, otherwise set aside (see the module docstring).
-        ``sparse`` (repo-relative paths or globs) checks out only those paths: on a large
-        repository, writing every file is most of what ``worktree add`` costs.
+        A full checkout reuses a pooled worktree when there is one (``_reuse``), else it is a
+        fresh ``worktree add``. ``sparse`` (repo-relative paths or globs) checks out only those
+        paths: on a large repository, writing every file is most of what ``worktree add`` costs.
         """
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
         self._clear(task_id, path, force=False)
         if sparse is None:
+            if self.pool_size > 0 and self._reuse(task_id, path, branch, commit):
+                return path
             self.repo.worktree_add(path, branch, commit)
             return path
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
-        patterns = ["/" + p.lstrip("/") for p in sparse]
-        self.repo.run("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=path)
-        self.repo.run("read-tree", "-mu", "HEAD", cwd=path)
+        self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
         return path
 
     def remove(self, task_id: str, *, force: bool = False) -> Path | None:
@@ -167,6 +195,118 @@ class Worktrees:
             if entry not in known
         )
 
+    # ------------------------------------------------------------------ the pool
+    def release(self, task_id: str) -> bool:
+        """Hand ``task_id``'s worktree to the pool, once its work is merged (or kept on a
+        branch): HEAD is detached where it is (the branch is free to be renamed or deleted) and
+        the directory renamed ``.pool-<n>``. False (the worktree stays as it is) when the pool
+        is full or off, or the worktree is not a plain full checkout git knows."""
+        path = self.path(task_id)
+        info = self._registered(path)
+        if self.pool_size <= 0 or info is None or not info.head or info.locked:
+            return False
+        if path.is_symlink() or not path.is_dir() or _is_sparse(path):
+            return False
+        with self.pool.lock:
+            entries = self.pool.read()
+            if len(entries) >= self.pool_size:
+                return False
+            if info.branch:
+                self.repo.detach_head(path, "coordinator: worktree to the pool", info.head)
+            taken = {e.path for e in entries}
+            pooled = next(
+                candidate
+                for n in itertools.count(1)
+                if (candidate := self.directory / f"{POOL_PREFIX}{n}") not in taken
+                and not os.path.lexists(candidate)
+            )
+            self.repo.worktree_move(path, pooled)
+            crash_point("worktree-pooled")
+            self.pool.write([*entries, Pooled(pooled, info.head)])
+        return True
+
+    def _reuse(self, task_id: str, path: Path, branch: str, commit: str) -> bool:
+        """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed, its
+        untracked (and unless ``reuse_ignored`` its ignored) files deleted, its index and files
+        moved to ``commit`` writing only what differs, then HEAD attached to the new branch.
+        A pooled worktree that holds work of any kind (nothing should) is set aside, never
+        cleaned; any failure leaves ``path`` cleared and says False (a fresh add follows)."""
+        with self.pool.lock:
+            entries = self.pool.read()
+            if not entries:
+                return False
+            entry = entries[0]
+            self.pool.write(entries[1:])  # first: a crash now leaves a dir reconcile finds
+        try:
+            self.repo.worktree_move(entry.path, path)
+            crash_point("pool-taken")
+            state = self._pooled_state(path)  # its detached HEAD is work that landed
+            if state == "changed":
+                log.warning("pooled worktree %s was not clean; set aside", entry.path)
+                self._clear(task_id, path, force=False)
+                return False
+            if state == "ignored" and not self.reuse_ignored:
+                self.repo.clean_untracked(path, ignored=True)
+            self.repo.switch_files(path, entry.head, commit)
+            if not self.repo.update_ref(branch_ref(branch), commit, None,
+                                        message="coordinator: task branch"):  # fmt: skip
+                raise GitError(f"branch {branch} already exists")
+            self.repo.attach_head(path, branch_ref(branch), "coordinator: reuse a worktree")
+            return True
+        except GitError as exc:
+            log.warning("could not reuse pooled worktree %s: %s", entry.path, exc)
+            for leftover in (path, entry.path):
+                if self._registered(leftover) is not None:
+                    self._clear(leftover.name, leftover, force=False)
+            self.repo.worktree_prune()
+            return False
+
+    def reconcile_pool(self) -> list[str]:
+        """Make the record and the worktrees agree (a run was cut off between two steps, or
+        someone removed one): every ``.pool-<n>`` worktree git knows, detached and clean, is
+        pooled, up to ``pool_size`` (the rest removed); one that is not is cleared (set aside
+        if it holds work); gone ones are forgotten. Returns notes for the user."""
+        with self.pool.lock:
+            keep, notes = self._scan_pool()
+            limit = max(self.pool_size, 0)
+            for extra in keep[limit:]:
+                self._clear(extra.path.name, extra.path, force=False)
+            if keep[:limit] != self.pool.read():
+                self.pool.write(keep[:limit])
+        return notes
+
+    def remove_pool(self) -> list[str]:
+        """Remove every pooled worktree (``clean``); returns the paths removed."""
+        with self.pool.lock:
+            keep, _ = self._scan_pool()
+            removed = [str(e.path) for e in keep
+                       if self._clear(e.path.name, e.path, force=False) is None]  # fmt: skip
+            if self.pool.read():
+                self.pool.write([])
+        return removed
+
+    def _scan_pool(self) -> tuple[list[Pooled], list[str]]:
+        """The poolable ``.pool-<n>`` worktrees git knows, oldest record first; the others are
+        cleared (set aside when they hold anything)."""
+        self.repo.worktree_prune()
+        known = {_lexical(w.path): w for w in self.repo.worktree_list()}
+        order = {e.path: i for i, e in enumerate(self.pool.read())}
+        found = [p for p in known if p in order  # (also from an earlier worktrees setting)
+                 or (p.parent == self.directory and p.name.startswith(POOL_PREFIX))]  # fmt: skip
+        keep: list[Pooled] = []
+        notes: list[str] = []
+        for path in sorted(found, key=lambda p: (order.get(p, len(order)), p.name)):
+            info = known[path]
+            if info.branch is None and info.head and not self._holds_work(path, info):
+                keep.append(Pooled(path, info.head))
+                if path not in order:
+                    notes.append(f"pooled worktree {path} found again (a run was cut off)")
+                continue
+            aside = self._clear(path.name, path, force=False)
+            notes.append(f"pooled worktree {path} was not clean; "
+                         + (f"moved to {aside}" if aside else "removed"))  # fmt: skip
+        return keep, notes
+
     # ----------------------------------------------------------------- internals
     def _registered(self, path: Path) -> WorktreeInfo | None:
         return next((w for w in self.repo.worktree_list() if _lexical(w.path) == path), None)
@@ -189,9 +329,7 @@ class Worktrees:
             aside = self._aside_path(task_id)
             self.repo.worktree_move(path, aside)
             if info.branch:  # free the branch, so it can be renamed or deleted
-                head = self.repo.run("rev-parse", "HEAD", cwd=aside).strip()
-                self.repo.run("update-ref", "--no-deref", "-m", "coordinator: set aside",
-                              "HEAD", head, cwd=aside)  # fmt: skip
+                self.repo.detach_head(aside, "coordinator: set aside")
             log.warning("worktree %s had uncommitted work; moved to %s", path, aside)
             return aside
         if real_dir and not any(path.iterdir()):
@@ -199,17 +337,31 @@ class Worktrees:
             return None
         return self._move_aside(task_id, path) if os.path.lexists(path) else None
 
+    def _pooled_state(self, path: Path) -> str:
+        """``clean``, ``ignored`` (only ignored files besides the checkout) or ``changed``
+        (changes or untracked files: someone wrote there; also when status fails)."""
+        try:
+            fields = self.repo.status(path, submodules=True, ignored=True).split(b"\0")
+        except GitError:
+            return "changed"
+        if any(f and not f.startswith(b"!! ") for f in fields):
+            return "changed"
+        return "ignored" if any(fields) else "clean"
+
+    def _changed(self, path: Path) -> bool:
+        """Changes or untracked files; a status that fails counts as changes."""
+        try:
+            return bool(self.repo.status(path, submodules=True).strip(b"\0"))
+        except GitError:
+            return True
+
     def _holds_work(self, path: Path, info: WorktreeInfo) -> bool:
         """Changes, untracked files, or a detached HEAD no ref contains. A status that fails
         counts as work: what cannot be shown clean is not deleted."""
-        status = self.repo.run_raw("status", "--porcelain", "-z", "--untracked-files=normal",
-                                   "--ignore-submodules=none", cwd=path, ok=None)  # fmt: skip
-        if status.returncode != 0 or status.stdout.strip(b"\0"):
+        if self._changed(path):
             return True
         if info.branch is None and info.head:
-            holders = self.repo.run("for-each-ref", "--count=1", "--contains", info.head,
-                                    "refs/heads/", "refs/tags/", "refs/remotes/")  # fmt: skip
-            return not holders.strip()
+            return not self.repo.contained_in_ref(info.head, *KEEPING_REFS)
         return False
 
     def _aside_path(self, task_id: str) -> Path:
@@ -230,3 +382,14 @@ def _lexical(path: Path) -> Path:
     """``path`` with its parent resolved but not its last component, so a symlink planted at a
     worktree path is never taken for the worktree it points to."""
     return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _is_sparse(worktree: Path) -> bool:
+    """Whether the linked worktree has a sparse checkout: its ``.git`` file names its admin
+    directory, where ``sparse-checkout set`` wrote ``info/sparse-checkout``."""
+    try:
+        text = (worktree / ".git").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return True  # not a linked worktree as we make them: never pooled
+    admin = Path(text.removeprefix("gitdir:").strip())
+    return (admin / "info" / "sparse-checkout").exists()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.graph import critical_path, dependents_of, remaining_path
 from coordinator.core.models import Footprint, FootprintSource, PathClaim, Task, TaskSpec
-from coordinator.core.overlaps import SharedClaims
 from coordinator.core.plan import Plan
 
 

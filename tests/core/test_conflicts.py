@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.conflicts import EXCLUSIVE_MARK
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.graph import reachability, topo_order
 from coordinator.core.models import TaskSpec
-from coordinator.core.overlaps import SharedClaims
 from coordinator.core.planner import build_plan
 
 FILES = ["a.py", "b.py", "c.py", "d/e.py", "d/f.py"]

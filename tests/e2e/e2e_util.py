@@ -69,6 +69,18 @@ class E2EProject:
             check=False,
         )
 
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """The CLI started in the background (a run another command meets halfway)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        return subprocess.Popen(
+            [sys.executable, "-m", "coordinator.cli", *args],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
     def status(self) -> dict[str, Any]:
         result = self.cli("status", "--json")
         assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ no task commit unreachable, no agent left alive, and no worktree git does not kn
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -14,11 +15,23 @@ from pathlib import Path
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
-from coordinator.faults import POINTS
+from coordinator.io.faults import POINTS
 
-# Every point at its first four hits, and the last merge of all (after which the resumed run
-# finds nothing left to run and must still reconcile the cut-off run).
-TRIALS = [(point, nth) for point in POINTS for nth in (1, 2, 3, 4)] + [("after-update-ref", 6)]
+# Every point at its first hits, and the last merge of all (after which the resumed run finds
+# nothing left to run and must still reconcile the cut-off run). A branch is kept once per run
+# (g and h conflict once); the gate's point needs a gate (its own test below).
+HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,),
+        "pool-taken": (1, 2, 3)}  # fmt: skip
+GATED = {
+    "gate-running",
+    "queue-gates-judged",
+    "queue-between-gate-and-update-ref",
+    "queue-after-update-ref",
+}
+TRIALS = [
+    (point, nth) for point in POINTS if point not in GATED for nth in HITS.get(point, (1, 2, 3, 4))
+] + [("after-update-ref", 8)]
+SORTED = {"shared.txt", "shared2.txt"}  # files whose line order depends on timing
 
 
 def _specs(e2e: E2EProject, pids: Path) -> None:
@@ -29,6 +42,13 @@ def _specs(e2e: E2EProject, pids: Path) -> None:
     e2e.spec("d", pid + "@write d.txt d\n@sleep 0.1", files=["d.txt"], deps=["b", "c"])
     e2e.spec("e", pid + "@append shared.txt e\n@marker done e", files=["shared.txt"])
     e2e.spec("f", pid + "@sleep 0.2\n@append shared.txt f\n@marker done f", files=["shared.txt"])
+    # g and h run side by side (each waits for the other) and both add shared2.txt, which
+    # neither declares: the second to merge conflicts, is kept, and lands on its retry.
+    sig = pids.parent / "sig"
+    sig.mkdir(exist_ok=True)
+    for me, other in (("g", "h"), ("h", "g")):
+        body = f"@touch {sig}/{me}\n@wait {sig}/{other} 60\n@append shared2.txt {me}\n@marker done"
+        e2e.spec(me, pid + body, files=[f"{me}.txt"], extra="footprint: declared")
 
 
 def _target_tree(e2e: E2EProject) -> str:
@@ -64,14 +84,14 @@ def _contents(e2e: E2EProject) -> dict[str, str]:
     out = {}
     for name in names:
         text = e2e.git("show", f"coordinator/integration:{name}")
-        out[name] = (
-            "".join(sorted(text.splitlines(keepends=True))) if name == "shared.txt" else text
-        )
+        out[name] = "".join(sorted(text.splitlines(keepends=True))) if name in SORTED else text
     return out
 
 
-def _run_with_fault(e2e: E2EProject, fault: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+def _run_with_fault(
+    e2e: E2EProject, fault: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | (extra or {})
     env["COORDINATOR_FAULT"] = fault
     return subprocess.run(
         [sys.executable, "-m", "coordinator.cli", "run"],
@@ -108,35 +128,58 @@ def test_killed_coordinator_resumes_without_loss_or_duplicates(
         "coordinator/integration",
     )
     merged = collections.Counter(line.strip() for line in log.splitlines() if line.strip())
-    assert merged == dict.fromkeys("abcdef", 1)
+    assert merged == dict.fromkeys("abcdefgh", 1)
 
-    # no task commit was lost: the only unreachable commits are merges cut off before update-ref
+    # No task commit was lost. Unreachable commits are merges cut off before update-ref, or
+    # (jobs run side by side, so the crash may cut one halfway) a commit of an agent's
+    # leftovers made just before the crash and made again, with the same tree, on resuming.
     fsck = e2e.git("fsck", "--unreachable", "--no-reflogs", "--no-progress")
+    kept_trees = set(e2e.git("log", "--all", "--format=%T").split())
     for line in fsck.splitlines():
         kind, sha = line.split()[1:3]
         if kind == "commit":
-            parents = e2e.git("log", "-1", "--format=%P", sha).split()
-            assert len(parents) == 2, f"lost commit {sha}: {e2e.git('log', '-1', sha)}"
+            parents, tree = e2e.git("log", "-1", "--format=%P%n%T", sha).splitlines()
+            redone = tree in kept_trees
+            assert len(parents.split()) == 2 or redone, f"lost {e2e.git('log', '-1', sha)}"
 
     for pid in map(int, pids.read_text().split()):
         assert not alive(pid), f"agent {pid} outlived the run"
 
     last = e2e.status()  # the resumed run, or the cut-off one when nothing was left to run
     assert last["state"] != "running"
-    assert not {t["state"] for t in last["tasks"]} & {"running", "done", "pending"}, last
+    unfinished = {"running", "done", "merging", "verifying", "pending"}
+    assert not {t["state"] for t in last["tasks"]} & unfinished, last
+
+    known = _known_worktrees(e2e)
+    pooled = _pool_record(root)
+    assert pooled and all(p in known for p in pooled), (pooled, known)  # the record is true
 
     assert e2e.cli("clean").returncode == 0
-    known = {
-        Path(line.split(" ", 1)[1]).resolve()
-        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    }
+    known = _known_worktrees(e2e)
     left = (
         [p.resolve() for p in (root / "worktrees").iterdir()]
         if (root / "worktrees").exists()
         else []
     )
     assert all(p in known for p in left), left
+    assert not [p for p in left if p.name.startswith(".pool-")]
+    assert _pool_record(root) == []
+
+
+def _known_worktrees(e2e: E2EProject) -> set[Path]:
+    return {
+        Path(line.split(" ", 1)[1]).resolve()
+        for line in e2e.git("worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    }
+
+
+def _pool_record(root: Path) -> list[Path]:
+    record = root / ".git" / "coordinator" / "worktree-pool.json"
+    if not record.exists():
+        return []
+    data = json.loads(record.read_text(encoding="utf-8"))
+    return [Path(entry["path"]).resolve() for entry in data["worktrees"]]
 
 
 def test_an_agent_started_just_before_the_crash_is_found_and_killed(tmp_path: Path) -> None:
@@ -190,3 +233,77 @@ def test_finished_work_is_adopted_without_rerunning_the_agent(tmp_path: Path, po
     assert "adopted" in resumed.stdout
     assert starts.read_text().splitlines() == ["started"]  # the agent ran once in all
     assert e2e.git("show", "coordinator/integration:once.txt") == "1\n"
+
+
+# The gate records its pid, then (in the run that is cut off) hangs as a slow test suite would.
+GATE = (
+    "import os, sys, time\n"
+    "open(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\n"
+    "time.sleep(120 if os.environ.get('GATE_HANGS') else 0)\n"
+)
+
+
+def test_a_gate_cut_off_with_its_coordinator_is_killed_and_the_merge_redone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    e2e = _make(root)
+    gates = tmp_path / "gates"
+    verify = json.dumps([sys.executable, "-c", GATE, str(gates)])
+    e2e.config(FAKE_CONFIG + f"\n[merge]\nverify = {verify}\n")
+    e2e.spec("v", "@write v.txt v\n@marker done", files=["v.txt"])
+    e2e.spec("w", "@write w.txt w", files=["w.txt"], deps=["v"])
+
+    crashed = _run_with_fault(e2e, "gate-running:1", {"GATE_HANGS": "1"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    wait_until("the gate's start", lambda: gates.exists() and bool(gates.read_text().split()))
+    stale = int(gates.read_text().split()[0])
+    assert alive(stale)  # the gate outlived its coordinator: only recovery can stop it
+    assert e2e.status()["tasks"][0]["state"] == "verifying"
+
+    resumed = e2e.cli("run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not alive(stale)
+    assert "adopted" in resumed.stdout
+    log = e2e.git("log", "--first-parent", "--format=%s", "coordinator/integration")
+    assert [line.split(":")[0] for line in log.splitlines()[:2]] == ["Merge task w", "Merge task v"]
+    assert len(gates.read_text().split()) == 3  # the cut-off gate, then one per merge
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["queue-gates-judged", "queue-between-gate-and-update-ref", "queue-after-update-ref"]
+)
+def test_a_queue_round_cut_off_lands_every_task_once_and_only_after_a_gate(
+    tmp_path: Path, point: str
+) -> None:
+    """Three independent tasks in one speculative round (gates side by side, one of them
+    failing): killed at each point of the round, the next run lands the good ones exactly once,
+    fails the bad one, and nothing lands without a gate run on its result."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    e2e = _make(root)
+    gates = tmp_path / "gates"
+    check = GATE + "sys.exit(1 if os.path.exists('bad.txt') else 0)\n"
+    verify = json.dumps([sys.executable, "-c", check, str(gates)])
+    e2e.config(FAKE_CONFIG + f"\n[merge]\nverify = {verify}\nparallel = 3\n")
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    names = ("p", "q", "r")
+    for me in names:
+        wait = "".join(f"@wait {sig}/{o} 60\n" for o in names if o != me)
+        bad = "@write bad.txt x\n" if me == "q" else ""
+        body = f"@touch {sig}/{me}\n{wait}{bad}@write {me}.txt {me}\n@marker done"
+        e2e.spec(me, body, files=[f"{me}.txt"], extra="footprint: declared")
+    crashed = _run_with_fault(e2e, f"{point}:1")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    resumed = e2e.cli("run", "--instances", "3")
+    log = e2e.git("log", "--first-parent", "--format=%s", "coordinator/integration")
+    landed = collections.Counter(line.split(":")[0] for line in log.splitlines())
+    assert landed["Merge task p"] == 1, log
+    assert landed["Merge task r"] == 1, log
+    assert landed["Merge task q"] == 0, log
+    assert e2e.tasks()["q"]["state"] == "failed", resumed.stdout
+    assert e2e.git("show", "coordinator/integration:p.txt") == "p\n"
+    assert len(gates.read_text().split()) >= 2  # every landing followed a gate run

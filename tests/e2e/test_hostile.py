@@ -268,9 +268,11 @@ def _dump_project(e2e: E2EProject, tmp_path: Path, worktrees: str = "worktrees")
         f"$(touch {tmp_path}/pwned-cfg)",
         "{{marker}}",
     ]
+    e2e.write("prompts/bare.md", "{instructions}")  # the prompt is the body, byte for byte
     e2e.config(
         f'instances = 3\ngrace = "1s"\nworktrees = {_toml(worktrees)}\n\n[agents.dump]\n'
         f"command = [{', '.join(_toml(c) for c in command)}]\n"
+        'prompt_template = "prompts/bare.md"\n'
         f'timeout = "60s"\nenv = {{ DUMP_DIR = {_toml(str(dumps))}, HOSTILE = {_toml(hostile)} }}\n'
     )
     return dumps
@@ -365,8 +367,9 @@ def test_specs_dir_holding_the_worktrees_is_not_searched_there(e2e: E2EProject) 
     e2e.git("commit", "-q", "-m", "add the spec")
     first = e2e.cli("run")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert (e2e.root / "worktrees" / "a" / "specs" / "a.md").exists()
+    # the finished task's worktree (pooled for reuse) holds a committed copy of the spec
+    assert list((e2e.root / "worktrees").glob("*/specs/a.md"))
     again = e2e.cli("validate")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("ok: 1 tasks")
+    assert again.stdout.startswith("ok: 1 task;")
     assert os.path.isdir(e2e.root / "worktrees")

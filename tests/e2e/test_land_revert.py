@@ -70,16 +70,19 @@ def test_land_fast_forwards_the_clean_checked_out_branch(e2e: E2EProject) -> Non
     _landed(e2e, ("one", "one.txt", "1"), ("two", "two.txt", "2"))
     e2e.write("untracked-note.txt", "mine\n")  # untracked files do not block a fast-forward
     old, target = _sha(e2e, "main"), _sha(e2e, TARGET)
+    merges = _merge_order(e2e, "main")
     result = e2e.cli("land")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"main: fast-forward {old[:12]} -> {target[:12]}"
+    assert result.stdout.strip() == (
+        f"main: fast-forward {old[:12]} -> {target[:12]} (2 task merges: {merges})"
+    )
     assert _sha(e2e, "main") == target
     assert (e2e.root / "one.txt").read_text() == "1\n"  # the checkout followed
     assert e2e.git("status", "--porcelain", "--untracked-files=no") == ""
     assert (e2e.root / "untracked-note.txt").read_text() == "mine\n"
     again = e2e.cli("land", "--ff-only")
     assert again.returncode == 0
-    assert again.stdout.strip() == f"main: up to date {target[:12]} -> {target[:12]}"
+    assert again.stdout.strip() == f"main: up to date with {TARGET} ({target[:12]})"
 
 
 @pytest.mark.parametrize("how", ["modified", "staged"])
@@ -89,7 +92,7 @@ def test_land_refuses_a_dirty_checkout(e2e: E2EProject, how: str) -> None:
     if how == "staged":
         e2e.git("add", "README.md")
     line = _refused(e2e, "land")
-    assert "uncommitted changes" in line and "main" in line
+    assert "uncommitted changes (1 file)" in line and "main" in line
 
 
 def test_land_refuses_an_untracked_file_in_the_way(e2e: E2EProject) -> None:
@@ -174,8 +177,8 @@ def test_land_bad_input_exit_2(e2e: E2EProject) -> None:
     no_target = e2e.cli("land")
     assert no_target.returncode == 2 and "does not exist" in no_target.stderr
     _landed(e2e, ("one", "one.txt", "1"))
-    missing = e2e.cli("land", "--onto", "nope")
-    assert missing.returncode == 2 and "no branch 'nope'" in missing.stderr
+    bad = e2e.cli("land", "--onto", "no..pe")
+    assert bad.returncode == 2 and "--onto: 'no..pe' contains '..'" in bad.stderr, bad.stderr
     e2e.git("checkout", "-q", "--detach", "main")
     detached = e2e.cli("land")
     assert detached.returncode == 2 and "detached" in detached.stderr
@@ -215,8 +218,10 @@ def test_revert_undoes_one_task_and_the_daemon_leaves_it_alone(e2e: E2EProject) 
     quiet = e2e.cli("daemon", "--once")
     assert quiet.returncode == 0 and "nothing to do" in quiet.stdout, quiet.stdout + quiet.stderr
     assert _sha(e2e, TARGET) == new
-    line = _refused(e2e, "revert", "drop")
-    assert "already reverted" in line
+    already = e2e.cli("revert", "drop")
+    assert already.returncode == 0, already.stderr
+    assert already.stdout == f"drop is already reverted on {TARGET} ({new[:12]})\n"
+    assert _sha(e2e, TARGET) == new
     assert "no merge" in _refused(e2e, "revert", "nope")
 
     # ... but a changed spec runs it again.
@@ -243,3 +248,54 @@ def test_revert_refuses_while_the_target_is_checked_out(e2e: E2EProject, tmp_pat
     e2e.git("worktree", "add", "-q", str(tmp_path / "look"), TARGET)
     line = _refused(e2e, "revert", "one")
     assert "checked out" in line
+
+
+def test_land_onto_a_diverged_branch_says_what_it_brings_and_asks(e2e: E2EProject) -> None:
+    """The target started from main; release split from main earlier and has its own commit:
+    landing would also bring main's commits, which needs --yes."""
+    e2e.git("branch", "release")
+    e2e.git("update-ref", "refs/heads/release", _commit_on(e2e, "release", "r.txt"))
+    for name in ("m1.txt", "m2.txt"):
+        e2e.write(name, "main\n")
+        e2e.git("add", name)
+        e2e.git("commit", "-q", "-m", f"main work {name}")
+    _landed(e2e, ("one", "one.txt", "1"), ("two", "two.txt", "2"))
+    old = _sha(e2e, "release")
+    line = _refused(e2e, "land", "--onto", "release")
+    assert _refused(e2e, "land", "--onto", "release") == line
+    merges = _merge_order(e2e, "release")
+    assert line == (
+        f"error: landing {TARGET} on release would bring 2 task merges: {merges}; "
+        f"3 other commits: {TARGET} started from commits release does not have (oldest: "
+        f"{_sha(e2e, 'main~2')[:12]} 'main work m1.txt'); pass --yes to land them too, or land "
+        "--onto a branch that has them"
+    )
+    landed = e2e.cli("land", "--onto", "release", "--yes")
+    assert landed.returncode == 0, landed.stderr
+    new = _sha(e2e, "release")
+    assert landed.stdout == (
+        f"release: merge {old[:12]} -> {new[:12]} (2 task merges: {merges}; 3 other commits)\n"
+    )
+    assert e2e.git("show", "release:m1.txt") == "main\n"
+    assert e2e.git("show", "release:r.txt") == "r\n"
+
+
+def test_land_onto_a_new_branch_creates_it_from_the_target(e2e: E2EProject) -> None:
+    _landed(e2e, ("one", "one.txt", "1"))
+    state = _tree_state(e2e)
+    result = e2e.cli("land", "--onto", "review/one")
+    assert result.returncode == 0, result.stderr
+    target = _sha(e2e, TARGET)
+    assert result.stdout == f"review/one: created from {TARGET} at {target[:12]}\n"
+    assert _sha(e2e, "review/one") == target
+    assert _tree_state(e2e) == state
+    reserved = e2e.cli("land", "--onto", "coordinator/task/x")
+    assert reserved.returncode == 2 and "coordinator's task branches" in reserved.stderr
+
+
+def _merge_order(e2e: E2EProject, since: str) -> str:
+    """The task merges the target has and ``since`` lacks, oldest first, as land names them."""
+    fmt = "--format=%(trailers:key=Coordinator-Task,valueonly)"
+    out = e2e.git("log", "--reverse", "--first-parent", "--min-parents=2", fmt,
+                  f"{since}..{TARGET}")
+    return ", ".join(out.split())

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from e2e_util import E2EProject, alive
 
-from coordinator.display import RunEvent, RunSummary, TaskRow
-from coordinator.runner import RunRequest, RunResult, run
-from coordinator.stopping import StopRequest
+from coordinator.engine.runner import RunRequest, RunResult, run
+from coordinator.engine.stopping import StopRequest
+from coordinator.ui.display import RunEvent, RunSummary, TaskRow
 
 
 class _StopOnStart:

@@ -111,7 +111,7 @@ def test_validate_ok_and_init_never_overwrites(e2e: E2EProject) -> None:
     assert exclude.splitlines().count("/worktrees/") == 1
     valid = e2e.cli("validate")
     assert valid.returncode == 0, valid.stderr
-    assert valid.stdout.startswith("ok: 1 tasks")
+    assert valid.stdout == "ok: 1 task; no footprint overlaps\n"
     run = e2e.cli("run")
     assert run.returncode == 0, run.stdout + run.stderr
     assert e2e.git("show", "coordinator/integration:hello.txt").startswith("Hello")

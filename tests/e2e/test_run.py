@@ -339,11 +339,10 @@ def test_the_agent_gets_its_environment_and_the_run_sums_itself_up(
     assert record["argv"][1] == env["COORDINATOR_PROMPT_FILE"]
     assert not Path(env["COORDINATOR_MARKER"]).is_relative_to(Path(task["worktree"]))
     summary = re.search(
-        r"finished in [\d.]+s: agents worked [\d.]+s, speedup [\d.]+x, up to (\d+) at once",
-        result.stdout,
-    )
+        r"finished in [\d.]+s: agents worked [\d.]+s, up to (\d+) at once", result.stdout
+    )  # a run this short has no meaningful speedup: it is left out
     assert summary is not None and summary.group(1) == "1", result.stdout
-    assert "merged 2, failed 0, conflict 0, skipped 0, cancelled 0" in result.stdout
+    assert "merged 2 of 2 tasks into coordinator/integration\n" in result.stdout
 
 
 def test_second_run_is_a_noop(e2e: E2EProject) -> None:
@@ -357,7 +356,8 @@ def test_second_run_is_a_noop(e2e: E2EProject) -> None:
 
 
 def test_sparse_checkout_writes_only_the_footprint_and_loses_nothing(e2e: E2EProject) -> None:
-    e2e.config('checkout = "sparse"\n' + FAKE_CONFIG)
+    # no pool: both worktrees stay where they ran, to be looked at
+    e2e.config('checkout = "sparse"\nworktree_pool = 0\n' + FAKE_CONFIG)
     e2e.spec(
         "narrow",
         "@write src/new.txt n\n@write other/extra.txt e",

@@ -49,5 +49,5 @@ def test_run_on_a_terminal_draws_the_live_table_then_the_summary(e2e: E2EProject
         assert column in screen, column
     assert re.search(r"one\s+│\s+fake\s+│\s+merged", screen), screen
     assert "finished in" in screen and "up to 2 at once" in screen
-    assert "merged 1, failed 1" in screen
-    assert re.search(r"not merged: two \(failed: exit code 4\) branch coordinator/failed/", screen)
+    assert "merged 1 of 2 tasks into coordinator/integration; not merged: 1 failed" in screen
+    assert re.search(r"not merged: two \(failed: exit code 4\); branch coordinator/failed/", screen)

@@ -142,7 +142,7 @@ class Harness:
 
     def cleanup(self) -> None:
         for agent in self.started:
-            agent.terminate_tree(timeout=1.0)
+            kill_task_processes(agent, agent.task_id, self.run_id, timeout=1.0)
         for fifo in self._fifos:
             fifo.close()
 
@@ -241,7 +241,7 @@ def test_missing_executable_gives_127_and_a_logged_reason(h: Harness) -> None:
     event = wait_exit(h.events, "t1", timeout=1)
     assert event.returncode == 127
     assert agent.pid is None and not agent.alive() and agent.returncode == 127
-    assert agent.terminate_tree() == []
+    assert kill_task_processes(agent, "t1", h.run_id) == []
     text = h.log("t1").read_text()
     assert "could not start" in text and "/nonexistent/agent-binary" in text
 
@@ -325,7 +325,7 @@ def test_sigterm_ignored_everywhere_gets_sigkill(h: Harness) -> None:
     )
     pids = ready.read()
     started = time.monotonic()
-    killed = agent.terminate_tree(timeout=0.3)
+    killed = kill_task_processes(agent, "t1", h.run_id, timeout=0.3)
     assert time.monotonic() - started >= 0.3  # it did wait for SIGTERM first
     assert set(killed) == {pids["pid"], *pids["children"]}
     assert wait_exit(h.events, "t1").returncode == -signal.SIGKILL
@@ -338,7 +338,7 @@ def test_orphaned_children_of_an_exited_agent_are_killed(h: Harness) -> None:
     pids = ready.read()
     assert wait_exit(h.events, "t1").returncode == 0
     # the tree below the agent's pid is gone, only the environment still ties them to t1
-    killed = agent.terminate_tree()
+    killed = kill_task_processes(agent, "t1", h.run_id)
     assert set(killed) == {pids["child"], pids["grandchild"]}
     assert all(gone(pid) for pid in killed)
 
@@ -403,7 +403,7 @@ def test_mark_then_hang_leaves_a_marker_and_must_be_killed(h: Harness) -> None:
     marker = Path(h.values("t1")["marker"])
     assert read_marker(marker) == MarkerContent("done", "did it", True, None)
     assert agent.alive()
-    assert agent.terminate_tree(timeout=0.2) == [agent.pid]
+    assert kill_task_processes(agent, "t1", h.run_id, timeout=0.2) == [agent.pid]
     assert wait_exit(h.events, "t1").returncode == -signal.SIGKILL
 
 
@@ -414,7 +414,7 @@ def test_a_daemon_holding_the_log_pipe_delays_exit_only_briefly(h: Harness) -> N
     ready.read()
     assert wait_exit(h.events, "t1").returncode == 0
     assert time.monotonic() - started < 10
-    assert len(agent.terminate_tree()) == 1
+    assert len(kill_task_processes(agent, "t1", h.run_id)) == 1
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")

@@ -12,7 +12,9 @@ from gitutil import commit_file, git, head, write
 
 from coordinator.core.config import Identity
 from coordinator.errors import GitError, InputError
-from coordinator.io.gitrepo import GitRepo, git_env, parse_trailers
+from coordinator.io.gitdata import parse_trailers
+from coordinator.io.gitenv import git_env
+from coordinator.io.gitrepo import GitRepo
 
 BOT = Identity(name="Coord Bot", email="bot@coordinator.test")
 
@@ -60,12 +62,14 @@ def test_not_a_repository_is_an_input_error(tmp_path: Path, isolated_git: None) 
     )
 
 
-def test_close_is_idempotent_and_context_manager_closes(repo: Path) -> None:
+def test_close_is_idempotent_and_ends_the_readers(repo: Path) -> None:
     found = GitRepo.discover(repo)
     with found:
-        pass
+        reader = found.reader()
+        assert reader.resolve("HEAD") == head(repo)
     found.close()
-    assert found._handle is None
+    children = [p for p in psutil.Process().children(recursive=True) if p.name() == "git"]
+    assert children == []
 
 
 def test_inherited_git_env_from_a_hook_is_ignored(
@@ -83,7 +87,9 @@ def test_inherited_git_env_from_a_hook_is_ignored(
         assert found.rev_parse("HEAD") == head(repo)
         assert found.tracked_files() == ["README.md"]
         write(repo, "new.txt", "x\n")
-        assert found.commit_all(repo, "via hook env", BOT) is not None
+        tree = found.stage_all(repo)
+        sha = found.commit_tree(tree, [head(repo)], "via hook env", BOT)
+        assert found.update_ref("refs/heads/main", sha, head(repo))
     assert git(repo, "log", "-1", "--format=%s") == "via hook env\n"
 
 
@@ -117,11 +123,11 @@ def test_no_git_process_outlives_the_repository(repo: Path) -> None:
 
 def test_git_error_names_command_code_and_stderr(grepo: GitRepo) -> None:
     with pytest.raises(GitError) as caught:
-        grepo.run("rev-parse", "--verify", "no-such-rev")
+        grepo.subject_of("no-such-rev")
     text = str(caught.value)
-    assert "`git rev-parse --verify no-such-rev`" in text
+    assert "`git log -1 --no-color" in text and "--end-of-options no-such-rev --`" in text
     assert "exit code 128" in text
-    assert "fatal: Needed a single revision" in text
+    assert "fatal: bad revision 'no-such-rev'" in text
 
 
 # ------------------------------------------------------------------------- refs, files
@@ -192,43 +198,7 @@ def test_changed_files_counts_both_sides_of_a_rename(repo: Path, grepo: GitRepo)
 
 
 # ------------------------------------------------------------------------------ commits
-def test_commit_all_uses_identity_and_respects_excludes(repo: Path, grepo: GitRepo) -> None:
-    before = head(repo)
-    write(repo, "src/a.py", "a\n")
-    write(repo, "README.md", "changed\n")
-    write(repo, "scratch/notes.txt", "keep out\n")
-    write(repo, "big.log", "log\n")
-    git(repo, "add", "big.log")  # staged by the agent, still excluded
-    sha = grepo.commit_all(repo, "agent work", BOT, exclude=["scratch", "big.log"])
-    assert sha == head(repo)
-    fmt = "%an|%ae|%cn|%ce|%P|%B"
-    assert git(repo, "log", "-1", f"--format={fmt}") == (
-        f"Coord Bot|bot@coordinator.test|Coord Bot|bot@coordinator.test|{before}|agent work\n\n"
-    )
-    assert grepo.changed_files(before, sha) == ["README.md", "src/a.py"]
-    assert (repo / "scratch/notes.txt").exists()
-    assert git(repo, "status", "--porcelain") == "?? big.log\n?? scratch/\n"
-
-
-def test_commit_all_with_nothing_to_commit_returns_none(repo: Path, grepo: GitRepo) -> None:
-    before = head(repo)
-    assert grepo.commit_all(repo, "nothing", BOT) is None
-    write(repo, "ignored.txt", "x")
-    assert grepo.commit_all(repo, "nothing", BOT, exclude=["ignored.txt"]) is None
-    assert head(repo) == before
-
-
-def test_commit_all_removes_a_stale_index_lock(
-    repo: Path, grepo: GitRepo, caplog: pytest.LogCaptureFixture
-) -> None:
-    (repo / ".git" / "index.lock").write_text("")
-    write(repo, "x.txt", "x")
-    assert grepo.commit_all(repo, "after crash", BOT) is not None
-    assert not (repo / ".git" / "index.lock").exists()
-    assert "stale" in caplog.text
-
-
-def test_commit_all_runs_no_hooks_and_never_signs(repo: Path, grepo: GitRepo) -> None:
+def test_commits_run_no_hooks_and_never_sign(repo: Path, grepo: GitRepo) -> None:
     hooks = repo / ".git" / "hooks"
     for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit"):
         hook = hooks / name
@@ -237,19 +207,26 @@ def test_commit_all_runs_no_hooks_and_never_signs(repo: Path, grepo: GitRepo) ->
     git(repo, "config", "commit.gpgSign", "true")
     git(repo, "config", "gpg.program", "false")  # any signing attempt would fail
     write(repo, "x.txt", "x")
-    assert grepo.commit_all(repo, "quiet", BOT) is not None
+    tree = grepo.stage_all(repo)
+    sha = grepo.commit_tree(tree, [head(repo)], "quiet", BOT)
+    assert git(repo, "log", "-1", "--format=%an|%B", sha) == "Coord Bot|quiet\n\n"
     assert not (repo.parent / "ran").exists()
 
 
-def test_commit_all_in_a_linked_worktree_moves_its_branch(repo: Path, grepo: GitRepo) -> None:
+def test_stage_all_in_a_linked_worktree_stages_there(repo: Path, grepo: GitRepo) -> None:
     linked = repo.parent / "wt"
     grepo.worktree_add(linked, "coordinator/task/a", head(repo))
     write(linked, "a.txt", "a")
-    (Path(grepo.run("rev-parse", "--absolute-git-dir", cwd=linked).strip()) / "index.lock").touch()
-    sha = grepo.commit_all(linked, "task a", BOT)
-    assert sha is not None
-    assert grepo.rev_parse("refs/heads/coordinator/task/a") == sha
-    assert grepo.rev_parse("main") != sha
+    tree = grepo.stage_all(linked)
+    assert git(repo, "ls-tree", "--name-only", tree).split() == ["README.md", "a.txt"]
+    assert git(repo, "status", "--porcelain") == ""
+    dirs = grepo.worktree_dirs(linked)
+    assert dirs is not None
+    assert dirs[0] == linked.resolve() and dirs[1] == (repo / ".git").resolve()
+    assert grepo.attached_ref(linked) == "refs/heads/coordinator/task/a"
+    grepo.detach_head(linked, "test")
+    assert grepo.attached_ref(linked) is None
+    assert grepo.worktree_dirs(repo.parent) is None
 
 
 def test_merge_tree_clean_and_conflicting(repo: Path, grepo: GitRepo) -> None:
@@ -300,7 +277,6 @@ def test_first_parent_log_and_trailers(repo: Path, grepo: GitRepo) -> None:
     assert grepo.first_parent_log("refs/heads/main", stop_at=base) == log[:1]
     assert grepo.first_parent_log("refs/heads/main", merges_only=True) == log[:1]
     assert grepo.first_parent_log("refs/heads/missing") == []
-    assert grepo.trailers_of(merge) == top.trailers
     assert "s.txt" in grepo.diffstat(base, merge)
     assert "+s" in grepo.diff(base, merge)
 
@@ -322,7 +298,7 @@ def test_worktree_add_list_remove(repo: Path, grepo: GitRepo) -> None:
     assert (listed[1].branch, listed[1].head) == ("coordinator/task/one", sha)
     grepo.worktree_remove(path)
     assert not path.exists()
-    grepo.worktree_add_existing(path, "coordinator/task/one")
+    grepo.worktree_add_detached(path, sha)
     assert (path / "README.md").exists()
     write(path, "dirty.txt", "x")
     with pytest.raises(GitError):
@@ -343,3 +319,14 @@ def test_worktree_prune_forgets_missing_directories(repo: Path, grepo: GitRepo) 
     grepo.worktree_prune()
     assert [w.path for w in grepo.worktree_list()] == [repo.resolve()]
     assert not os.path.exists(path)
+
+
+def test_head_facts_in_one_command_or_none(repo: Path, grepo: GitRepo) -> None:
+    sha = head(repo)
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, "refs/heads/main", sha)
+    git(repo, "switch", "-q", "--detach")
+    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, None, sha)
+    assert grepo.head_facts(repo, "refs/heads/missing") is None
+    git(repo, "switch", "-q", "--orphan", "unborn")
+    assert grepo.head_facts(repo, "refs/heads/main") is None

@@ -45,7 +45,7 @@ def wait_seen(events: queue.Queue[object], task_id: str, timeout: float = TIMEOU
 
 
 def drain(events: queue.Queue[object]) -> list[MarkerSeen]:
-    out = []
+    out: list[MarkerSeen] = []
     while True:
         try:
             event = events.get_nowait()

@@ -10,8 +10,9 @@ from gitutil import checkout_state, commit_file, commit_on, git, head, write
 
 from coordinator.core.config import Identity
 from coordinator.errors import CoordinatorError
-from coordinator.history import merged_ids, task_history
-from coordinator.io.gitrepo import GitRepo, MergeResult
+from coordinator.io.gitdata import MergeResult
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.history import merged_ids, task_history
 from coordinator.io.merger import build_merge_message, merge_task
 
 BOT = Identity(name="Coord Bot", email="bot@coordinator.test")
@@ -70,7 +71,7 @@ def test_git_parses_the_trailers_back(repo: Path, grepo: GitRepo) -> None:
     sha = task_branch(repo, "t1", {"a.txt": "a"})
     outcome = merge_task(grepo, TARGET, sha, message("t1", ("x.py", "y.py")), BOT)
     assert outcome.commit is not None
-    assert grepo.trailers_of(outcome.commit) == {
+    assert grepo.first_parent_log(TARGET)[0].trailers == {
         "Coordinator-Task": "t1",
         "Coordinator-Agent": "fake",
         "Coordinator-Run": "run-1",
@@ -139,9 +140,11 @@ def test_target_moved_during_the_merge_is_reported_not_overwritten(
     class RacingRepo(GitRepo):
         """Someone else moves the target while the merge is being computed."""
 
-        def merge_tree(self, ours: str, theirs: str) -> MergeResult:
-            result = super().merge_tree(ours, theirs)
-            self.run("update-ref", TARGET, intruder)
+        def merge_tree(
+            self, ours: str, theirs: str, *, attributes: Path | None = None
+        ) -> MergeResult:
+            result = super().merge_tree(ours, theirs, attributes=attributes)
+            git(self.root, "update-ref", TARGET, intruder)
             return result
 
     racing = RacingRepo(grepo.root, grepo.git_dir)

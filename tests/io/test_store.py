@@ -16,13 +16,13 @@ import pytest
 from coordinator.core.estimates import PastAttempt
 from coordinator.core.models import TaskState
 from coordinator.errors import CoordinatorError
+from coordinator.io.pastattempts import read_past_attempts
 from coordinator.io.store import (
     SCHEMA_VERSION,
     NoRunsError,
     Store,
     UnknownRunError,
     iso_ms,
-    read_past_attempts,
 )
 
 T0 = 1795428285.1234  # 2026-11-23T10:04:45.123Z

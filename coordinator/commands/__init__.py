@@ -1,0 +1,1 @@
+"""One module per command beyond ``plan`` and ``run``: each a plain function the CLI calls."""

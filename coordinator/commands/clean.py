@@ -1,0 +1,126 @@
+"""``coordinator clean``: remove worktrees and branches of merged tasks, and nothing else unasked.
+
+Unmerged work (failed, conflicting, cancelled, set-aside branches) is kept unless the user says
+``--all --force``; every kept branch is listed so nothing is forgotten.
+
+``clean`` holds the repository lock, like ``run``: while a run (or the watching daemon) is up it
+exits 75 and touches nothing, since a running task's branch has no commits of its own yet and
+would look merged. Even with the lock, the tasks of a run that did not finish (its coordinator
+died; its agents may still be alive) are left to the next ``run``, whose recovery stops those
+agents and keeps their work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordinator.core.refs import (
+    KEPT_PREFIXES,
+    OLD_PREFIX,
+    PREFIX,
+    TASK_BRANCH_PREFIX,
+    branch_ref,
+    task_branch,
+)
+from coordinator.errors import InputError, Problem
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.lock import RepoLock
+from coordinator.io.runfiles import lock_path, store_path
+from coordinator.io.store import Store
+from coordinator.io.worktrees import Worktrees
+from coordinator.project import read_config
+
+
+@dataclass
+class CleanReport:
+    removed_worktrees: list[str] = field(default_factory=list)
+    deleted_branches: list[str] = field(default_factory=list)
+    kept_branches: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # under worktrees/, not a git worktree
+    unfinished: dict[str, str] = field(default_factory=dict)  # branch -> run that was cut off
+
+    def lines(self) -> list[str]:
+        out = [f"removed worktree {w}" for w in self.removed_worktrees]
+        out += [
+            f"kept {b} and its worktree: run {run} did not finish (its agents may still run); "
+            "the next `coordinator run` recovers it"
+            for b, run in sorted(self.unfinished.items())
+        ]
+        out += [f"deleted branch {b}" for b in self.deleted_branches]
+        out += [
+            f"left {p} in place: not a worktree git knows (delete it by hand if it is junk)"
+            for p in self.unknown
+        ]
+        out += [
+            f"kept unmerged branch {b} (clean --all --force removes it)" for b in self.kept_branches
+        ]
+        return out or ["nothing to clean"]
+
+
+def clean(
+    path: Path | None, *, all_: bool = False, force: bool = False, target: str | None = None
+) -> CleanReport:
+    """Remove what landed on ``target`` (default: the configured one); report the rest.
+
+    A task branch, or a set-aside ``coordinator/old/`` one, whose head the target contains holds
+    nothing the target lacks, so it goes with its worktree. Branches named for an outcome
+    (failed, conflict, ...) stay until ``--all --force``. Directories under the worktrees
+    directory that git does not know are listed, never deleted: they may be someone's files.
+    """
+    if all_ and not force:
+        raise InputError(
+            Problem(None, "--all", "would delete unmerged work", "add --force to confirm")
+        )
+    report = CleanReport()
+    with GitRepo.discover(path or Path.cwd()) as repo, RepoLock(lock_path(repo.git_dir), "clean"):
+        config, _ = read_config(repo.root)
+        unfinished = _unfinished_tasks(repo)
+        target_name = target or config.target
+        target_head = repo.rev_parse(branch_ref(target_name))
+        worktrees = Worktrees(repo, config.worktrees)
+        report.removed_worktrees += worktrees.remove_pool()  # idle: they hold no work
+        branches = repo.list_branches(PREFIX)
+        by_branch = {w.branch: w for w in repo.worktree_list() if w.branch}
+        for name, sha in sorted(branches.items()):
+            if name == target_name:
+                continue
+            if name in unfinished:
+                report.unfinished[name] = unfinished[name]
+                continue
+            is_task = name.startswith(TASK_BRANCH_PREFIX)
+            landable = is_task or name.startswith(OLD_PREFIX)
+            merged = target_head is not None and landable and repo.is_ancestor(sha, target_head)
+            if not merged and not (all_ and force):
+                if is_task or name.startswith(KEPT_PREFIXES):
+                    report.kept_branches.append(name)
+                continue
+            if not is_task and not name.startswith(KEPT_PREFIXES):
+                continue
+            info = by_branch.get(branch_ref(name)) or by_branch.get(name)
+            if info is not None:
+                worktrees.remove(Path(info.path).name, force=all_ and force)
+                report.removed_worktrees.append(str(info.path))
+            repo.delete_branch(name)
+            report.deleted_branches.append(name)
+        report.unknown = worktrees.prune()
+    return report
+
+
+def _unfinished_tasks(repo: GitRepo) -> dict[str, str]:
+    """Task branches of runs the store still calls running: with the lock held, runs whose
+    coordinator died. Their agents may outlive it, so their worktrees and branches are theirs
+    until the next run's recovery has stopped them."""
+    db = store_path(repo.git_dir)
+    if not db.exists():
+        return {}
+    found: dict[str, str] = {}
+    with Store.open_readonly(db) as store:
+        for run_id in store.run_ids():
+            record = store.run(run_id)
+            if record is None or record.state != "running":
+                continue
+            for task in store.tasks(run_id):
+                if task.state in {"running", "done", "pending"}:
+                    found[task_branch(task.task_id)] = run_id
+    return found

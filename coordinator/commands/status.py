@@ -1,0 +1,124 @@
+"""``coordinator status``: read the store (safe while a run writes it) and show one run.
+
+The daemon's last cycle is part of the answer (key ``"daemon"``): an unattended setup is
+checked with one command, and a daemon whose cycles found nothing to do (so no run was ever
+recorded, e.g. in a fresh clone whose tasks all landed) still has something to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coordinator.commands.tasks import overall_line
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.runfiles import store_path
+from coordinator.io.store import NoRunsError, Store
+from coordinator.project import repo_root
+from coordinator.ui.task_table import first_line, id_column, print_locations, short_path, state_text
+
+DAEMON_KEY = "daemon.last_cycle"  # the store key the daemon writes (coordinator.commands.daemon)
+
+# A status document without a run: the documented keys, all empty.
+_NO_RUN: dict[str, Any] = {
+    "run_id": None,
+    "state": None,
+    "started_at": None,
+    "finished_at": None,
+    "target": None,
+    "base": None,
+    "instances": None,
+    "summary": None,
+    "tasks": [],
+}
+
+
+def read_status(path: Path | None, run_id: str | None = None) -> dict[str, Any]:
+    """The documented status JSON of the last (or given) run, plus ``daemon`` when known.
+
+    No store, or a store with no run and no daemon cycle, is ``NoRunsError`` (exit 1, one
+    line), never an internal error.
+    """
+    with GitRepo.discover(path or Path.cwd()) as repo:
+        db = store_path(repo.git_dir)
+        if not db.exists():
+            raise NoRunsError.at(db)
+        with Store.open_readonly(db) as store:
+            daemon = store.get_meta(DAEMON_KEY)
+            try:
+                data: dict[str, Any] = store.status(run_id)
+            except NoRunsError:
+                if run_id is not None or not daemon:
+                    raise
+                data = dict(_NO_RUN)
+            if daemon:
+                data["daemon"] = daemon
+            return data
+
+
+# States whose branch and log a user goes looking for.
+_WORK_STATES = frozenset({"failed", "conflict", "cancelled", "running", "done"})
+
+
+def render_status(console: Console, data: dict[str, Any], root: Path | None = None) -> None:
+    """The run as a table (ids whole), then one line per task whose work is not merged with
+    its branch and log (relative to ``root``), never folded into a column."""
+    if data["run_id"] is None:
+        console.print("no run recorded yet", highlight=False)
+    else:
+        base = root or Path.cwd()
+        table = Table(
+            title=f"run {data['run_id']} ({data['state']}) -> {data['target']}",
+            title_justify="left",
+        )
+        id_column(table)
+        for column in ("agent", "state", "try", "merge"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("note", overflow="fold")
+        locations = []
+        for task in data["tasks"]:
+            table.add_row(
+                task["id"],
+                task["agent"] or "",
+                state_text(task["state"]),
+                str(task["attempt"] or ""),
+                (task["merge_commit"] or "")[:12],
+                first_line(task.get("reason")),
+            )
+            if task["state"] in _WORK_STATES:
+                log = short_path(task["log"], base)
+                locations.append((task["id"], task["state"], task["branch"] or "", log))
+        console.print(table)
+        print_locations(console, locations)
+        console.print(f"started {data['started_at']}  finished {data['finished_at'] or '-'}")
+    daemon = data.get("daemon")
+    if isinstance(daemon, dict):
+        console.print(daemon_line(daemon), highlight=False, soft_wrap=True)
+
+
+def show_status(console: Console, data: dict[str, Any], path: Path | None) -> None:
+    """``render_status``, then one line on every task across runs (``coordinator tasks``)."""
+    render_status(console, data, repo_root(path))
+    if line := overall_line(path):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def daemon_line(cycle: dict[str, Any]) -> str:
+    """One line about the daemon's last cycle: when, how it ended, what it landed."""
+    counts = cycle.get("counts") or {}
+    done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "nothing run"
+    landed = [str(item.get("id")) for item in cycle.get("landed") or []]
+    text = (
+        f"daemon: last cycle {cycle.get('finished_at') or '?'} exit {cycle.get('exit_code')}: "
+        f"{done}"
+    )
+    if landed:
+        text += f"; landed {', '.join(landed)}"
+    if cycle.get("error"):
+        text += f"; error: {cycle['error']}"
+    elif cycle.get("held"):
+        text += f"; waiting for a spec change: {', '.join(cycle['held'])}"
+    return text

@@ -1,0 +1,288 @@
+"""The one copy of every task's state in a run: memory, store and display from one place.
+
+Each task has one ``TaskRun``. It changes only through the ``TaskBook``'s transitions, and each
+transition updates the record, the store (in one transaction, so ``coordinator status`` never
+sees half of it) and the scheduling policy together, then says what happened as events. The
+live display and the run summary are read from the same records.
+
+The policy (``coordinator.core.policy.Scheduler``) is private to the book: it decides what may
+start and tracks slots and footprint reservations, at a coarser grain (its ``DONE`` covers
+``done``, ``merging`` and ``verifying``), and nothing outside the book reads or moves it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordinator.core.decisions import BEFORE_START, Completion
+from coordinator.core.models import TaskState
+from coordinator.core.plan import Plan
+from coordinator.core.policy import Scheduler
+from coordinator.core.replan import Replanner
+from coordinator.engine.recorder import Recorder
+from coordinator.errors import EXIT_OK, EXIT_UNMERGED
+from coordinator.io.agents import AgentProcess
+from coordinator.io.store import TASK_COLUMNS, Store
+from coordinator.ui.display import RunSummary, TaskRow
+
+NO_CHANGES = "no changes"
+
+
+@dataclass
+class TaskRun:
+    """What the run knows about one task. Stored fields mirror the store's task columns."""
+
+    id: str
+    agent: str
+    state: TaskState = TaskState.PENDING
+    attempt: int = 0
+    reason: str = ""
+    branch: str | None = None
+    worktree: str | None = None
+    base: str | None = None
+    log: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    merged_at: float | None = None
+    merge_commit: str | None = None
+    summary: str = ""
+    changed_files: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    agent_time: float = 0.0
+    # live only: the agent's process, how its work ended, and the commit holding that work
+    proc: AgentProcess | None = None
+    completion: Completion | None = None
+    exited: bool = False
+    head: str = ""
+
+    @property
+    def agent_running(self) -> bool:
+        """Started and its work not over yet (it may still be alive after that, briefly)."""
+        return self.proc is not None and self.completion is None
+
+
+class TaskBook:
+    """Every task of one run, and the only way their state changes."""
+
+    def __init__(
+        self, plan: Plan, scheduler: Scheduler, store: Store, rec: Recorder, *, run_id: str,
+        target: str, replanner: Replanner | None = None,
+    ) -> None:  # fmt: skip
+        self.plan = plan
+        self.target = target
+        self._policy = scheduler
+        self._replanner = replanner  # re-ranks waiting tasks once estimates prove wrong
+        self.store = store
+        self.rec = rec
+        self.run_id = run_id
+        self.tasks = {t.id: TaskRun(t.id, t.agent) for t in plan.tasks}
+
+    def __getitem__(self, task_id: str) -> TaskRun:
+        return self.tasks[task_id]
+
+    def __iter__(self) -> Iterator[TaskRun]:
+        return iter(self.tasks.values())
+
+    # ---------------------------------------------------------------- questions
+    def attempt(self, task_id: str) -> int:
+        return self._policy.attempt(task_id)
+
+    def done(self) -> bool:
+        """Every task has ended: nothing more will start or land."""
+        return self._policy.done()
+
+    def merge_order(self) -> list[str]:
+        """Tasks waiting for the merge lane, in plan (dependency) order."""
+        waiting = {t.id for t in self if t.state == TaskState.MERGING}
+        return [t for t in self._policy.pending_merge() if t in waiting]
+
+    def running_agents(self) -> list[TaskRun]:
+        return [t for t in self if t.agent_running]
+
+    # -------------------------------------------------------------- transitions
+    def update(self, task_id: str, **fields: Any) -> None:
+        """Set fields on the record and write the stored ones, together."""
+        task = self.tasks[task_id]
+        for name, value in fields.items():
+            if hasattr(task, name):
+                setattr(task, name, value)
+        stored = {k: v for k, v in fields.items() if k in TASK_COLUMNS}
+        if stored:
+            with self.rec.timed(task_id, "store"):
+                self.store.upsert_task(self.run_id, task_id, **stored)
+
+    def next_starts(self, *, admit: bool, why: str) -> list[str]:
+        """The tasks the policy starts now (best first); each becomes ``running`` here."""
+        now = time.time()
+        if self._replanner is not None:
+            elapsed = {
+                t.id: now - t.started_at for t in self if t.agent_running and t.started_at
+            }
+            self._replanner.update(self._policy, elapsed)
+        started = self._policy.next_starts(admit=admit, why=why)
+        for task_id in started:
+            attempt = self._policy.attempt(task_id)
+            # No branch or base yet: a coordinator killed before the worktree is made leaves
+            # nothing for recovery to collect, and an older branch of this id untouched.
+            self.update(
+                task_id, state=TaskState.RUNNING, attempt=attempt, started_at=now,
+                finished_at=None, branch=None, worktree=None, base=None, pid=None,
+                pid_create_time=None, reason="", completion=None, proc=None, exited=False,
+            )  # fmt: skip
+        return started
+
+    def worktree_ready(
+        self, task_id: str, *, branch: str, worktree: str, base: str, log: str
+    ) -> None:
+        """Recorded before the agent exists, so that recovery knows where its work would be."""
+        self.update(task_id, branch=branch, worktree=worktree, base=base, log=log)
+
+    def agent_started(self, task_id: str, proc: AgentProcess) -> None:
+        task = self.tasks[task_id]
+        now = time.time()
+        with self.store.transaction():
+            self.update(
+                task_id, proc=proc, started_at=now, pid=proc.pid, pid_create_time=proc.create_time
+            )
+            self.store.add_attempt(
+                self.run_id, task_id, task.attempt, started_at=now, branch=task.branch,
+                base=task.base,
+            )  # fmt: skip
+        where = f"attempt {task.attempt} in {task.worktree}"
+        self.rec.emit("started", task_id, where, pid=proc.pid)
+
+    def agent_finished(self, task_id: str, completion: Completion) -> None:
+        """The agent's work is over: its slot frees now, before its processes are stopped."""
+        task = self.tasks[task_id]
+        now = time.time()
+        worked = now - (task.started_at or now)
+        if completion.ok and self._replanner is not None:
+            self._replanner.finished(task_id, worked)
+        skipped = self._policy.agent_finished(task_id, ok=completion.ok)
+        with self.store.transaction():
+            self.update(
+                task_id, completion=completion, finished_at=now, summary=completion.summary,
+                reason=completion.reason, agent_time=task.agent_time + worked,
+                **({"state": TaskState.DONE} if completion.ok else {}),
+            )  # fmt: skip
+            if task.proc is not None:  # else stopped before its agent started: no attempt
+                self.store.finish_attempt(
+                    self.run_id, task_id, task.attempt, finished_at=now,
+                    outcome="done" if completion.ok else "failed", reason=completion.reason or None,
+                )  # fmt: skip
+        if completion.ok:
+            how = completion.how
+            self.rec.emit("finished", task_id, f"agent done ({how})", summary=completion.summary)
+        else:
+            self.rec.emit("agent-failed", task_id, completion.reason, summary=completion.summary)
+        self._skip(skipped, task_id)
+
+    def adopted(self, task_id: str, *, branch: str, worktree: str, base: str, log: str,
+                summary: str, from_run: str) -> None:  # fmt: skip
+        """Finished work of a run that was cut off: it goes to collection without an agent."""
+        now = time.time()
+        self._policy.agent_finished(task_id, ok=True)
+        self.update(
+            task_id, state=TaskState.DONE, attempt=self._policy.attempt(task_id), started_at=now,
+            finished_at=now, branch=branch, worktree=worktree, base=base, log=log,
+            summary=summary, completion=Completion(True, "adopted", summary=summary),
+        )  # fmt: skip
+        self.rec.emit("adopted", task_id, f"finished work of run {from_run} on {branch}")
+
+    def collected(
+        self, task_id: str, *, head: str, changed: Sequence[str], violations: Sequence[str]
+    ) -> None:
+        predicted = list(self.plan.task(task_id).footprint.patterns)
+        self.update(
+            task_id, head=head, changed_files=list(changed), violations=list(violations),
+            predicted_files=predicted,
+        )  # fmt: skip
+
+    def merging(self, task_id: str) -> None:
+        """Collected and clean: the work waits for the merge lane (or is merging)."""
+        self.update(task_id, state=TaskState.MERGING)
+        changed = len(self.tasks[task_id].changed_files)
+        self.rec.emit("merging", task_id, f"{changed} files changed; in the merge lane")
+
+    def verifying(self, task_id: str, pid: int | None, create_time: float | None) -> None:
+        """The gate runs: its pid is stored, so that a run cut off now can still kill it."""
+        self.update(task_id, state=TaskState.VERIFYING, pid=pid, pid_create_time=create_time)
+
+    def merged(self, task_id: str, commit: str) -> None:
+        task = self.tasks[task_id]
+        self._policy.merged(task_id)
+        unchanged = not task.changed_files
+        self.update(
+            task_id, state=TaskState.MERGED, merged_at=time.time(), merge_commit=commit,
+            **({"reason": NO_CHANGES} if unchanged else {}),
+        )  # fmt: skip
+        landed = f"into {self.target} as {commit[:12]}" + (f" ({NO_CHANGES})" if unchanged else "")
+        self.rec.emit("merged", task_id, landed)
+
+    def ended(
+        self, task_id: str, state: TaskState, reason: str, *, branch: str, detail: str = ""
+    ) -> None:
+        """The task ends unmerged in ``state``; its work is on ``branch``; dependents skip."""
+        skipped: list[str] = []
+        if self._policy.state[task_id] == TaskState.DONE:  # a failed agent ended it already
+            skipped = self._policy.not_merged(task_id, state)
+        self.update(task_id, state=state, reason=reason, branch=branch)
+        self.rec.emit(state.value, task_id, f"{detail or reason}; branch {branch} kept")
+        self._skip(skipped, task_id)
+
+    def retried(self, task_id: str, *, kept: str, reason: str) -> None:
+        """A conflicted task runs again from the new head; its first work stays on ``kept``."""
+        self._policy.retry(task_id)
+        self.update(task_id, state=TaskState.PENDING, branch=kept, reason="")
+        self.rec.emit("retry", task_id, f"{reason}; {kept} kept; retrying")
+
+    def cancel_pending(self) -> None:
+        """Ctrl-C: nothing that has not started will."""
+        for task_id in self._policy.cancel():
+            self.update(task_id, state=TaskState.CANCELLED, reason=BEFORE_START)
+
+    def _skip(self, skipped: list[str], cause: str) -> None:
+        for task_id in skipped:
+            reason = f"dependency {cause} was not merged"
+            self.update(task_id, state=TaskState.SKIPPED, reason=reason)
+            self.rec.emit("skipped", task_id, reason)
+
+    # ------------------------------------------------------------------ display
+    def rows(self) -> list[TaskRow]:
+        waiting = self._policy.waiting_reasons()
+        rows = []
+        for task in self:
+            note = task.reason or waiting.get(task.id, "")
+            if task.state == TaskState.RUNNING:
+                note = ""
+            row = TaskRow(
+                task.id, task.agent, task.state.value, task.attempt, task.started_at,
+                task.finished_at, task.worktree or "", note,
+            )  # fmt: skip
+            rows.append(row)
+        return rows
+
+    def summary(self, wall: float, target: str, max_parallel: int) -> RunSummary:
+        counts: dict[str, int] = {}
+        unmerged = []
+        for task in self:
+            counts[task.state.value] = counts.get(task.state.value, 0) + 1
+            if task.state != TaskState.MERGED:
+                unmerged.append(
+                    {
+                        "id": task.id,
+                        "state": task.state.value,
+                        "reason": task.reason,
+                        "branch": task.branch or "",
+                        "log": task.log or "",
+                    }
+                )
+        agent_time = sum(t.agent_time for t in self)
+        code = EXIT_OK if not unmerged else EXIT_UNMERGED
+        return RunSummary(
+            self.run_id, target, wall, agent_time, max_parallel, counts, unmerged, code,
+            tuple(self.rec.notes),
+        )  # fmt: skip

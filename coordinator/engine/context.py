@@ -1,0 +1,121 @@
+"""What the engine's handlers share: the run's doors, its task book, its flags and its timers.
+
+The loop (``coordinator.engine.loop``) owns one ``RunContext`` and passes it to the handler
+modules (``starting``, ``finishing``, ``merging``, ``ending``, ``interrupts``). Everything here
+is touched by the loop thread only, except what is named thread-safe: the event queue, the
+``hard`` flag, the gate switch and the locks that jobs take.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from coordinator.core.config import AgentConfig
+from coordinator.core.mergequeue import MergeQueue
+from coordinator.core.plan import Plan
+from coordinator.core.refs import branch_ref
+from coordinator.engine.book import TaskBook
+from coordinator.engine.jobs import GateSwitch, Jobs
+from coordinator.engine.launch import Prompts
+from coordinator.engine.recorder import Recorder
+from coordinator.engine.recovery import Adopted
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.markers import MarkerWatcher
+from coordinator.io.runfiles import RunFiles
+from coordinator.io.store import Store
+from coordinator.io.workcheck import CheckoutGuard
+from coordinator.io.worktrees import Worktrees
+from coordinator.project import Project
+
+if TYPE_CHECKING:
+    from coordinator.engine.gating import Round
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """Ctrl-C or SIGTERM; ``hard`` is the second one: kill at once."""
+
+    hard: bool
+
+
+@dataclass(frozen=True)
+class Timer:
+    kind: str  # "timeout", "settle", or "admission" (task_id "": look at the disk again)
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class GateStarted:
+    """The merge gate's command started for ``task_id`` (from the merge lane's thread)."""
+
+    task_id: str
+    pid: int
+    create_time: float | None
+
+
+class RunContext:
+    """One run's shared state; see the module docstring for who may touch what."""
+
+    def __init__(
+        self,
+        project: Project,
+        plan: Plan,
+        repo: GitRepo,
+        store: Store,
+        rec: Recorder,
+        book: TaskBook,
+        *,
+        run_id: str,
+        target: str,
+        adopt: Mapping[str, Adopted],
+        instances: int = 1,
+    ) -> None:
+        self.project = project
+        self.config = project.config
+        self.plan = plan
+        self.repo = repo
+        self.store = store
+        self.rec = rec
+        self.book = book
+        self.run_id = run_id
+        self.target = target
+        self.target_ref = branch_ref(target)
+        self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.files = RunFiles.create(repo.git_dir, run_id)
+        self.prompts = Prompts(project, repo, target)
+        self.attributes = self.files.union_attributes(self.config.overlap.union)
+        self.worktrees = Worktrees(repo, self.config.worktrees,
+                                   pool_size=self.config.pool_size(instances),
+                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
+        self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
+        self.jobs = Jobs(self.events)
+        self.gate = GateSwitch()
+        self.hard = threading.Event()  # a second Ctrl-C: set from any thread
+        self.stopping = False  # a first Ctrl-C: nothing new starts
+        self.adopt = dict(adopt)
+        self.admission = ""  # why new starts are held back, "" when they are not
+        self.admission_timer = False  # a look at the disk is scheduled
+        self.max_parallel = 0
+        self.checkout = CheckoutGuard(repo)
+        self.checkout.snapshot()
+        self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
+        self.timers: list[tuple[float, int, Timer]] = []
+        # the merge queue (with a gate): its rules, the round in flight, the last batch failure
+        merge = self.config.merge
+        self.queue = MergeQueue(parallel=merge.parallel or self.config.instances, batch=merge.batch)
+        self.merge_round: Round | None = None
+        self.last_gate_reason = ""
+        self._seq = itertools.count()
+
+    def add_timer(self, deadline: float, timer: Timer) -> None:
+        heapq.heappush(self.timers, (deadline, next(self._seq), timer))
+
+    def agent_config(self, task_id: str) -> AgentConfig:
+        return self.config.agents[self.plan.task(task_id).agent]

@@ -1,0 +1,197 @@
+"""An agent's work ends (marker, exit, timeout, Ctrl-C): free its slot, stop it, collect it.
+
+A done marker means done: the task's slot frees the moment the marker is read, and the settle
+job sends the agent's whole process tree SIGTERM at once and SIGKILL ``grace`` seconds later if
+anything is still alive (an agent that exited on its own only has its strays looked for). Then,
+still in the job, what the agent left is committed and compared with its footprint. The loop
+hears the result and decides whether the work lands (``coordinator.core.decisions``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.core.config import Identity
+from coordinator.core.decisions import (
+    Completion,
+    after_collect,
+    by_exit,
+    by_marker,
+    stop_grace,
+    timed_out,
+)
+from coordinator.core.footprint import violations as footprint_violations
+from coordinator.engine import ending
+from coordinator.engine.context import RunContext, Timer
+from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
+from coordinator.io.faults import crash_point
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.markers import MarkerSeen, read_marker
+from coordinator.io.workcheck import CheckoutGuard, WorkCheck, collect_work
+
+MARKER_SETTLE = 0.2  # seconds an empty marker must stay empty to mean "done"
+
+
+def on_marker(ctx: RunContext, event: MarkerSeen, *, settled: bool = False) -> None:
+    task = ctx.book.tasks.get(event.task_id)
+    if task is None or not task.agent_running:
+        return
+    content = read_marker(event.path)
+    if content is None or not content.valid:
+        return  # absent, or seen mid-write: the next event or the exit decides
+    if not settled and _is_empty(event.path):
+        # An empty file is "done", but a JSON write in progress also starts empty:
+        # look again shortly (or on the next event) before believing it.
+        ctx.add_timer(time.time() + MARKER_SETTLE, Timer("settle", task.id, task.attempt))
+        return
+    ctx.rec.note_marker_latency(task.id, event.path)
+    complete(ctx, task.id, by_marker(content))
+    crash_point("after-marker-seen")
+
+
+def on_exit(ctx: RunContext, event: AgentExited) -> None:
+    task = ctx.book.tasks.get(event.task_id)
+    if task is None or task.proc is None or task.proc.pid != event.pid:
+        return  # not this attempt's agent: an earlier one's exit, reported late
+    ctx.book.update(task.id, exited=True)
+    if task.completion is not None:
+        return  # its marker was read first; the settle job is stopping what is left
+    marker = ctx.watcher.marker_path(task.id)
+    content = read_marker(marker)
+    if content is not None and content.valid:
+        ctx.rec.note_marker_latency(task.id, marker)
+    complete(ctx, task.id, by_exit(content, event.returncode, event.error))
+    if content is not None and content.valid:
+        crash_point("after-marker-seen")
+
+
+def on_timer(ctx: RunContext, timer: Timer) -> None:
+    if timer.kind == "admission":
+        ctx.admission_timer = False  # the loop looks at the disk again next
+        return
+    task = ctx.book.tasks.get(timer.task_id)
+    if task is None or task.attempt != timer.attempt or not task.agent_running:
+        return
+    if timer.kind == "timeout":
+        complete(ctx, task.id, timed_out())
+    elif timer.kind == "settle":
+        path = ctx.watcher.marker_path(task.id)
+        on_marker(ctx, MarkerSeen(task.id, path, time.time()), settled=True)
+
+
+def complete(ctx: RunContext, task_id: str, completion: Completion) -> None:
+    """The agent's work is over: record it (its slot frees now), then stop and collect it."""
+    ctx.book.agent_finished(task_id, completion)
+    settle(ctx, task_id, stop_agent=True)
+
+
+def settle(ctx: RunContext, task_id: str, *, stop_agent: bool) -> None:
+    """Start the settle job: stop the agent's processes (unless adopted), collect its work."""
+    task = ctx.book[task_id]
+    spec = ctx.plan.task(task_id).spec
+    completion = task.completion
+    assert completion is not None and task.worktree and task.branch and task.base
+    message = f"{spec.title or task_id}\n\nWork of task {task_id} left uncommitted."
+    if not completion.ok:
+        message = f"WIP {task_id}: work left by the agent ({completion.reason})"
+    grace = stop_grace(ctx.agent_config(task_id).grace, ctx.config.grace, hard=ctx.hard.is_set())
+    job = SettleJob(
+        ctx.repo, task_id, ctx.run_id, task.proc if stop_agent else None, stop_agent, grace,
+        Path(task.worktree), task.branch, task.base, ctx.config.identity, message,
+        ctx.checkout, ctx.checkout_lock,
+    )  # fmt: skip
+    ctx.jobs.start("settle", task_id, job.run)
+
+
+@dataclass(frozen=True)
+class SettleJob:
+    """Everything the settle job needs, as values and thread-safe doors."""
+
+    repo: GitRepo
+    task_id: str
+    run_id: str
+    proc: AgentProcess | None
+    stop_agent: bool
+    grace: float
+    worktree: Path
+    branch: str
+    base: str
+    identity: Identity
+    message: str
+    checkout: CheckoutGuard
+    checkout_lock: threading.Lock
+
+    def run(self) -> Settled:
+        started = time.perf_counter()
+        killed: list[int] = []
+        if self.stop_agent:
+            killed = kill_task_processes(self.proc, self.task_id, self.run_id, timeout=self.grace)
+        crash_point("agent-stopped")
+        stopped = time.perf_counter()
+        check = collect_work(
+            self.repo, worktree=self.worktree, branch=self.branch, base=self.base,
+            identity=self.identity, message=self.message,
+        )  # fmt: skip
+        crash_point("after-commit")
+        changed = self.repo.changed_files(self.base, check.head)
+        collected = time.perf_counter()
+        with self.checkout_lock:
+            touched = self.checkout.changes()
+        return Settled(check, changed, touched, killed, stopped - started, collected - stopped)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The settle job's result: the work, what changed, and what the job had to do."""
+
+    check: WorkCheck
+    changed: list[str]
+    touched: list[str]  # paths of the user's checkout that changed meanwhile
+    killed: list[int]
+    stop_seconds: float
+    collect_seconds: float
+
+    def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
+        ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
+        ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        if self.killed:
+            ctx.rec.emit(
+                "killed", task_id, f"terminated {len(self.killed)} processes", pids=self.killed
+            )
+        for note in self.check.notes:
+            ctx.rec.emit("warning", task_id, note)
+        if self.touched:
+            touched = ", ".join(self.touched)
+            warning = f"YOUR CHECKOUT CHANGED while this task ran (not undone): {touched}"
+            ctx.rec.emit("warning", task_id, warning, paths=self.touched)
+        changed = self.changed
+        violations = footprint_violations(ctx.plan.task(task_id).footprint, changed)
+        ctx.book.collected(task_id, head=self.check.head, changed=changed, violations=violations)
+        if violations:
+            ctx.rec.emit(
+                "violation", task_id,
+                "changed outside its footprint: " + ", ".join(violations)
+                + " (by its agent, or another agent may have written into its worktree)",
+                paths=violations,
+            )  # fmt: skip
+        completion = ctx.book[task_id].completion
+        assert completion is not None
+        verdict = after_collect(
+            completion, work_ok=self.check.ok, work_reason=self.check.reason,
+            violations=violations, on_violation=ctx.config.on_violation,
+        )  # fmt: skip
+        if verdict.action == "land":
+            ctx.book.merging(task_id)
+            crash_point("merge-queued")
+        else:
+            ending.keep(ctx, task_id, verdict)
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False

@@ -1,0 +1,75 @@
+"""What a run says as it goes: events to the store and the display, and its own timings.
+
+Every event goes to the store (``coordinator status`` in another terminal reads it live) and to
+the reporter. The coordinator's own time per task and phase is kept for ``scripts/bench``: the
+loop thread times what it does itself, and jobs report how long theirs took. Task state is not
+kept here: ``coordinator.engine.book`` owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from coordinator.io.store import Store
+from coordinator.ui.display import Reporter, RunEvent
+
+
+class Recorder:
+    """The run's event log and phase timings, written through the store and the reporter."""
+
+    def __init__(self, store: Store, reporter: Reporter, run_id: str) -> None:
+        self.store = store
+        self.reporter = reporter
+        self.run_id = run_id
+        self.phases: dict[str, dict[str, float]] = {}
+        self.notes: list[str] = []
+
+    def emit(self, kind: str, task_id: str | None, message: str = "", **data: Any) -> None:
+        now = time.time()
+        with self.timed(task_id, "store"):
+            self.store.add_event(
+                self.run_id, kind, task_id=task_id, at=now, data={"message": message, **data}
+            )
+        self.reporter.event(RunEvent(kind, now, task_id, message, data))
+
+    def add_phase(
+        self, task_id: str, phase: str, seconds: float, *, end: float | None = None
+    ) -> None:
+        """Add time spent for ``task_id`` in ``phase`` (a job reports its own, ending at ``end``).
+
+        Every phase but the store's own writes is also kept in the store as a ``phase`` event
+        (its wall-clock start and end), so the HTML report can draw where a task's time went.
+        """
+        phases = self.phases.setdefault(task_id, {})
+        phases[phase] = phases.get(phase, 0.0) + seconds
+        if phase != "store":
+            ended = time.time() if end is None else end
+            span = {"phase": phase, "start": ended - seconds, "end": ended}
+            self.store.add_event(self.run_id, "phase", task_id=task_id, at=ended - seconds,
+                                 data=span)  # fmt: skip
+
+    def note_marker_latency(self, task_id: str, path: Path) -> None:
+        """Marker written (its mtime) to marker handled: the detection latency."""
+        try:
+            written = path.stat().st_mtime
+        except OSError:
+            return
+        self.phases.setdefault(task_id, {})["detect"] = max(0.0, time.time() - written)
+
+    def emit_timing(self, task_id: str) -> None:
+        phases = {k: round(v * 1000, 3) for k, v in self.phases.get(task_id, {}).items()}
+        self.emit("timing", task_id, "", phases_ms=phases)
+
+    @contextmanager
+    def timed(self, task_id: str | None, phase: str) -> Iterator[None]:
+        """Accumulate the loop thread's own time per task and phase, for ``scripts/bench``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if task_id is not None:
+                self.add_phase(task_id, phase, time.perf_counter() - start)

@@ -1,0 +1,117 @@
+"""Git's worktree and checkout commands, as a part of the git door (``GitRepo`` inherits them).
+
+Kept apart from ``gitrepo`` only for size: the command lines are still built here, inside the
+door, and run through ``GitRepo._git``/``_git_raw`` with the same options and environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from coordinator.io import gitdata
+from coordinator.io.gitdata import WorktreeInfo
+from coordinator.io.processes import ProcessResult
+
+WORKTREE_LIST = ("worktree", "list", "--porcelain", "-z")
+
+
+class WorktreeCommands:
+    """Worktrees, sparse checkouts, status and HEAD of a checkout."""
+
+    def _git_raw(
+        self, *args: str, cwd: Path | None = None, input: str | None = None,
+        env: Mapping[str, str] | None = None, ok: Sequence[int] | None = (0,),
+    ) -> ProcessResult:  # fmt: skip
+        raise NotImplementedError  # GitRepo's
+
+    def _git(
+        self, *args: str, cwd: Path | None = None, input: str | None = None,
+        env: Mapping[str, str] | None = None, check: bool = True,
+    ) -> str:  # fmt: skip
+        raise NotImplementedError  # GitRepo's
+
+    def worktree_list(self) -> list[WorktreeInfo]:
+        """Every worktree git knows, the main working tree first."""
+        return gitdata.parse_worktrees(self._git_raw(*WORKTREE_LIST).stdout)
+
+    def worktree_add(
+        self, path: Path, branch: str, commit: str, *, no_checkout: bool = False
+    ) -> None:
+        """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
+
+        An existing branch is never reused: the engine renames it out of the way first.
+        """
+        extra = ["--no-checkout"] if no_checkout else []
+        self._git("worktree", "add", "--quiet", "--no-track", *extra, "-b", branch, "--",
+                 str(path), commit)  # fmt: skip
+
+    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
+        """Without ``force`` git refuses when the worktree has changes or untracked files."""
+        self._git("worktree", "remove", *(["--force"] if force else []), "--", str(path))
+
+    def worktree_move(self, path: Path, new_path: Path) -> None:
+        self._git("worktree", "move", "--", str(path), str(new_path))
+
+    def worktree_prune(self) -> None:
+        """Forget registrations whose directories are gone (locked ones are kept)."""
+        self._git("worktree", "prune")
+
+    def worktree_add_detached(self, path: Path, commit: str) -> None:
+        """A scratch worktree at ``path`` with ``commit`` checked out and no branch."""
+        self._git("worktree", "add", "--detach", "--quiet", "--", str(path), commit)
+
+    def sparse_checkout(self, worktree: Path, patterns: Sequence[str]) -> None:
+        """Check out only ``patterns`` (gitignore-style) in a ``--no-checkout`` worktree."""
+        self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)
+        self._git("read-tree", "-mu", "HEAD", cwd=worktree)
+
+    def worktree_dirs(self, worktree: Path) -> tuple[Path, Path, Path] | None:
+        """``worktree``'s top level, common git dir and own git dir, or None when git does not
+        see a worktree there."""
+        args = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
+        proc = self._git_raw("rev-parse", *args, cwd=worktree, ok=None)
+        lines = [Path(line) for line in os.fsdecode(proc.stdout).splitlines()]
+        return (lines[0], lines[1], lines[2]) if proc.returncode == 0 and len(lines) == 3 else None
+
+    def status(self, cwd: Path, *, untracked: str = "normal", v2: bool = False,
+               submodules: bool = False, ignored: bool = False) -> bytes:  # fmt: skip
+        """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
+        changes inside submodules whatever the config says, ``ignored`` lists ignored files
+        (``!!``) too. Raises when status fails."""
+        args = ["status", "--porcelain=v2" if v2 else "--porcelain", "-z",
+                f"--untracked-files={untracked}"]  # fmt: skip
+        args += ["--ignore-submodules=none"] if submodules else []
+        args += ["--ignored"] if ignored else []
+        return self._git_raw(*args, cwd=cwd).stdout
+
+    def head_state(self, cwd: Path) -> str:
+        """HEAD's commit and the ref it is attached to, as text to compare (never raises)."""
+        proc = self._git_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=cwd, ok=None)
+        return os.fsdecode(proc.stdout)
+
+    def head_facts(self, cwd: Path, ref: str) -> tuple[str, str, str | None, str] | None:
+        """HEAD's commit and tree at ``cwd``, the ref HEAD is attached to (None: detached) and
+        the commit of ``ref`` (a full name), in one command; None when one does not resolve."""
+        args = ("HEAD^{commit}", "HEAD^{tree}", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD")
+        proc = self._git_raw("rev-parse", *args, cwd=cwd, ok=None)
+        lines = os.fsdecode(proc.stdout).split()
+        if proc.returncode != 0 or len(lines) != 4 or not ref.startswith("refs/"):
+            return None
+        head, tree, ref_commit, attached = lines
+        return head, tree, None if attached == "HEAD" else attached, ref_commit
+
+    def attached_ref(self, cwd: Path) -> str | None:
+        """The full ref HEAD is attached to at ``cwd``, None when detached."""
+        proc = self._git_raw("symbolic-ref", "-q", "HEAD", cwd=cwd, ok=(0, 1))
+        return os.fsdecode(proc.stdout).strip() or None
+
+    def attach_head(self, cwd: Path, ref: str, message: str) -> None:
+        """Point HEAD at ``ref`` without touching a file or the index."""
+        self._git("symbolic-ref", "-m", message, "HEAD", ref, cwd=cwd)
+
+    def detach_head(self, cwd: Path, message: str, head: str | None = None) -> None:
+        """Detach HEAD where it is (at ``head``, when known): its branch is free to be renamed."""
+        head = head or self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
+        self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)

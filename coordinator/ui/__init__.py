@@ -1,0 +1,1 @@
+"""What a person sees in the terminal: the live run table and the plan's tables and graphs."""

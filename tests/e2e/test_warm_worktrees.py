@@ -1,0 +1,72 @@
+"""Warm worktrees through the real CLI: reused along a chain of tasks, each agent still working
+in ``worktrees/<id>``, ignored build output kept only when asked, and ``clean`` removing them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from e2e_util import FAKE_CONFIG, E2EProject
+
+CHAIN = ("a", "b", "c", "d")
+
+
+def _chain(e2e: E2EProject, envs: Path, config: str) -> None:
+    e2e.write(".gitignore", "build/\n")
+    e2e.git("add", "-A")
+    e2e.git("commit", "-q", "-m", "ignore build output")
+    e2e.config(config + FAKE_CONFIG)
+    for before, task in zip((None, *CHAIN), CHAIN, strict=False):
+        body = (
+            f"@env {envs / task}.json\n@write out/{task}.txt {task}\n"
+            f"@write build/cache-{task} built\n@marker done"
+        )
+        e2e.spec(task, body, files=[f"out/{task}.txt"], deps=[before] if before else [])
+
+
+def _admin_dirs(e2e: E2EProject) -> list[str]:
+    admin = e2e.root / ".git" / "worktrees"
+    return sorted(p.name for p in admin.iterdir()) if admin.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reuse_ignored", [False, True])
+def test_a_chain_of_tasks_runs_in_one_reused_worktree(
+    e2e: E2EProject, tmp_path: Path, reuse_ignored: bool
+) -> None:
+    envs = tmp_path / "envs"
+    envs.mkdir()
+    _chain(e2e, envs, f"reuse_ignored = {str(reuse_ignored).lower()}\n")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    worktrees = e2e.root.resolve() / "worktrees"
+    tasks = e2e.tasks()
+    for task in CHAIN:
+        seen = json.loads((envs / f"{task}.json").read_text())
+        assert Path(seen["env"]["COORDINATOR_WORKTREE"]) == worktrees / task == Path(seen["cwd"])
+        assert Path(tasks[task]["worktree"]) == worktrees / task
+        assert e2e.git("show", f"coordinator/integration:out/{task}.txt") == f"{task}\n"
+    assert len(_admin_dirs(e2e)) == 1  # one `worktree add`, three reuses
+    [pooled] = [p for p in worktrees.iterdir()]
+    assert pooled.name == ".pool-1"
+    kept = sorted(p.name for p in (pooled / "build").iterdir())
+    assert kept == ([f"cache-{t}" for t in CHAIN] if reuse_ignored else ["cache-d"])
+    assert e2e.git("-C", str(pooled), "status", "--porcelain") == ""
+
+    cleaned = e2e.cli("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert f"removed worktree {pooled}" in cleaned.stdout
+    assert list(worktrees.iterdir()) == [] and _admin_dirs(e2e) == []
+    record = json.loads((e2e.root / ".git" / "coordinator" / "worktree-pool.json").read_text())
+    assert record["worktrees"] == []
+
+
+@pytest.mark.slow
+def test_no_pool_means_a_fresh_worktree_per_task(e2e: E2EProject, tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    envs.mkdir()
+    _chain(e2e, envs, "worktree_pool = 0\n")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _admin_dirs(e2e) == list(CHAIN)  # each task's worktree stays where it ran

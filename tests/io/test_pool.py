@@ -1,0 +1,135 @@
+"""Warm worktrees: a merged task's worktree reused for the next task, on real repositories."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gitutil import commit_file, git, head, write
+
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.pool import PoolRecord
+from coordinator.io.worktrees import Worktrees
+
+
+@pytest.fixture
+def grepo(repo: Path) -> Iterator[GitRepo]:
+    with GitRepo.discover(repo) as opened:
+        yield opened
+
+
+def pool(grepo: GitRepo, size: int = 2, *, reuse_ignored: bool = False) -> Worktrees:
+    return Worktrees(grepo, "worktrees", pool_size=size, reuse_ignored=reuse_ignored)
+
+
+def record(repo: Path) -> list[str]:
+    path = repo / ".git" / "coordinator" / "worktree-pool.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"worktrees": []}
+    return [Path(entry["path"]).name for entry in data["worktrees"]]
+
+
+def test_a_released_worktree_is_reused_rewriting_only_what_differs(
+    repo: Path, grepo: GitRepo
+) -> None:
+    write(repo, ".gitignore", "build/\n")
+    write(repo, "keep.txt", "same\n")
+    write(repo, "change.txt", "one\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "files")
+    first = head(repo)
+    trees = pool(grepo)
+    a = trees.create("a", "coordinator/task/a", first)
+    write(a, "build/out.o", "binary")  # ignored build output
+    kept_inode = (a / "keep.txt").stat().st_ino
+    assert trees.release("a")
+    assert not a.exists() and record(repo) == [".pool-1"]
+    second = commit_file(repo, "change.txt", "two\n")
+    b = trees.create("b", "coordinator/task/b", second)
+    assert b == repo.resolve() / "worktrees" / "b"
+    assert record(repo) == []
+    assert (b / "keep.txt").stat().st_ino == kept_inode  # not rewritten
+    assert (b / "change.txt").read_text() == "two\n"
+    assert not (b / "build").exists()  # reuse_ignored = false: a clean start
+    assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
+    assert git(b, "rev-parse", "HEAD").strip() == second
+    assert git(b, "status", "--porcelain", "--ignored") == ""
+    assert git(repo, "rev-parse", "coordinator/task/a").strip() == first  # a's branch stays
+
+
+def test_reuse_ignored_keeps_build_output(repo: Path, grepo: GitRepo) -> None:
+    write(repo, ".gitignore", "node_modules/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ignore")
+    trees = pool(grepo, reuse_ignored=True)
+    a = trees.create("a", "coordinator/task/a", head(repo))
+    write(a, "node_modules/pkg/index.js", "x")
+    assert trees.release("a")
+    b = trees.create("b", "coordinator/task/b", head(repo))
+    assert (b / "node_modules" / "pkg" / "index.js").read_text() == "x"
+
+
+def test_release_refuses_when_full_off_or_sparse(repo: Path, grepo: GitRepo) -> None:
+    base = head(repo)
+    off = Worktrees(grepo, "worktrees")
+    off.create("a", "coordinator/task/a", base)
+    assert not off.release("a")
+    trees = pool(grepo, size=1)
+    assert trees.release("a")
+    trees.create("b", "coordinator/task/b", base)  # takes the pooled one
+    trees.create("c", "coordinator/task/c", base)
+    assert trees.release("b")
+    assert not trees.release("c")  # full: c stays where it is, on its branch
+    assert (repo / "worktrees" / "c").is_dir()
+    trees.create("s", "coordinator/task/s", base, sparse=["README.md"])
+    trees.remove_pool()
+    assert not trees.release("s")
+
+
+def test_a_pooled_worktree_holding_files_is_set_aside_not_cleaned(
+    repo: Path, grepo: GitRepo
+) -> None:
+    trees = pool(grepo)
+    a = trees.create("a", "coordinator/task/a", head(repo))
+    assert trees.release("a")
+    stray = repo / "worktrees" / ".pool-1" / "written-later.txt"
+    write(stray.parent, stray.name, "someone's work")
+    b = trees.create("b", "coordinator/task/b", head(repo))
+    assert not (b / "written-later.txt").exists()  # a fresh worktree instead
+    aside = list((repo / "worktrees").glob(".stale-*/written-later.txt"))
+    assert [p.read_text() for p in aside] == ["someone's work"]
+    assert not a.exists()
+
+
+def test_reconcile_finds_lost_pooled_worktrees_and_forgets_gone_ones(
+    repo: Path, grepo: GitRepo
+) -> None:
+    trees = pool(grepo, size=3)
+    for task in ("a", "b"):
+        trees.create(task, f"coordinator/task/{task}", head(repo))
+    assert trees.release("a") and trees.release("b")
+    assert record(repo) == [".pool-1", ".pool-2"]
+    PoolRecord(repo / ".git" / "coordinator" / "worktree-pool.json").write([])  # a cut-off write
+    notes = trees.reconcile_pool()
+    assert record(repo) == [".pool-1", ".pool-2"]
+    assert len(notes) == 2 and "found again" in notes[0]
+    git(repo, "worktree", "remove", "--force", str(repo / "worktrees" / ".pool-1"))
+    trees.reconcile_pool()
+    assert record(repo) == [".pool-2"]
+    git(repo / "worktrees" / ".pool-2", "switch", "-q", "-c", "someone")  # no longer idle
+    assert "not clean" in " ".join(trees.reconcile_pool())
+    assert record(repo) == []
+
+
+def test_remove_pool_and_a_smaller_pool(repo: Path, grepo: GitRepo) -> None:
+    trees = pool(grepo, size=3)
+    for task in ("a", "b", "c"):
+        trees.create(task, f"coordinator/task/{task}", head(repo))
+    assert all(trees.release(task) for task in ("a", "b", "c"))
+    pool(grepo, size=1).reconcile_pool()
+    assert record(repo) == [".pool-1"]
+    assert sorted(p.name for p in (repo / "worktrees").iterdir()) == [".pool-1"]
+    removed = trees.remove_pool()
+    assert [Path(p).name for p in removed] == [".pool-1"]
+    assert record(repo) == [] and list((repo / "worktrees").iterdir()) == []
