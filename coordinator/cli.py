@@ -53,10 +53,11 @@ from coordinator.report import plan_page, run_page, write_run_report
 from coordinator.ui.display import Reporter, make_reporter
 from coordinator.ui.plan_output import (
     DEFAULT_ROWS,
-    render_dot,
-    render_json,
-    render_mermaid,
+    iter_dot,
+    iter_json,
+    iter_mermaid,
     render_text,
+    write_lines,
 )
 
 
@@ -102,11 +103,12 @@ def plan(
     if fmt == "json":
         extra = {"target": view.target, "already_merged": list(view.merged),
                  "reverted": list(view.reverted)}  # fmt: skip
-        click.echo(render_json(the_plan, schedule, n, warnings=view.warnings, extra=extra))
+        write_lines(sys.stdout, iter_json(the_plan, schedule, n, warnings=view.warnings,
+                                          extra=extra))  # fmt: skip
     elif fmt == "dot":
-        click.echo(render_dot(the_plan), nl=False)
+        write_lines(sys.stdout, iter_dot(the_plan))
     elif fmt == "mermaid":
-        click.echo(render_mermaid(the_plan), nl=False)
+        write_lines(sys.stdout, iter_mermaid(the_plan))
     elif fmt == "html":
         click.echo(plan_page(the_plan, schedule, n), nl=False)
     elif not the_plan.tasks and view.notes():

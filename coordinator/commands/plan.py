@@ -78,7 +78,8 @@ def plan_project(
                 build_plan(specs, config, project.repo_paths)  # every spec is still checked
                 specs = select(specs, (), {*merged, *reverted})
         plan = build_plan(
-            specs, config, project.repo_paths, instances=n, caps=caps, predictor=project.predictor
+            specs, config, project.repo_paths, instances=n, caps=caps, predictor=project.predictor,
+            history=project.history,
         )
         schedule = simulate(plan, instances=n, caps=caps)
     warnings = [*plan.warnings, *filter(None, [missing_estimates(plan)])]

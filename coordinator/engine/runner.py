@@ -285,7 +285,8 @@ def _run_locked(
         project = load_project(probe.root, target=target)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
         plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
-                          caps=caps, predictor=project.predictor)  # fmt: skip
+                          caps=caps, predictor=project.predictor,
+                          history=project.history)  # fmt: skip
         run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
         store.create_run(
