@@ -69,10 +69,8 @@ class Project:
     @functools.cached_property
     def history(self) -> DurationHistory:
         """Durations of the successful attempts the store recorded, for learned estimates.
-
-        Read on first use and only for valid specs: bad input must not even touch the store
-        (a SQLite reader writes its shared-memory index beside it). Without ``instances``
-        (``validate``, checks before a run) nothing is simulated, so ``plan`` skips it."""
+        Read on first use, after the specs pass: bad input must not even touch the store (a
+        SQLite reader writes its shared-memory index beside it)."""
         check_specs(self.specs, self.config)  # raises what build_plan would
         return DurationHistory.of(read_past_attempts(store_path(self.git_dir)))
 
