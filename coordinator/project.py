@@ -26,7 +26,7 @@ from coordinator.core.prediction import Predictor
 from coordinator.core.prompt import DEFAULT_TEMPLATE, template_problem
 from coordinator.core.refs import branch_ref
 from coordinator.core.rules import validate_repo_path
-from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file, validate_specs
+from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.indexcache import load_predictor, needs_index
@@ -61,16 +61,17 @@ class Project:
         and only for valid specs: bad input must leave ``.git/coordinator/`` untouched."""
         if self.base is None or not needs_index(self.specs, self.config):
             return None
-        if validate_specs(self.specs, self.config.agents.keys()):
+        try:
+            check_specs(self.specs, self.config)  # a cycle too: the index reads the store
+        except InputError:
             return None  # build_plan reports the problems
         with GitRepo.discover(self.root) as repo:
             return load_predictor(repo, self.base, self.config)
 
     @functools.cached_property
     def history(self) -> DurationHistory:
-        """Durations of the successful attempts the store recorded, for learned estimates.
-        Read on first use, after the specs pass: bad input must not even touch the store (a
-        SQLite reader writes its shared-memory index beside it)."""
+        """Past attempts' durations, for learned estimates; read after the specs pass: bad
+        input must not touch the store (a SQLite reader writes its index beside it)."""
         check_specs(self.specs, self.config)  # raises what build_plan would
         return DurationHistory.of(read_past_attempts(store_path(self.git_dir)))
 
@@ -78,14 +79,9 @@ class Project:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
         return build_plan(
-            self.specs,
-            self.config,
-            self.repo_paths,
-            instances=instances,
-            caps=caps,
-            predictor=self.predictor,
-            history=self.history if instances is not None else None,
-        )
+            self.specs, self.config, self.repo_paths, instances=instances, caps=caps,
+            predictor=self.predictor, history=self.history if instances is not None else None,
+        )  # fmt: skip
 
 
 def read_config(root: Path) -> tuple[Config, str]:
