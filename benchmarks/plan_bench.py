@@ -41,6 +41,7 @@ from coordinator.core.gcpause import gc_paused
 from coordinator.core.models import TaskSpec
 from coordinator.core.ordering import choose_rank
 from coordinator.core.planner import build_plan
+from coordinator.core.policy import shared_claims
 from coordinator.core.simulate import simulate
 from coordinator.core.specs import parse_spec_file
 
@@ -48,7 +49,9 @@ SIZES = (1_000, 10_000, 50_000)
 QUICK_SIZES = (200, 1_000)
 FILES = 1_000
 INSTANCES = 8
-TARGET_SECONDS = {10_000: 2.0}
+TARGET_SECONDS = {10_000: 2.0, 50_000: 10.0}
+TARGET_MB = {50_000: 1024}
+LARGE_SIZES = (50_000,)
 STAGES = ("parse", "plan", "rank", "simulate", "conflicts")
 CLI_SIZES = (1_000, 10_000)
 CLI_COMMANDS = {"validate": ["validate"], "plan --format json": ["plan", "--format", "json"]}
@@ -77,6 +80,7 @@ def child(n: int) -> dict[str, Any]:
     repo = RepoPaths.from_files(f"src/m{i:04d}.py" for i in range(FILES))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stages: dict[str, float] = {}
+    cpu_started = time.process_time()
 
     started = time.perf_counter()
     specs: list[TaskSpec] = []
@@ -100,6 +104,7 @@ def child(n: int) -> dict[str, Any]:
     started = time.perf_counter()
     conflicts = len(plan.conflicts)
     stages["conflicts"] = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
 
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
@@ -107,10 +112,11 @@ def child(n: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "tasks": n,
         "edges": sum(len(s.depends_on) for s in specs),
-        "overlapping_pairs": sum(len(v) for v in plan.overlaps.values()) // 2,
+        "overlapping_pairs": shared_claims(plan).pair_count(),
         "conflicts": conflicts,
         "seconds": stages,
         "total_seconds": sum(stages.values()),
+        "cpu_seconds": cpu_seconds,
         "peak_rss_mb": rss_after / 1024,
         "rss_before_load_mb": rss_before / 1024,
         "makespan_over_lb": schedule.makespan / schedule.lower_bound,
@@ -153,41 +159,56 @@ def measure_cli(n: int) -> dict[str, Any]:
     """Wall time of each of ``CLI_COMMANDS`` on a fresh n-task repository, output discarded."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    seconds = {}
+    seconds, peak_mb = {}, {}
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)
         write_repo(root, n)
         for name, args in CLI_COMMANDS.items():
             started = time.perf_counter()
-            subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "coordinator.cli", *args],
                 cwd=root,
                 env=env,
-                check=True,
                 stdout=subprocess.DEVNULL,
             )
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
             seconds[name] = time.perf_counter() - started
-    return {"tasks": n, "seconds": seconds, "load_average": os.getloadavg()[0]}
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise RuntimeError(f"coordinator {name} exited {proc.returncode}")
+            peak_mb[name] = usage.ru_maxrss / 1024
+    return {
+        "tasks": n,
+        "seconds": seconds,
+        "peak_rss_mb": peak_mb,
+        "load_average": os.getloadavg()[0],
+    }
 
 
-CLI_HEADERS = ("tasks", *CLI_COMMANDS, "load")
+CLI_HEADERS = ("tasks", *CLI_COMMANDS, *(f"{k} peak MB" for k in CLI_COMMANDS), "load")
 
 
 def render_cli(rows: list[dict[str, Any]]) -> str:
     table = [
-        [r["tasks"], *(f"{r['seconds'][k]:.2f}" for k in CLI_COMMANDS), f"{r['load_average']:.1f}"]
+        [
+            r["tasks"],
+            *(f"{r['seconds'][k]:.2f}" for k in CLI_COMMANDS),
+            *(f"{r['peak_rss_mb'][k]:.0f}" for k in CLI_COMMANDS),
+            f"{r['load_average']:.1f}",
+        ]
         for r in rows
     ]
     caption = (
         "Seconds of wall time per command, each a fresh process in a real repository: start-up, "
-        "reading the spec files, planning and writing the output (to /dev/null)."
+        "reading the spec files, planning and writing the output (to /dev/null); peak resident "
+        "memory of each command's process."
     )
     title = "## plan: the commands end to end"
     return "\n".join([title, "", caption, "", markdown_table(CLI_HEADERS, table)])
 
 
 HEADERS = ("tasks", "overlapping pairs", "parse", "plan", "rank", "simulate", "conflicts", "total",
-           "us/task", "peak RSS MB (+load)", "growth", "target", "load")  # fmt: skip
+           "cpu", "us/task", "peak RSS MB (+load)", "growth", "target", "load")  # fmt: skip
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -202,19 +223,26 @@ def render(rows: list[dict[str, Any]]) -> str:
                 f"x{r['total_seconds'] / before['total_seconds']:.1f} time "
                 f"for x{r['tasks'] / before['tasks']:.0f} tasks"
             )
+        verdicts = []
         target = TARGET_SECONDS.get(r["tasks"])
-        verdict = ""
         if target is not None:
-            verdict = f"{'under' if r['total_seconds'] < target else 'OVER'} {target:.0f} s"
+            verdicts.append(f"{'under' if r['total_seconds'] < target else 'OVER'} {target:.0f} s")
+        target_mb = TARGET_MB.get(r["tasks"])
+        if target_mb is not None:
+            over = r["peak_rss_mb"] >= target_mb
+            verdicts.append(f"{'OVER' if over else 'under'} {target_mb / 1024:.0f} GB")
+        verdict = ", ".join(verdicts)
         table.append([
             r["tasks"], r["overlapping_pairs"], *(f"{s[k]:.2f}" for k in STAGES),
-            f"{r['total_seconds']:.2f}", f"{1e6 * r['total_seconds'] / r['tasks']:.0f}",
+            f"{r['total_seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
+            f"{1e6 * r['total_seconds'] / r['tasks']:.0f}",
             f"{r['peak_rss_mb']:.0f} (+{r['peak_rss_mb'] - r['rss_before_load_mb']:.0f})",
             growth, verdict, f"{r['load_average']:.1f}",
         ])  # fmt: skip
     caption = (
         f"Each size in its own subprocess; rank = choose_rank for {INSTANCES} slots; seconds. "
-        "load = 1-minute load average as the size finished: timings stretch with it."
+        "load = 1-minute load average as the size finished: timings stretch with it; cpu = the "
+        "CPU seconds the process spent on all the stages, which a busy machine stretches less."
     )
     title = "## plan: load + plan time and peak memory by size"
     return "\n".join([title, "", caption, "", markdown_table(HEADERS, table)])
@@ -223,6 +251,9 @@ def render(rows: list[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench plan", description=__doc__)
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument(
+        "--large", action="store_true", help=f"sizes {LARGE_SIZES} only (the scaling goal)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--sizes", type=int, nargs="+", help="task counts to measure")
     parser.add_argument(
@@ -235,12 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child is not None:
         print(json.dumps(child(args.child)))
         return 0
-    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else LARGE_SIZES if args.large else SIZES)
     rows = [measure(n) for n in sizes]
     result: dict[str, Any] = {"sizes": rows}
     markdown = render(rows)
     if args.cli:
-        cli_sizes = args.sizes or (QUICK_SIZES if args.quick else CLI_SIZES)
+        cli_sizes = args.sizes or (
+            QUICK_SIZES if args.quick else LARGE_SIZES if args.large else CLI_SIZES
+        )
         result["commands"] = [measure_cli(n) for n in cli_sizes]
         markdown += "\n\n" + render_cli(result["commands"])
     emit(result, markdown, args.json)

@@ -4,8 +4,12 @@ Every strategy is simulated by ``coordinator.core.simulate`` with the real ``Sch
 true durations, so all of them respect dependencies, footprint conflicts and agent caps; they
 differ only in start order and barriers (``benchmarks.strategies``). "ours" is the plan as
 ``coordinator plan`` builds it for N slots (``build_plan(..., instances=N, caps=...)``, which
-chooses ``rank`` by simulating candidate orders on the *estimates*); "ours~" builds that plan
-from estimates off by a lognormal factor (sigma 0.5) and then runs it on the true durations.
+chooses ``rank`` by simulating candidate orders on the *estimates*), run as the engine runs it:
+re-planning the waiting tasks whenever a duration parts from its estimate
+(``coordinator.core.replan``); "ours~" builds that plan from estimates off by a lognormal factor
+(sigma 0.5) and then runs it on the true durations. "ours0" and "ours0~" are the same plans run
+with the order fixed up front, as the policy did before re-planning: the before/after pair of
+the robustness goal, measured in one run.
 
 The reference ("best known") is the shortest makespan any method found for the instance: every
 strategy here, the best of many random priority orders, and a local search from that best
@@ -28,20 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import strategies as st
-from benchmarks.common import REPO_ROOT, emit, markdown_table, mean, noisy, plan_for
+from benchmarks.common import REPO_ROOT, emit, noisy, plan_for
 from benchmarks.families import GENERATED, Instance, history_instances
+from benchmarks.schedule_report import render, summarise
 from coordinator.core.plan import Plan
 from coordinator.core.simulate import lower_bound, simple_lower_bound
 
 SIZES = (2, 3, 4, 8)
 FAMILIES = (*GENERATED, "git")
-# Columns, in table order. "ours" must beat or tie the others (per instance, within 1%).
-STRATEGIES = ("seq", "layers", "fifo", "batches", "cp", "ours", "cp~", "ours~")
-# What each strategy of ours is compared with: the same information, or none at all.
-RIVALS = {
-    "ours": ("seq", "layers", "fifo", "batches", "cp"),
-    "ours~": ("seq", "layers", "fifo", "batches", "cp~"),
-}
 
 
 @dataclass(frozen=True)
@@ -86,8 +84,8 @@ def measure(job: tuple[Instance, int, Settings]) -> dict[str, Any]:
     ours_noisy = plan_for(instance, estimates, instances=n, caps=caps)
     guessed = plan_for(instance, estimates)
 
-    def run(plan: Plan) -> float:
-        return st.makespan(plan, n, caps, true)
+    def run(plan: Plan, replan: bool = False) -> float:
+        return st.makespan(plan, n, caps, true, replan=replan)
 
     result = {
         "seq": st.sequential(true),
@@ -95,9 +93,11 @@ def measure(job: tuple[Instance, int, Settings]) -> dict[str, Any]:
         "fifo": run(st.fifo(exact)),
         "batches": run(st.batches(exact, n)),
         "cp": run(st.critical_path(exact)),
-        "ours": run(ours),
+        "ours": run(ours, replan=True),
         "cp~": run(st.critical_path(guessed)),
-        "ours~": run(ours_noisy),
+        "ours~": run(ours_noisy, replan=True),
+        "ours0": run(ours),
+        "ours0~": run(ours_noisy),
     }
     searched = _reference_search(exact, n, caps, true, settings, instance)
     return {
@@ -171,145 +171,6 @@ def run(settings: Settings, jobs: int = 1) -> dict[str, Any]:
     }
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per family and N: ratios to the tight bound and to the reference, speedups, losses."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["family"], row["n"]), []).append(row)
-    summary = []
-    for (family, n), group in groups.items():
-        entry: dict[str, Any] = {
-            "family": family,
-            "n": n,
-            "instances": len(group),
-            "tasks": mean([r["tasks"] for r in group]),
-        }
-        for name in STRATEGIES:
-            over_lb = [r["makespan"][name] / r["lb"] for r in group]
-            over_best = [r["makespan"][name] / r["best_known"] for r in group]
-            speedup = [r["makespan"]["seq"] / r["makespan"][name] for r in group]
-            entry[name] = {
-                "over_lb_mean": mean(over_lb),
-                "over_lb_worst": max(over_lb),
-                "over_best_mean": mean(over_best),
-                "over_best_worst": max(over_best),
-                "speedup_mean": mean(speedup),
-            }
-        entry["best_known_over_lb_mean"] = mean([r["best_known"] / r["lb"] for r in group])
-        entry["lb_over_simple_lb_mean"] = mean([r["lb"] / r["simple_lb"] for r in group])
-        entry["rank_ms_mean"] = 1000 * mean([r["rank_seconds"] for r in group])
-        for ours, rivals in RIVALS.items():
-            entry[f"{ours}_beaten"] = _beaten(group, ours, rivals)
-        summary.append(entry)
-    return summary
-
-
-def _beaten(group: list[dict[str, Any]], ours: str, rivals: Sequence[str]) -> dict[str, Any]:
-    """On how many instances a rival finished sooner than ``ours``, and by how much at worst."""
-    margins = []
-    worst_by = ""
-    worst = 0.0
-    for row in group:
-        mine = row["makespan"][ours]
-        for rival in rivals:
-            margin = mine / row["makespan"][rival] - 1.0
-            if margin > worst:
-                worst, worst_by = margin, f"{rival} on #{row['index']}"
-        margins.append(max(mine / row["makespan"][r] - 1.0 for r in rivals))
-    return {
-        "instances": sum(1 for m in margins if m > 1e-9),
-        "over_1pct": sum(1 for m in margins if m > 0.01),
-        "worst_margin": worst,
-        "worst_by": worst_by,
-    }
-
-
-def render(result: dict[str, Any]) -> str:
-    summary = result["summary"]
-    s = result["settings"]
-    rows_lb, rows_speed, rows_ours = [], [], []
-    for e in summary:
-        key = [e["family"], e["n"]]
-        rows_lb.append(
-            [
-                *key,
-                *(
-                    f"{e[k]['over_lb_mean']:.3f} ({e[k]['over_lb_worst']:.3f})"
-                    for k in STRATEGIES[1:]
-                ),
-                f"{e['best_known_over_lb_mean']:.3f}",
-            ]
-        )
-        rows_speed.append([*key, *(f"{e[k]['speedup_mean']:.2f}" for k in STRATEGIES[1:])])
-        b, bn = e["ours_beaten"], e["ours~_beaten"]
-        rows_ours.append(
-            [
-                *key,
-                e["instances"],
-                f"{e['tasks']:.0f}",
-                f"{e['ours']['over_best_mean']:.4f} ({e['ours']['over_best_worst']:.4f})",
-                f"{b['instances']} / {b['over_1pct']}",
-                _margin(b),
-                f"{e['ours~']['over_best_mean']:.4f} ({e['ours~']['over_best_worst']:.4f})",
-                f"{bn['instances']} / {bn['over_1pct']}",
-                _margin(bn),
-                f"{e['best_known_over_lb_mean']:.3f}",
-                f"{e['lb_over_simple_lb_mean']:.3f}",
-                f"{e['rank_ms_mean']:.0f}",
-            ]
-        )
-    names = list(STRATEGIES[1:])
-    out = [
-        "## schedule: makespan / tight lower bound, mean (worst)",
-        "",
-        f"{s['count']} instances per family (fewer for git if its history is short), "
-        f"noise sigma {s['noise_sigma']}; LB = simulate.lower_bound (tight). "
-        "`~` = plan built on noisy estimates, run on true durations.",
-        "",
-        markdown_table(["family", "N", *names, "best known"], rows_lb),
-        "",
-        "## schedule: speedup over sequential (mean)",
-        "",
-        markdown_table(["family", "N", *names], rows_speed),
-        "",
-        "## schedule: ours against the best known schedule and the other strategies",
-        "",
-        "best known = min(all strategies, best of "
-        f"{s['random_orders']} random orders + {s['polish']} perturbations). "
-        "beaten = instances where a rival (seq, layers, fifo, batches, cp; cp~ for ours~) "
-        "finished sooner: any / by more than 1%.",
-        "",
-        markdown_table(
-            [
-                "family",
-                "N",
-                "inst",
-                "tasks",
-                "ours/best mean (worst)",
-                "beaten",
-                "worst loss",
-                "ours~/best mean (worst)",
-                "beaten~",
-                "worst loss~",
-                "best/LB",
-                "LB/simple LB",
-                "plan ms",
-            ],
-            rows_ours,
-        ),
-        "",
-        f"({result['seconds']:.1f} s, load average {result['load_average']:.1f}; plan ms is the"
-        " time build_plan took with the rank for N slots, and stretches with the load)",
-    ]
-    return "\n".join(out)
-
-
-def _margin(beaten: dict[str, Any]) -> str:
-    if beaten["worst_margin"] <= 1e-9:
-        return "-"
-    return f"{100 * beaten['worst_margin']:.1f}% ({beaten['worst_by']})"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench schedule", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3 small instances, N = 2 and 3")
@@ -318,11 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--family", action="append", choices=FAMILIES, help="only these")
     parser.add_argument("--count", type=int, help="instances per family")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--instances", type=int, nargs="+", dest="sizes", help=f"slot counts N (default {SIZES})"
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
     settings = Settings(
         count=args.count or settings.count,
-        sizes=settings.sizes,
+        sizes=tuple(args.sizes) if args.sizes else settings.sizes,
         scale=settings.scale,
         random_orders=settings.random_orders,
         polish=settings.polish,

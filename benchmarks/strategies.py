@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from coordinator.core.graph import remaining_path
 from coordinator.core.models import Footprint, Task, TaskSpec
 from coordinator.core.plan import Plan
+from coordinator.core.replan import Replanner
 from coordinator.core.simulate import finish_times
 
 BARRIER_AGENT = "~barrier"
@@ -67,7 +68,6 @@ def with_barriers(plan: Plan, groups: Sequence[Sequence[str]]) -> Plan:
     tasks: list[Task] = []
     deps: dict[str, tuple[str, ...]] = {}
     weights = dict(plan.weights)
-    overlaps = dict(plan.overlaps)
     barrier: str | None = None
     for k, group in enumerate(groups):
         for task_id in group:
@@ -80,7 +80,6 @@ def with_barriers(plan: Plan, groups: Sequence[Sequence[str]]) -> Plan:
         tasks.append(Task(spec, Footprint()))
         deps[barrier] = tuple(group)
         weights[barrier] = 0.0
-        overlaps[barrier] = frozenset()
     ids = [t.id for t in tasks]
     dependents: dict[str, list[str]] = {t: [] for t in ids}
     for task_id in ids:
@@ -91,18 +90,28 @@ def with_barriers(plan: Plan, groups: Sequence[Sequence[str]]) -> Plan:
         tasks=tuple(tasks),
         deps=deps,
         dependents={t: tuple(users) for t, users in dependents.items()},
-        overlaps=overlaps,
-        weights=weights,
+        weights=weights,  # barriers own no claim: ``plan.overlaps`` does not know them
         remaining=remaining_path(ids, deps, weights),
         rank={task_id: i for i, task_id in enumerate(ids)},
     )
 
 
 def makespan(
-    plan: Plan, instances: int, caps: Mapping[str, int], durations: Mapping[str, float]
+    plan: Plan,
+    instances: int,
+    caps: Mapping[str, int],
+    durations: Mapping[str, float],
+    *,
+    replan: bool = False,
 ) -> float:
-    """Simulated makespan with the true ``durations`` (barriers take their zero weight)."""
-    return finish_times(plan, instances=instances, caps=caps, durations=durations)[0]
+    """Simulated makespan with the true ``durations`` (barriers take their zero weight).
+
+    ``replan``: re-plan the waiting tasks as durations come in, as the engine does.
+    """
+    adjuster = Replanner(plan, instances=instances, caps=caps) if replan else None
+    return finish_times(
+        plan, instances=instances, caps=caps, durations=durations, adjuster=adjuster
+    )[0]
 
 
 def sequential(durations: Mapping[str, float]) -> float:

@@ -32,7 +32,7 @@ from coordinator.commands.land import land as land_target
 from coordinator.commands.land import revert as revert_task
 from coordinator.commands.logs import follow as follow_logs
 from coordinator.commands.logs import show as show_logs
-from coordinator.commands.plan import plan_project
+from coordinator.commands.plan import plan_project, show_plan
 from coordinator.commands.review import (
     landed,
     render_markdown,
@@ -49,15 +49,9 @@ from coordinator.engine.runner import RunRequest, RunResult
 from coordinator.engine.runner import run as run_project
 from coordinator.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CoordinatorError, InputError
 from coordinator.project import check_target, repo_root
-from coordinator.report import plan_page, run_page, write_run_report
+from coordinator.report import run_page, write_run_report
 from coordinator.ui.display import Reporter, make_reporter
-from coordinator.ui.plan_output import (
-    DEFAULT_ROWS,
-    render_dot,
-    render_json,
-    render_mermaid,
-    render_text,
-)
+from coordinator.ui.plan_output import DEFAULT_ROWS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,22 +92,7 @@ def plan(
 ) -> None:
     """Show what is left to run: tasks, footprints, conflicts, critical path, a schedule."""
     view = plan_project(repo_path, base=base, instances=instances, everything=everything)
-    the_plan, schedule, n = view.plan, view.schedule, view.instances
-    if fmt == "json":
-        extra = {"target": view.target, "already_merged": list(view.merged),
-                 "reverted": list(view.reverted)}  # fmt: skip
-        click.echo(render_json(the_plan, schedule, n, warnings=view.warnings, extra=extra))
-    elif fmt == "dot":
-        click.echo(render_dot(the_plan), nl=False)
-    elif fmt == "mermaid":
-        click.echo(render_mermaid(the_plan), nl=False)
-    elif fmt == "html":
-        click.echo(plan_page(the_plan, schedule, n), nl=False)
-    elif not the_plan.tasks and view.notes():
-        click.echo(view.notes()[0])
-    else:
-        render_text(Console(), the_plan, schedule, n, limit=limit, notes=view.notes(),
-                    warnings=view.warnings)  # fmt: skip
+    show_plan(view, fmt, sys.stdout, limit=limit)
 
 
 @cli.command()

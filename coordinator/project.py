@@ -16,19 +16,22 @@ from typing import Any
 
 from coordinator.core.argv import MAX_ARGUMENT_BYTES, placeholders_in
 from coordinator.core.config import BRANCH_FIX, Config, branch_problem, parse_config
+from coordinator.core.estimates import DurationHistory
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.gcpause import batch
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
-from coordinator.core.planner import build_plan
+from coordinator.core.planner import build_plan, check_specs
 from coordinator.core.prediction import Predictor
 from coordinator.core.prompt import DEFAULT_TEMPLATE, template_problem
 from coordinator.core.refs import branch_ref
 from coordinator.core.rules import validate_repo_path
-from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file, validate_specs
+from coordinator.core.specs import SPEC_SUFFIXES, field_label, parse_spec_file
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.indexcache import load_predictor, needs_index
+from coordinator.io.pastattempts import read_past_attempts
+from coordinator.io.runfiles import store_path
 from coordinator.io.worktrees import worktrees_path
 
 CONFIG_FILE = "coordinator.toml"
@@ -58,22 +61,27 @@ class Project:
         and only for valid specs: bad input must leave ``.git/coordinator/`` untouched."""
         if self.base is None or not needs_index(self.specs, self.config):
             return None
-        if validate_specs(self.specs, self.config.agents.keys()):
+        try:
+            check_specs(self.specs, self.config)  # a cycle too: the index reads the store
+        except InputError:
             return None  # build_plan reports the problems
         with GitRepo.discover(self.root) as repo:
             return load_predictor(repo, self.base, self.config)
+
+    @functools.cached_property
+    def history(self) -> DurationHistory:
+        """Past attempts' durations, for learned estimates; read after the specs pass: bad
+        input must not touch the store (a SQLite reader writes its index beside it)."""
+        check_specs(self.specs, self.config)  # raises what build_plan would
+        return DurationHistory.of(read_past_attempts(store_path(self.git_dir)))
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
         caps = {name: self.config.agent_cap(name) for name in self.config.agents}
         return build_plan(
-            self.specs,
-            self.config,
-            self.repo_paths,
-            instances=instances,
-            caps=caps,
-            predictor=self.predictor,
-        )
+            self.specs, self.config, self.repo_paths, instances=instances, caps=caps,
+            predictor=self.predictor, history=self.history if instances is not None else None,
+        )  # fmt: skip
 
 
 def read_config(root: Path) -> tuple[Config, str]:

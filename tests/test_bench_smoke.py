@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import plan_bench, schedule_bench  # noqa: E402
+from benchmarks import plan_bench, schedule_bench, schedule_report  # noqa: E402
 from benchmarks.families import GENERATED  # noqa: E402
 
 
@@ -31,13 +31,15 @@ def test_schedule_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(GENERATED) <= families  # git too when the checkout has history
     for row in rows:
         made = row["makespan"]
-        assert set(made) == set(schedule_bench.STRATEGIES)
+        assert set(made) == set(schedule_report.STRATEGIES)
         assert row["simple_lb"] <= row["lb"] * (1 + 1e-9)
         assert row["best_known"] <= min(made.values())
         for name, value in made.items():
             assert value >= row["lb"] * (1 - 1e-9), name
         assert made["ours"] <= made["cp"] * (1 + 1e-9)  # chosen on these very durations
         assert made["ours"] <= made["fifo"] * (1 + 1e-9)
+        # exact estimates: nothing parts from them, so re-planning changes nothing
+        assert made["ours"] == made["ours0"]
         # the target: no other strategy ahead of ours by more than 1% on any instance
         rivals = [v for k, v in made.items() if k != "ours" and not k.endswith("~")]
         assert made["ours"] <= min(rivals) * 1.01, (row["family"], row["n"], made)
@@ -45,6 +47,8 @@ def test_schedule_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
         (r["family"], r["n"]) for r in rows
     }
     assert "ours_beaten" in result["summary"][0]
+    margin = result["summary"][0]["ours~_mean_margin"]
+    assert margin["rival"] in schedule_report.RIVALS["ours~"] and margin["margin"] > -1
     assert all(e["ours_beaten"]["over_1pct"] == 0 for e in result["summary"])
 
 
@@ -52,6 +56,7 @@ def test_schedule_bench_tables(capsys: pytest.CaptureFixture[str]) -> None:
     assert schedule_bench.main(["--quick", "--family", "fan", "--count", "1"]) == 0
     out = capsys.readouterr().out
     assert "| fan | 2 |" in out and "makespan / tight lower bound" in out
+    assert "robustness to wrong estimates" in out and "goal at N = 3" in out
 
 
 def test_plan_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:

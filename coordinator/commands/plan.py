@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
 
 from coordinator.core.durations import format_duration
+from coordinator.core.estimates import EstimateSource
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.plan import Plan
 from coordinator.core.planner import build_plan
@@ -20,6 +24,8 @@ from coordinator.engine.runner import select
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import task_history
 from coordinator.project import load_project
+from coordinator.report import plan_page
+from coordinator.ui.plan_output import iter_dot, iter_json, iter_mermaid, render_text, write_lines
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ def plan_project(
                 build_plan(specs, config, project.repo_paths)  # every spec is still checked
                 specs = select(specs, (), {*merged, *reverted})
         plan = build_plan(
-            specs, config, project.repo_paths, instances=n, caps=caps, predictor=project.predictor
+            specs, config, project.repo_paths, instances=n, caps=caps, predictor=project.predictor,
+            history=project.history,
         )
         schedule = simulate(plan, instances=n, caps=caps)
     warnings = [*plan.warnings, *filter(None, [missing_estimates(plan)])]
@@ -86,9 +93,31 @@ def plan_project(
                     tuple(reverted), tuple(warnings))  # fmt: skip
 
 
+def show_plan(view: PlanView, fmt: str, out: TextIO, *, limit: int | None) -> None:
+    """Print ``view`` in ``fmt``. JSON, dot and mermaid are written as they are produced, so
+    millions of conflicts stream without sitting in memory (and ``| head`` ends them quietly)."""
+    the_plan, schedule, n = view.plan, view.schedule, view.instances
+    if fmt == "json":
+        extra = {"target": view.target, "already_merged": list(view.merged),
+                 "reverted": list(view.reverted)}  # fmt: skip
+        write_lines(out, iter_json(the_plan, schedule, n, warnings=view.warnings, extra=extra))
+    elif fmt == "dot":
+        write_lines(out, iter_dot(the_plan))
+    elif fmt == "mermaid":
+        write_lines(out, iter_mermaid(the_plan))
+    elif fmt == "html":
+        out.write(plan_page(the_plan, schedule, n))
+    elif not the_plan.tasks and view.notes():
+        out.write(view.notes()[0] + "\n")
+    else:
+        render_text(Console(file=out), the_plan, schedule, n, limit=limit, notes=view.notes(),
+                    warnings=view.warnings)  # fmt: skip
+
+
 def missing_estimates(plan: Plan) -> str | None:
-    """A line saying which tasks have no estimate and what the simulation assumed for them."""
-    missing = [t.id for t in plan.tasks if t.spec.estimate is None]
+    """A line saying which tasks have no estimate, given or learned from past attempts, and
+    what the simulation assumed for them."""
+    missing = [t.id for t in plan.tasks if plan.estimate_source(t.id) == EstimateSource.DEFAULT]
     if not missing:
         return None
     low, high = min(plan.weights[i] for i in missing), max(plan.weights[i] for i in missing)

@@ -235,32 +235,45 @@ def dependents_of(
 
 
 def remaining_path(
-    order: Sequence[str], deps: Mapping[str, Sequence[str]], weights: Mapping[str, float]
+    order: Sequence[str],
+    deps: Mapping[str, Sequence[str]],
+    weights: Mapping[str, float],
+    *,
+    users: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, float]:
     """Longest weighted path from each task (inclusive) to the end of the DAG.
 
     The scheduler starts the task with the most work behind it first: that is the classic
-    critical-path list-scheduling heuristic. ``order`` must be topological.
+    critical-path list-scheduling heuristic. ``order`` must be topological. ``users`` (what
+    ``dependents_of`` returns) saves computing it again on a large plan.
     """
-    users = dependents_of(order, deps)
+    users = users if users is not None else dependents_of(order, deps)
     remaining: dict[str, float] = {}
     for task_id in reversed(order):
-        tail = max((remaining[user] for user in users[task_id]), default=0.0)
+        after = users[task_id]
+        tail = max([remaining[user] for user in after]) if after else 0.0
         remaining[task_id] = weights[task_id] + tail
     return remaining
 
 
 def critical_path(
-    order: Sequence[str], deps: Mapping[str, Sequence[str]], weights: Mapping[str, float]
+    order: Sequence[str],
+    deps: Mapping[str, Sequence[str]],
+    weights: Mapping[str, float],
+    *,
+    users: Mapping[str, Sequence[str]] | None = None,
+    remaining: Mapping[str, float] | None = None,
 ) -> tuple[list[str], float]:
     """The longest chain by weight and its length; ties go to the task earliest in ``order``.
 
     With equal weights this is the longest chain by task count, as the spec format promises.
+    ``users`` and ``remaining`` may be passed when already computed for the same arguments.
     """
     if not order:
         return [], 0.0
-    remaining = remaining_path(order, deps, weights)
-    users = dependents_of(order, deps)
+    users = users if users is not None else dependents_of(order, deps)
+    if remaining is None:
+        remaining = remaining_path(order, deps, weights, users=users)
     position = {task_id: i for i, task_id in enumerate(order)}
 
     def best(candidates: Iterable[str]) -> str:
@@ -289,6 +302,14 @@ class Reachability:
                 if at is not None and at < len(self._ancestors):
                     bits |= self._ancestors[at] | (1 << at)
             self._ancestors.append(bits)
+
+    def position(self, task_id: str) -> int:
+        """The task's place in the topological order the bitsets are indexed by."""
+        return self._position[task_id]
+
+    def ancestor_bits(self, task_id: str) -> int:
+        """Every task ``task_id`` depends on, directly or not, as bits over ``position``."""
+        return self._ancestors[self._position[task_id]]
 
     def reaches(self, source: str, target: str) -> bool:
         """True when ``target`` depends on ``source``, directly or transitively."""

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from coordinator.core.gcpause import batch
 from coordinator.core.plan import Plan
-from coordinator.core.policy import priority_key, symmetric_overlaps
+from coordinator.core.policy import priority_key, shared_claims
 from coordinator.core.simulate import end_times, finish_times, task_durations
 
 __all__ = ["DEFAULT_BUDGET", "candidate_orders", "choose_rank", "with_chosen_rank"]
@@ -284,11 +284,11 @@ def candidate_orders(
     remaining = plan.remaining
 
     def blocking() -> list[str]:
-        overlaps = symmetric_overlaps(plan)
+        claims = shared_claims(plan)
         related = _related(plan)
         weights = plan.weights
         blocked = {
-            t: math.fsum(weights.get(u, 0.0) for u in overlaps[t] if u not in related[t])
+            t: math.fsum(weights.get(u, 0.0) for u in claims.neighbours(t) if u not in related[t])
             for t in ids
         }
         urgency = {t: remaining.get(t, 0.0) - blocked[t] / instances for t in ids}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.globs import (
     file_extension,
     glob_match,
@@ -180,6 +181,14 @@ class OverlapIndex:
                 others.discard(task_id)
             self._overlaps = {task_id: frozenset(others) for task_id, others in found.items()}
         return dict(self._overlaps)
+
+    def claims(self, order: Sequence[str]) -> SharedClaims:
+        """The overlaps kept per claim (``coordinator.core.claims``), tasks in ``order``.
+
+        What ``overlaps`` gives without expanding a single pair of tasks: each overlap form is
+        a key owned by the tasks claiming it, each intersecting pair of forms a partner link.
+        """
+        return SharedClaims.of(order, self._owners, self._pattern_pairs())
 
     def _pattern_pairs(self) -> set[tuple[str, str]]:
         """Distinct overlapping pairs of different patterns (each pair once, in either order)."""

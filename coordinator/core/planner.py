@@ -6,18 +6,16 @@ user previews is exactly what runs.
 
 from __future__ import annotations
 
-import functools
-import statistics
 from collections.abc import Mapping, Sequence
 
 from coordinator.core.config import Config
-from coordinator.core.conflicts import ConflictList, find_conflicts
+from coordinator.core.conflicts import ConflictList, Conflicts
+from coordinator.core.estimates import DurationHistory, estimate_tasks
 from coordinator.core.footprint import OverlapIndex, RepoPaths
 from coordinator.core.gcpause import gc_paused
 from coordinator.core.graph import (
     critical_path,
     dependents_of,
-    reachability,
     remaining_path,
     topo_order,
 )
@@ -29,18 +27,18 @@ from coordinator.core.sharing import overlap_footprints, waived
 from coordinator.core.specs import validate_specs
 from coordinator.errors import InputError
 
-DEFAULT_ESTIMATE = 60.0
 
-
-def default_weights(specs: Sequence[TaskSpec]) -> dict[str, float]:
-    """Estimates per task; a task without one gets the median of the others (or 60 s).
-
-    With no estimates at all every task weighs the same, so the critical path is the longest
-    chain by task count, as the spec format promises.
-    """
-    known = [s.estimate for s in specs if s.estimate is not None]
-    fallback = statistics.median(known) if known else DEFAULT_ESTIMATE
-    return {s.id: s.estimate if s.estimate is not None else fallback for s in specs}
+def check_specs(specs: Sequence[TaskSpec], config: Config) -> list[str]:
+    """The cross-spec rules ``build_plan`` checks first (unknown agents and dependencies,
+    duplicates, cycles): raises ``InputError`` listing every problem, else the stable
+    topological order. Callers that read anything for the plan (past attempts) check first, so
+    that bad input leaves everything untouched."""
+    problems = validate_specs(specs, config.agents.keys())
+    if problems:
+        raise InputError(problems)
+    ids = [s.id for s in specs]
+    deps = {s.id: s.depends_on for s in specs}
+    return topo_order(ids, deps, sources={s.id: s.source for s in specs})
 
 
 def build_plan(
@@ -51,6 +49,7 @@ def build_plan(
     instances: int | None = None,
     caps: Mapping[str, int] | None = None,
     predictor: Predictor | None = None,
+    history: DurationHistory | None = None,
 ) -> Plan:
     """Validate cross-spec rules, then compute everything ``plan`` shows and ``run`` needs.
 
@@ -59,9 +58,14 @@ def build_plan(
     per-type ``caps``) the plan also gets a ``rank``: the start order that simulated best on the
     estimates for that many slots (``coordinator.core.ordering``). ``predictor`` (the
     repository's index) enables the inferred footprint sources of ``footprint = "infer"``.
+    Tasks without an estimate get one from ``history``, the durations of past attempts
+    (``coordinator.core.estimates``).
     """
     with gc_paused():
-        return _build_plan(specs, config, repo, instances=instances, caps=caps, predictor=predictor)
+        return _build_plan(
+            specs, config, repo, instances=instances, caps=caps, predictor=predictor,
+            history=history,
+        )  # fmt: skip
 
 
 def _build_plan(
@@ -71,14 +75,11 @@ def _build_plan(
     *,
     instances: int | None,
     caps: Mapping[str, int] | None,
-    predictor: Predictor | None = None,
+    predictor: Predictor | None,
+    history: DurationHistory | None,
 ) -> Plan:
-    problems = validate_specs(specs, config.agents.keys())
-    if problems:
-        raise InputError(problems)
-    ids = [s.id for s in specs]
+    order = check_specs(specs, config)
     deps = {s.id: s.depends_on for s in specs}
-    order = topo_order(ids, deps, sources={s.id: s.source for s in specs})
     by_id = {s.id: s for s in specs}
 
     footprints: dict[str, Footprint] = {}
@@ -98,34 +99,35 @@ def _build_plan(
     waiving = bool(sharing.shared) or sharing.mode == "optimistic"
     seen = overlap_footprints(footprints, sharing.shared, sharing.mode) if waiving else footprints
     index = OverlapIndex(seen, repo)
-    overlaps = index.overlaps()
-    reach = reachability(order, deps)
-    conflicts = ConflictList(
-        functools.partial(find_conflicts, order, overlaps, seen, reach, index.shared_paths)
-    )
+    overlaps = index.claims(order)
+    exclusive = [task_id for task_id in order if seen[task_id].exclusive]
+    conflicts = Conflicts(order, deps, overlaps, exclusive, index.shared_paths)
     waived_list: ConflictList | tuple[()] = ()
     if waiving:
         full = OverlapIndex(footprints, repo)
-        every = functools.partial(
-            find_conflicts, order, full.overlaps(), footprints, reach, full.shared_paths
-        )
-        waived_list = ConflictList(lambda: waived(every(), conflicts))
+        every_exclusive = [task_id for task_id in order if footprints[task_id].exclusive]
+        every = Conflicts(order, deps, full.claims(order), every_exclusive, full.shared_paths)
+        waived_list = ConflictList(lambda: waived(every, conflicts))
 
-    weights = default_weights(specs)
-    path, length = critical_path(order, deps, weights)
+    estimates = estimate_tasks(specs, history)
+    weights = {task_id: e.seconds for task_id, e in estimates.items()}
+    dependents = dependents_of(order, deps)
+    remaining = remaining_path(order, deps, weights, users=dependents)
+    path, length = critical_path(order, deps, weights, users=dependents, remaining=remaining)
     plan = Plan(
         tasks=tuple(
             Task(by_id[i], footprints[i], config.isolation_of(by_id[i].agent)) for i in order
         ),
         deps={i: tuple(deps[i]) for i in order},
-        dependents=dependents_of(order, deps),
+        dependents=dependents,
         overlaps=overlaps,
         conflicts=conflicts,
         critical_path=tuple(path),
         critical_length=length,
         weights=weights,
-        remaining=remaining_path(order, deps, weights),
+        remaining=remaining,
         warnings=tuple(warnings),
+        estimate_sources={task_id: e.source for task_id, e in estimates.items()},
         waived=waived_list,
         shared=tuple(sharing.shared),
         overlap_mode=sharing.mode,

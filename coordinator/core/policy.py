@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.graph import dependents_of
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
@@ -42,17 +43,6 @@ def priority_key(plan: Plan, task_id: str) -> PriorityKey:
     return (1, float(-spec.priority), -plan.remaining.get(task_id, 0.0), spec.order, task_id)
 
 
-def _symmetric_overlaps(plan: Plan) -> dict[str, frozenset[str]]:
-    """``plan.overlaps`` closed under symmetry: an overlap noted on one side keeps both apart."""
-    both: dict[str, set[str]] = {task_id: set() for task_id in plan.ids}
-    for task_id, others in plan.overlaps.items():
-        for other in others:
-            if other != task_id and task_id in both and other in both:
-                both[task_id].add(other)
-                both[other].add(task_id)
-    return {task_id: frozenset(others) for task_id, others in both.items()}
-
-
 # The plans ``coordinator.core.ordering`` simulates by the dozen differ only in ``rank`` (and
 # it also simulates their reversal), so what depends only on the structure is remembered for the
 # last two structures seen, keyed by the identity of the very mapping it came from plus the ids.
@@ -60,31 +50,34 @@ def _symmetric_overlaps(plan: Plan) -> dict[str, frozenset[str]]:
 # memo keeps a reference to the mapping, so its identity cannot pass to another object meanwhile.
 # Each memo is a tuple rebound whole, so a reader in another thread sees an old or a new one.
 _MEMO_SIZE = 2
-_OverlapMemo = tuple[Mapping[str, frozenset[str]], frozenset[str], dict[str, frozenset[str]]]
+_OverlapMemo = tuple[Mapping[str, frozenset[str]], tuple[str, ...], SharedClaims]
 _overlap_memo: tuple[_OverlapMemo, ...] = ()
 _Edges = dict[str, tuple[str, ...]]
 _EdgeMemo = tuple[Mapping[str, tuple[str, ...]], tuple[str, ...], tuple[_Edges, _Edges]]
 _edge_memo: tuple[_EdgeMemo, ...] = ()
 
 
-def symmetric_overlaps(plan: Plan) -> Mapping[str, frozenset[str]]:
-    """``_symmetric_overlaps``, remembered for the last two ``plan.overlaps`` mappings seen.
+def shared_claims(plan: Plan) -> SharedClaims:
+    """``plan.overlaps`` as ``SharedClaims``: as it is when the planner built it, else converted.
 
-    The closure is the costliest part of building a ``Scheduler`` (a third of a second for
-    10,000 tasks and 200,000 overlapping pairs). Callers must not mutate the result.
+    A hand-built plan may give a plain ``task -> tasks`` mapping (noted on either side); its
+    conversion is remembered for the last two mappings seen, as the plans ``ordering`` simulates
+    share one. Tasks the claims do not know overlap nothing.
     """
     global _overlap_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
-    ids = frozenset(plan.ids)
-    for overlaps, memo_ids, closure in _overlap_memo:
+    if isinstance(plan.overlaps, SharedClaims):
+        return plan.overlaps
+    ids = plan.ids
+    for overlaps, memo_ids, claims in _overlap_memo:
         if overlaps is plan.overlaps and memo_ids == ids:
-            return closure
-    closure = _symmetric_overlaps(plan)
-    _overlap_memo = ((plan.overlaps, ids, closure), *_overlap_memo[: _MEMO_SIZE - 1])
-    return closure
+            return claims
+    claims = SharedClaims.from_mapping(ids, plan.overlaps)
+    _overlap_memo = ((plan.overlaps, ids, claims), *_overlap_memo[: _MEMO_SIZE - 1])
+    return claims
 
 
 def _edges(plan: Plan, ids: tuple[str, ...]) -> tuple[_Edges, _Edges]:
-    """(dependencies without repeats or unknown ids, dependents), remembered like the closure."""
+    """(dependencies without repeats or unknown ids, dependents), remembered like the claims."""
     global _edge_memo  # noqa: PLW0603 - a process-wide memo, rebound whole
     for deps, memo_ids, edges in _edge_memo:
         if deps is plan.deps and memo_ids == ids:
@@ -120,7 +113,8 @@ class Scheduler:
         self._agent = {t.id: t.agent for t in plan.tasks}
         self._caps = self._agent_caps(caps)
         self._exclusive = frozenset(t.id for t in plan.tasks if t.footprint.exclusive)
-        self._overlaps = symmetric_overlaps(plan)
+        self._claims = shared_claims(plan)
+        self._holders: dict[int, set[str]] = {}  # key -> reserved tasks owning it
         self._deps, self._dependents = _edges(plan, ids)
         landed = {task_id for task_id in merged if task_id in self._index}
         self._state = {t: TaskState.MERGED if t in landed else TaskState.PENDING for t in ids}
@@ -224,8 +218,16 @@ class Scheduler:
             return self._first(self._reserved)
         if self._reserved_exclusive:
             return self._first(self._reserved_exclusive)
-        small, large = sorted((self._overlaps[task_id], self._reserved), key=len)
-        clashing = [other for other in small if other in large]
+        holders = self._holders
+        if not holders:
+            return None
+        claims = self._claims
+        clashing = [
+            holder
+            for key in claims.keys_of(task_id)
+            for other in claims.touching(key)
+            for holder in holders.get(other, ())
+        ]
         return self._first(clashing) if clashing else None
 
     def _clash_reason(self, task_id: str, holder: str) -> str:
@@ -306,6 +308,20 @@ class Scheduler:
         self._end(task_id, state)
         return self._skip_dependents(task_id)
 
+    def start_key(self, task_id: str) -> PriorityKey:
+        """Where a task stands in the start order (lower starts first among ready tasks)."""
+        return self._keys[task_id]
+
+    def rerank(self, rank: Mapping[str, int]) -> None:
+        """A new start order for tasks not started yet, as ``Plan.rank`` gives one (``rank``
+        must cover every PENDING task; others are ignored). The re-planner calls this when real
+        durations part from the estimates (``coordinator.core.replan``)."""
+        for task_id, position in rank.items():
+            if self._state.get(task_id) == TaskState.PENDING:
+                spec = self._plan.task(task_id).spec
+                self._keys[task_id] = (0, float(position), 0.0, spec.order, task_id)
+        self._ready.rekey()
+
     def retry(self, task_id: str) -> None:
         """A conflicted DONE task goes back to PENDING, to run again from the new head.
 
@@ -346,9 +362,17 @@ class Scheduler:
         self._reserved.add(task_id)
         if task_id in self._exclusive:
             self._reserved_exclusive.add(task_id)
+        for key in self._claims.keys_of(task_id):
+            self._holders.setdefault(key, set()).add(task_id)
 
     def _release(self, task_id: str) -> None:
         """The footprint frees; tasks parked on it get another look at the next decision."""
+        if task_id in self._reserved:
+            for key in self._claims.keys_of(task_id):
+                holding = self._holders[key]
+                holding.discard(task_id)
+                if not holding:
+                    del self._holders[key]
         self._reserved.discard(task_id)
         self._reserved_exclusive.discard(task_id)
         self._ready.unpark(task_id)

@@ -56,6 +56,12 @@ class ReadyQueue:
         self.members.discard(task_id)
         return task_id
 
+    def rekey(self) -> None:
+        """The keys changed: put every queue back in order (parked tasks are keyed on return)."""
+        for heap in self._heaps.values():
+            heap[:] = [(self._keys[task_id], task_id) for _, task_id in heap]
+            heapq.heapify(heap)
+
     def park(self, task_id: str, holder: str) -> None:
         """Keep a ready task aside until ``holder``'s reservation ends."""
         self.members.add(task_id)

@@ -13,11 +13,12 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from coordinator.core.gcpause import batch
 from coordinator.core.graph import remaining_path
 from coordinator.core.plan import Plan
-from coordinator.core.policy import Scheduler, symmetric_overlaps
+from coordinator.core.policy import Scheduler, shared_claims
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,14 @@ class Schedule:
         return self.sequential / self.makespan if self.makespan > 0 else 1.0
 
 
+class Adjuster(Protocol):
+    """Something that may re-rank the scheduler as durations come in (``core.replan``)."""
+
+    def finished(self, task_id: str, seconds: float) -> None: ...
+
+    def update(self, scheduler: Scheduler, running: Mapping[str, float]) -> bool: ...
+
+
 @batch
 def simulate(
     plan: Plan,
@@ -52,18 +61,21 @@ def simulate(
     instances: int,
     caps: Mapping[str, int],
     durations: Mapping[str, float] | None = None,
+    adjuster: Adjuster | None = None,
 ) -> Schedule:
     """Run the plan on a virtual clock: every agent succeeds and merges the moment it ends.
 
     Event-driven with a heap of finish times, so the cost is O(n log n) plus the scheduler's own
     work, whatever the durations. All finishes at one instant are applied before anything new
     starts, so equal estimates cannot make the result depend on heap internals; ties between
-    finishes break by slot, which keeps the whole simulation deterministic.
+    finishes break by slot, which keeps the whole simulation deterministic. ``adjuster`` (a
+    ``coordinator.core.replan.Replanner``) is told of every finish and may re-rank the
+    scheduler before each round of starts, as the engine does in a run.
     """
     length = task_durations(plan, durations)
     entries = tuple(
         ScheduleEntry(task_id, start, end, slot)
-        for task_id, start, end, slot in _timeline(plan, instances, caps, length)
+        for task_id, start, end, slot in _timeline(plan, instances, caps, length, adjuster)
     )
     return Schedule(
         entries=entries,
@@ -79,6 +91,7 @@ def finish_times(
     instances: int,
     caps: Mapping[str, int],
     durations: Mapping[str, float] | None = None,
+    adjuster: Adjuster | None = None,
 ) -> tuple[float, float]:
     """The makespan and the sum of all finish times of the simulated run, and nothing else.
 
@@ -87,7 +100,7 @@ def finish_times(
     tells apart orders whose makespans tie, the one that gets work done earlier being the safer
     bet when real durations differ from the estimates.
     """
-    ends = end_times(plan, instances=instances, caps=caps, durations=durations)
+    ends = end_times(plan, instances=instances, caps=caps, durations=durations, adjuster=adjuster)
     return max(ends.values(), default=0.0), math.fsum(ends.values())
 
 
@@ -98,27 +111,38 @@ def end_times(
     instances: int,
     caps: Mapping[str, int],
     durations: Mapping[str, float] | None = None,
+    adjuster: Adjuster | None = None,
 ) -> dict[str, float]:
     """When each task ends in the simulated run (the timeline without slots and entries)."""
     length = task_durations(plan, durations)
-    return {task_id: end for task_id, _, end, _ in _timeline(plan, instances, caps, length)}
+    rows = _timeline(plan, instances, caps, length, adjuster)
+    return {task_id: end for task_id, _, end, _ in rows}
 
 
 def _timeline(
-    plan: Plan, instances: int, caps: Mapping[str, int], length: Mapping[str, float]
+    plan: Plan,
+    instances: int,
+    caps: Mapping[str, int],
+    length: Mapping[str, float],
+    adjuster: Adjuster | None = None,
 ) -> list[tuple[str, float, float, int]]:
     """(task, start, end, slot) in start order: the one event loop behind every simulation."""
     scheduler = Scheduler(plan, instances=instances, caps=caps)
     free_slots = list(range(instances))
     finishing: list[tuple[float, int, str]] = []
     rows: list[tuple[str, float, float, int]] = []
+    started: dict[str, float] = {}
     now = 0.0
     while True:
+        if adjuster is not None:
+            adjuster.update(scheduler, {t: now - at for t, at in started.items()})
         for task_id in scheduler.next_starts():
             slot = heapq.heappop(free_slots)
             end = now + length[task_id]
             rows.append((task_id, now, end, slot))
             heapq.heappush(finishing, (end, slot, task_id))
+            if adjuster is not None:
+                started[task_id] = now
         if not finishing:
             break
         now = finishing[0][0]
@@ -127,6 +151,9 @@ def _timeline(
             scheduler.agent_finished(task_id, ok=True)
             scheduler.merged(task_id)
             heapq.heappush(free_slots, slot)
+            if adjuster is not None:
+                adjuster.finished(task_id, length[task_id])
+                del started[task_id]
     if not scheduler.done():
         raise RuntimeError("simulation stalled with tasks left: the scheduler deadlocked")
     return rows
@@ -186,7 +213,7 @@ def _bounds(
     """(simple, tight) lower bounds, sharing the paths and file groups both need."""
     if not length:
         return 0.0, 0.0
-    remaining = remaining_path(plan.ids, plan.deps, length)
+    remaining = remaining_path(plan.ids, plan.deps, length, users=plan.dependents)
     groups = file_groups(plan)
     exclusive = {t.id for t in plan.tasks if t.footprint.exclusive}
     exclusive_work = math.fsum(length[t] for t in exclusive)
@@ -285,28 +312,11 @@ def _spread(values: list[float], most: int) -> list[float]:
 
 
 def file_groups(plan: Plan) -> list[tuple[str, ...]]:
-    """Groups of tasks that claim one identical path and so can never run at the same time.
+    """Groups of tasks that own one claim and so can never run at the same time.
 
-    Tasks naming the same pattern get the same overlap form, so ``OverlapIndex`` puts each in
-    the others' ``overlaps``; a group is kept only if that holds in ``plan.overlaps`` (a plan
-    built by hand may say otherwise), because the bound it feeds must never be wrong. Exclusive
-    tasks are left out: ``lower_bound`` counts them against every slot already.
+    Straight from the shared claims the scheduler obeys (``coordinator.core.claims``): the
+    owners of one key overlap each other by definition, so the bound they feed is never wrong.
+    A hand-built plan's plain overlap mapping has no such groups. Exclusive tasks own no claim:
+    ``lower_bound`` counts them against every slot already.
     """
-    by_pattern: dict[str, list[str]] = defaultdict(list)
-    for task in plan.tasks:
-        if not task.footprint.exclusive:
-            for pattern in dict.fromkeys(task.footprint.patterns):
-                by_pattern[pattern].append(task.id)
-    if not any(len(members) > 1 for members in by_pattern.values()):
-        return []
-    overlaps = symmetric_overlaps(plan)
-    groups: dict[frozenset[str], tuple[str, ...]] = {}
-    for members in by_pattern.values():
-        if len(members) < 2:
-            continue
-        member_set = frozenset(members)
-        if member_set in groups:
-            continue
-        if all(len(overlaps[t] & member_set) == len(member_set) - 1 for t in members):
-            groups[member_set] = tuple(members)
-    return list(groups.values())
+    return shared_claims(plan).groups()

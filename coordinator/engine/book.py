@@ -21,6 +21,7 @@ from coordinator.core.decisions import BEFORE_START, BUDGET, TAMPERED, Completio
 from coordinator.core.models import TaskState
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.replan import Replanner
 from coordinator.core.slots import pick_slot, port_for
 from coordinator.core.usage import Resources, Usage, format_resources, format_usage, total_usage
 from coordinator.engine.recorder import Recorder
@@ -80,10 +81,12 @@ class TaskBook:
     def __init__(
         self, plan: Plan, scheduler: Scheduler, store: Store, rec: Recorder, *, run_id: str,
         target: str, instances: int = 1, ports: tuple[int, int] = (20000, 10),
+        replanner: Replanner | None = None,
     ) -> None:  # fmt: skip
         self.plan = plan
         self.target = target
         self._policy = scheduler
+        self._replanner = replanner  # re-ranks waiting tasks once estimates prove wrong
         self.store = store
         self.rec = rec
         self.run_id = run_id
@@ -129,8 +132,13 @@ class TaskBook:
 
     def next_starts(self, *, admit: bool, why: str) -> list[str]:
         """The tasks the policy starts now (best first); each becomes ``running`` here."""
-        started = self._policy.next_starts(admit=admit, why=why)
         now = time.time()
+        if self._replanner is not None:
+            elapsed = {
+                t.id: now - t.started_at for t in self if t.agent_running and t.started_at
+            }
+            self._replanner.update(self._policy, elapsed)
+        started = self._policy.next_starts(admit=admit, why=why)
         for task_id in started:
             attempt = self._policy.attempt(task_id)
             slot = pick_slot(self.instances, self._slots, self._cooling)
@@ -205,6 +213,8 @@ class TaskBook:
         task = self.tasks[task_id]
         now = time.time()
         worked = now - (task.started_at or now)
+        if completion.ok and self._replanner is not None:
+            self._replanner.finished(task_id, worked)
         skipped = self._policy.agent_finished(task_id, ok=completion.ok or retry)
         self._free_slot(task_id)
         with self.store.transaction():

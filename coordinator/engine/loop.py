@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.replan import Replanner
 from coordinator.engine import finishing, gating, guarding, interrupts, merging, starting
 from coordinator.engine.book import TaskBook
 from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
@@ -61,8 +62,9 @@ class Engine:
         scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
         ports = (config.worktree.port_base, config.worktree.port_stride)
+        replanner = Replanner(plan, instances=instances, caps=caps)
         self.book = TaskBook(plan, scheduler, store, self.rec, run_id=run_id, target=target,
-                             instances=instances, ports=ports)  # fmt: skip
+                             instances=instances, ports=ports, replanner=replanner)  # fmt: skip
         self.ctx = RunContext(
             project, plan, repo, store, self.rec, self.book, run_id=run_id, target=target,
             adopt=adopt or {}, instances=instances,

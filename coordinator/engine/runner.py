@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.core.config import branch_problem
+from coordinator.core.estimates import DurationHistory
 from coordinator.core.footprint import violations as footprint_violations
 from coordinator.core.models import TaskSpec
 from coordinator.core.plan import Plan
@@ -32,6 +33,7 @@ from coordinator.io.overview import (
     TaskView,
     task_overview,
 )
+from coordinator.io.pastattempts import past_attempts
 from coordinator.io.programs import program_problems
 from coordinator.io.runfiles import lock_path, new_run_id, store_path
 from coordinator.io.store import Store
@@ -288,7 +290,8 @@ def _run_locked(
         project = load_project(probe.root, target=target)
         caps = {name: project.config.agent_cap(name) for name in project.config.agents}
         plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
-                          caps=caps, predictor=project.predictor)  # fmt: skip
+                          caps=caps, predictor=project.predictor,
+                          history=DurationHistory.of(past_attempts(store)))  # fmt: skip
         run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
         store.create_run(

@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from coordinator.errors import CoordinatorError
@@ -136,12 +135,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ transactions
@@ -368,6 +362,11 @@ class Store:
                 "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, since_id)
             ).fetchall()
         return [event_record(row) for row in rows]
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """One read query in its own snapshot, for readers kept apart (``io.pastattempts``)."""
+        with self._snapshot() as con:
+            return con.execute(sql, tuple(params)).fetchall()
 
     def latest_task_records(self) -> dict[str, TaskRecord]:
         """The newest record of every task id across runs (newest run by start time)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.graph import critical_path, dependents_of, remaining_path
 from coordinator.core.models import Footprint, FootprintSource, PathClaim, Task, TaskSpec
 from coordinator.core.plan import Plan
@@ -22,21 +23,16 @@ def make_plan(
 ) -> Plan:
     """A Plan from ids (keys, already in topological order) and explicit overlap pairs.
 
-    ``files`` become declared claims, and tasks claiming one path overlap, as the planner does.
+    ``files`` become declared claims, and tasks claiming one path overlap, as the planner does
+    (one shared-claims key per path); ``overlaps`` pairs overlap for no named reason.
     """
     ids = list(deps)
     agents, priority, files = agents or {}, priority or {}, files or {}
     weight = {t: (weights or {}).get(t, 1.0) for t in ids}
-    both: dict[str, set[str]] = {t: set() for t in ids}
     owners: dict[str, list[str]] = {}
     for t in ids:
         for claim in files.get(t, ()):
             owners.setdefault(claim, []).append(t)
-    claimed = [(a, b) for group in owners.values() for a in group for b in group]
-    for a, b in [*overlaps, *claimed]:
-        if a != b:
-            both[a].add(b)
-            both[b].add(a)
     exclusive = set(exclusive)
     tasks = tuple(
         Task(
@@ -61,7 +57,7 @@ def make_plan(
         tasks=tasks,
         deps={t: tuple(deps[t]) for t in ids},
         dependents=dependents_of(ids, deps),
-        overlaps={t: frozenset(o) for t, o in both.items()},
+        overlaps=SharedClaims.of(ids, owners, pairs=overlaps),
         conflicts=(),
         critical_path=tuple(path),
         critical_length=length,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.core.claims import SharedClaims
 from coordinator.core.config import AgentConfig, Config
-from coordinator.core.conflicts import EXCLUSIVE_MARK, ConflictList
+from coordinator.core.conflicts import EXCLUSIVE_MARK
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.graph import reachability, topo_order
-from coordinator.core.models import Conflict, TaskSpec
+from coordinator.core.models import TaskSpec
 from coordinator.core.planner import build_plan
 
 FILES = ["a.py", "b.py", "c.py", "d/e.py", "d/f.py"]
@@ -78,16 +81,41 @@ def test_an_unknown_footprint_conflicts_with_every_unordered_task() -> None:
     assert [(c.a, c.b, c.paths) for c in plan.conflicts] == [("t00", "t01", (EXCLUSIVE_MARK,))]
 
 
-def test_the_list_is_built_once_on_first_read() -> None:
-    calls = []
+def test_conflicts_stream_count_and_prefixes_agree() -> None:
+    files = ["a.py", "b.py"]
+    specs = [_spec(i, [i - 1] if i % 4 == 3 else [], [files[i % 2]]) for i in range(12)]
+    plan = build_plan(specs, CONFIG, REPO)
+    listed = list(plan.conflicts)
+    assert len(plan.conflicts) == len(listed) > 10
+    assert plan.conflicts[:3] == tuple(listed[:3])
+    assert plan.conflicts[2] == listed[2] and plan.conflicts[-1] == listed[-1]
+    assert plan.conflicts[5:1:-1] == tuple(listed[5:1:-1])
+    assert plan.conflicts == listed and bool(plan.conflicts)
+    with pytest.raises(IndexError):
+        plan.conflicts[len(listed)]
+    lonely = build_plan([_spec(0, [], ["a.py"]), _spec(1, [], ["b.py"])], CONFIG, REPO)
+    assert not lonely.conflicts and len(lonely.conflicts) == 0
 
-    def build() -> list[Conflict]:
-        calls.append(1)
-        return [Conflict("a", "b", ("x",))]
 
-    conflicts = ConflictList(build)
-    assert calls == []
-    assert len(conflicts) == 1
-    assert conflicts == (Conflict("a", "b", ("x",)),)
-    assert list(conflicts) == [conflicts[0]]
-    assert calls == [1]
+@settings(max_examples=200, deadline=None)
+@given(_batches(), st.sets(st.integers(0, 11), max_size=3))
+def test_the_count_matches_the_pairs_with_exclusive_tasks(
+    specs: list[TaskSpec], unknown: set[int]
+) -> None:
+    specs = [dataclasses.replace(s, files=()) if s.order in unknown else s for s in specs]
+    config = Config(agents=CONFIG.agents, footprint="declared", unknown_footprint="exclusive")
+    plan = build_plan(specs, config, REPO)
+    ids = [s.id for s in specs]
+    deps = {s.id: s.depends_on for s in specs}
+    reach = reachability(topo_order(ids, deps), deps)
+    exclusive = {s.id for s in specs if not s.files}
+    expected = [
+        (a, b)
+        for a, b in itertools.combinations(sorted(ids), 2)
+        if (b in plan.overlaps[a] or a in exclusive or b in exclusive) and not reach.has_path(a, b)
+    ]
+    assert [(c.a, c.b) for c in plan.conflicts] == expected
+    assert len(plan.conflicts) == len(expected)
+    overlapping = sum(1 for a, b in itertools.combinations(ids, 2) if b in plan.overlaps[a])
+    assert isinstance(plan.overlaps, SharedClaims)
+    assert plan.overlaps.pair_count() == overlapping

@@ -502,6 +502,30 @@ def test_broken_spec_after_a_good_run_keeps_store_and_wal(after_a_run: E2EProjec
     )
 
 
+@pytest.mark.parametrize("command", ["plan", "plan --all", "validate", "run"])
+def test_dependency_cycle_after_a_good_run_leaves_the_store_unread(
+    after_a_run: E2EProject, command: str
+) -> None:
+    """A cycle is found only when the tasks are ordered, later than the per-spec checks; the
+    past attempts that learned estimates read from the store must wait for it all the same (a
+    SQLite reader would make ``-wal`` and ``-shm`` files beside the store)."""
+    store = after_a_run.root / ".git" / "coordinator" / "state.db"
+    assert not store.with_name("state.db-wal").exists()
+    check_case(
+        after_a_run.root,
+        Case(
+            {
+                A: md("id: a\nagent: fake\ndepends_on: [b]"),
+                "specs/b.md": md("agent: fake\ndepends_on: [a]"),
+            },
+            ("depends_on", "cycle"),
+            (tuple(command.split()),),
+        ),
+    )
+    assert not store.with_name("state.db-wal").exists()
+    assert not store.with_name("state.db-shm").exists()
+
+
 def test_console_script_refuses_the_same(e2e: E2EProject) -> None:
     """The driver above calls ``cli.main``; the real ``python -m coordinator.cli`` agrees."""
     e2e.write(A, md("agent: fake\ntimeout: 0"))

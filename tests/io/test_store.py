@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.core.estimates import PastAttempt
 from coordinator.core.models import TaskState
 from coordinator.errors import CoordinatorError
+from coordinator.io.pastattempts import read_past_attempts
 from coordinator.io.store import (
     SCHEMA_VERSION,
     NoRunsError,
@@ -218,6 +220,26 @@ def test_latest_task_records_takes_the_newest_run_per_task(db: Path) -> None:
         "b": ("r1", "merged"),
     }
     assert latest["a"].spec_digest == "new"
+
+
+def test_past_attempts_are_the_done_ones_newest_first_with_agent_and_digest(db: Path) -> None:
+    assert read_past_attempts(db) == []  # no store yet: no history, and no file created
+    assert not db.exists()
+    with Store(db) as store:
+        new_run(store, "r1", started_at=T0)
+        store.upsert_task("r1", "a", agent="coder", spec_digest="d1")
+        store.upsert_task("r1", "b", agent="reviewer", spec_digest="d2")
+        store.add_attempt("r1", "a", 1, started_at=T0, branch="x", base="y")
+        store.finish_attempt("r1", "a", 1, finished_at=T0 + 12, outcome="done")
+        store.add_attempt("r1", "b", 1, started_at=T0, branch="x", base="y")
+        store.finish_attempt("r1", "b", 1, finished_at=T0 + 2, outcome="failed")
+        store.add_attempt("r1", "b", 2, started_at=T0 + 3, branch="x", base="y")
+        store.finish_attempt("r1", "b", 2, finished_at=T0 + 30, outcome="done")
+        store.add_attempt("r1", "a", 2, started_at=T0 + 40, branch="x", base="y")  # unfinished
+    assert read_past_attempts(db) == [
+        PastAttempt("b", "reviewer", "d2", 27.0),
+        PastAttempt("a", "coder", "d1", 12.0),
+    ]
 
 
 # ---------------------------------------------------------------------- validation
