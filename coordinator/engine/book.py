@@ -134,10 +134,8 @@ class TaskBook:
         """The tasks the policy starts now (best first); each becomes ``running`` here."""
         now = time.time()
         if self._replanner is not None:
-            elapsed = {
-                t.id: now - t.started_at for t in self if t.agent_running and t.started_at
-            }
-            self._replanner.update(self._policy, elapsed)
+            running = {t.id: t.started_at for t in self if t.agent_running and t.started_at}
+            self._replanner.update(self._policy, {k: now - v for k, v in running.items() if v})
         started = self._policy.next_starts(admit=admit, why=why)
         for task_id in started:
             attempt = self._policy.attempt(task_id)
