@@ -102,8 +102,8 @@ def clean(
             info = by_branch.get(branch_ref(name)) or by_branch.get(name)
             if info is not None:
                 task_id = Path(info.path).name
-                unplace(Path(info.path), repo.root, placed.get(task_id, ()))
-                worktrees.remove(task_id, force=all_ and force)
+                held = unplace(Path(info.path), repo.root, placed.get(task_id, ()))
+                worktrees.remove(task_id, force=all_ and force, held=bool(held))
                 report.removed_worktrees.append(str(info.path))
             repo.delete_branch(name)
             report.deleted_branches.append(name)
