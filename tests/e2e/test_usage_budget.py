@@ -84,7 +84,8 @@ def test_no_task_starts_in_the_slot_of_the_agent_that_crossed_the_budget(e2e: E2
     # One slot: the moment a's marker is read its slot is free, but what a used is counted only
     # once its work is collected; b must not start in between.
     e2e.config(FAKE_CONFIG + "\n[budget]\nmax_tokens = 100\n")
-    e2e.spec("a", "@write a.txt a\n" + _marker(0.0, (100, 20)), files=["a.txt"], extra="priority: 9")
+    marked = "@write a.txt a\n" + _marker(0.0, (100, 20))
+    e2e.spec("a", marked, files=["a.txt"], extra="priority: 9")
     e2e.spec("b", "@write b.txt b", files=["b.txt"])
 
     result = e2e.cli("run", "--instances", "1", "--json")
