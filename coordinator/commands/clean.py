@@ -105,8 +105,8 @@ def clean(
             clone = _clone_path(worktrees, name) if is_task else None
             if info is not None:
                 task_id = Path(info.path).name
-                unplace(Path(info.path), repo.root, placed.get(task_id, ()))
-                worktrees.remove(task_id, force=all_ and force)
+                held = unplace(Path(info.path), repo.root, placed.get(task_id, ()))
+                worktrees.remove(task_id, force=all_ and force, held=bool(held))
                 report.removed_worktrees.append(str(info.path))
             elif clone is not None and is_clone(clone, repo):  # its work was collected
                 remove_clone(clone)

@@ -8,10 +8,12 @@ turning SIGINT/SIGTERM into a clean stop of the cycle in progress.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -29,6 +31,7 @@ from coordinator.project import CONFIG_FILE, read_config
 from coordinator.ui.display import Reporter, RunEvent, RunSummary, TaskRow
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WAKE_EVERY = 0.2  # seconds, at most, that the daemon waits without looking for a stop signal
 
 
 # ------------------------------------------------------------------------------ watch mode
@@ -120,14 +123,32 @@ class _Watch:
 
         Changes made during a cycle are already queued, so they start the next cycle at once.
         """
-        if self.signalled() or self.events.get() == "stop":
+        if self._next(math.inf) == "stop":
             return False
         while True:
+            event = self._next(debounce)
+            if event is None:
+                return True
+            if event == "stop":
+                return False
+
+    def _next(self, timeout: float) -> str | None:
+        """The next event within ``timeout`` seconds (None: none came; "stop": a signal).
+
+        The wait is cut every ``WAKE_EVERY`` seconds: a signal the kernel hands to another
+        thread (the observer's) only writes the wakeup fd and runs our Python handler once the
+        main thread executes bytecode again, so a wait without end would never see it.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.signalled():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
             try:
-                if self.events.get(timeout=debounce) == "stop":
-                    return False
+                return self.events.get(timeout=min(left, WAKE_EVERY))
             except queue.Empty:
-                return not self.signalled()
+                continue
+        return "stop"
 
     def close(self) -> None:
         os.close(self.wake_r)

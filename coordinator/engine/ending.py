@@ -94,10 +94,12 @@ class Kept:
 
 def hand_back(worktrees: Worktrees, task_id: str, placed: Sequence[str]) -> bool:
     """What the coordinator placed in the worktree is taken back, then the worktree goes to
-    the pool (False: the pool is off or full, the worktree stays where it is)."""
+    the pool (False: the pool is off or full, or a placed copy was changed: the worktree stays
+    where it is, for ``clean`` to set aside, since git may not show an ignored copy as work)."""
     if worktrees.pool_size <= 0:
         return False
-    unplace(worktrees.path(task_id), worktrees.repo.root, placed)
+    if unplace(worktrees.path(task_id), worktrees.repo.root, placed):
+        return False
     return worktrees.release(task_id)
 
 

@@ -132,11 +132,12 @@ class Built:
             return
         assert ctx.config.merge.verify is not None
         for index, group in enumerate(current.gates):
+            log = ctx.files.logs / f"{group[-1]}.verify.log"
+            ctx.rec.note_gate_log(group, log)  # (the previous round's gates have all ended)
             gate = GateRun(
                 ctx.repo, group, self.commits[group[-1]], ctx.config.merge.verify,
-                ctx.worktrees.directory / f".verify-{index}",
-                ctx.files.logs / f"{group[-1]}.verify.log", ctx.config.merge.verify_timeout,
-                ctx.events, ctx.gate, index,
+                ctx.worktrees.directory / f".verify-{index}", log,
+                ctx.config.merge.verify_timeout, ctx.events, ctx.gate, index,
             )  # fmt: skip
             ctx.jobs.start(GATE, group[-1], gate.run)
 
@@ -170,7 +171,7 @@ class GateRun:
         try:
             result = verify_commit(
                 self.repo, self.commit, self.argv, scratch=self.scratch, log=self.log,
-                timeout=self.timeout, on_start=started,
+                timeout=self.timeout, on_start=started, covers=self.group,
             )  # fmt: skip
         finally:
             for pid in pids:

@@ -9,7 +9,7 @@ kept here: ``coordinator.engine.book`` owns it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,20 @@ class Recorder:
             span = {"phase": phase, "start": ended - seconds, "end": ended}
             self.store.add_event(self.run_id, "phase", task_id=task_id, at=ended - seconds,
                                  data=span)  # fmt: skip
+
+    def note_gate_log(self, group: Sequence[str], log: Path) -> None:
+        """Where the gate run about to start for ``group`` writes: the log (named after the
+        group's last task) and the offset its output starts at, for each task it covers, so
+        that ``coordinator logs`` shows every task of a batch the gate runs that covered it.
+        Kept in the store only (a ``gate-log`` event), like phases."""
+        try:
+            offset = log.stat().st_size
+        except OSError:
+            offset = 0
+        data = {"log": str(log), "offset": offset, "group": list(group)}
+        for task_id in group:
+            self.store.add_event(self.run_id, "gate-log", task_id=task_id, at=time.time(),
+                                 data=data)  # fmt: skip
 
     def note_marker_latency(self, task_id: str, path: Path) -> None:
         """Marker written (its mtime) to marker handled: the detection latency."""

@@ -45,11 +45,25 @@ def start_ready(ctx: RunContext) -> None:
     if ctx.budget:
         return  # the budget is used up: what had not started was skipped
     admit, why = admission.admits(ctx)
+    counting = _usage_uncounted(ctx)
+    if admit and counting:
+        admit, why = False, f"[budget]: counting what {counting}'s agent used"
     for task_id in ctx.book.next_starts(admit=admit, why=why):
         if task_id in ctx.adopt:
             _adopt(ctx, task_id)
         else:
             _prepare(ctx, task_id)
+
+
+def _usage_uncounted(ctx: RunContext) -> str:
+    """A task whose agent has ended but whose usage is not counted yet (its settle job reads
+    it), when a budget is set: no task starts before it is, or one could start after the
+    agent that crossed the budget (its slot frees at its marker, before its work is collected).
+    """
+    budget = ctx.config.budget
+    if budget.max_cost_usd is None and budget.max_tokens is None:
+        return ""
+    return next((t for t, kind in ctx.jobs.running.items() if kind == "settle"), "")
 
 
 def _prepare(ctx: RunContext, task_id: str) -> None:

@@ -364,10 +364,12 @@ class GitRepo(WorktreeCommands):
         return stats
 
     def stage_all(self, worktree: Path, *, keep_out: Sequence[str] = ()) -> str:
-        """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not)
-        and return the tree id."""
-        out = [f":(top,exclude,literal){path}" for path in keep_out]
-        self._git("add", "-A", "--sparse", "--", ":(top)", *out, cwd=worktree)
+        """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not:
+        unstaged after, since an exclude pathspec naming an ignored file, as a copied ``.env``
+        usually is, makes ``git add`` fail) and return the tree id."""
+        self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
+        if keep_out:
+            self._git("reset", "-q", "--", *(f":(top,literal){p}" for p in keep_out), cwd=worktree)
         return self._git("write-tree", cwd=worktree).strip()
 
     def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:

@@ -28,18 +28,17 @@ from coordinator.errors import Problem
 def program_of(agent: AgentConfig) -> str | None:
     """The program an agent type starts, with ``{python}`` filled in; None when another
     placeholder names it."""
-    first = agent.command[0]
-    if not placeholders_in([first]) <= {"python"}:
-        return None
-    return render_argv([first], {"python": sys.executable})[0]
+    return _first_program(agent.command)
 
 
 def program_problems(
     config: Config, source: str, agents: Iterable[str], root: Path, tracked: RepoPaths
 ) -> list[Problem]:
-    """One problem per agent type in ``agents`` whose program cannot be started."""
+    """One problem per agent type in ``agents`` whose program cannot be started, and one when
+    ``[worktree] setup``'s cannot (it runs before each of their agents, with their env)."""
     problems = []
-    for name in sorted(set(agents)):
+    used = sorted(set(agents))
+    for name in used:
         agent = config.agents.get(name)
         program = program_of(agent) if agent is not None else None
         if agent is None or program is None:
@@ -48,14 +47,29 @@ def program_problems(
         if why:
             message = f"agent type {name!r} runs {program!r}: {why}"
             problems.append(Problem(source, f"agents.{name}", message, fix))
+    setup = config.worktree.setup
+    program = _first_program(setup) if setup else None
+    for name in used if program is not None else ():
+        agent = config.agents.get(name)
+        why, fix = _missing(program or "", agent, root, tracked, "setup") if agent else (None, None)
+        if why:
+            message = f"setup runs {program!r}: {why}"
+            problems.append(Problem(source, "worktree.setup", message, fix))
+            break
     return problems
 
 
+def _first_program(argv: list[str]) -> str | None:
+    if not placeholders_in([argv[0]]) <= {"python"}:
+        return None
+    return render_argv([argv[0]], {"python": sys.executable})[0]
+
+
 def _missing(
-    program: str, agent: AgentConfig, root: Path, tracked: RepoPaths
+    program: str, agent: AgentConfig, root: Path, tracked: RepoPaths, key: str = "command"
 ) -> tuple[str | None, str | None]:
     """Why ``program`` cannot start and how to fix it, or ``(None, None)``."""
-    full_path = "give its full path as the first element of command"
+    full_path = f"give its full path as the first element of {key}"
     why: str | None = None
     fix: str | None = None
     path = Path(program)

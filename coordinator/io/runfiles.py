@@ -8,10 +8,12 @@ remove them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
@@ -103,3 +105,16 @@ def render_spec(spec: TaskSpec) -> str:
         front["estimate"] = spec.estimate
     header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
     return f"---\n{header}---\n{spec.body}"
+
+
+def line_break(out: BinaryIO, start: int) -> bytes:
+    """``b"\\n"`` when a command's output appended to ``out`` from ``start`` on did not end its
+    last line, so that the coordinator's next header line starts a line of its own (``out``
+    is opened for reading too, ``"a+b"``)."""
+    out.flush()
+    try:
+        end = os.fstat(out.fileno()).st_size
+        last = os.pread(out.fileno(), 1, end - 1) if end > start else b"\n"
+    except OSError:
+        return b"\n"
+    return b"" if last == b"\n" else b"\n"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.io import processes, procs
+from coordinator.io.runfiles import line_break
 
 TAIL_LINES = 20
 
@@ -34,7 +35,7 @@ def run_setup(
     command = shlex.join(argv)
     log.parent.mkdir(parents=True, exist_ok=True)
     started_at = time.monotonic()
-    with log.open("ab") as out:
+    with log.open("a+b") as out:  # (readable: see line_break)
         out.write(f"[coordinator] ---- setup: {command} (in {cwd}) ----\n".encode())
         out.flush()
         start = out.tell()
@@ -59,7 +60,8 @@ def run_setup(
         finally:
             procs.unregister_child(proc.pid)
         seconds = time.monotonic() - started_at
-        out.write(f"\n[coordinator] ---- setup exited {code} after {seconds:.1f}s ----\n".encode())
+        out.write(line_break(out, start)
+                  + f"[coordinator] ---- setup exited {code} after {seconds:.1f}s ----\n".encode())
     if not why:
         return SetupResult(True, "", seconds)
     with log.open("rb") as read:

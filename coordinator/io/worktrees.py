@@ -183,14 +183,14 @@ class Worktrees:
         self._clear(task_id, path, force=False)
         return path
 
-    def remove(self, task_id: str, *, force: bool = False) -> Path | None:
+    def remove(self, task_id: str, *, force: bool = False, held: bool = False) -> Path | None:
         """Remove ``task_id``'s worktree if there is one; its branch stays.
 
         Returns where uncommitted work was moved instead of being deleted, else None. ``force``
         deletes a registered worktree even with changes in it (``clean --all --force``); a
-        directory git does not know is never deleted, only set aside.
-        """
-        return self._clear(task_id, self.path(task_id), force=force)
+        directory git does not know, or one ``held`` (a changed copy of an ignored ``.env``
+        in it, which git does not show as work), is never deleted, only set aside."""
+        return self._clear(task_id, self.path(task_id), force=force, held=held)
 
     def prune(self) -> list[str]:
         """Forget registrations whose directories are gone, and report (never delete) the
@@ -324,7 +324,7 @@ class Worktrees:
     def _registered(self, path: Path) -> WorktreeInfo | None:
         return next((w for w in self.repo.worktree_list() if _lexical(w.path) == path), None)
 
-    def _clear(self, task_id: str, path: Path, *, force: bool) -> Path | None:
+    def _clear(self, task_id: str, path: Path, *, force: bool, held: bool = False) -> Path | None:
         info = self._registered(path)
         real_dir = path.is_dir() and not path.is_symlink()
         if info is not None and not real_dir:
@@ -336,7 +336,7 @@ class Worktrees:
             if force:
                 self.repo.worktree_remove(path, force=True)
                 return None
-            if not self._holds_work(path, info):
+            if not held and not self._holds_work(path, info):
                 self.repo.worktree_remove(path)
                 return None
             aside = self._aside_path(task_id)

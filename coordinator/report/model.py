@@ -161,7 +161,7 @@ def run_data(facts: RunFacts) -> dict[str, Any]:
     events = [
         [_r(e.at - run.started_at), index.get(e.task_id or "", -1), e.kind, _message(e)]
         for e in facts.events
-        if e.kind != "phase"
+        if e.kind not in ("phase", "gate-log")
     ]
     return {
         "version": DATA_VERSION,

@@ -71,3 +71,18 @@ def test_a_launch_failure_says_why_and_the_daemon_tries_again(
     assert second.returncode == 0, second.stdout + second.stderr
     assert e2e.tasks()["t"]["state"] == "merged"
     assert e2e.git("show", "coordinator/integration:t.txt") == "done\n"
+
+
+def test_a_missing_setup_program_is_named_before_anything_starts(e2e: E2EProject) -> None:
+    # it would fail every task with reason setup, after a worktree each
+    e2e.config(FAKE_CONFIG + '\n[worktree]\nsetup = ["no-such-installer-xyz", "ci"]\n')
+    e2e.spec("t", "@write t.txt t", files=["t.txt"])
+    for command in ("validate", "run"):
+        result = e2e.cli(command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert "worktree.setup" in line and "'no-such-installer-xyz': not found on PATH" in line
+        assert "first element of setup" in line
+    assert not (e2e.root / "worktrees").exists()
+    e2e.config(FAKE_CONFIG + '\n[worktree]\nsetup = ["{python}", "-c", "pass"]\n')
+    assert e2e.cli("run").returncode == 0

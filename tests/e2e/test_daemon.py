@@ -438,3 +438,29 @@ def test_watch_stops_while_idle(e2e: E2EProject, sig: signal.Signals) -> None:
         out, err = daemon.communicate(timeout=DEADLINE)
     assert daemon.returncode == 0, out + err
     assert _lock_free(e2e)
+
+
+# The daemon's idle wait, with SIGTERM delivered to another thread (as the kernel may deliver it
+# to the observer's): the Python handler only runs once the main thread runs bytecode again.
+SIGNAL_ELSEWHERE = """
+import signal, threading, time
+from coordinator.commands.daemon_watch import _Watch
+state = _Watch()
+signal.set_wakeup_fd(state.wake_w, warn_on_full_buffer=False)
+signal.signal(signal.SIGTERM, state.on_signal)
+
+def other_thread() -> None:
+    time.sleep(0.5)  # (only so that the main thread is already waiting: either way it stops)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=other_thread).start()
+print("stopped" if state.wait_for_change(60.0) is False else "went on", flush=True)
+"""
+
+
+def test_the_idle_wait_sees_a_signal_another_thread_received() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_ELSEWHERE], capture_output=True, text=True, timeout=60
+    )  # a wait that never wakes up would hang here until the timeout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "stopped\n"

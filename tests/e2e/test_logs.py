@@ -112,3 +112,68 @@ def test_logs_shows_setup_agent_and_gate_each_headed(e2e: E2EProject, tmp_path: 
     unknown = e2e.cli("logs", "nope")
     assert unknown.returncode == 2 and "no run has a task 'nope'" in unknown.stderr
     assert e2e.cli("logs", "t", "--run", "r-nope").returncode == 2
+
+
+# Says which task files the merge result holds; holds the first round back until released.
+GATE = """
+import pathlib, sys, time
+release = pathlib.Path(sys.argv[1])
+print("gate sees", " ".join(sorted(p.name for p in pathlib.Path().glob("?.txt"))), flush=True)
+deadline = time.monotonic() + 60
+while not release.exists():
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+"""
+
+
+def _states(e2e: E2EProject) -> set[str]:
+    shown = e2e.cli("status", "--json")
+    if shown.returncode != 0:
+        return set()  # the run has not written its store yet
+    return {t["state"] for t in json.loads(shown.stdout)["tasks"]}
+
+
+def test_logs_shows_each_gate_run_of_a_batch_for_every_task_it_covered(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    # A batch's gate writes into the log of its last task: the other tasks of the batch must
+    # still find it, and only the runs that covered them.
+    release = tmp_path / "release"
+    script = tmp_path / "gate.py"
+    script.write_text(GATE)
+    gate = json.dumps([sys.executable, str(script), str(release)])
+    e2e.config(
+        FAKE_CONFIG.replace("instances = 3", "instances = 4")
+        + f"\n[merge]\nverify = {gate}\nparallel = 1\nbatch = 4\n"
+    )
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        e2e.spec(name, f"@write {name}.txt {name}", files=[f"{name}.txt"])
+    run = e2e.popen("run")
+    try:
+        # the first round's gate holds on; once every task waits, the rest form one batch
+        wait_until("every task at the merge queue",
+                   lambda: _states(e2e) <= {"merging", "verifying"} and bool(_states(e2e)))
+        release.touch()
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, out + err
+    finally:
+        if run.poll() is None:
+            run.kill()
+    batched = False
+    for name in names:
+        shown = e2e.cli("logs", name)
+        assert shown.returncode == 0, shown.stderr
+        sections = [s for s in shown.stdout.split("==> ") if s.startswith(f"{name}: merge gate")]
+        assert len(sections) == 1, shown.stdout  # the one gate run that covered it
+        (section,) = sections
+        assert "[coordinator] ---- merge gate" in section and "merge gate exited 0" in section
+        seen = section.split("gate sees ", 1)[1].splitlines()[0].split()
+        assert f"{name}.txt" in seen, section
+        header = section.splitlines()[0]
+        if " of " in header:
+            batched = True
+            group = header.split(" of ", 1)[1].split(" ", 1)[0].split("+")
+            assert name in group and len(group) > 1
+            assert header.endswith(f"{group[-1]}.verify.log) <==")
+    assert batched  # some gate run covered more than one task

@@ -7,6 +7,7 @@ import pty
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from e2e_util import E2EProject
 
@@ -40,9 +41,13 @@ def _on_a_terminal(e2e: E2EProject, *args: str) -> tuple[int, str]:
     return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # without colours and cursor moves
 
 
-def test_run_on_a_terminal_draws_the_live_table_then_the_summary(e2e: E2EProject) -> None:
-    e2e.spec("one", "@write one.txt 1", files=["one.txt"])
-    e2e.spec("two", "@write two.txt 2\n@exit 4", files=["two.txt"])
+def test_run_on_a_terminal_draws_the_live_table_then_the_summary(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    # each waits until the other runs: "up to 2 at once" whatever the machine's load
+    one, two = tmp_path / "one-runs", tmp_path / "two-runs"
+    e2e.spec("one", f"@touch {one}\n@wait {two} 60\n@write one.txt 1", files=["one.txt"])
+    e2e.spec("two", f"@touch {two}\n@wait {one} 60\n@write two.txt 2\n@exit 4", files=["two.txt"])
     code, screen = _on_a_terminal(e2e, "run")
     assert code == 1, screen
     for column in ("task", "agent", "state", "try", "elapsed", "worktree / why"):

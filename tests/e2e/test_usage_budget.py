@@ -78,3 +78,20 @@ def test_a_budget_stops_new_starts_after_the_task_that_crossed_it(e2e: E2EProjec
     (budget,) = [e for e in events if e["event"] == "budget"]
     assert "max_cost_usd 1" in budget["message"]
     assert e2e.status()["usage"]["cost_usd"] == 1.2
+
+
+def test_no_task_starts_in_the_slot_of_the_agent_that_crossed_the_budget(e2e: E2EProject) -> None:
+    # One slot: the moment a's marker is read its slot is free, but what a used is counted only
+    # once its work is collected; b must not start in between.
+    e2e.config(FAKE_CONFIG + "\n[budget]\nmax_tokens = 100\n")
+    marked = "@write a.txt a\n" + _marker(0.0, (100, 20))
+    e2e.spec("a", marked, files=["a.txt"], extra="priority: 9")
+    e2e.spec("b", "@write b.txt b", files=["b.txt"])
+
+    result = e2e.cli("run", "--instances", "1", "--json")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert tasks["a"]["state"] == "merged"
+    assert (tasks["b"]["state"], tasks["b"]["reason"]) == ("skipped", "budget")
+    assert tasks["b"]["started_at"] is None

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from e2e_util import FAKE_CONFIG, E2EProject
 
 # The setup "installs" a tool into vendor/ (ignored), the way `npm ci` fills node_modules: a
@@ -49,14 +50,17 @@ def _config(e2e: E2EProject) -> None:
     )
 
 
+@pytest.mark.parametrize("ignored", ["", ".env\nshared\n"], ids=["not-ignored", "ignored"])
 def test_setup_installs_what_the_agent_uses_and_copies_and_links_stay_out_of_commits(
-    e2e: E2EProject, tmp_path: Path
+    e2e: E2EProject, tmp_path: Path, ignored: str
 ) -> None:
-    e2e.write(".gitignore", "vendor/\n")
+    # the usual case has .env and node_modules-like directories ignored: the commit of the
+    # agent's work must not trip over git refusing to name an ignored path
+    e2e.write(".gitignore", "vendor/\n" + ignored)
     e2e.git("add", ".gitignore")
     e2e.git("commit", "-q", "-m", "ignore vendor")
     _config(e2e)
-    e2e.write(".env", "SECRET=from your checkout\n")  # untracked, and not even ignored
+    e2e.write(".env", "SECRET=from your checkout\n")  # untracked (ignored or not)
     e2e.write("shared/data.txt", "shared data\n")
     outside = tmp_path / "outside-secret"
     outside.write_text("never copy me\n")
@@ -92,7 +96,7 @@ def test_setup_installs_what_the_agent_uses_and_copies_and_links_stay_out_of_com
     cleaned = e2e.cli("clean")
     assert cleaned.returncode == 0, cleaned.stderr
     assert not worktree.exists()
-    (aside,) = (e2e.root / "worktrees").glob(".stale-*")  # (it had gone to the warm pool)
+    (aside,) = (e2e.root / "worktrees").glob(".stale-*")  # (never pooled: a copy changed)
     assert (aside / ".env").read_text() == "SECRET=changed by the agent\n"
     assert not os.path.lexists(aside / "shared")
     assert (e2e.root / "shared" / "data.txt").read_text() == "shared data\n"

@@ -214,6 +214,18 @@ def test_commits_run_no_hooks_and_never_sign(repo: Path, grepo: GitRepo) -> None
     assert not (repo.parent / "ran").exists()
 
 
+def test_stage_all_keeps_placed_paths_out_ignored_or_not(repo: Path, grepo: GitRepo) -> None:
+    write(repo, ".gitignore", ".env\nnode_modules\n")
+    write(repo, ".env", "SECRET=1\n")  # ignored: naming it in an exclude pathspec fails git add
+    write(repo, "notes.env", "placed, not ignored\n")
+    (repo / "node_modules").symlink_to(repo.parent)
+    write(repo, "work.txt", "the agent's\n")
+    tree = grepo.stage_all(repo, keep_out=[".env", "notes.env", "node_modules", "gone.txt"])
+    assert git(repo, "ls-tree", "--name-only", tree).split() == [
+        ".gitignore", "README.md", "work.txt"
+    ]  # fmt: skip
+
+
 def test_stage_all_in_a_linked_worktree_stages_there(repo: Path, grepo: GitRepo) -> None:
     linked = repo.parent / "wt"
     grepo.worktree_add(linked, "coordinator/task/a", head(repo))
