@@ -7,13 +7,14 @@ live display and the run summary are read from the same records.
 
 The policy (``coordinator.core.policy.Scheduler``) is private to the book: it decides what may
 start and tracks slots and footprint reservations, at a coarser grain (its ``DONE`` covers
-``done``, ``merging`` and ``verifying``), and nothing outside the book reads or moves it.
+``done``, ``merging``, ``verifying`` and ``resolving``), and nothing outside the book reads or
+moves it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,6 +281,12 @@ class TaskBook:
         """The gate runs: its pid is stored, so that a run cut off now can still kill it."""
         self.update(task_id, state=TaskState.VERIFYING, pid=pid, pid_create_time=create_time)
 
+    def resolving(self, task_id: str, pid: int | None = None, create_time: float | None = None
+                  ) -> None:  # fmt: skip
+        """A resolver works on the task's conflicted merge; with ``pid``, its process runs (the
+        pid is stored, so that a run cut off now can still kill it)."""
+        self.update(task_id, state=TaskState.RESOLVING, pid=pid, pid_create_time=create_time)
+
     def merged(self, task_id: str, commit: str) -> None:
         task = self.tasks[task_id]
         self._policy.merged(task_id)
@@ -344,12 +351,16 @@ class TaskBook:
             self.rec.emit("skipped", task_id, reason)
 
     # ------------------------------------------------------------------ display
-    def rows(self, live: Callable[[str], Resources | None] | None = None) -> list[TaskRow]:
-        """The live view's rows; ``live`` gives a running agent's memory and CPU so far."""
+    def rows(
+        self, live: Callable[[str], Resources | None] | None = None,
+        notes: Mapping[str, str] | None = None,
+    ) -> list[TaskRow]:  # fmt: skip
+        """The live view's rows; ``live`` gives a running agent's memory and CPU so far,
+        ``notes`` what the merge queue says about the tasks it holds."""
         waiting = self._policy.waiting_reasons()
         rows = []
         for task in self:
-            note = task.reason or waiting.get(task.id, "")
+            note = (notes or {}).get(task.id) or task.reason or waiting.get(task.id, "")
             if task.state == TaskState.RUNNING:
                 note = ""
             used = task.resources

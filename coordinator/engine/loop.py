@@ -18,9 +18,18 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.engine import finishing, gating, interrupts, merging, starting
+from coordinator.core.queueview import queue_notes
+from coordinator.engine import (
+    finishing,
+    gating,
+    interrupts,
+    merging,
+    queuestate,
+    resolving,
+    starting,
+)
 from coordinator.engine.book import TaskBook
-from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
+from coordinator.engine.context import GateStarted, Interrupt, ResolverStarted, RunContext, Timer
 from coordinator.engine.jobs import JobDone
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
@@ -82,6 +91,7 @@ class Engine:
             AgentExited: lambda e: finishing.on_exit(self.ctx, e),
             Timer: lambda e: finishing.on_timer(self.ctx, e),
             GateStarted: lambda e: merging.on_gate(self.ctx, e),
+            ResolverStarted: lambda e: resolving.on_started(self.ctx, e),
             Interrupt: lambda e: interrupts.on_interrupt(self.ctx, e),
             JobDone: self._on_job,
         }
@@ -99,7 +109,8 @@ class Engine:
             else:
                 merging.feed_lane(ctx)
             self._say_notify_problems()
-            self.reporter.update(ctx.book.rows(live=ctx.meter.current))
+            notes = queue_notes(queuestate.publish(ctx))
+            self.reporter.update(ctx.book.rows(live=ctx.meter.current, notes=notes))
             if self._finished():
                 return
             self._handle(self._next_event())
