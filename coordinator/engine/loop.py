@@ -66,7 +66,7 @@ class Engine:
         stop: StopRequest | None = None,
     ) -> None:
         config = project.config
-        caps = {name: config.agent_cap(name) for name in config.agents}
+        caps = {name: config.agent_cap(name, instances) for name in config.agents}
         scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
         ports = (config.worktree.port_base, config.worktree.port_stride)

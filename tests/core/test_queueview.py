@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from coordinator.core.queueview import (
     RoundState,
     empty_document,
@@ -11,7 +13,7 @@ from coordinator.core.queueview import (
 )
 
 
-def _doc(**kw: object) -> dict[str, object]:
+def _doc(**kw: object) -> dict[str, Any]:
     args: dict[str, object] = {
         "parallel": 3, "batch": 2, "gate": True, "waiting": (), "round_": None,
         "bisecting": (), "merging": (), "resolving": (), "counts": {},
