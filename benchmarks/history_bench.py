@@ -14,6 +14,9 @@ coordinator's trailers, each changing one file of a 10,000-file tree):
 * **review**: the files of the last 100 landed tasks, the way ``review`` gets them.
 
 Each figure is the median of several repetitions in one process; read the ratios.
+
+``scripts/bench history --repo PATH`` is another benchmark: PATH's real history replayed as
+tasks (``scripts/bench replay``, whose options it takes).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from coordinator.commands.review import (
     store_usage,
 )
 from coordinator.commands.review import render_text as render_review
+from coordinator.commands.review_unlanded import with_unlanded
 from coordinator.commands.status import read_status, show_status
 from coordinator.commands.tasks import read_tasks, render_tasks
 from coordinator.commands.validate import validate as validate_project
@@ -242,16 +243,11 @@ def review(
             click.echo(f"nothing to review: branch {branch} does not exist yet")
             return 0
         items = landed(
-            repo,
-            branch,
-            tasks=tasks,
-            run_id=run_id,
-            since=since,
-            patch=patch,
-            summaries=store_summaries(repo.git_dir),
-            used=store_usage(repo.git_dir),
-        )
+            repo, branch, tasks=tasks, run_id=run_id, since=since, patch=patch,
+            summaries=store_summaries(repo.git_dir), used=store_usage(repo.git_dir),
+        )  # fmt: skip
     text = render_markdown(items, branch) if fmt == "markdown" else render_review(items, branch)
+    text = with_unlanded(text, repo.git_dir, tasks, items, markdown=fmt == "markdown")
     click.echo(text, nl=not text.endswith("\n"))
     return 0
 

@@ -77,7 +77,7 @@ class Project:
 
     def plan(self, instances: int | None = None) -> Plan:
         """The verified plan; with ``instances``, ordered by the best simulated start order."""
-        caps = {name: self.config.agent_cap(name) for name in self.config.agents}
+        caps = {name: self.config.agent_cap(name, instances) for name in self.config.agents}
         return build_plan(
             self.specs, self.config, self.repo_paths, instances=instances, caps=caps,
             predictor=self.predictor, history=self.history if instances is not None else None,

@@ -19,11 +19,13 @@ from coordinator.core.refs import (
     KEPT_PREFIXES,
     OLD_PREFIX,
     PREFIX,
+    RESOLVING_PREFIX,
     TASK_BRANCH_PREFIX,
     branch_ref,
     task_branch,
     task_of_branch,
 )
+from coordinator.engine.scratch import clear_scratch, resolving_run
 from coordinator.errors import CoordinatorError, InputError, Problem
 from coordinator.io.clones import is_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
@@ -34,6 +36,10 @@ from coordinator.io.store import Store
 from coordinator.io.worktrees import Worktrees
 from coordinator.project import read_config
 
+# A task of a cut-off run in one of these states may still have a live process (agent, gate,
+# resolver) in its worktree.
+_UNFINISHED = frozenset({"running", "done", "pending", "merging", "verifying", "resolving"})
+
 
 @dataclass
 class CleanReport:
@@ -42,9 +48,10 @@ class CleanReport:
     kept_branches: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # under worktrees/, not a git worktree
     unfinished: dict[str, str] = field(default_factory=dict)  # branch -> run that was cut off
+    removed_scratch: list[str] = field(default_factory=list)  # cut-off gates and resolutions
 
     def lines(self) -> list[str]:
-        out = [f"removed worktree {w}" for w in self.removed_worktrees]
+        out = [f"removed worktree {w}" for w in self.removed_worktrees] + self.removed_scratch
         out += [
             f"kept {b} and its worktree: run {run} did not finish (its agents may still run); "
             "the next `coordinator run` recovers it"
@@ -78,10 +85,11 @@ def clean(
     report = CleanReport()
     with GitRepo.discover(path or Path.cwd()) as repo, RepoLock(lock_path(repo.git_dir), "clean"):
         config, _ = read_config(repo.root)
-        unfinished = _unfinished_tasks(repo)
+        live, unfinished = _unfinished_tasks(repo)
         target_name = target or config.target
         target_head = repo.rev_parse(branch_ref(target_name))
         worktrees = Worktrees(repo, config.worktrees)
+        report.removed_scratch = clear_scratch(repo, worktrees.directory, live_runs=live)
         report.removed_worktrees += worktrees.remove_pool()  # idle: they hold no work
         branches = repo.list_branches(PREFIX)
         placed = _placed(repo.git_dir)
@@ -91,6 +99,9 @@ def clean(
                 continue
             if name in unfinished:
                 report.unfinished[name] = unfinished[name]
+                continue
+            if name.startswith(RESOLVING_PREFIX):  # of a live run: clear_scratch left it
+                report.unfinished[name] = resolving_run(name)
                 continue
             is_task = name.startswith(TASK_BRANCH_PREFIX)
             landable = is_task or name.startswith(OLD_PREFIX)
@@ -136,20 +147,23 @@ def _placed(git_dir: Path) -> dict[str, list[str]]:
         return {}
 
 
-def _unfinished_tasks(repo: GitRepo) -> dict[str, str]:
-    """Task branches of runs the store still calls running: with the lock held, runs whose
-    coordinator died. Their agents may outlive it, so their worktrees and branches are theirs
-    until the next run's recovery has stopped them."""
+def _unfinished_tasks(repo: GitRepo) -> tuple[set[str], dict[str, str]]:
+    """Runs the store still calls running (with the lock held: runs whose coordinator died),
+    and their unfinished tasks' branches. Their agents (a resolver, a gate) may outlive them,
+    so their worktrees and branches are theirs until the next run's recovery has stopped them.
+    """
     db = store_path(repo.git_dir)
     if not db.exists():
-        return {}
+        return set(), {}
+    runs: set[str] = set()
     found: dict[str, str] = {}
     with Store.open_readonly(db) as store:
         for run_id in store.run_ids():
             record = store.run(run_id)
             if record is None or record.state != "running":
                 continue
+            runs.add(run_id)
             for task in store.tasks(run_id):
-                if task.state in {"running", "done", "pending"}:
+                if task.state in _UNFINISHED:
                     found[task_branch(task.task_id)] = run_id
-    return found
+    return runs, found

@@ -71,7 +71,7 @@ def plan_project(
         project = load_project(path, base=base)
         config = project.config
         n = instances or config.instances
-        caps = {name: config.agent_cap(name) for name in config.agents}
+        caps = {name: config.agent_cap(name, n) for name in config.agents}
         specs = list(project.specs)
         merged: list[str] = []
         reverted: list[str] = []

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coordinator.commands.tasks import overall_line
+from coordinator.core.queueview import QUEUE_KEY, empty_document, settled
 from coordinator.core.usage import (
     format_resources,
     format_usage,
@@ -62,7 +63,17 @@ def read_status(path: Path | None, run_id: str | None = None) -> dict[str, Any]:
                 data = dict(_NO_RUN)
             if daemon:
                 data["daemon"] = daemon
+            data["queue"] = _queue(store.get_meta(QUEUE_KEY), data)
             return data
+
+
+def _queue(stored: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The run's merge queue: as its run last published it while the run is (or was, when it
+    was cut off) running; settled once the run finished; empty for a run that left none."""
+    if not isinstance(stored, dict) or stored.get("run_id") != data["run_id"]:
+        return empty_document()
+    document = {k: v for k, v in stored.items() if k != "run_id"}
+    return document if data["state"] == "running" else settled(document)
 
 
 # States whose branch and log a user goes looking for.
@@ -105,6 +116,8 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
                 log = short_path(task["log"], base)
                 locations.append((task["id"], task["state"], task["branch"] or "", log))
         console.print(table)
+        if line := queue_line(data.get("queue")):
+            console.print(line, highlight=False, soft_wrap=True)
         print_locations(console, locations)
         console.print(f"started {data['started_at']}  finished {data['finished_at'] or '-'}")
         if total := used(data.get("usage"), data.get("resources")):
@@ -112,6 +125,26 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
     daemon = data.get("daemon")
     if isinstance(daemon, dict):
         console.print(daemon_line(daemon), highlight=False, soft_wrap=True)
+
+
+def queue_line(queue: Any) -> str:
+    """One line on the merge queue of a running run, "" when it holds nothing."""
+    if not isinstance(queue, dict):
+        return ""
+    parts = []
+    groups = queue.get("round") or []
+    if groups:
+        shown = " | ".join(
+            "+".join(g["tasks"]) + f" ({'speculative, ' if g['speculative'] else ''}{g['gate']})"
+            for g in groups
+        )
+        parts.append(f"{'probing' if queue.get('probe') else 'gating'} {shown}")
+    if queue.get("bisecting"):
+        parts.append(f"bisecting {'+'.join(queue['bisecting'])}")
+    for key in ("merging", "resolving", "waiting"):
+        if queue.get(key):
+            parts.append(f"{key} {', '.join(queue[key])}")
+    return "queue: " + "; ".join(parts) if parts else ""
 
 
 def used(usage: Any, resources: Any) -> str:

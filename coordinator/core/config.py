@@ -234,10 +234,12 @@ class Config(_Strict):
             return config.usage_from
         return config.profile if config.profile in READERS else None
 
-    def agent_cap(self, agent: str) -> int:
-        """Per-type cap; a type without ``instances`` may use every global slot."""
+    def agent_cap(self, agent: str, instances: int | None = None) -> int:
+        """Per-type cap; a type without ``instances`` may use every global slot (the run's
+        ``instances``, e.g. ``--instances``, else the configured number)."""
+        slots = instances or self.instances
         configured = self.agents[agent].instances if agent in self.agents else None
-        return min(configured or self.instances, self.instances)
+        return min(configured or slots, slots)
 
     def isolation_of(self, agent: str) -> Isolation:
         """The agent type's ``isolation``, else the top-level one."""

@@ -106,6 +106,7 @@ class TaskState(StrEnum):
     DONE = "done"  # agent finished: its processes are stopped, its work collected
     MERGING = "merging"  # handed to the merge lane: waiting for its turn, or merging now
     VERIFYING = "verifying"  # the merge gate runs on its merge result
+    RESOLVING = "resolving"  # a resolver agent finishes its conflicted merge
     MERGED = "merged"
     FAILED = "failed"
     CONFLICT = "conflict"

@@ -7,14 +7,14 @@ live display and the run summary are read from the same records.
 
 The policy (``coordinator.core.policy.Scheduler``) is private to the book: it decides what may
 start and tracks slots and footprint reservations, at a coarser grain (its ``DONE`` covers
-``done``, ``merging`` and ``verifying``), and nothing outside the book reads or moves it.
+``done``, ``merging``, ``verifying`` and ``resolving``), and nothing outside the book reads or
+moves it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from coordinator.core.decisions import BEFORE_START, BUDGET, TAMPERED, Completion
@@ -25,54 +25,13 @@ from coordinator.core.replan import Replanner
 from coordinator.core.slots import pick_slot, port_for
 from coordinator.core.usage import Resources, Usage, format_resources, format_usage, total_usage
 from coordinator.engine.recorder import Recorder
+from coordinator.engine.taskrun import TaskRun
 from coordinator.errors import EXIT_OK, EXIT_UNMERGED
 from coordinator.io.agents import AgentProcess
 from coordinator.io.store import TASK_COLUMNS, Store
 from coordinator.ui.display import RunSummary, TaskRow
 
 NO_CHANGES = "no changes"
-
-
-@dataclass
-class TaskRun:
-    """What the run knows about one task. Stored fields mirror the store's task columns."""
-
-    id: str
-    agent: str
-    state: TaskState = TaskState.PENDING
-    attempt: int = 0
-    reason: str = ""
-    branch: str | None = None
-    worktree: str | None = None
-    base: str | None = None
-    log: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    merged_at: float | None = None
-    merge_commit: str | None = None
-    summary: str = ""
-    changed_files: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    agent_time: float = 0.0
-    slot: int | None = None
-    port: int | None = None
-    placed: list[str] = field(default_factory=list)  # files copied or linked in: not committed
-    # live only: the agent's process, how its work ended, and the commit holding that work
-    proc: AgentProcess | None = None
-    completion: Completion | None = None
-    exited: bool = False
-    head: str = ""
-    usage: Usage = field(default_factory=Usage)  # every attempt's, added up
-    resources: Resources = field(default_factory=Resources)  # highest peak, CPU added up
-    failures: int = 0  # attempts whose agent failed and that were retried
-    conflicts: int = 0  # merges that conflicted and were retried
-    retrying: bool = False  # this attempt failed and the task runs again
-    attempt_open: bool = False  # an attempt row is in the store for this attempt
-
-    @property
-    def agent_running(self) -> bool:
-        """Started and its work not over yet (it may still be alive after that, briefly)."""
-        return self.proc is not None and self.completion is None
 
 
 class TaskBook:
@@ -288,6 +247,12 @@ class TaskBook:
         """The gate runs: its pid is stored, so that a run cut off now can still kill it."""
         self.update(task_id, state=TaskState.VERIFYING, pid=pid, pid_create_time=create_time)
 
+    def resolving(self, task_id: str, pid: int | None = None, create_time: float | None = None
+                  ) -> None:  # fmt: skip
+        """A resolver works on the task's conflicted merge; with ``pid``, its process runs (the
+        pid is stored, so that a run cut off now can still kill it)."""
+        self.update(task_id, state=TaskState.RESOLVING, pid=pid, pid_create_time=create_time)
+
     def merged(self, task_id: str, commit: str) -> None:
         task = self.tasks[task_id]
         self._policy.merged(task_id)
@@ -354,12 +319,16 @@ class TaskBook:
             self.rec.emit("skipped", task_id, reason)
 
     # ------------------------------------------------------------------ display
-    def rows(self, live: Callable[[str], Resources | None] | None = None) -> list[TaskRow]:
-        """The live view's rows; ``live`` gives a running agent's memory and CPU so far."""
+    def rows(
+        self, live: Callable[[str], Resources | None] | None = None,
+        notes: Mapping[str, str] | None = None,
+    ) -> list[TaskRow]:  # fmt: skip
+        """The live view's rows; ``live`` gives a running agent's memory and CPU so far,
+        ``notes`` what the merge queue says about the tasks it holds."""
         waiting = self._policy.waiting_reasons()
         rows = []
         for task in self:
-            note = task.reason or waiting.get(task.id, "")
+            note = (notes or {}).get(task.id) or task.reason or waiting.get(task.id, "")
             if task.state == TaskState.RUNNING:
                 note = ""
             used = task.resources

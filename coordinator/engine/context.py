@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coordinator.core.config import AgentConfig
 from coordinator.core.decisions import Limits
@@ -60,6 +60,15 @@ class Timer:
 @dataclass(frozen=True)
 class GateStarted:
     """The merge gate's command started for ``task_id`` (from the merge lane's thread)."""
+
+    task_id: str
+    pid: int
+    create_time: float | None
+
+
+@dataclass(frozen=True)
+class ResolverStarted:
+    """A conflict resolver's process started for ``task_id`` (from its job's thread)."""
 
     task_id: str
     pid: int
@@ -132,6 +141,8 @@ class RunContext:
         self.queue = MergeQueue(parallel=merge.parallel or self.config.instances, batch=merge.batch)
         self.merge_round: Round | None = None
         self.last_gate_reason = ""
+        self.queue_published: dict[str, Any] = {}  # the queue's document last written
+
         self._seq = itertools.count()
 
     def add_timer(self, deadline: float, timer: Timer) -> None:

@@ -50,6 +50,7 @@ class Round:
     commits: dict[str, str] = field(default_factory=dict)  # task id -> its chained merge commit
     gates: list[Group] = field(default_factory=list)  # the groups gated (conflicts left out)
     results: dict[int, str | None] = field(default_factory=dict)  # gate index -> reason | None
+    probe: bool = False  # a bisection probe
 
 
 def feed(ctx: RunContext) -> None:
@@ -69,8 +70,8 @@ def feed(ctx: RunContext) -> None:
     groups = ctx.queue.next_round(waiting)
     if not groups:
         return
-    ctx.merge_round = Round(groups)
     probing = bool(ctx.queue.bisecting)
+    ctx.merge_round = Round(groups, probe=probing)
     shown = " | ".join("+".join(g) for g in groups)
     ctx.rec.emit(
         "queue", None,
@@ -206,6 +207,8 @@ class Gated:
         if not verdict.inferred and any(not ok for ok in passed):
             ctx.last_gate_reason = next(r for r, ok in zip(reasons, passed, strict=True) if not ok)
         failures = [(t, reasons[i] if i >= 0 else ctx.last_gate_reason) for t, i in verdict.fail]
+        if ctx.queue.bisecting:
+            crash_point("queue-bisect-started")
         target = current.commits[verdict.land[-1]] if verdict.land else None
         job = LandJob(ctx.repo, ctx.target_ref, current.old, target, ctx.config.identity,
                       ctx.shared)  # fmt: skip

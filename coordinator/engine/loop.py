@@ -18,10 +18,20 @@ from collections.abc import Mapping
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
+from coordinator.core.queueview import queue_notes
 from coordinator.core.replan import Replanner
-from coordinator.engine import finishing, gating, guarding, interrupts, merging, starting
+from coordinator.engine import (
+    finishing,
+    gating,
+    guarding,
+    interrupts,
+    merging,
+    queuestate,
+    resolving,
+    starting,
+)
 from coordinator.engine.book import TaskBook
-from coordinator.engine.context import GateStarted, Interrupt, RunContext, Timer
+from coordinator.engine.context import GateStarted, Interrupt, ResolverStarted, RunContext, Timer
 from coordinator.engine.jobs import JobDone
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
@@ -58,7 +68,7 @@ class Engine:
         stop: StopRequest | None = None,
     ) -> None:
         config = project.config
-        caps = {name: config.agent_cap(name) for name in config.agents}
+        caps = {name: config.agent_cap(name, instances) for name in config.agents}
         scheduler = Scheduler(plan, instances=instances, caps=caps)
         self.rec = Recorder(store, reporter, run_id)
         ports = (config.worktree.port_base, config.worktree.port_stride)
@@ -84,6 +94,7 @@ class Engine:
             Timer: lambda e: finishing.on_timer(self.ctx, e),
             GateStarted: lambda e: merging.on_gate(self.ctx, e),
             SharedChanged: lambda e: guarding.on_changed(self.ctx, e),
+            ResolverStarted: lambda e: resolving.on_started(self.ctx, e),
             Interrupt: lambda e: interrupts.on_interrupt(self.ctx, e),
             JobDone: self._on_job,
         }
@@ -101,7 +112,8 @@ class Engine:
             else:
                 merging.feed_lane(ctx)
             self._say_notify_problems()
-            self.reporter.update(ctx.book.rows(live=ctx.meter.current))
+            notes = queue_notes(queuestate.publish(ctx))
+            self.reporter.update(ctx.book.rows(live=ctx.meter.current, notes=notes))
             if self._finished():
                 return
             self._handle(self._next_event())

@@ -80,6 +80,10 @@ def on_gate(ctx: RunContext, event: GateStarted) -> None:
     ctx.book.verifying(event.task_id, event.pid, event.create_time)
     ctx.rec.emit("verifying", event.task_id, " ".join(ctx.config.merge.verify or []))
     crash_point("gate-running")
+    current = ctx.merge_round
+    probe = current.gates[0] if current is not None and current.probe and current.gates else ()
+    if probe and event.task_id == probe[-1]:  # once per probe, its every pid stored
+        crash_point("queue-probe-running")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from coordinator.core.config import Identity
 from coordinator.core.refs import kept_branch, task_branch
+from coordinator.engine.scratch import clear_scratch
 from coordinator.io.clones import collect_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
@@ -26,8 +27,9 @@ from coordinator.io.workcheck import collect_work
 from coordinator.io.worktrees import Worktrees
 
 # States a cut-off run may leave a task in that still need recovering; in all but ``running``
-# the agent had finished (``verifying``: the merge gate ran, and is killed by its stored pid).
-_AGENT_DONE = frozenset({"done", "merging", "verifying"})
+# the agent had finished (``verifying``: the merge gate ran, ``resolving``: a resolver agent
+# worked on its conflicted merge; either is killed by its stored pid and its environment).
+_AGENT_DONE = frozenset({"done", "merging", "verifying", "resolving"})
 _UNFINISHED = _AGENT_DONE | {"running"}
 
 
@@ -76,6 +78,9 @@ def recover(
             summary={"recovered_by_next_run": True, "adopted": sorted(found.adopt)},
         )
         found.notes.append(f"run {run_id} was cut off; recovered its tasks")
+    # With every cut-off run closed (and its resolvers and gates killed above), no scratch
+    # checkout is anyone's: a resolution or gate cut off is done again when its merge is.
+    found.notes.extend(clear_scratch(repo, worktrees.directory, live_runs=()))
     worktrees.prune()
     found.notes.extend(worktrees.reconcile_pool())
     return found

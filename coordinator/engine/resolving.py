@@ -18,10 +18,13 @@ switch, so a second Ctrl-C kills it like a gate.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import AgentConfig, Identity
@@ -34,11 +37,12 @@ from coordinator.core.resolution import (
     undeclared_changes,
 )
 from coordinator.engine import ending, guarding
-from coordinator.engine.context import RunContext
+from coordinator.engine.context import ResolverStarted, RunContext
 from coordinator.engine.jobs import GateSwitch
 from coordinator.engine.messages import merge_message
 from coordinator.io import processes
 from coordinator.io.agents import kill_tree
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
 from coordinator.io.merger import TRAILER_TASK
@@ -74,11 +78,19 @@ def on_conflict(ctx: RunContext, task_id: str, conflicts: Sequence[str]) -> None
         specs=specs, directory=ctx.worktrees.directory, files_root=ctx.files.root,
         log=ctx.files.logs / f"{task_id}.resolve.log", run_id=ctx.run_id, attempt=run.attempt,
         attributes=ctx.attributes, verify=tuple(verify) if verify else (),
-        verify_timeout=ctx.config.merge.verify_timeout, switch=ctx.gate,
+        verify_timeout=ctx.config.merge.verify_timeout, switch=ctx.gate, events=ctx.events,
         shared=ctx.shared, look=guarding.look(ctx), live=ctx.live,
     )  # fmt: skip
+    ctx.book.resolving(task_id)
     ctx.rec.emit("resolving", task_id, f"{resolver} resolves {', '.join(conflicts)}")
     ctx.jobs.start(RESOLVE, task_id, job.run)
+
+
+def on_started(ctx: RunContext, event: ResolverStarted) -> None:
+    """The resolver's process runs: its pid is stored, so a run cut off now can kill it."""
+    if ctx.jobs.running.get(event.task_id) == RESOLVE:
+        ctx.book.resolving(event.task_id, event.pid, event.create_time)
+    crash_point("resolver-running")
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ class ResolveJob:
     shared: SharedState
     look: guarding.Look  # before the target moves: puts back what someone else changed
     live: LiveAgents  # the resolver is an agent: a change while it runs may be pinned on it
+    events: queue.SimpleQueue[object]
 
     def run(self) -> Resolved:
         path = self.directory / f".resolve-{self.task_id}"
@@ -186,7 +199,7 @@ class ResolveJob:
             result = verify_commit(
                 self.repo, commit, self.verify, scratch=self.directory / f".verify-{self.task_id}",
                 log=self.log.with_suffix(".verify.log"), timeout=self.verify_timeout,
-                on_start=self.switch.started,
+                on_start=self._gate_started,
             )  # fmt: skip
             self.switch.ended()
             if not result.ok:
@@ -194,9 +207,15 @@ class ResolveJob:
         if any(f.blamed == self.task_id for f in findings):
             return None, "the resolver changed shared state (tampered)"
         subject = self.message.partition("\n")[0]
+        crash_point("resolution-between-gate-and-update-ref")
         if not self.shared.move_target(commit, old, f"coordinator: {subject}", self.identity):
             return None, "the target moved while the resolver ran"
+        crash_point("resolution-after-update-ref")
         return commit, ""
+
+    def _gate_started(self, pid: int) -> None:
+        self.switch.started(pid)
+        self.events.put(ResolverStarted(self.task_id, pid, _create_time(pid)))
 
     def _run_resolver(self, path: Path, marker: Path, conflicts: Sequence[str], old: str) -> str:
         """Run the resolver agent in ``path``; "" when it says it is done, else why not."""
@@ -228,6 +247,7 @@ class ResolveJob:
                 return started.error or "the resolver could not start"
             proc = started.popen
             self.switch.started(proc.pid)
+            self.events.put(ResolverStarted(self.task_id, proc.pid, _create_time(proc.pid)))
             try:
                 code = proc.wait(timeout=self.agent.timeout)
             except processes.TimeoutExpired:
@@ -252,6 +272,13 @@ class ResolveJob:
             if wanted & set(self.repo.changed_files(info.parents[0], info.sha)):
                 found.append(self.specs.get(other, SpecText(other, other, "")))
         return found
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
 
 
 def _holds_markers(path: Path) -> bool:

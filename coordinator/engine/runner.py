@@ -288,7 +288,7 @@ def _run_locked(
         ensure_excluded(repo, probe.config.worktrees)
         # Footprints are predicted against the target as it is now: that is where tasks start.
         project = load_project(probe.root, target=target)
-        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
+        caps = {name: project.config.agent_cap(name, instances) for name in project.config.agents}
         plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
                           caps=caps, predictor=project.predictor,
                           history=DurationHistory.of(past_attempts(store)))  # fmt: skip

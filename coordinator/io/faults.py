@@ -26,6 +26,11 @@ POINTS = (
     "queue-gates-judged",  # every gate of a queue round reported; nothing landed yet
     "queue-between-gate-and-update-ref",  # a round passed; the target not moved yet
     "queue-after-update-ref",  # the target moved over a round's passed groups, not recorded
+    "queue-bisect-started",  # a round judged with a batch under bisection, nothing landed yet
+    "queue-probe-running",  # a bisection probe's gate runs (its pid stored)
+    "resolver-running",  # a resolver agent (then its gate) runs (state "resolving", pid stored)
+    "resolution-between-gate-and-update-ref",  # a resolution passed its checks, not landed yet
+    "resolution-after-update-ref",  # a resolution landed on the target, not recorded yet
     "worktree-pooled",  # a merged task's worktree went back to the pool
     "pool-taken",  # a pooled worktree renamed for a new task, not switched yet
 )

@@ -59,7 +59,7 @@ def _run_plan(
     """The run's tasks as the specs describe them now, with the dependencies among them."""
     try:
         project = load_project(root, target=target)
-        caps = {name: project.config.agent_cap(name) for name in project.config.agents}
+        caps = {name: project.config.agent_cap(name, instances) for name in project.config.agents}
         specs = _restrict(project.specs, ids)
         plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
                           caps=caps, predictor=project.predictor)  # fmt: skip

@@ -28,6 +28,7 @@ _STATE_STYLE = {
     "done": "blue",
     "merging": "blue",
     "verifying": "bright_blue",
+    "resolving": "bright_magenta",
     "merged": "green",
     "failed": "red",
     "conflict": "magenta",

@@ -22,11 +22,16 @@ from coordinator.io.faults import POINTS
 # (g and h conflict once); the gate's point needs a gate (its own test below).
 HITS = {"agent-stopped": (1, 3), "merge-queued": (1, 3), "after-branch-kept": (1,),
         "pool-taken": (1, 2, 3)}  # fmt: skip
-GATED = {
+GATED = {  # points that need a gate or a resolver: tests of their own (test_crash_queue.py)
     "gate-running",
     "queue-gates-judged",
     "queue-between-gate-and-update-ref",
     "queue-after-update-ref",
+    "queue-bisect-started",
+    "queue-probe-running",
+    "resolver-running",
+    "resolution-between-gate-and-update-ref",
+    "resolution-after-update-ref",
 }
 TRIALS = [
     (point, nth) for point in POINTS if point not in GATED for nth in HITS.get(point, (1, 2, 3, 4))

@@ -104,6 +104,23 @@ def test_per_type_and_global_caps_hold(e2e: E2EProject) -> None:
     assert _max_concurrent(tasks) == 2
 
 
+def test_instances_on_the_command_line_lift_the_configured_number_for_every_type(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    """``--instances 4`` over ``instances = 2``: a type without a cap of its own may use all
+    four slots (it was held to the configured two). Each task waits for the other three."""
+    e2e.config(FAKE_CONFIG.replace("instances = 3", "instances = 2"))
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    names = ("w0", "w1", "w2", "w3")
+    for me in names:
+        waits = "".join(f"@wait {sig}/{o} 20\n" for o in names if o != me)
+        e2e.spec(me, f"@touch {sig}/{me}\n{waits}@write {me}.txt x", files=[f"{me}.txt"])
+    result = e2e.cli("run", "--instances", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _max_concurrent(list(e2e.tasks().values())) == 4
+
+
 def test_dependents_start_after_merge_and_merges_are_ordered(e2e: E2EProject) -> None:
     e2e.spec("base-task", "@write lib.txt v1", files=["lib.txt"])
     e2e.spec("mid", "@append lib.txt v2", files=["lib.txt"], deps=["base-task"])

@@ -40,6 +40,16 @@ def test_plain_lines_say_what_happened(e2e: E2EProject) -> None:
     assert [lines[gate + 1].strip(), lines[gate + 2].strip()] == ["first", "found bad.txt"]
     assert "speedup" not in out  # a run of a second measures start-up, not parallel work
     assert "merged 1 of 3 tasks into coordinator/integration; not merged: 2 failed" in out
+    # review keeps the refused merge's output tail beside what landed
+    review = e2e.cli("review", "bad", "good")
+    assert review.returncode == 0, review.stdout + review.stderr
+    text = review.stdout
+    assert "task good" in text
+    assert "bad: not landed: failed (verify" in text, text
+    assert "      first\n      found bad.txt" in text, text
+    assert re.search(r"merge gate log: \S+bad\.verify\.log", text), text
+    assert "      its work: coordinator/failed/" not in text  # its own line, four spaces in
+    assert "    its work: coordinator/failed/" in text
 
 
 @pytest.mark.slow

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import psutil
 from gitutil import git
 from harness import AGENTS, TARGET, EngineRun, config, gate_argv, spec
+
+from coordinator.commands.status import read_status
 
 
 def alive(pid: int) -> bool:
@@ -24,6 +27,11 @@ def lines(path: Path) -> list[str]:
 def merge_order(repo: Path) -> list[str]:
     log = git(repo, "log", "--first-parent", "--reverse", "--format=%s", TARGET)
     return [line.split(":")[0].removeprefix("Merge task ") for line in log.splitlines()[1:]]
+
+
+def _queue(repo: Path) -> dict[str, Any]:
+    queue: dict[str, Any] = read_status(repo)["queue"]
+    return queue
 
 
 def test_markers_are_seen_and_agents_start_while_a_gate_runs(repo: Path, tmp_path: Path) -> None:
@@ -49,6 +57,11 @@ def test_markers_are_seen_and_agents_start_while_a_gate_runs(repo: Path, tmp_pat
         assert not seen.seen("merged", "a")
         assert run.stored_state("a") == "verifying"
         assert run.stored_state("b") == "merging"
+        # status --json's queue: a gated on the target, b (then c) waiting behind it
+        seen.wait_for("the queue in status", lambda: _queue(repo)["waiting"][:1] == ["b"])
+        queue = _queue(repo)
+        assert queue["round"] == [{"tasks": ["a"], "speculative": False, "gate": "running"}]
+        assert (queue["phase"], queue["gate"], queue["bisecting"]) == ("gating", True, [])
     finally:
         release.touch()
     summary = run.join()
