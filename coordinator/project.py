@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.core.argv import MAX_ARGUMENT_BYTES, placeholders_in
-from coordinator.core.config import BRANCH_FIX, Config, branch_problem, parse_config
+from coordinator.core.branchnames import BRANCH_FIX, branch_problem
+from coordinator.core.config import Config, parse_config
 from coordinator.core.estimates import DurationHistory
 from coordinator.core.footprint import RepoPaths
 from coordinator.core.gcpause import batch

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.core.config import BRANCH_FIX, Config, branch_problem
+from coordinator.core.branchnames import BRANCH_FIX, branch_problem
+from coordinator.core.config import Config
 from coordinator.core.refs import branch_ref
 from coordinator.core.text import plural
 from coordinator.errors import CoordinatorError, GitError, InputError, Problem

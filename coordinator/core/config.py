@@ -8,7 +8,6 @@ Parsing is pure (a dict in, a ``Config`` or ``InputError`` out); reading the fil
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from coordinator.core.argv import ENV_PREFIX, check_template
+from coordinator.core.branchnames import BRANCH_FIX, branch_problem
 from coordinator.core.configpredict import PredictConfig
 from coordinator.core.configtables import BudgetConfig, NotifyConfig, WorktreeConfig
 from coordinator.core.configtypes import Argv, Seconds, Timeout
@@ -29,7 +29,7 @@ from coordinator.core.configtypes import Strict as _Strict
 from coordinator.core.fields import MAX_DURATION_HELP
 from coordinator.core.models import FootprintMode, Isolation, UnknownFootprint
 from coordinator.core.profiles import PROFILES, ProfileName
-from coordinator.core.refs import DEFAULT_TARGET, RESERVED_BRANCH_PREFIXES
+from coordinator.core.refs import DEFAULT_TARGET
 from coordinator.core.rules import validate_repo_path
 from coordinator.core.slots import ports_problem
 from coordinator.core.usagereaders import READERS, UsageFormat
@@ -38,34 +38,6 @@ from coordinator.errors import InputError, Problem
 _PROFILE_NAMES: Final = ", ".join(f'"{name}"' for name in PROFILES)
 
 GIB = 1024**3
-
-BRANCH_FIX: Final = "use a branch name such as coordinator/integration or agents/work"
-_BRANCH_CHARS: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
-
-
-def branch_problem(name: str) -> str | None:
-    """Why ``name`` cannot be the target branch, or None when it can.
-
-    Checked when the config or ``--target`` is read, so that ``validate`` and ``plan`` refuse
-    what ``git branch`` would refuse halfway through ``run`` (``HEAD``, ``a/.b``, ``x.lock/y``),
-    and so that a name is never read as an option (``-rf``) or a revision (``a@{1}``, ``a~1``).
-    The character set is the one ``run`` has always accepted; the rest are git's ref rules.
-    """
-    parts = name.split("/")
-    checks = (
-        (not name, "is empty"),
-        (not _BRANCH_CHARS.fullmatch(name), "may only use A-Z, a-z, 0-9, '.', '_', '-' and '/', "
-                                            "starting with a letter or digit"),
-        (".." in name, "contains '..'"),
-        (any(not part for part in parts), "has an empty path component ('//' or a trailing '/')"),
-        (any(part.startswith(".") for part in parts), "has a component starting with '.'"),
-        (any(part.endswith(".lock") for part in parts), "has a component ending in '.lock'"),
-        (name.endswith("."), "ends in '.'"),
-        (name == "HEAD", "is reserved by git"),
-        (name.startswith(RESERVED_BRANCH_PREFIXES), "is inside the coordinator's task branches"),
-    )  # fmt: skip
-    return next((reason for failed, reason in checks if failed), None)
-
 
 def _target(value: object) -> object:
     if isinstance(value, str) and (problem := branch_problem(value)):

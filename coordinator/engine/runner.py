@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.core.config import branch_problem
+from coordinator.core.branchnames import branch_problem
 from coordinator.core.estimates import DurationHistory
 from coordinator.core.footprint import violations as footprint_violations
 from coordinator.core.models import TaskSpec
