@@ -56,6 +56,7 @@ class TaskRun:
     slot: int | None = None
     port: int | None = None
     placed: list[str] = field(default_factory=list)  # files copied or linked in: not committed
+    node: str | None = None  # the Ray node the agent runs on (None: this machine)
     # live only: the agent's process, how its work ended, and the commit holding that work
     proc: AgentProcess | None = None
     completion: Completion | None = None
@@ -141,7 +142,7 @@ class TaskBook:
             # nothing for recovery to collect, and an older branch of this id untouched.
             self.update(
                 task_id, state=TaskState.RUNNING, attempt=attempt, started_at=now,
-                finished_at=None, branch=None, worktree=None, base=None, pid=None,
+                finished_at=None, branch=None, worktree=None, base=None, pid=None, node=None,
                 pid_create_time=None, reason="", completion=None, proc=None, exited=False,
                 slot=slot, port=port_for(slot, *self.ports), placed=[], retrying=False,
                 attempt_open=False,

@@ -1,0 +1,188 @@
+"""``executor = "ray"`` end to end: a real local Ray cluster of several simulated nodes
+(Ray's own ``cluster_utils.Cluster``), the real CLI as its driver, fake agents.
+
+One cluster serves the whole module (``xdist_group``: the tests of this file share an xdist
+worker, so the 2-core machine starts it once). Its nodes: the head offers no agent; node
+``a`` offers two ``fake`` agents, node ``b`` one ``fake`` and one ``solo``. A test that kills
+a node adds its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, wait_until
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+
+STORE = 80 * 1024**2  # object store bytes per node: bundles only
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "object_store_memory": STORE, "include_dashboard": False},
+    )
+    cluster.add_node(num_cpus=1, resources={"agent:fake": 2}, object_store_memory=STORE)
+    cluster.add_node(num_cpus=1, resources={"agent:fake": 1, "agent:solo": 1},
+                     object_store_memory=STORE)  # fmt: skip
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+def _config(cluster: Cluster, extra: str = "", instances: int = 4) -> str:
+    solo = f'\n[agents.solo]\ncommand = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n'
+    return (
+        FAKE_CONFIG.replace("instances = 3", f'instances = {instances}\nexecutor = "ray"')
+        + solo
+        + f'\n[ray]\naddress = "{cluster.address}"\nmax_retries = 2\n'
+        + extra
+    )
+
+
+def _t(value: str | None) -> float:
+    assert value is not None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _max_concurrent(tasks: list[dict[str, Any]]) -> int:
+    points = sorted([(_t(t["started_at"]), 1) for t in tasks]
+                    + [(_t(t["finished_at"]), -1) for t in tasks])  # fmt: skip
+    best = current = 0
+    for _, delta in points:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def _events(e2e: E2EProject, kind: str) -> list[dict[str, Any]]:
+    """The last run's events of ``kind``, from the store itself."""
+    with sqlite3.connect(e2e.root / ".git" / "coordinator" / "state.db") as con:
+        rows = con.execute(
+            "SELECT task_id, data FROM events WHERE kind = ? AND run_id = "
+            "(SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1) ORDER BY id",
+            (kind,),
+        ).fetchall()
+    return [{"task_id": task_id, "data": json.loads(data)} for task_id, data in rows]
+
+
+def test_tasks_land_in_dependency_order_with_their_node(
+    e2e: E2EProject, cluster: Cluster
+) -> None:
+    e2e.config(_config(cluster))
+    e2e.spec("base-task", "@write lib.txt v1\n@marker done built lib", files=["lib.txt"])
+    e2e.spec("mid", "@append lib.txt v2", files=["lib.txt"], deps=["base-task"])
+    e2e.spec("top", "@write top.txt top\n@commit top by the agent", files=["top.txt"],
+             deps=["mid"])  # fmt: skip
+    e2e.spec("side", "@write side.txt side", files=["side.txt"], agent="solo")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    assert tasks["mid"]["base"] == tasks["base-task"]["merge_commit"]
+    assert tasks["top"]["base"] == tasks["mid"]["merge_commit"]
+    assert e2e.git("show", "coordinator/integration:lib.txt") == "v1\nv2\n"
+    assert e2e.git("show", "coordinator/integration:top.txt") == "top\n"
+    assert tasks["base-task"]["summary"] == "built lib"
+    # every task ran on a node of the cluster, and solo only where it is offered
+    nodes = {t["id"]: t["node"] for t in tasks.values()}
+    assert all(nodes.values()), nodes
+    assert len({nodes["side"]}) == 1
+    status = e2e.cli("status")
+    assert nodes["side"] in status.stdout
+    log = Path(tasks["base-task"]["log"]).read_text(encoding="utf-8")
+    assert "[coordinator]" not in log or "node" not in log  # no failure notes
+
+
+def test_caps_hold_per_node_and_per_type(e2e: E2EProject, cluster: Cluster) -> None:
+    e2e.config(_config(cluster, instances=8))
+    for i in range(5):
+        e2e.spec(f"f{i}", f"@sleep 1\n@write f{i}.txt x", files=[f"f{i}.txt"])
+    for i in range(2):
+        e2e.spec(f"s{i}", f"@sleep 1\n@write s{i}.txt x", files=[f"s{i}.txt"], agent="solo")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    started = {e["task_id"]: e for e in _events(e2e, "node")}
+    assert set(started) == set(tasks)
+    # each node ran no more of a type at once than it offers (two nodes offer fake: 2 and 1)
+    by_node: dict[str, list[str]] = {}
+    for task_id, event in started.items():
+        by_node.setdefault(event["data"]["node"], []).append(task_id)
+    assert len(by_node) == 2, by_node
+    for ids in by_node.values():
+        fakes = [tasks[i] for i in ids if tasks[i]["agent"] == "fake"]
+        solos = [tasks[i] for i in ids if tasks[i]["agent"] == "solo"]
+        assert _max_concurrent(fakes) <= 2 if fakes else True
+        assert _max_concurrent(solos) <= 1 if solos else True
+    solo_nodes = {started[f"s{i}"]["data"]["node"] for i in range(2)}
+    assert len(solo_nodes) == 1  # only node b offers solo
+
+
+def test_a_failing_task_keeps_its_branch(e2e: E2EProject, cluster: Cluster) -> None:
+    e2e.config(_config(cluster))
+    e2e.spec("bad", "@write half.txt half\n@exit 3", files=["half.txt"])
+    e2e.spec("good", "@write good.txt ok", files=["good.txt"])
+    result = e2e.cli("run")
+    assert result.returncode != 0
+    tasks = e2e.tasks()
+    assert tasks["good"]["state"] == "merged"
+    assert tasks["bad"]["state"] == "failed"
+    branch = tasks["bad"]["branch"]
+    assert branch
+    assert e2e.git("show", f"{branch}:half.txt") == "half\n"
+    assert "exit code 3" in (tasks["bad"]["reason"] or "")
+
+
+def test_a_node_killed_mid_task_loses_nothing(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    doomed = cluster.add_node(num_cpus=1, resources={"agent:doomed": 1},
+                              object_store_memory=STORE)  # fmt: skip
+    cluster.wait_for_nodes()
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    config = _config(cluster).replace("[ray]", "[agents.doomed]\ncommand = "
+                                      f'["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n\n[ray]')
+    e2e.config(config)
+    e2e.spec("fragile", f"@pid {sig}/pids\n@touch {sig}/running\n@wait {sig}/go 60\n"
+             "@write fragile.txt done", files=["fragile.txt"], agent="doomed")  # fmt: skip
+    run = e2e.popen("run")
+    try:
+        wait_until("the agent runs on the doomed node", (sig / "running").exists, timeout=90)
+        (sig / "running").unlink()
+        cluster.remove_node(doomed, allow_graceful=False)
+        cluster.add_node(num_cpus=1, resources={"agent:doomed": 1}, object_store_memory=STORE)
+        (sig / "go").touch()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for pid in (sig / "pids").read_text().split() if (sig / "pids").exists() else []:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+    assert run.returncode == 0, out + err
+    tasks = e2e.tasks()
+    assert tasks["fragile"]["state"] == "merged"
+    assert e2e.git("show", "coordinator/integration:fragile.txt") == "done\n"
+    log = e2e.git("log", "--format=%s", "coordinator/integration")
+    assert log.count("Merge task fragile") == 1
+    lost = _events(e2e, "node-lost")
+    assert len(lost) == 1 and lost[0]["data"]["retrying"] is True
+    runs = [e["data"]["run"] for e in _events(e2e, "node") if e["task_id"] == "fragile"]
+    assert runs == [1, 2]
