@@ -359,7 +359,7 @@ class TaskBook:
             row = TaskRow(
                 task.id, task.agent, task.state.value, task.attempt, task.started_at,
                 task.finished_at, task.worktree or "", note, format_usage(task.usage),
-                format_resources(used),
+                format_resources(used), task.node or "",
             )  # fmt: skip
             rows.append(row)
         return rows

@@ -41,7 +41,7 @@ def cluster() -> Iterator[Cluster]:
                      object_store_memory=STORE)  # fmt: skip
     cluster.wait_for_nodes()
     yield cluster
-    cluster.shutdown()
+    cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
 def _config(cluster: Cluster, extra: str = "", instances: int = 4) -> str:
