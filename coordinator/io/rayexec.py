@@ -142,6 +142,8 @@ class RayExecutor:
 
     def start(self, launch: RemoteLaunch, events: queue.SimpleQueue[object]) -> AgentProcess:
         agent = RemoteAgent(launch.job.task_id, launch.job.run_id, self.ray)
+        launch.log.parent.mkdir(parents=True, exist_ok=True)
+        launch.log.touch()  # as a local agent's: there from the start, output appended
         threading.Thread(target=self._drive, args=(agent, launch, events),
                          name=f"ray-{launch.job.task_id}", daemon=True).start()  # fmt: skip
         return agent

@@ -22,6 +22,7 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @gitdir-touch NAME       create NAME in the worktree's own git dir (e.g. index.lock)
     @keep-editing PATH       append a line to PATH every 20 ms, forever (until killed)
     @env ABSPATH             write the COORDINATOR_* environment, the cwd and argv as JSON
+    @stamp ABSPATH           append the time now (seconds since the epoch) to ABSPATH
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def main() -> int:
                 fh.write(text + "\n")
         elif verb == "@touch":
             Path(rest).touch()
+        elif verb == "@stamp":
+            with Path(rest).open("a", encoding="utf-8") as fh:
+                fh.write(f"{time.time()}\n")
         elif verb == "@wait":
             path, _, seconds = rest.rpartition(" ")
             _wait(Path(path), float(seconds))
