@@ -35,7 +35,7 @@ from typing import Any
 
 from coordinator.core.configtables import RayConfig
 from coordinator.core.refs import branch_ref
-from coordinator.errors import CoordinatorError, InputError, Problem
+from coordinator.errors import CoordinatorError, GitError, InputError, Problem
 from coordinator.io.agents import AgentExited, AgentProcess
 from coordinator.io.executor import ClusterLost, NodeLost, NodeStarted, RemoteLaunch
 from coordinator.io.raynode import NodeItem, NodeJob, NodeResult, run_task
@@ -248,9 +248,9 @@ class RayExecutor:
                 path = Path(tmp) / "result.bundle"
                 path.write_bytes(result.bundle)
                 launch.repo.bundle_unbundle(path)
-            if launch.repo.is_ancestor(job.base, result.head):
+            try:
                 launch.repo.merge_ff_only(result.head, launch.worktree)
-            else:
+            except GitError:  # not on top of the base: the agent rewrote its branch
                 _log(launch.log, f"the node's work {result.head[:12]} does not descend from "
                      f"the base {job.base[:12]}; not taken")  # fmt: skip
         if result.marker is not None:

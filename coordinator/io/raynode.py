@@ -38,6 +38,7 @@ from coordinator.io.workcheck import collect_work
 POLL = 0.02  # seconds between looks at the agent and its marker
 LOG_EVERY = 0.5  # seconds between log chunks sent back while the agent runs
 MARKER_SETTLE = 0.2  # an empty marker must stay empty this long to mean "done"
+EXIT_WAIT = 0.1  # seconds an agent gets to exit by itself after its done marker
 
 NodeItem = tuple[str, object]
 
@@ -131,8 +132,9 @@ def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem
         yield ("done", result)
     finally:
         # Cancelled (Ray raises in the task) or done: nothing of the agent may outlive it.
-        if agent is not None and agent.popen is not None and agent.popen.poll() is None:
-            procs.kill_task(job.task_id, job.run_id, agent.popen.pid, None, timeout=job.grace)
+        if agent is not None and agent.popen is not None:
+            pid = agent.popen.pid if agent.popen.poll() is None else None
+            procs.kill_task(job.task_id, job.run_id, pid, None, timeout=job.grace)
         if not job.keep:
             shutil.rmtree(home, ignore_errors=True)
 
@@ -203,8 +205,15 @@ def _follow(
 
 
 def _stop(job: NodeJob, popen: processes.Popen[bytes]) -> int:
-    """Stop the agent's whole tree (it may have exited already) and return its exit code."""
-    procs.kill_task(job.task_id, job.run_id, popen.pid, None, timeout=job.grace)
+    """Stop the agent's process tree (it may have exited already) and return its exit code.
+
+    Strays that left the tree are looked for after the result is sent (``run_task``'s
+    ``finally``): the work is collected from the worktree, which they no longer matter to,
+    and that scan of every process is too slow to wait for."""
+    try:
+        return popen.wait(timeout=EXIT_WAIT)  # an agent that exits after its marker
+    except processes.TimeoutExpired:
+        procs.kill_tree(popen.pid, None, timeout=job.grace)
     try:
         return popen.wait(timeout=job.grace + 5)
     except processes.TimeoutExpired:
