@@ -45,6 +45,7 @@ RESOURCE_PREFIX = "agent:"
 LOCAL_OBJECT_STORE = 256 * 1024**2  # bytes, for ``address = "local"``: bundles, not data sets
 _BUNDLES_KEPT = 8  # base bundles kept in the object store (the newest bases)
 Events = queue.SimpleQueue[object]
+CLOSE_WAIT = 30.0  # seconds ``close`` waits for the threads that follow tasks
 LOST = -9  # the exit code reported for an agent whose node could not bring its work back
 
 
@@ -133,6 +134,7 @@ class RayExecutor:
         self._remote = self.ray.remote(_on_node)
         self._bundles: dict[str, Any] = {}  # base commit -> its bundle in the object store
         self._bundle_lock = threading.Lock()
+        self._threads: list[tuple[threading.Thread, RemoteAgent]] = []
 
     # ------------------------------------------------------------------ Executor
     def offers(self) -> dict[str, float]:
@@ -144,12 +146,24 @@ class RayExecutor:
         agent = RemoteAgent(launch.job.task_id, launch.job.run_id, self.ray)
         launch.log.parent.mkdir(parents=True, exist_ok=True)
         launch.log.touch()  # as a local agent's: there from the start, output appended
-        threading.Thread(target=self._drive, args=(agent, launch, events),
-                         name=f"ray-{launch.job.task_id}", daemon=True).start()  # fmt: skip
+        thread = threading.Thread(target=self._drive, args=(agent, launch, events),
+                                  name=f"ray-{launch.job.task_id}", daemon=True)  # fmt: skip
+        self._threads.append((thread, agent))
+        thread.start()
         return agent
 
     def close(self) -> None:
+        """Cancel what still runs, wait for the threads that follow tasks, then disconnect:
+        Ray must not be shut down under a thread still inside ``ray.get``."""
+        for thread, agent in self._threads:
+            if thread.is_alive():
+                agent.cancel()
+        deadline = time.monotonic() + CLOSE_WAIT
+        for thread, _ in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._bundles.clear()
+        if any(thread.is_alive() for thread, _ in self._threads):
+            return  # a thread stuck on a cluster that is gone: leave Ray to the exit
         with contextlib.suppress(Exception):  # a cluster already gone has nothing to shut
             self.ray.shutdown()
 

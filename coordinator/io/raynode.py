@@ -100,7 +100,8 @@ def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem
         log_path = home / "agent.log"
         with log_path.open("wb") as log:
             agent = processes.start(argv, cwd=worktree, env=env, stdout=log,
-                                    stderr=processes.STDOUT, new_session=True)  # fmt: skip
+                                    stderr=processes.STDOUT, new_session=True,
+                                    die_with_parent=True)  # fmt: skip
         error = ""
         with log_path.open("rb") as reader:
             if agent.popen is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, wait_until
+from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, alive, wait_until
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -195,3 +195,85 @@ def test_a_node_killed_mid_task_loses_nothing(
     assert len(lost) == 1 and lost[0]["data"]["retrying"] is True
     runs = [e["data"]["run"] for e in _events(e2e, "node") if e["task_id"] == "fragile"]
     assert runs == [1, 2]
+
+
+def test_a_killed_coordinator_recovers_and_its_ray_tasks_die(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    """kill -9 right after a result came back (``after-marker-seen``) while another task's agent
+    runs on a node: that agent dies with its Ray task, and the next run merges the returned
+    work once and runs the cut-off task again."""
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    e2e.config(_config(cluster))
+    e2e.spec("back", f"@wait {sig}/hang-running 60\n@write back.txt back\n@marker done",
+             files=["back.txt"])  # fmt: skip
+    e2e.spec("cut", f"@pid {sig}/pids\n@touch {sig}/hang-running\n@write cut.txt cut\n"
+             f"@wait {sig}/release 60", files=["cut.txt"])  # fmt: skip
+    crashed = e2e.cli("run", env={"COORDINATOR_FAULT": "after-marker-seen:1"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    pids = [int(p) for p in (sig / "pids").read_text().split()]
+    try:
+        wait_until("the cut-off agent is gone", lambda: not any(alive(p) for p in pids), 60)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    (sig / "release").touch()
+    resumed = e2e.cli("run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "adopted the finished work" in resumed.stdout
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    log = e2e.git("log", "--format=%s", "coordinator/integration")
+    assert log.count("Merge task back") == 1 and log.count("Merge task cut") == 1
+    assert e2e.git("show", "coordinator/integration:back.txt") == "back\n"
+
+
+def test_a_timed_out_agent_is_cancelled_on_its_node(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    e2e.config(_config(cluster).replace('timeout = "60s"', 'timeout = "4s"'))
+    e2e.spec("slow", f"@pid {sig}/pids\n@write slow.txt begun\n@hang", files=["slow.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr  # unmerged, no crash
+    assert e2e.tasks()["slow"]["state"] == "failed"
+    assert "timeout" in (e2e.tasks()["slow"]["reason"] or "")
+    pids = [int(p) for p in (sig / "pids").read_text().split()]
+    wait_until("the agent on the node is gone", lambda: not any(alive(p) for p in pids), 30)
+
+
+# ---------------------------------------------------------------- refusals (no cluster needed)
+def test_without_ray_installed_the_run_is_refused_in_one_line(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "no-ray"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG)
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    before = e2e.git("for-each-ref")
+    result = e2e.cli("run", env={"PYTHONPATH": str(hidden)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "executor" in lines[0] and "pip install 'worktree-coordinator[ray]'" in lines[0]
+    assert e2e.git("for-each-ref") == before
+    assert not (e2e.root / ".git" / "coordinator" / "state.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [('address = "nowhere"', "address"), ("max_retries = -1", "max_retries"),
+     ('adress = "auto"', "adress")],
+)  # fmt: skip
+def test_a_bad_ray_table_is_refused_naming_the_field(
+    e2e: E2EProject, table: str, field: str
+) -> None:
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG + f'\n[ray]\n{table}\n')
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    result = e2e.cli("validate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"ray.{field}" in result.stderr, result.stderr

@@ -61,7 +61,7 @@ def _take(repo: Path, tmp_path: Path, result: NodeResult) -> None:
 def test_the_work_comes_back_as_a_bundle_on_the_base(repo: Path, tmp_path: Path) -> None:
     job = _job(repo, "@write out.txt hello\n@commit agent commit\n@write more.txt left\n"
                "@marker done all good\n")  # fmt: skip
-    items, result = _run(job, _bundle(repo, tmp_path, job))
+    _, result = _run(job, _bundle(repo, tmp_path, job))
     assert result.returncode == 0 and result.error == "" and result.node == "node-1"
     assert json.loads(result.marker or b"") == {"status": "done", "summary": "all good"}
     _take(repo, tmp_path, result)
