@@ -279,5 +279,6 @@ def _log(path: Path, line: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:300]
+    """Ray's first sentence: its messages go on with advice for Ray's own tools."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text.split(". ", 1)[0][:300]
