@@ -8,8 +8,10 @@ a head and one node offering ``agent:fake``). A task's latency is read from the 
 from the moment it was started to the moment its agent's work was over on this machine
 (``finished_at - started_at``); for Ray that includes shipping the base bundle, the clone on
 the node, streaming the result back and fetching it. The figure that matters is the median
-difference per task (goal: under 300 ms). The cluster's workers are warmed by a first Ray run
-(a long-lived cluster keeps them), whose figures are printed too.
+difference per task (goal: under 300 ms), taken after each run's first wave of tasks: Ray
+starts a worker process per slot for every new driver, which the first tasks of a run wait
+for (printed too, as the plain median and p95). Two Ray runs are made on the cluster; the
+second is the one compared.
 """
 
 from __future__ import annotations
@@ -70,10 +72,15 @@ def _run(root: Path, instances: int) -> dict[str, Any]:
         run_id = store.last_run_id()
         assert run_id is not None
         tasks = store.tasks(run_id)
-    latency = [(t.finished_at - t.started_at) * 1000 for t in tasks
-               if t.finished_at is not None and t.started_at is not None]  # fmt: skip
+    ran = sorted((t.started_at, (t.finished_at - t.started_at) * 1000) for t in tasks
+                 if t.finished_at is not None and t.started_at is not None)  # fmt: skip
+    latency = [ms for _, ms in ran]
     merged = sum(1 for t in tasks if t.state == "merged")
-    return {"wall_s": wall, "merged": merged, "latency_ms": stats(latency)}
+    # Ray starts a worker process per slot for each new driver (each `run`): the first wave
+    # of a run pays for it, the later tasks show the steady cost per task.
+    steady = latency[instances:]
+    return {"wall_s": wall, "merged": merged, "latency_ms": stats(latency),
+            "steady_ms": stats(steady)}  # fmt: skip
 
 
 def measure(tasks: int, files: int, instances: int, work: Path) -> dict[str, Any]:
@@ -89,14 +96,14 @@ def measure(tasks: int, files: int, instances: int, work: Path) -> dict[str, Any
         cluster.add_node(num_cpus=1, resources={"agent:fake": instances},
                          object_store_memory=STORE_BYTES)  # fmt: skip
         cluster.wait_for_nodes()
-        for name in ("ray_cold", "ray"):
+        for name in ("ray_first_run", "ray"):
             root = work / name
             _project(root, tasks, files, "ray", cluster.address)
             result[name] = _run(root, instances)
     finally:
         cluster.shutdown()  # type: ignore[no-untyped-call]
-    local_ms = result["local"]["latency_ms"]["median"]
-    ray_ms = result["ray"]["latency_ms"]["median"]
+    local_ms = result["local"]["steady_ms"]["median"]
+    ray_ms = result["ray"]["steady_ms"]["median"]
     result["extra_ms_per_task"] = ray_ms - local_ms
     result["extra_wall_ms_per_task"] = (
         (result["ray"]["wall_s"] - result["local"]["wall_s"]) * 1000 / tasks
@@ -107,18 +114,21 @@ def measure(tasks: int, files: int, instances: int, work: Path) -> dict[str, Any
 
 def render(result: dict[str, Any]) -> str:
     rows = []
-    for name in ("local", "ray_cold", "ray"):
+    for name in ("local", "ray_first_run", "ray"):
         run = result[name]
         lat = run["latency_ms"]
+        steady = run["steady_ms"]
         rows.append([name, f"{run['merged']}/{result['tasks']}", f"{run['wall_s']:.2f}",
-                     f"{lat['median']:.0f}", f"{lat['p95']:.0f}"])  # fmt: skip
-    table = markdown_table(["executor", "merged", "wall s", "task median ms", "task p95 ms"], rows)
+                     f"{lat['median']:.0f}", f"{lat['p95']:.0f}", f"{steady['median']:.0f}",
+                     f"{steady['p95']:.0f}"])  # fmt: skip
+    table = markdown_table(["executor", "merged", "wall s", "task median ms", "task p95 ms",
+                            "after 1st wave median ms", "after 1st wave p95 ms"], rows)  # fmt: skip
     extra = result["extra_ms_per_task"]
     verdict = "met" if extra < result["goal_ms"] else "MISSED"
     return (
         f"## Ray executor overhead ({result['tasks']} tasks, {result['files']} files, "
         f"--instances {result['instances']})\n\n{table}\n\n"
-        f"extra per task (median start-to-done, warm cluster): {extra:.0f} ms "
+        f"extra per task (median start-to-done after each run's first wave): {extra:.0f} ms "
         f"(goal < {result['goal_ms']:.0f} ms: {verdict}); "
         f"extra wall per task: {result['extra_wall_ms_per_task']:.0f} ms "
         "(includes connecting to the cluster once per run)\n"
