@@ -35,7 +35,7 @@ from typing import Any
 
 from coordinator.core.configtables import RayConfig
 from coordinator.core.refs import branch_ref
-from coordinator.errors import CoordinatorError, GitError, InputError, Problem
+from coordinator.errors import EXIT_LOCKED, CoordinatorError, GitError, InputError, Problem
 from coordinator.io.agents import AgentExited, AgentProcess
 from coordinator.io.executor import ClusterLost, NodeLost, NodeStarted, RemoteLaunch
 from coordinator.io.raynode import NodeItem, NodeJob, NodeResult, run_task
@@ -45,8 +45,15 @@ RESOURCE_PREFIX = "agent:"
 LOCAL_OBJECT_STORE = 256 * 1024**2  # bytes, for ``address = "local"``: bundles, not data sets
 _BUNDLES_KEPT = 8  # base bundles kept in the object store (the newest bases)
 Events = queue.SimpleQueue[object]
+CONNECT_TIMEOUT = 10.0  # seconds a cluster's address gets to answer at the start of a run
 CLOSE_WAIT = 30.0  # seconds ``close`` waits for the threads that follow tasks
 LOST = -9  # the exit code reported for an agent whose node could not bring its work back
+
+
+class ClusterUnreachable(CoordinatorError):
+    """The cluster did not answer at the start of a run: nothing ran; try again later."""
+
+    exit_code = EXIT_LOCKED  # EX_TEMPFAIL, as cron and scripts read "try again later"
 
 
 def resource(agent_type: str) -> str:
@@ -119,6 +126,7 @@ class RayExecutor:
             "ignore_reinit_error": True,
         }  # fmt: skip
         try:
+            _reachable(config.address)
             if config.address == "local":
                 res = {resource(name): float(cap) for name, cap in caps.items()}
                 self.ray.init(resources=res, object_store_memory=LOCAL_OBJECT_STORE,
@@ -127,7 +135,7 @@ class RayExecutor:
             else:
                 self.ray.init(address=config.address, **kwargs)
         except Exception as exc:
-            raise CoordinatorError(
+            raise ClusterUnreachable(
                 f"cannot reach the Ray cluster at {config.address!r}: {_first_line(exc)} "
                 "(start it with `ray start --head`, or set [ray] address)"
             ) from exc
@@ -271,6 +279,16 @@ class RayExecutor:
             tmp_marker = launch.scratch / f".{job.task_id}.marker"
             tmp_marker.write_bytes(result.marker)
             os.replace(tmp_marker, launch.marker)
+
+
+def _reachable(address: str) -> None:
+    """Raise ``OSError`` unless a cluster's ``HOST:PORT`` answers (Ray itself retries an
+    unreachable address for minutes); ``auto`` and ``local`` are Ray's to find or start."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+        pass
 
 
 def _log(path: Path, line: str) -> None:

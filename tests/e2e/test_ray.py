@@ -277,3 +277,12 @@ def test_a_bad_ray_table_is_refused_naming_the_field(
     result = e2e.cli("validate")
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"ray.{field}" in result.stderr, result.stderr
+
+
+def test_an_unreachable_cluster_is_one_line_and_try_again_later(e2e: E2EProject) -> None:
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG + '\n[ray]\naddress = "127.0.0.1:1"\n')
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 75, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0]
