@@ -865,6 +865,10 @@ def _sizes_dict(sizes: Sizes) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv and any(a == "--executor" or a.startswith("--executor=") for a in argv):
+        from benchmarks import ray_bench  # noqa: PLC0415 - needs the ray extra
+
+        return ray_bench.main(list(argv))
     parser = argparse.ArgumentParser(
         prog="scripts/bench run",
         description=__doc__,

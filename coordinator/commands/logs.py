@@ -100,10 +100,13 @@ def task_logs(
             Problem(None, "TASK", f"run {run_id} has no task {task_id!r}", "see `status --run`")
         )
     files = RunFiles(state_dir(git_dir) / "runs" / run_id)
+    last = max(1, record.attempt)
+    node = f" on Ray node {record.node}" if record.node else ""  # the last attempt's node
     parts = [
-        Part(f"{task_id} attempt {n}: setup and agent", files.log(task_id, n))
-        for n in range(1, max(1, record.attempt) + 1)
-    ]
+        Part(f"{task_id} attempt {n}: setup and agent{node if n == last else ''}",
+             files.log(task_id, n))
+        for n in range(1, last + 1)
+    ]  # fmt: skip
     parts.append(Part(f"{task_id}: conflict resolver", files.logs / f"{task_id}.resolve.log"))
     parts.append(Part(f"{task_id}: conflict resolver's merge gate",
                       files.logs / f"{task_id}.resolve.verify.log"))  # fmt: skip

@@ -94,6 +94,9 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
         id_column(table)
         for column in ("agent", "state", "try", "merge"):
             table.add_column(column, no_wrap=True)
+        remote = any(task.get("node") for task in data["tasks"])  # executor = "ray"
+        if remote:
+            table.add_column("node", no_wrap=True)
         # Tokens and cost are per task; memory and CPU alone stay in the lines below the table,
         # so a run without usage keeps its columns wide enough for the notes.
         with_usage = any(_known(task.get("usage")) for task in data["tasks"])
@@ -109,6 +112,8 @@ def render_status(console: Console, data: dict[str, Any], root: Path | None = No
                 str(task["attempt"] or ""),
                 (task["merge_commit"] or "")[:12],
             ]
+            if remote:
+                cells.append(task.get("node") or "")
             if with_usage:
                 cells.append(used(task.get("usage"), task.get("resources")))
             table.add_row(*cells, first_line(task.get("reason")))

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from coordinator.core import configtables
 from coordinator.core.argv import ENV_PREFIX, check_template
 from coordinator.core.branchnames import BRANCH_FIX, branch_problem
 from coordinator.core.configpredict import PredictConfig
@@ -190,6 +191,8 @@ class Config(_Strict):
     worktree: WorktreeConfig = Field(default_factory=WorktreeConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    executor: Literal["local", "ray"] = "local"
+    ray: configtables.RayConfig = Field(default_factory=configtables.RayConfig)
 
     @model_validator(mode="after")
     def _ports_fit(self) -> Config:
@@ -225,6 +228,7 @@ class Config(_Strict):
 
 
 _FIXES = {
+    **configtables.RAY_FIXES,
     "command": 'write an argv list, e.g. command = ["python3", "agent.py", "{prompt_file}"]',
     "verify": 'write an argv list, e.g. verify = ["python3", "-m", "pytest", "-q"]',
     "notify": 'write an argv list, e.g. notify = ["notify-send", "coordinator"]',

@@ -76,3 +76,34 @@ class NotifyConfig(Strict):
     command: Annotated[Argv, Field(min_length=1)] | None = None
     timeout: Timeout = 30.0
     events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+
+
+def _ray_address(text: str) -> str:
+    if text in ("auto", "local") or text.startswith("ray://"):
+        return text
+    host, _, port = text.rpartition(":")
+    if host and port.isdigit():
+        return text  # a cluster's GCS address, as `ray start --head` prints it
+    raise ValueError(f"{text!r} is not a Ray address")
+
+
+class RayConfig(Strict):
+    """Where ``executor = "ray"`` runs agents: a cluster's address (``auto`` finds the one
+    this machine belongs to, ``local`` starts a Ray instance for the run), the environment
+    Ray prepares on each node, how often a task whose node died runs again, and a git remote
+    nodes may clone from instead of receiving the whole base as a bundle."""
+
+    address: Annotated[str, AfterValidator(_ray_address)] = "auto"
+    runtime_env: dict[str, object] | None = None
+    max_retries: int = Field(default=2, ge=0, le=100)
+    remote: str | None = Field(default=None, min_length=1)
+
+
+RAY_FIXES: Final[dict[str, str]] = {
+    "executor": 'write "local" or "ray"',
+    "ray": "write a [ray] table with address, runtime_env, max_retries and remote",
+    "address": 'write "auto", "local", "ray://HOST:PORT" or HOST:PORT',
+    "runtime_env": 'write a table Ray understands, e.g. runtime_env = { pip = ["requests"] }',
+    "max_retries": "write a whole number from 0 to 100 (runs after a node died)",
+    "remote": 'write a git URL every node can clone, e.g. remote = "https://host/repo.git"',
+}

@@ -106,7 +106,7 @@ class TaskBook:
             # nothing for recovery to collect, and an older branch of this id untouched.
             self.update(
                 task_id, state=TaskState.RUNNING, attempt=attempt, started_at=now,
-                finished_at=None, branch=None, worktree=None, base=None, pid=None,
+                finished_at=None, branch=None, worktree=None, base=None, pid=None, node=None,
                 pid_create_time=None, reason="", completion=None, proc=None, exited=False,
                 slot=slot, port=port_for(slot, *self.ports), placed=[], retrying=False,
                 attempt_open=False,
@@ -337,7 +337,7 @@ class TaskBook:
             row = TaskRow(
                 task.id, task.agent, task.state.value, task.attempt, task.started_at,
                 task.finished_at, task.worktree or "", note, format_usage(task.usage),
-                format_resources(used),
+                format_resources(used), task.node or "",
             )  # fmt: skip
             rows.append(row)
         return rows

@@ -27,6 +27,7 @@ from coordinator.engine.launch import Prompts
 from coordinator.engine.recorder import Recorder
 from coordinator.engine.recovery import Adopted
 from coordinator.io.clones import Recorded
+from coordinator.io.executor import Executor
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerWatcher
 from coordinator.io.resources import ResourceMeter
@@ -94,6 +95,7 @@ class RunContext:
     ) -> None:
         self.project = project
         self.config = project.config
+        self.executor: Executor | None = None  # agents run elsewhere (None: on this machine)
         self.plan = plan
         self.repo = repo
         self.store = store

@@ -34,6 +34,8 @@ def kill_now(ctx: RunContext) -> None:
     """
     for task in list(ctx.book.tasks.values()):
         proc = task.proc
+        if proc is not None:
+            proc.cancel()
         if proc is not None and proc.pid is not None and proc.alive():
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import heapq
 import queue
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
@@ -27,6 +28,7 @@ from coordinator.engine import (
     interrupts,
     merging,
     queuestate,
+    remote,
     resolving,
     starting,
 )
@@ -38,6 +40,7 @@ from coordinator.engine.recovery import Adopted
 from coordinator.engine.stopping import StopRequest, stop_on_signals
 from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
+from coordinator.io.executor import ClusterLost, Executor, NodeLost, NodeStarted
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
 from coordinator.io.notifier import Notifier
@@ -66,6 +69,7 @@ class Engine:
         instances: int,
         adopt: Mapping[str, Adopted] | None = None,
         stop: StopRequest | None = None,
+        executor: Executor | None = None,
     ) -> None:
         config = project.config
         caps = {name: config.agent_cap(name, instances) for name in config.agents}
@@ -80,6 +84,7 @@ class Engine:
             adopt=adopt or {}, instances=instances,
         )  # fmt: skip
         self.ctx.queue.parallel = config.merge.parallel or instances
+        self.ctx.executor = executor
         self.reporter = reporter
         self.stop = stop
         notify = config.notify
@@ -88,7 +93,7 @@ class Engine:
                 notify.command, cwd=project.root, timeout=notify.timeout, events=notify.events,
                 on_problem=self.ctx.notify_problems.append,
             )  # fmt: skip
-        self.handlers = {
+        self.handlers: dict[type, Callable[[Any], None]] = {
             MarkerSeen: lambda e: finishing.on_marker(self.ctx, e),
             AgentExited: lambda e: finishing.on_exit(self.ctx, e),
             Timer: lambda e: finishing.on_timer(self.ctx, e),
@@ -97,6 +102,9 @@ class Engine:
             ResolverStarted: lambda e: resolving.on_started(self.ctx, e),
             Interrupt: lambda e: interrupts.on_interrupt(self.ctx, e),
             JobDone: self._on_job,
+            NodeStarted: lambda e: remote.on_node_started(self.ctx, e),
+            NodeLost: lambda e: remote.on_node_lost(self.ctx, e),
+            ClusterLost: lambda e: remote.on_cluster_lost(self.ctx, e),
         }
 
     # ----------------------------------------------------------------- the loop

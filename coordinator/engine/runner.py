@@ -18,9 +18,10 @@ from coordinator.core.refs import branch_ref
 from coordinator.core.slots import ports_problem
 from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
-from coordinator.engine.recovery import recover
+from coordinator.engine.recovery import Recovery, recover
 from coordinator.engine.stopping import StopRequest
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
+from coordinator.io import executor as executors
 from coordinator.io import sandbox
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
@@ -204,6 +205,7 @@ def run(
     whole = build_plan(probe.specs, config, probe.repo_paths)
     if any(task.isolation == "sandbox" for task in whole.tasks):
         sandbox.require(probe.config_source)
+    executors.require(config.executor, probe.config_source)
     ports = config.worktree
     if problem := ports_problem(ports.port_base, ports.port_stride, instances):
         raise InputError(Problem(None, "--instances", problem, "fewer instances, or [worktree] "
@@ -292,45 +294,48 @@ def _run_locked(
         plan = build_plan(specs, project.config, project.repo_paths, instances=instances,
                           caps=caps, predictor=project.predictor,
                           history=DurationHistory.of(past_attempts(store)))  # fmt: skip
-        run_id = new_run_id(time.time())
-        head = repo.rev_parse(target_ref) or ""
-        store.create_run(
-            run_id,
-            target=target,
-            base=head,
-            instances=instances,
-            started_at=time.time(),
-            options={
-                "only": list(request.only),
-                "instances": instances,
-                "isolation": {task.id: task.isolation for task in plan.tasks},
-            },
-        )
-        with store.transaction():
-            for task in plan.tasks:
-                store.upsert_task(
-                    run_id,
-                    task.id,
-                    agent=task.agent,
-                    state="pending",
-                    attempt=0,
-                    predicted_files=list(task.footprint.patterns),
-                    spec_digest=task.spec.digest,
-                )
-        engine = Engine(
-            project,
-            plan,
-            repo,
-            store,
-            reporter,
-            run_id=run_id,
-            target=target,
-            instances=instances,
-            adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids},
-            stop=stop,
-        )
-        engine.rec.notes.extend(notes)
-        if warning := dirty_checkout_warning(plan, uncommitted_paths(repo), target, head):
-            engine.rec.emit("warning", None, warning[0], paths=warning[1])
-        summary = engine.run()
+        executor = executors.open_executor(project.config.executor, project.config.ray, caps,
+                                           project.config_source)  # fmt: skip
+        try:
+            summary = _engine_run(project, plan, repo, store, reporter, target, instances,
+                                  recovery, request, stop, notes, executor)  # fmt: skip
+        finally:
+            if executor is not None:
+                executor.close()
     return RunResult(summary.exit_code, "", summary)
+
+
+def _engine_run(
+    project: Project, plan: Plan, repo: GitRepo, store: Store, reporter: Reporter, target: str,
+    instances: int, recovery: Recovery, request: RunRequest, stop: StopRequest | None,
+    notes: list[str], executor: executors.Executor | None,
+) -> RunSummary:  # fmt: skip
+    """Record the run and its tasks, then run the engine over them."""
+    run_id = new_run_id(time.time())
+    head = repo.rev_parse(branch_ref(target)) or ""
+    isolation = {task.id: task.isolation for task in plan.tasks}
+    store.create_run(run_id, target=target, base=head, instances=instances, started_at=time.time(),
+                     options={"only": list(request.only), "instances": instances,
+                              "isolation": isolation})  # fmt: skip
+    with store.transaction():
+        for task in plan.tasks:
+            store.upsert_task(run_id, task.id, agent=task.agent, state="pending", attempt=0,
+                              predicted_files=list(task.footprint.patterns),
+                              spec_digest=task.spec.digest)  # fmt: skip
+    engine = Engine(
+        project, plan, repo, store, reporter, run_id=run_id, target=target, instances=instances,
+        adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids}, stop=stop,
+        executor=executor,
+    )  # fmt: skip
+    engine.rec.notes.extend(notes)
+    if warning := dirty_checkout_warning(plan, uncommitted_paths(repo), target, head):
+        engine.rec.emit("warning", None, warning[0], paths=warning[1])
+    if executor is not None:
+        wt = project.config.worktree
+        if wt.setup or wt.copy_files or wt.link:
+            engine.rec.emit("warning", None, "[worktree] setup, copy and link act on this "
+                            "machine's worktree, not on the Ray nodes")  # fmt: skip
+        for agent_type in executors.unoffered(executor, (t.agent for t in plan.tasks)):
+            engine.rec.emit("warning", None, f"no node of the Ray cluster offers "
+                            f"agent:{agent_type} now; its tasks wait for one")  # fmt: skip
+    return engine.run()

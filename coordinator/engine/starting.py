@@ -27,7 +27,7 @@ from coordinator.core.decisions import (
 )
 from coordinator.core.models import TaskState
 from coordinator.core.refs import first_free, kept_branch, task_branch
-from coordinator.engine import admission, finishing, guarding, isolating
+from coordinator.engine import admission, finishing, guarding, isolating, remote
 from coordinator.engine.context import RunContext, Timer
 from coordinator.engine.jobs import GateSwitch
 from coordinator.engine.launch import command_env, launch_values, prepare_launch
@@ -221,7 +221,10 @@ def launch_agent(ctx: RunContext, task_id: str, values: Mapping[str, str]) -> No
         guarding.report(ctx, guarding.look(ctx)())
     ctx.live.add(task_id, task.isolation)
     with ctx.rec.timed(task_id, "start"):
-        proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]
+        if ctx.executor is not None:
+            proc = remote.start(ctx, ctx.executor, task_id, values)
+        else:
+            proc = start_agent(launch, ctx.events)  # type: ignore[arg-type]
     crash_point("agent-started")
     ctx.book.agent_started(task_id, proc)
     ctx.meter.watch(task_id, proc.pid, proc.create_time)

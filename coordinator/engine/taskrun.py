@@ -38,6 +38,7 @@ class TaskRun:
     slot: int | None = None
     port: int | None = None
     placed: list[str] = field(default_factory=list)  # files copied or linked in: not committed
+    node: str | None = None  # the Ray node the agent runs on (None: this machine)
     # live only: the agent's process, how its work ended, and the commit holding that work
     proc: AgentProcess | None = None
     completion: Completion | None = None

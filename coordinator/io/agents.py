@@ -132,6 +132,10 @@ class AgentProcess:
         self._exited.wait(timeout)
         return self._returncode
 
+    def cancel(self) -> None:
+        """Stop the agent where signals cannot reach it (one running on another machine,
+        ``coordinator.io.rayexec``); a local agent is stopped by killing its process tree."""
+
 
 def kill_task_processes(
     agent: AgentProcess | None, task_id: str, run_id: str, timeout: float = 3.0
@@ -146,6 +150,7 @@ def kill_task_processes(
     """
     if agent is None:
         return kill_task(task_id, run_id, None, None, timeout)
+    agent.cancel()
     return kill_task(task_id, run_id, agent.pid, agent.create_time, timeout)
 
 

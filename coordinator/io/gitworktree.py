@@ -128,3 +128,36 @@ class WorktreeCommands:
         """Detach HEAD where it is (at ``head``, when known): its branch is free to be renamed."""
         head = head or self._git("rev-parse", "--verify", "HEAD", cwd=cwd).strip()
         self._git("update-ref", "--no-deref", "-m", message, "HEAD", head, cwd=cwd)
+
+    # ------------------------------------------------- bundles (the Ray executor's transport)
+    def bundle_create(self, path: Path, ref: str, *, exclude: Sequence[str] = ()) -> bool:
+        """Write a bundle of ``ref`` (a full ref name) without the commits ``exclude`` reach
+        (``--remotes`` for what a remote is known to hold); False when nothing is left to put
+        in it, which git refuses as an empty bundle."""
+        not_args = ("--not", *exclude) if exclude else ()
+        proc = self._git_raw("bundle", "create", "--quiet", str(path), ref, *not_args, ok=None)
+        if proc.returncode == 0:
+            return True
+        if b"empty bundle" in proc.stderr:
+            return False
+        from coordinator.io.gitrepo import git_error  # noqa: PLC0415 - the door's own helper
+
+        raise git_error(proc, path.parent)
+
+    def bundle_unbundle(self, path: Path) -> dict[str, str]:
+        """Store a bundle's objects in this repository (no ref moves); its refs -> their sha."""
+        out = self._git("bundle", "unbundle", str(path))
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition(" ")
+            if sha and ref:
+                refs[ref] = sha
+        return refs
+
+
+def clone_bare(source: str, dest: Path) -> None:
+    """A bare clone of ``source`` (a URL, a path or a bundle file) at ``dest``: where a Ray
+    node keeps the task's repository, borrowing nothing from the coordinator's machine."""
+    from coordinator.io.gitrepo import run_git  # noqa: PLC0415 - gitrepo imports this module
+
+    run_git(("clone", "--bare", "--quiet", "--", source, str(dest)), dest.parent)

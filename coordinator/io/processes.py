@@ -12,12 +12,14 @@ stdin is ``/dev/null`` unless input is given, so nothing ever waits for a keyboa
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -101,11 +103,14 @@ def start(
     stderr: Stream = None,
     new_session: bool = False,
     pass_fds: Sequence[int] = (),
+    die_with_parent: bool = False,
 ) -> Started:
     """Start ``argv`` and return at once; a failure to start is a ``Started`` without popen.
 
     ``new_session`` makes the process lead its own session and group, so that its whole tree
-    can be signalled at once and a terminal's Ctrl-C does not reach it.
+    can be signalled at once and a terminal's Ctrl-C does not reach it. ``die_with_parent``
+    (Linux) has the kernel SIGKILL it when the thread that started it dies: an agent on a Ray
+    node must not outlive the worker Ray kills when the coordinator that asked for it died.
     """
     if isinstance(argv, str) or not argv:
         raise ValueError("a command must be a non-empty argv list")
@@ -114,6 +119,7 @@ def start(
         popen = subprocess.Popen(
             args, cwd=cwd, env=None if env is None else dict(env), stdin=stdin, stdout=stdout,
             stderr=stderr, start_new_session=new_session, close_fds=True, pass_fds=tuple(pass_fds),
+            preexec_fn=_parent_death_signal() if die_with_parent else None,  # noqa: PLW1509
         )  # fmt: skip
     except OSError as exc:
         code, why = start_failure(args, cwd, exc)
@@ -150,3 +156,18 @@ def run(
             why = f"`{shlex.join(args)}` timed out after {timeout:g}s and was killed"
             return ProcessResult(args, EXIT_TIMED_OUT, out, err, why)
     return ProcessResult(args, proc.returncode, out, err)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A function for the child, between fork and exec, asking for SIGKILL when its parent
+    dies; resolved here, before the fork, so the child only makes the one system call (no
+    lock taken, which is what makes ``preexec_fn`` unsafe with threads). None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    kill = ctypes.c_ulong(signal.SIGKILL)
+    zero = ctypes.c_ulong(0)
+    return lambda: prctl(PR_SET_PDEATHSIG, kill, zero, zero, zero)

@@ -59,6 +59,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE attempts ADD COLUMN usage TEXT",
         "ALTER TABLE attempts ADD COLUMN resources TEXT",
     ),
+    ("ALTER TABLE tasks ADD COLUMN node TEXT",),  # 2 -> 3: the Ray node a task runs on
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -90,6 +91,7 @@ TASK_COLUMNS: Mapping[str, str] = {
     "usage": _OBJECT,
     "resources": _OBJECT,
     "placed": _JSON,
+    "node": _TEXT,
 }
 _TASK_STATES = frozenset(state.value for state in TaskState)
 
@@ -166,6 +168,7 @@ class TaskRecord:
     usage: dict[str, Any] | None = None
     resources: dict[str, Any] | None = None
     placed: list[str] = field(default_factory=list)
+    node: str | None = None  # where the agent runs (``executor = "ray"``); None: this machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +303,7 @@ def task_status(
     out["attempt"] = max(1, task.attempt or 0)
     out["slot"] = task.slot
     out["port"] = task.port
+    out["node"] = task.node
     out["usage"] = usage_from_dict(task.usage).as_dict()
     out["resources"] = resources_from_dict(task.resources).as_dict()
     out["attempts"] = list(attempts)

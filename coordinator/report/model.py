@@ -230,6 +230,7 @@ def _run_task(task: TaskRecord, plan: Plan | None, diffstats: Mapping[str, str])
     return {
         "id": task.task_id,
         "agent": task.agent or "",
+        "node": task.node or "",  # the Ray node it ran on ("": the coordinator's machine)
         "state": task.state,
         "reason": task.reason or "",
         "summary": task.summary or "",

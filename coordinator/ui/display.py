@@ -58,6 +58,7 @@ class TaskRow:
     note: str = ""
     usage: str = ""  # tokens and cost so far, as ``format_usage`` writes them
     resources: str = ""  # peak memory and CPU so far
+    node: str = ""  # the Ray node its agent runs on ("" on this machine)
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ _PHRASES: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
     "setup": lambda m, _: f"setup running: {m}",
     "setup-done": lambda m, _: f"setup done {m}",
     "setup-failed": lambda m, _: f"setup failed: {m}",
+    "node": lambda m, _: f"agent running {m}",
+    "node-lost": lambda m, _: f"warning: {m}",
     "budget": lambda m, _: f"budget used up: {m}",
     "admission": lambda m, _: m,
 }
@@ -299,21 +302,25 @@ class LiveReporter:
     def _render(self) -> Group:
         now = time.time()
         table = Table(title=self._title, title_justify="left", expand=False)
-        for column in ("task", "agent", "state", "try", "elapsed", "used", "worktree / why"):
+        remote = any(row.node for row in self._rows)
+        columns = ("task", "agent", "state", "try", "elapsed", "used", "worktree / why")
+        for column in columns[:-1] + (("node",) if remote else ()) + columns[-1:]:
             table.add_column(column, overflow="fold")
         for row in self._rows:
             elapsed = ""
             if row.started_at is not None:
                 elapsed = format_duration((row.finished_at or now) - row.started_at)
-            table.add_row(
+            cells: list[str | Text] = [
                 row.id,
                 row.agent,
                 Text(row.state, style=_STATE_STYLE.get(row.state, "")),
                 str(row.attempt) if row.attempt else "",
                 elapsed,
                 "; ".join(filter(None, (row.usage, row.resources))),
-                row.note or row.worktree,
-            )
+            ]
+            if remote:
+                cells.append(row.node)
+            table.add_row(*cells, row.note or row.worktree)
         return Group(table, *(Text(line, style="yellow") for line in self._log[-8:]))
 
 

@@ -22,6 +22,7 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @gitdir-touch NAME       create NAME in the worktree's own git dir (e.g. index.lock)
     @keep-editing PATH       append a line to PATH every 20 ms, forever (until killed)
     @env ABSPATH             write the COORDINATOR_* environment, the cwd and argv as JSON
+    @stamp ABSPATH           append the time now (seconds since the epoch) to ABSPATH
     @try DIRECTIVE           run DIRECTIVE and go on if it fails (an attack that may be refused)
 
 and the attack directives of ``_attack`` (symlinks, writes outside the worktree, ...).
@@ -137,6 +138,9 @@ def main() -> int:
                 fh.write(text + "\n")
         elif verb == "@touch":
             Path(rest).touch()
+        elif verb == "@stamp":
+            with Path(rest).open("a", encoding="utf-8") as fh:
+                fh.write(f"{time.time()}\n")
         elif verb == "@wait":
             path, _, seconds = rest.rpartition(" ")
             _wait(Path(path), float(seconds))

@@ -171,7 +171,8 @@ def test_status_has_exactly_the_documented_shape(db: Path) -> None:
     for task in tasks:
         assert list(task)[: len(TASK_KEYS)] == TASK_KEYS
         assert set(task) - set(TASK_KEYS) <= {
-            "reason", "summary", "slot", "port", "usage", "resources", "attempts", "isolation"
+            "reason", "summary", "slot", "port", "node", "usage", "resources", "attempts",
+            "isolation",
         }  # fmt: skip
         assert list(task["usage"]) == ["input_tokens", "output_tokens", "cost_usd"]
         assert list(task["resources"]) == ["peak_rss_bytes", "cpu_seconds"]
@@ -491,7 +492,8 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_runs(db: Path) -> None:
     with Store(db) as store:
         data = store.status()
         usage = {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
-        store.upsert_task("old", "t", slot=1, port=20010, placed=[".env"], usage=usage)
+        store.upsert_task("old", "t", slot=1, port=20010, placed=[".env"], usage=usage,
+                          node="host:0123abcd")  # fmt: skip
         record = store.tasks("old")[0]
     tasks = data["tasks"]
     assert isinstance(tasks, list)
@@ -499,6 +501,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_runs(db: Path) -> None:
     assert task["usage"] == {"input_tokens": None, "output_tokens": None, "cost_usd": None}
     assert task["attempts"][0]["outcome"] == "done" and task["slot"] is None
     assert (record.slot, record.port, record.placed) == (1, 20010, [".env"])
+    assert record.node == "host:0123abcd" and task["node"] is None
     assert record.usage == {"input_tokens": 5, "output_tokens": 1, "cost_usd": None}
     with sqlite3.connect(db) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3

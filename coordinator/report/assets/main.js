@@ -86,6 +86,7 @@ function showDetail(i) {
   const add = (k, v) => { if (v !== '' && v !== null && v !== undefined) rows.push('<tr><td class="k">' + esc(k) + '</td><td>' + v + '</td></tr>'); };
   add('agent', esc(t.agent));
   if (IS_RUN) {
+    add('node', t.node ? esc(t.node) : '');
     add('state', '<span class="badge ' + esc(outcomeOf(t)) + '">' + esc(outcomeOf(t)) + '</span>');
     add('reason', t.reason ? esc(t.reason) : '');
     add('tries', t.attempts || '');

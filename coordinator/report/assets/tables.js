@@ -74,6 +74,7 @@ function taskColumns() {
     ['State', (t) => outcomeOf(t), (t) => '<td><span class="badge ' + esc(outcomeOf(t)) + '">' + esc(outcomeOf(t)) + '</span>' +
       (t.reason && t.state !== 'merged' ? '<div class="reason">' + esc(t.reason) + '</div>' : t.reason ? '<div class="muted">' + esc(t.reason) + '</div>' : '') + '</td>'],
     ['Tries', (t) => t.attempts, (t) => '<td class="num">' + (t.attempts || '–') + '</td>', 'num'],
+    ...(TASKS.some((t) => t.node) ? [['Node', (t) => t.node || '', (t) => '<td class="mono">' + esc(t.node || '') + '</td>']] : []),
     ['Agent time', (t, i) => SPAN_OF[i] ? SPAN_OF[i].agent : -1, (t, i) => '<td class="num">' + (SPAN_OF[i] ? dur(SPAN_OF[i].agent) : '–') + '</td>', 'num'],
     ['Total', (t, i) => SPAN_OF[i] ? SPAN_OF[i].end - SPAN_OF[i].start : -1,
       (t, i) => '<td class="num">' + (SPAN_OF[i] ? dur(SPAN_OF[i].end - SPAN_OF[i].start) : '–') + '</td>', 'num'],

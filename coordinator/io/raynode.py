@@ -1,0 +1,244 @@
+"""What runs on a Ray node for one task: clone the base, run the agent, hand the work back.
+
+This module never imports Ray (``coordinator.io.rayexec`` wraps ``run_task`` as a Ray task),
+so it can be run and tested as plain Python. It keeps the package's doors: git only through
+``GitRepo`` (a bare clone of the shipped bundle, the task's worktree linked to it exactly as
+on the coordinator's machine, so ``collect_work`` applies unchanged) and processes only
+through ``processes``/``procs``.
+
+``run_task`` is a generator, which Ray streams back item by item: ``("started", node)`` the
+moment the node has the task, ``("log", bytes)`` chunks as the agent writes its output (so
+``coordinator logs -f`` follows a remote agent), and last ``("done", NodeResult)``. The node
+writes nothing outside its temporary directory and removes it when the task ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from coordinator.core.argv import agent_env, render_argv
+from coordinator.core.config import Identity
+from coordinator.core.decisions import by_exit
+from coordinator.core.refs import branch_ref
+from coordinator.io import processes, procs
+from coordinator.io.agents import launch_error
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gitworktree import clone_bare
+from coordinator.io.markers import MAX_MARKER_BYTES, read_marker
+from coordinator.io.workcheck import collect_work
+
+POLL = 0.02  # seconds between looks at the agent and its marker
+LOG_EVERY = 0.5  # seconds between log chunks sent back while the agent runs
+MARKER_SETTLE = 0.2  # an empty marker must stay empty this long to mean "done"
+EXIT_WAIT = 0.1  # seconds an agent gets to exit by itself after its done marker
+
+NodeItem = tuple[str, object]
+
+
+@dataclass(frozen=True)
+class NodeJob:
+    """Everything a node needs to run one attempt of a task, as plain values.
+
+    ``values`` are the placeholder values as the coordinator rendered them; the paths among
+    them (worktree, marker, spec, prompt file, python) are replaced by the node's own."""
+
+    task_id: str
+    run_id: str
+    attempt: int
+    branch: str
+    base: str
+    command: tuple[str, ...]
+    extra_env: Mapping[str, str]
+    values: Mapping[str, str]
+    spec_text: str
+    log_limit: int
+    grace: float
+    identity: Identity
+    message_ok: str
+    message_wip: str
+    remote: str | None = None  # clone from here, the bundle then holds only what it lacks
+    keep: bool = False  # keep the node's directory (debugging)
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What comes back: the work as a bundle of the task branch (None: no new commit), the
+    marker as the agent wrote it, and how the agent ended."""
+
+    node: str
+    returncode: int
+    error: str  # set when the agent could not be started
+    head: str
+    bundle: bytes | None
+    marker: bytes | None
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem]:
+    """Run one attempt of ``job`` on this node; see the module docstring for what it yields."""
+    started = time.perf_counter()
+    yield ("started", node)
+    home = Path(tempfile.mkdtemp(prefix=f"coordinator-{job.task_id}-"))
+    agent: processes.Started | None = None
+    try:
+        timings: dict[str, float] = {}
+        repo, worktree = _checkout(job, bundle, home)
+        timings["clone"] = time.perf_counter() - started
+        values = _node_values(job, home, worktree)
+        argv = render_argv(list(job.command), values)
+        env = agent_env(os.environ, values, job.extra_env)
+        log_path = home / "agent.log"
+        with log_path.open("wb") as log:
+            agent = processes.start(argv, cwd=worktree, env=env, stdout=log,
+                                    stderr=processes.STDOUT, new_session=True,
+                                    die_with_parent=True)  # fmt: skip
+        error = ""
+        with log_path.open("rb") as reader:
+            if agent.popen is None:
+                code = agent.returncode if agent.returncode is not None else 127
+                error = launch_error(argv[0], agent.strerror or agent.error)
+                yield ("log", f"[coordinator] {agent.error}\n".encode())
+            else:
+                yield from _follow(agent.popen, reader, Path(values["marker"]), job.log_limit)
+                code = _stop(job, agent.popen)
+            if chunk := _read_log(reader, job.log_limit):
+                yield ("log", chunk)
+        timings["agent"] = time.perf_counter() - started - timings["clone"]
+        marker = Path(values["marker"])
+        ok = by_exit(read_marker(marker), code, error).ok
+        check = collect_work(
+            repo, worktree=worktree, branch=job.branch, base=job.base, identity=job.identity,
+            message=job.message_ok if ok else job.message_wip,
+        )  # fmt: skip
+        data = None
+        if check.head != job.base:
+            out = home / "result.bundle"
+            if repo.bundle_create(out, branch_ref(job.branch), exclude=(job.base,)):
+                data = out.read_bytes()
+        notes = check.notes if check.ok else (*check.notes, check.reason)
+        timings["collect"] = time.perf_counter() - started - timings["clone"] - timings["agent"]
+        result = NodeResult(node, code, error, check.head, data, _marker_bytes(marker), notes,
+                            time.perf_counter() - started, timings)  # fmt: skip
+        repo.close()
+        yield ("done", result)
+    finally:
+        # Cancelled (Ray raises in the task) or done: nothing of the agent may outlive it.
+        if agent is not None and agent.popen is not None:
+            pid = agent.popen.pid if agent.popen.poll() is None else None
+            procs.kill_task(job.task_id, job.run_id, pid, None, timeout=job.grace)
+        if not job.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _checkout(job: NodeJob, bundle: bytes | None, home: Path) -> tuple[GitRepo, Path]:
+    """A bare clone holding the base (from the bundle, or the remote plus the bundle) and
+    the task's worktree on a new task branch at the base."""
+    bare = home / "repo.git"
+    source = job.remote
+    if bundle is not None:
+        (home / "base.bundle").write_bytes(bundle)
+        if source is None:
+            source = str(home / "base.bundle")
+    if source is None:
+        raise RuntimeError(f"task {job.task_id}: neither a bundle nor a remote to clone from")
+    clone_bare(source, bare)
+    repo = GitRepo(bare, bare)
+    if job.remote is not None and bundle is not None:
+        repo.bundle_unbundle(home / "base.bundle")
+    if repo.rev_parse(job.base) is None:
+        raise RuntimeError(f"task {job.task_id}: base {job.base[:12]} is not in {source}")
+    if repo.branch_exists(job.branch):
+        repo.delete_branch(job.branch)
+    worktree = home / "worktree"
+    repo.worktree_add(worktree, job.branch, job.base)
+    return repo, worktree
+
+
+def _node_values(job: NodeJob, home: Path, worktree: Path) -> dict[str, str]:
+    """The placeholder values with this node's paths; the prompt and spec files written."""
+    spec = home / "spec.md"
+    prompt = home / "prompt.md"
+    spec.write_text(job.spec_text, encoding="utf-8")
+    prompt.write_text(job.values.get("prompt", ""), encoding="utf-8")
+    (home / "markers").mkdir()
+    return {
+        **job.values,
+        "worktree": str(worktree),
+        "marker": str(home / "markers" / f"{job.task_id}.json"),
+        "spec": str(spec),
+        "prompt_file": str(prompt),
+        "python": sys.executable,
+    }
+
+
+def _follow(
+    popen: processes.Popen[bytes], log: BinaryIO, marker: Path, limit: int
+) -> Iterator[NodeItem]:
+    """Until the agent exits or its done marker is there: its log, a chunk now and then."""
+    sent = time.monotonic()
+    empty_since: float | None = None
+    while popen.poll() is None:
+        content = read_marker(marker)
+        if content is not None and content.valid:
+            if not _is_empty(marker):
+                break
+            now = time.monotonic()
+            empty_since = empty_since or now
+            if now - empty_since >= MARKER_SETTLE:
+                break
+        else:
+            empty_since = None
+        if time.monotonic() - sent >= LOG_EVERY:
+            sent = time.monotonic()
+            if chunk := _read_log(log, limit):
+                yield ("log", chunk)
+        time.sleep(POLL)
+
+
+def _stop(job: NodeJob, popen: processes.Popen[bytes]) -> int:
+    """Stop the agent's process tree (it may have exited already) and return its exit code.
+
+    Strays that left the tree are looked for after the result is sent (``run_task``'s
+    ``finally``): the work is collected from the worktree, which they no longer matter to,
+    and that scan of every process is too slow to wait for."""
+    try:
+        return popen.wait(timeout=EXIT_WAIT)  # an agent that exits after its marker
+    except processes.TimeoutExpired:
+        procs.kill_tree(popen.pid, None, timeout=job.grace)
+    try:
+        return popen.wait(timeout=job.grace + 5)
+    except processes.TimeoutExpired:
+        return -9
+
+
+def _read_log(log: BinaryIO, limit: int) -> bytes:
+    """What the agent wrote since the last read, within ``limit`` bytes in all."""
+    room = limit - log.tell()
+    if room <= 0:
+        return b""
+    return log.read(room)
+
+
+def _marker_bytes(marker: Path) -> bytes | None:
+    try:
+        with marker.open("rb") as fh:
+            return fh.read(MAX_MARKER_BYTES + 1)
+    except OSError:
+        return None
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False

@@ -1,0 +1,288 @@
+"""``executor = "ray"`` end to end: a real local Ray cluster of several simulated nodes
+(Ray's own ``cluster_utils.Cluster``), the real CLI as its driver, fake agents.
+
+One cluster serves the whole module (``xdist_group``: the tests of this file share an xdist
+worker, so the 2-core machine starts it once). Its nodes: the head offers no agent; node
+``a`` offers two ``fake`` agents, node ``b`` one ``fake`` and one ``solo``. A test that kills
+a node adds its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, alive, wait_until
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+
+STORE = 80 * 1024**2  # object store bytes per node: bundles only
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "object_store_memory": STORE, "include_dashboard": False},
+    )
+    cluster.add_node(num_cpus=1, resources={"agent:fake": 2}, object_store_memory=STORE)
+    cluster.add_node(num_cpus=1, resources={"agent:fake": 1, "agent:solo": 1},
+                     object_store_memory=STORE)  # fmt: skip
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()  # type: ignore[no-untyped-call]
+
+
+def _config(cluster: Cluster, extra: str = "", instances: int = 4) -> str:
+    solo = f'\n[agents.solo]\ncommand = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n'
+    return (
+        FAKE_CONFIG.replace("instances = 3", f'instances = {instances}\nexecutor = "ray"')
+        + solo
+        + f'\n[ray]\naddress = "{cluster.address}"\nmax_retries = 2\n'
+        + extra
+    )
+
+
+def _events(e2e: E2EProject, kind: str) -> list[dict[str, Any]]:
+    """The last run's events of ``kind``, from the store itself."""
+    with sqlite3.connect(e2e.root / ".git" / "coordinator" / "state.db") as con:
+        rows = con.execute(
+            "SELECT task_id, data FROM events WHERE kind = ? AND run_id = "
+            "(SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1) ORDER BY id",
+            (kind,),
+        ).fetchall()
+    return [{"task_id": task_id, "data": json.loads(data)} for task_id, data in rows]
+
+
+def test_tasks_land_in_dependency_order_with_their_node(
+    e2e: E2EProject, cluster: Cluster
+) -> None:
+    e2e.config(_config(cluster))
+    e2e.spec("base-task", "@write lib.txt v1\n@marker done built lib", files=["lib.txt"])
+    e2e.spec("mid", "@append lib.txt v2", files=["lib.txt"], deps=["base-task"])
+    e2e.spec("top", "@write top.txt top\n@commit top by the agent", files=["top.txt"],
+             deps=["mid"])  # fmt: skip
+    e2e.spec("side", "@write side.txt side", files=["side.txt"], agent="solo")
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    assert tasks["mid"]["base"] == tasks["base-task"]["merge_commit"]
+    assert tasks["top"]["base"] == tasks["mid"]["merge_commit"]
+    assert e2e.git("show", "coordinator/integration:lib.txt") == "v1\nv2\n"
+    assert e2e.git("show", "coordinator/integration:top.txt") == "top\n"
+    assert tasks["base-task"]["summary"] == "built lib"
+    # every task ran on a node of the cluster, and solo only where it is offered
+    nodes = {t["id"]: t["node"] for t in tasks.values()}
+    assert all(nodes.values()), nodes
+    assert len({nodes["side"]}) == 1
+    status = e2e.cli("status")
+    assert nodes["side"] in status.stdout
+    assert Path(tasks["base-task"]["log"]).exists()
+    logs = e2e.cli("logs", "base-task")
+    assert f"on Ray node {nodes['base-task']}" in logs.stdout, logs.stdout + logs.stderr
+
+
+def test_caps_hold_per_node_and_per_type(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    e2e.config(_config(cluster, instances=8))
+    times = tmp_path / "times"
+    times.mkdir()
+    for i in range(5):
+        e2e.spec(f"f{i}", f"@stamp {times}/f{i}\n@sleep 1\n@write f{i}.txt x\n@stamp {times}/f{i}",
+                 files=[f"f{i}.txt"])  # fmt: skip
+    for i in range(2):
+        e2e.spec(f"s{i}", f"@stamp {times}/s{i}\n@sleep 1\n@write s{i}.txt x\n@stamp {times}/s{i}",
+                 files=[f"s{i}.txt"], agent="solo")  # fmt: skip
+    result = e2e.cli("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    node_of = {e["task_id"]: e["data"]["node"] for e in _events(e2e, "node")}
+    assert set(node_of) == set(tasks)
+    # when each agent really ran, as it said itself on its node
+    ran = {}
+    for task_id in tasks:
+        start, end = (float(x) for x in (times / task_id).read_text().split())
+        ran[task_id] = (start, end)
+    by_node: dict[str, list[str]] = {}
+    for task_id, node in node_of.items():
+        by_node.setdefault(node, []).append(task_id)
+    assert len(by_node) == 2, by_node  # the head offers no agent
+    solo_nodes = {node_of["s0"], node_of["s1"]}
+    assert len(solo_nodes) == 1  # only one node offers solo, once at a time
+    assert not _overlaps(ran["s0"], ran["s1"])
+    for node, ids in by_node.items():
+        fakes = [ran[i] for i in ids if i.startswith("f")]
+        cap = 1 if node in solo_nodes else 2
+        assert _most_at_once(fakes) <= cap, (node, ids, ran)
+    assert _most_at_once([ran[i] for i in tasks if i.startswith("f")]) == 3  # both nodes used
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    best = current = 0
+    for _, delta in points:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def test_a_failing_task_keeps_its_branch(e2e: E2EProject, cluster: Cluster) -> None:
+    e2e.config(_config(cluster))
+    e2e.spec("bad", "@write half.txt half\n@exit 3", files=["half.txt"])
+    e2e.spec("good", "@write good.txt ok", files=["good.txt"])
+    result = e2e.cli("run")
+    assert result.returncode != 0
+    tasks = e2e.tasks()
+    assert tasks["good"]["state"] == "merged"
+    assert tasks["bad"]["state"] == "failed"
+    branch = tasks["bad"]["branch"]
+    assert branch
+    assert e2e.git("show", f"{branch}:half.txt") == "half\n"
+    assert "exit code 3" in (tasks["bad"]["reason"] or "")
+
+
+def test_a_node_killed_mid_task_loses_nothing(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    doomed = cluster.add_node(num_cpus=1, resources={"agent:doomed": 1},
+                              object_store_memory=STORE)  # fmt: skip
+    cluster.wait_for_nodes()
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    config = _config(cluster).replace("[ray]", "[agents.doomed]\ncommand = "
+                                      f'["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n\n[ray]')
+    e2e.config(config)
+    e2e.spec("fragile", f"@pid {sig}/pids\n@touch {sig}/running\n@wait {sig}/go 60\n"
+             "@write fragile.txt done", files=["fragile.txt"], agent="doomed")  # fmt: skip
+    run = e2e.popen("run")
+    try:
+        wait_until("the agent runs on the doomed node", (sig / "running").exists, timeout=90)
+        (sig / "running").unlink()
+        cluster.remove_node(doomed, allow_graceful=False)
+        cluster.add_node(num_cpus=1, resources={"agent:doomed": 1}, object_store_memory=STORE)
+        (sig / "go").touch()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for pid in (sig / "pids").read_text().split() if (sig / "pids").exists() else []:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+    assert run.returncode == 0, out + err
+    tasks = e2e.tasks()
+    assert tasks["fragile"]["state"] == "merged"
+    assert e2e.git("show", "coordinator/integration:fragile.txt") == "done\n"
+    log = e2e.git("log", "--format=%s", "coordinator/integration")
+    assert log.count("Merge task fragile") == 1
+    lost = _events(e2e, "node-lost")
+    assert len(lost) == 1 and lost[0]["data"]["retrying"] is True
+    runs = [e["data"]["run"] for e in _events(e2e, "node") if e["task_id"] == "fragile"]
+    assert runs == [1, 2]
+
+
+def test_a_killed_coordinator_recovers_and_its_ray_tasks_die(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    """kill -9 right after a result came back (``after-marker-seen``) while another task's agent
+    runs on a node: that agent dies with its Ray task, and the next run merges the returned
+    work once and runs the cut-off task again."""
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    e2e.config(_config(cluster))
+    e2e.spec("back", f"@wait {sig}/hang-running 60\n@write back.txt back\n@marker done",
+             files=["back.txt"])  # fmt: skip
+    e2e.spec("cut", f"@pid {sig}/pids\n@touch {sig}/hang-running\n@write cut.txt cut\n"
+             f"@wait {sig}/release 60", files=["cut.txt"])  # fmt: skip
+    crashed = e2e.cli("run", env={"COORDINATOR_FAULT": "after-marker-seen:1"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    pids = [int(p) for p in (sig / "pids").read_text().split()]
+    try:
+        wait_until("the cut-off agent is gone", lambda: not any(alive(p) for p in pids), 60)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    (sig / "release").touch()
+    resumed = e2e.cli("run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "adopted the finished work" in resumed.stdout
+    tasks = e2e.tasks()
+    assert {t["state"] for t in tasks.values()} == {"merged"}
+    log = e2e.git("log", "--format=%s", "coordinator/integration")
+    assert log.count("Merge task back") == 1 and log.count("Merge task cut") == 1
+    assert e2e.git("show", "coordinator/integration:back.txt") == "back\n"
+
+
+def test_a_timed_out_agent_is_cancelled_on_its_node(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    e2e.config(_config(cluster).replace('timeout = "60s"', 'timeout = "4s"'))
+    e2e.spec("slow", f"@pid {sig}/pids\n@write slow.txt begun\n@hang", files=["slow.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr  # unmerged, no crash
+    assert e2e.tasks()["slow"]["state"] == "failed"
+    assert "timeout" in (e2e.tasks()["slow"]["reason"] or "")
+    pids = [int(p) for p in (sig / "pids").read_text().split()]
+    wait_until("the agent on the node is gone", lambda: not any(alive(p) for p in pids), 30)
+
+
+# ---------------------------------------------------------------- refusals (no cluster needed)
+def test_without_ray_installed_the_run_is_refused_in_one_line(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "no-ray"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG)
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    before = e2e.git("for-each-ref")
+    result = e2e.cli("run", env={"PYTHONPATH": str(hidden)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "executor" in lines[0] and "pip install 'worktree-coordinator[ray]'" in lines[0]
+    assert e2e.git("for-each-ref") == before
+    assert not (e2e.root / ".git" / "coordinator" / "state.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [('address = "nowhere"', "address"), ("max_retries = -1", "max_retries"),
+     ('adress = "auto"', "adress")],
+)  # fmt: skip
+def test_a_bad_ray_table_is_refused_naming_the_field(
+    e2e: E2EProject, table: str, field: str
+) -> None:
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG + f'\n[ray]\n{table}\n')
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    result = e2e.cli("validate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"ray.{field}" in result.stderr, result.stderr
+
+
+def test_an_unreachable_cluster_is_one_line_and_try_again_later(e2e: E2EProject) -> None:
+    e2e.config('executor = "ray"\n' + FAKE_CONFIG + '\n[ray]\naddress = "127.0.0.1:1"\n')
+    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 75, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0]

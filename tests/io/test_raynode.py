@@ -1,0 +1,108 @@
+"""The Ray node's side of a task (``coordinator.io.raynode``), run as plain Python: no Ray,
+a real bundle of a real repository, the real fake agent. What the node hands back must be
+exactly what the coordinator needs: the work as a bundle on top of the base, the marker, the
+log, and how the agent ended."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from gitutil import git
+
+from coordinator.core.config import Identity
+from coordinator.core.refs import branch_ref, task_branch
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.raynode import NodeJob, NodeResult, run_task
+
+SCRIPTED = Path(__file__).resolve().parents[1] / "agents" / "scripted.py"
+
+
+def _job(repo: Path, prompt: str, task_id: str = "t1") -> NodeJob:
+    base = git(repo, "rev-parse", "HEAD").strip()
+    values = {"task_id": task_id, "prompt": prompt, "base": base, "run_id": "r1",
+              "worktree": "/nowhere", "marker": "/nowhere", "spec": "/nowhere",
+              "prompt_file": "/nowhere", "python": "/nowhere"}  # fmt: skip
+    return NodeJob(
+        task_id=task_id, run_id="r1", attempt=1, branch=task_branch(task_id), base=base,
+        command=("{python}", str(SCRIPTED), "{prompt_file}"),
+        extra_env={"COORDINATOR_ATTEMPT": "1"}, values=values, spec_text="spec",
+        log_limit=1 << 20, grace=1.0, identity=Identity(), message_ok="left by t1",
+        message_wip="WIP t1",
+    )  # fmt: skip
+
+
+def _bundle(repo: Path, tmp_path: Path, job: NodeJob) -> bytes:
+    with GitRepo.discover(repo) as gitrepo:
+        gitrepo.create_branch(job.branch, job.base)
+        out = tmp_path / "base.bundle"
+        assert gitrepo.bundle_create(out, branch_ref(job.branch))
+        gitrepo.delete_branch(job.branch)
+    return out.read_bytes()
+
+
+def _run(job: NodeJob, bundle: bytes) -> tuple[list[tuple[str, object]], NodeResult]:
+    items = list(run_task(job, bundle, "node-1"))
+    assert items[0] == ("started", "node-1")
+    kind, result = items[-1]
+    assert kind == "done" and isinstance(result, NodeResult)
+    return items, result
+
+
+def _take(repo: Path, tmp_path: Path, result: NodeResult) -> None:
+    assert result.bundle is not None
+    path = tmp_path / "result.bundle"
+    path.write_bytes(result.bundle)
+    with GitRepo.discover(repo) as gitrepo:
+        gitrepo.bundle_unbundle(path)
+
+
+def test_the_work_comes_back_as_a_bundle_on_the_base(repo: Path, tmp_path: Path) -> None:
+    job = _job(repo, "@write out.txt hello\n@commit agent commit\n@write more.txt left\n"
+               "@marker done all good\n")  # fmt: skip
+    _, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 0 and result.error == "" and result.node == "node-1"
+    assert json.loads(result.marker or b"") == {"status": "done", "summary": "all good"}
+    _take(repo, tmp_path, result)
+    # the agent's commit, then the leftover file committed on the node, on top of the base
+    assert git(repo, "merge-base", "--is-ancestor", job.base, result.head) == ""
+    assert git(repo, "show", f"{result.head}:out.txt") == "hello\n"
+    assert git(repo, "show", f"{result.head}:more.txt") == "left\n"
+    subjects = git(repo, "log", "--format=%s", f"{job.base}..{result.head}").splitlines()
+    assert subjects == ["left by t1", "agent commit"]
+    assert git(repo, "branch", "--list", job.branch) == ""  # nothing moved here
+
+
+def test_a_failing_agent_hands_back_its_work_and_exit_code(repo: Path, tmp_path: Path) -> None:
+    job = _job(repo, "@write half.txt half\n@exit 3\n")
+    _, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 3 and result.marker is None
+    _take(repo, tmp_path, result)
+    assert git(repo, "log", "-1", "--format=%s", result.head).strip() == "WIP t1"
+    assert git(repo, "show", f"{result.head}:half.txt") == "half\n"
+
+
+def test_no_change_means_no_bundle_and_a_missing_program_is_said(
+    repo: Path, tmp_path: Path
+) -> None:
+    job = _job(repo, "@marker done\n")
+    bundle = _bundle(repo, tmp_path, job)
+    _, result = _run(job, bundle)
+    assert result.bundle is None and result.head == job.base
+    missing = NodeJob(**{**job.__dict__, "command": ("no-such-agent-program", "{prompt_file}")})
+    items, result = _run(missing, bundle)
+    assert result.returncode == 127
+    assert result.error.startswith("could not start no-such-agent-program")
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes))
+    assert b"no-such-agent-program" in logs
+
+
+def test_the_log_is_streamed_and_capped(repo: Path, tmp_path: Path) -> None:
+    job = _job(repo, "@marker done\n")
+    spew = (sys.executable, "-c", "print('x' * 5000); print('end')")
+    job = NodeJob(**{**job.__dict__, "command": spew, "log_limit": 1024})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes))
+    assert len(logs) == 1024 and logs.startswith(b"xxx")
+    assert result.returncode == 0
