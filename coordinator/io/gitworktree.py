@@ -160,4 +160,15 @@ def clone_bare(source: str, dest: Path) -> None:
     node keeps the task's repository, borrowing nothing from the coordinator's machine."""
     from coordinator.io.gitrepo import run_git  # noqa: PLC0415 - gitrepo imports this module
 
-    run_git(("clone", "--bare", "--quiet", "--", source, str(dest)), dest.parent)
+    run_git(("clone", "--bare", "--quiet", "--", source, str(dest)), dest.parent,
+            config=((f"protocol.{transport_of(source)}.allow", "always"),))  # fmt: skip
+
+
+def transport_of(source: str) -> str:
+    """The one transport a clone of ``source`` needs: every coordinator git command runs with
+    ``protocol.allow=never`` (see ``gitenv``), and a node's clone is allowed just this one."""
+    scheme, sep, _ = source.partition("://")
+    if sep:
+        return "ssh" if scheme in ("ssh", "git+ssh", "ssh+git") else scheme
+    head = source.split("/", 1)[0]
+    return "ssh" if ":" in head and not source.startswith("/") else "file"

@@ -14,6 +14,7 @@ from gitutil import git
 from coordinator.core.config import Identity
 from coordinator.core.refs import branch_ref, task_branch
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gitworktree import clone_bare, transport_of
 from coordinator.io.raynode import NodeJob, NodeResult, run_task
 
 SCRIPTED = Path(__file__).resolve().parents[1] / "agents" / "scripted.py"
@@ -106,3 +107,19 @@ def test_the_log_is_streamed_and_capped(repo: Path, tmp_path: Path) -> None:
     logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes))
     assert len(logs) == 1024 and logs.startswith(b"xxx")
     assert result.returncode == 0
+
+
+def test_a_node_clones_its_bundle_although_every_other_transport_stays_off(tmp_path: Path) -> None:
+    """The hardened git environment sets ``protocol.allow=never``; the node's clone of the
+    shipped bundle is allowed the file transport alone, and only for that command."""
+    source = tmp_path / "source"
+    source.mkdir()
+    git(source, "init", "-q", "-b", "main")
+    git(source, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+        "-m", "base")  # fmt: skip
+    git(source, "bundle", "create", "-q", str(tmp_path / "base.bundle"), "main")
+    clone_bare(str(tmp_path / "base.bundle"), tmp_path / "repo.git")
+    assert git(tmp_path / "repo.git", "rev-parse", "main") == git(source, "rev-parse", "main")
+    assert [
+        transport_of(s) for s in ("/a/b.bundle", "https://h/r", "git@h:r.git", "ssh://h/r")
+    ] == ["file", "https", "ssh", "ssh"]
