@@ -138,7 +138,7 @@ def is_test(path: str) -> bool:
     )
 
 
-def _core_stem(path: str) -> str:
+def core_stem(path: str) -> str:
     """``tests/test_termui.py``, ``termui_test.go``, ``termui.spec.ts`` -> ``termui``."""
     stem = path.rpartition("/")[2].split(".", 1)[0].lower().replace("-", "_").strip("_")
     for prefix in ("test_", "test"):
@@ -173,7 +173,7 @@ class Namesakes:
         self.named: dict[str, list[str]] = defaultdict(list)
         for path in existing:
             if kind(path):
-                self.named[_core_stem(path)].append(path)
+                self.named[core_stem(path)].append(path)
         trials = hits = 0
         for change in changes:
             files = set(change)
@@ -190,4 +190,4 @@ class Namesakes:
         """The companions named after ``path`` (none for a test or a doc itself)."""
         if is_test(path) or is_doc(path):
             return ()
-        return tuple(self.named.get(_core_stem(path), ()))
+        return tuple(self.named.get(core_stem(path), ()))
