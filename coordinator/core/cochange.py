@@ -43,14 +43,14 @@ class CoChange:
         self.count: Counter[str] = Counter()
         self.pairs: dict[str, Counter[str]] = defaultdict(Counter)
         self.changes = 0
-        self._recent: list[list[str]] = []
+        self.sets: list[list[str]] = []  # the kept change sets, newest first, renames followed
         self._frequent: dict[tuple[int, float], dict[str, float]] = {}
         for change in changes:
             files = sorted({f for f in change if keep is None or f in keep})
             if not files or len(files) > MAX_CHANGE:
                 continue
             self.changes += 1
-            self._recent.append(files)
+            self.sets.append(files)
             self.count.update(files)
             for a in files:
                 together = self.pairs[a]
@@ -64,7 +64,7 @@ class CoChange:
             return known
         counted: Counter[str] = Counter()
         seen = 0
-        for files in self._recent[:recent]:
+        for files in self.sets[:recent]:
             counted.update(files)
             seen += 1
         found = {f: n / seen for f, n in counted.items() if seen and n / seen >= share}

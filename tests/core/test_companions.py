@@ -85,3 +85,15 @@ def test_infer_adds_the_companions_of_declared_files_as_history() -> None:
         symbols=False, retrieval=False, similar=0, history_share=1.0, companions=0
     ))  # fmt: skip
     assert "tests/test_context.py" not in {i.path for i in off}
+
+
+def test_namesakes_learn_from_history_under_todays_names() -> None:
+    paths = ["src/app/testing.py", "docs/testing.md"]
+    history = [["src/app/testing.py", "docs/testing.md"]] + [
+        ["src/app/testing.py", "docs/testing.rst"]
+    ] * 5  # the page was docs/testing.rst until the newest change renamed it
+    renames = [[("docs/testing.rst", "docs/testing.md")]] + [[]] * 5
+    idx = RepoIndex.from_facts(paths, {}, changes=history, renames=renames)
+    docs = idx.namesakes[1]
+    assert docs.of("src/app/testing.py") == ("docs/testing.md",)
+    assert docs.confidence == 1.0  # all six changes, not only the newest
