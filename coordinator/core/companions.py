@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from coordinator.core.cochange import CoChange, is_doc, is_test
 
 PRIOR = 0.2  # a companion that rarely changed with the seed still earns this much of its text score
+SIBLINGS = 0.2  # the tie of a test or doc never changed with the seed, beside one that was
 
 
 def companion_hits(
@@ -35,18 +36,27 @@ def companion_hits(
     ``scores`` are the spec's BM25 scores by file; a file's text score is its score over the
     best file's (so the spec's own subject, often the seed itself, sets the scale). The tie of
     companion ``b`` to seed ``a`` is (changes of both) / (changes of ``b``) plus ``PRIOR``,
-    capped at 1. Seeds themselves are never returned.
+    capped at 1. A test or doc in the same directory as such a companion is a candidate too,
+    with a tie of ``SIBLINGS`` (a test file split out of a companion has no history of its
+    own yet). Seeds themselves are never returned.
     """
     if top <= 0 or not scores:
         return {}
     best = max(scores.values())
     found: dict[str, float] = {}
     for seed, weight in seeds.items():
+        ties: dict[str, float] = {}
         for path, together in cochange.pairs.get(seed, Counter()).items():
+            ties[path] = min(1.0, together / cochange.count[path] + PRIOR)
+        if SIBLINGS:
+            folders = {p.rpartition("/")[0] for p in ties if is_test(p) or is_doc(p)}
+            for path in scores:
+                if path not in ties and path.rpartition("/")[0] in folders:
+                    ties[path] = SIBLINGS
+        for path, tie in ties.items():
             score = scores.get(path, 0.0)
             if not score or path in seeds or not (is_test(path) or is_doc(path)):
                 continue
-            tie = min(1.0, together / cochange.count[path] + PRIOR)
             confidence = weight * tie * score / best
             found[path] = max(found.get(path, 0.0), confidence)
     ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))

@@ -212,7 +212,9 @@ def _named_pages(body: str, names: _Names) -> Iterator[tuple[str, float]]:
     """Docs pages and test files named by a word near a word about docs or tests, in the same
     line: "the Options documentation" -> ``docs/options.md``, "Document short option
     stacking" -> ``docs/options.md``, "deprecation tests" -> ``tests/test_deprecations.py``.
-    The trigger words themselves name nothing, and a word naming the file's own directory
+    A page is claimed under any extension (``docs/options.*``): moving a page from reST to
+    Markdown is a common docs change, and the new file is the same page. The trigger words
+    themselves name nothing, and a word naming the file's own directory
     names the package ("middleware tests" are more than ``middleware/middleware_test.go``)."""
     for line in body.splitlines():
         tokens = _TOKEN.findall(line)
@@ -224,6 +226,8 @@ def _named_pages(body: str, names: _Names) -> Iterator[tuple[str, float]]:
                     if trigger.fullmatch(near):
                         continue
                     name = _page_name(near)
-                    files = tuple(p for p in table.get(name, ()) if _page_name(_parent(p)) != name)
+                    files = [p for p in table.get(name, ()) if _page_name(_parent(p)) != name]
+                    if table is names.pages:  # a page, whatever its format: .rst becomes .md
+                        files = list(dict.fromkeys(p.rpartition(".")[0] + ".*" for p in files))
                     if 0 < len(files) <= MAX_NAMESAKES:
                         yield from ((p, 0.7 / len(files)) for p in files)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordinator.core.cochange import CoChange
-from coordinator.core.companions import PRIOR, companion_hits
+from coordinator.core.companions import PRIOR, SIBLINGS, companion_hits
 from coordinator.core.inference import Settings, infer
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
@@ -97,3 +97,12 @@ def test_namesakes_learn_from_history_under_todays_names() -> None:
     docs = idx.namesakes[1]
     assert docs.of("src/app/testing.py") == ("docs/testing.md",)
     assert docs.confidence == 1.0  # all six changes, not only the newest
+
+
+def test_a_new_test_beside_a_companion_is_a_candidate_too() -> None:
+    # tests/utils/ was split out recently: test_style.py has no history with termui.py yet,
+    # but its neighbour test_echo.py has
+    cochange = CoChange([["src/termui.py", "tests/utils/test_echo.py"]] * 3)
+    scores = {"tests/utils/test_style.py": 3.0, "tests/test_style_other.py": 3.0, "x.py": 3.0}
+    found = companion_hits({"src/termui.py": 1.0}, cochange, scores, top=3)
+    assert found == {"tests/utils/test_style.py": pytest.approx(SIBLINGS)}

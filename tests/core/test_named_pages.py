@@ -28,14 +28,14 @@ REPO = RepoPaths.from_files(
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("revise 'Options' documentation", {"docs/options.md": 0.7}),
-        ("Document short option stacking behaviour", {"docs/options.md": 0.7}),
-        ("Move Commands-and-Groups doc from reST to MyST", {"docs/commands-and-groups.rst": 0.7}),
+        ("revise 'Options' documentation", {"docs/options.*": 0.7}),
+        ("Document short option stacking behaviour", {"docs/options.*": 0.7}),
+        ("Move Commands-and-Groups doc from reST to MyST", {"docs/commands-and-groups.*": 0.7}),
         (
             "Move Exceptions and Entry-points docs to MyST",
-            {"docs/exceptions.rst": 0.7, "docs/entry-points.rst": 0.7},
+            {"docs/exceptions.*": 0.7, "docs/entry-points.*": 0.7},
         ),
-        ("Link the API page", {"docs/api.md": 0.35, "docs/api.rst": 0.35}),  # two pages share it
+        ("Link the API page", {"docs/api.*": 0.7}),  # one page in two formats
         ("Parametrize deprecation tests", {"tests/test_deprecations.py": 0.7}),
         ("Fix flaky Throttle middleware test", {"middleware/throttle_test.go": 0.7}),
     ],
