@@ -47,6 +47,7 @@ class Settings:
     history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
     companions: int = 3  # at most this many tests and docs of written files, ranked by the text
+    companion_confidence: float = 0.2  # ... each at least this sure (text score times tie)
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
     min_confidence: float = 0.25  # inferred paths below this are dropped
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
@@ -160,7 +161,7 @@ def infer(
                 scores = index.ranker.scores(words(body))
                 companions = companion_hits(written, index.cochange, scores, settings.companions)
                 for path, confidence in companions.items():
-                    offer(path, FootprintSource.HISTORY, confidence, bar)
+                    offer(path, FootprintSource.HISTORY, confidence, settings.companion_confidence)
         chosen = _best(found, settings.max_inferred)
     if not chosen and not seeds and weak and settings.max_inferred:
         return [max(weak, key=lambda i: (i.confidence, i.path))]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from coordinator.core.cochange import CoChange
 from coordinator.core.companions import PRIOR, SIBLINGS, companion_hits
+from coordinator.core.configpredict import PredictConfig
 from coordinator.core.inference import Settings, infer
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
@@ -106,3 +108,10 @@ def test_a_new_test_beside_a_companion_is_a_candidate_too() -> None:
     scores = {"tests/utils/test_style.py": 3.0, "tests/test_style_other.py": 3.0, "x.py": 3.0}
     found = companion_hits({"src/termui.py": 1.0}, cochange, scores, top=3)
     assert found == {"tests/utils/test_style.py": pytest.approx(SIBLINGS)}
+
+
+def test_the_companion_budget_is_a_predict_setting() -> None:
+    assert PredictConfig().settings().companions == 3
+    assert PredictConfig(companions=0).settings().companions == 0
+    with pytest.raises(ValidationError, match="companions"):
+        PredictConfig(companions=-1)
