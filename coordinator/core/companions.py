@@ -16,7 +16,7 @@ few are kept, so a spec costs at most ``top`` more files.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from coordinator.core.cochange import CoChange, is_doc, is_test
 
@@ -29,6 +29,7 @@ def companion_hits(
     cochange: CoChange,
     scores: Mapping[str, float],
     top: int,
+    exclude: Collection[str] = (),
 ) -> dict[str, float]:
     """The ``top`` best tests and docs of the seeds by text score times tie, with that product
     (times the seed's weight) as their confidence.
@@ -38,7 +39,8 @@ def companion_hits(
     companion ``b`` to seed ``a`` is (changes of both) / (changes of ``b``) plus ``PRIOR``,
     capped at 1. A test or doc in the same directory as such a companion is a candidate too,
     with a tie of ``SIBLINGS`` (a test file split out of a companion has no history of its
-    own yet). Seeds themselves are never returned.
+    own yet). Seeds and ``exclude`` (paths predicted already, which would waste the budget) are
+    never returned.
     """
     if top <= 0 or not scores:
         return {}
@@ -55,7 +57,9 @@ def companion_hits(
                     ties[path] = SIBLINGS
         for path, tie in ties.items():
             score = scores.get(path, 0.0)
-            if not score or path in seeds or not (is_test(path) or is_doc(path)):
+            if not score or path in seeds or path in exclude:
+                continue
+            if not (is_test(path) or is_doc(path)):
                 continue
             confidence = weight * tie * score / best
             found[path] = max(found.get(path, 0.0), confidence)

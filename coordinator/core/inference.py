@@ -159,7 +159,9 @@ def infer(
                 offer(path, FootprintSource.HISTORY, confidence, bar)
             if settings.companions:
                 scores = index.ranker.scores(words(body))
-                companions = companion_hits(written, index.cochange, scores, settings.companions)
+                companions = companion_hits(
+                    written, index.cochange, scores, settings.companions, exclude=found
+                )
                 for path, confidence in companions.items():
                     offer(path, FootprintSource.HISTORY, confidence, settings.companion_confidence)
         chosen = _best(found, settings.max_inferred)

@@ -115,3 +115,11 @@ def test_the_companion_budget_is_a_predict_setting() -> None:
     assert PredictConfig(companions=0).settings().companions == 0
     with pytest.raises(ValidationError, match="companions"):
         PredictConfig(companions=-1)
+
+
+def test_paths_predicted_already_do_not_use_up_the_budget() -> None:
+    idx = index()
+    scores = idx.ranker.scores(words("Split string values from the default map"))
+    first = next(iter(companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1)))
+    again = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1, exclude={first})
+    assert len(again) == 1 and first not in again
