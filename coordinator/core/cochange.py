@@ -43,14 +43,14 @@ class CoChange:
         self.count: Counter[str] = Counter()
         self.pairs: dict[str, Counter[str]] = defaultdict(Counter)
         self.changes = 0
-        self._recent: list[list[str]] = []
+        self.sets: list[list[str]] = []  # the kept change sets, newest first, renames followed
         self._frequent: dict[tuple[int, float], dict[str, float]] = {}
         for change in changes:
             files = sorted({f for f in change if keep is None or f in keep})
             if not files or len(files) > MAX_CHANGE:
                 continue
             self.changes += 1
-            self._recent.append(files)
+            self.sets.append(files)
             self.count.update(files)
             for a in files:
                 together = self.pairs[a]
@@ -64,7 +64,7 @@ class CoChange:
             return known
         counted: Counter[str] = Counter()
         seen = 0
-        for files in self._recent[:recent]:
+        for files in self.sets[:recent]:
             counted.update(files)
             seen += 1
         found = {f: n / seen for f, n in counted.items() if seen and n / seen >= share}
@@ -138,7 +138,7 @@ def is_test(path: str) -> bool:
     )
 
 
-def _core_stem(path: str) -> str:
+def core_stem(path: str) -> str:
     """``tests/test_termui.py``, ``termui_test.go``, ``termui.spec.ts`` -> ``termui``."""
     stem = path.rpartition("/")[2].split(".", 1)[0].lower().replace("-", "_").strip("_")
     for prefix in ("test_", "test"):
@@ -173,7 +173,7 @@ class Namesakes:
         self.named: dict[str, list[str]] = defaultdict(list)
         for path in existing:
             if kind(path):
-                self.named[_core_stem(path)].append(path)
+                self.named[core_stem(path)].append(path)
         trials = hits = 0
         for change in changes:
             files = set(change)
@@ -190,4 +190,4 @@ class Namesakes:
         """The companions named after ``path`` (none for a test or a doc itself)."""
         if is_test(path) or is_doc(path):
             return ()
-        return tuple(self.named.get(_core_stem(path), ()))
+        return tuple(self.named.get(core_stem(path), ()))

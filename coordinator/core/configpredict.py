@@ -18,6 +18,7 @@ class PredictConfig(Strict):
     history: bool = True  # [H] files that change with the predicted ones, in git and past runs
     retrieval_top: int = Field(default=DEFAULT_SETTINGS.retrieval_top, ge=1, le=100)
     history_depth: int = Field(default=1000, ge=0, le=100_000)  # first-parent commits mined
+    companions: int = Field(default=DEFAULT_SETTINGS.companions, ge=0, le=100)  # [H] tests/docs
     min_confidence: float = Field(default=DEFAULT_SETTINGS.min_confidence, ge=0, le=1)
     max_inferred: int = Field(default=DEFAULT_SETTINGS.max_inferred, ge=0, le=1000)
 
@@ -28,6 +29,7 @@ class PredictConfig(Strict):
             retrieval=self.retrieval,
             history=self.history,
             retrieval_top=self.retrieval_top,
+            companions=self.companions,
             min_confidence=self.min_confidence,
             max_inferred=self.max_inferred,
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from coordinator.core.cochange import Rules
+from coordinator.core.companions import companion_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.terms import identifiers, words
@@ -45,6 +46,8 @@ class Settings:
     history_confidence: float = 0.15
     history_recent: int = 100  # a file changed by ``history_share`` of the last ``history_recent``
     history_share: float = 0.3  # changes (a changelog) is predicted for every task
+    companions: int = 3  # at most this many tests and docs of written files, ranked by the text
+    companion_confidence: float = 0.2  # ... each at least this sure (text score times tie)
     similar: int = 5  # past changes whose messages resemble the spec vote for their files
     min_confidence: float = 0.25  # inferred paths below this are dropped
     max_inferred: int = 12  # at most this many inferred paths per task, most confident first
@@ -154,6 +157,13 @@ def infer(
             bar = settings.min_confidence / 2
             for path, confidence in history_hits("", written, index, settings, None):
                 offer(path, FootprintSource.HISTORY, confidence, bar)
+            if settings.companions:
+                scores = index.ranker.scores(words(body))
+                companions = companion_hits(
+                    written, index.cochange, scores, settings.companions, exclude=found
+                )
+                for path, confidence in companions.items():
+                    offer(path, FootprintSource.HISTORY, confidence, settings.companion_confidence)
         chosen = _best(found, settings.max_inferred)
     if not chosen and not seeds and weak and settings.max_inferred:
         return [max(weak, key=lambda i: (i.confidence, i.path))]

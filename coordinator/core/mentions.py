@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from coordinator.core.cochange import core_stem, is_doc, is_test
 from coordinator.core.footprint import RepoPaths, candidates
 from coordinator.core.globs import clean_path, file_extension, is_glob, literal_prefix, path_like
 
@@ -31,6 +32,12 @@ _PHRASES: Final = (
     (re.compile(r"\b(?:the\s+)?readme\b", re.I), "readme"),
     (re.compile(r"\bthe\s+(?:docs|documentation)\b", re.I), "docs"),
 )
+# "the Options documentation", "Move Commands doc to MyST", "deprecation tests": a word naming
+# a docs page or a test file, in a text that talks about docs or tests
+_DOC_WORDS: Final = re.compile(r"\b(?:docs?|document(?:s|ed|ation)?|pages?|guides?)\b", re.I)
+_TEST_WORDS: Final = re.compile(r"\b(?:tests?|testing)\b", re.I)
+_NEAR: Final = 3  # words either side of the trigger
+_TOKEN: Final = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*")
 _CHANGELOG_STEMS: Final = ("changes", "changelog", "history", "news", "release-notes")
 _EXTENSIONS_TEXT: Final = """md rst txt py pyi js mjs ts tsx jsx json yaml yml toml ini cfg go rs
 c h cc cpp hpp java kt swift rb php sh html css scss sql proto vue svelte lua dart ex exs cs
@@ -44,13 +51,21 @@ class _Names:
 
     by_name: dict[str, tuple[str, ...]]
     modules: dict[str, tuple[str, ...]]
+    pages: dict[str, tuple[str, ...]]  # docs pages by their name (``_page_name``)
+    tests: dict[str, tuple[str, ...]]  # test files by the name they test
 
 
 @lru_cache(maxsize=4)
 def _names(repo: RepoPaths) -> _Names:
     by_name: dict[str, list[str]] = defaultdict(list)
     modules: dict[str, list[str]] = defaultdict(list)
+    pages: dict[str, list[str]] = defaultdict(list)
+    tests: dict[str, list[str]] = defaultdict(list)
     for path in sorted(repo.files):
+        if is_doc(path):
+            pages[_page_name(path.rpartition("/")[2].partition(".")[0])].append(path)
+        elif is_test(path) and core_stem(path) != path.rpartition("/")[2].partition(".")[0]:
+            tests[_page_name(core_stem(path))].append(path)
         parts = path.split("/")
         by_name[parts[-1]].append(path)
         stem, dot, ext = parts[-1].rpartition(".")
@@ -58,9 +73,14 @@ def _names(repo: RepoPaths) -> _Names:
             module = parts[:-1] if stem == "__init__" else [*parts[:-1], stem]
             for start in range(len(module)):
                 modules[".".join(module[start:])].append(path)
-    return _Names(
-        {k: tuple(v) for k, v in by_name.items()}, {k: tuple(v) for k, v in modules.items()}
-    )
+    return _Names(*({k: tuple(v) for k, v in d.items()} for d in (by_name, modules, pages, tests)))
+
+
+def _page_name(word: str) -> str:
+    """``Commands-and-Groups`` and ``commands_and_groups`` -> ``commands-and-group``: case,
+    separators and a plural ``s`` do not matter."""
+    name = word.lower().replace("_", "-")
+    return name[:-1] if len(name) > 3 and name.endswith("s") else name
 
 
 def resolve_mentions(body: str, repo: RepoPaths) -> list[tuple[str, float]]:
@@ -87,6 +107,7 @@ def _resolved(body: str, repo: RepoPaths) -> Iterator[tuple[str, float]]:
             continue
         yield from _one(path, kind, trailing_slash, repo, names)
     yield from _phrases(body, repo, names)
+    yield from _named_pages(body, names)
 
 
 def _one(
@@ -181,3 +202,32 @@ def _root_files(repo: RepoPaths, stems: tuple[str, ...]) -> list[str]:
         if found:
             return found
     return []
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0].rpartition("/")[2]
+
+
+def _named_pages(body: str, names: _Names) -> Iterator[tuple[str, float]]:
+    """Docs pages and test files named by a word near a word about docs or tests, in the same
+    line: "the Options documentation" -> ``docs/options.md``, "Document short option
+    stacking" -> ``docs/options.md``, "deprecation tests" -> ``tests/test_deprecations.py``.
+    A page is claimed under any extension (``docs/options.*``): moving a page from reST to
+    Markdown is a common docs change, and the new file is the same page. The trigger words
+    themselves name nothing, and a word naming the file's own directory
+    names the package ("middleware tests" are more than ``middleware/middleware_test.go``)."""
+    for line in body.splitlines():
+        tokens = _TOKEN.findall(line)
+        for trigger, table in ((_DOC_WORDS, names.pages), (_TEST_WORDS, names.tests)):
+            for at, word in enumerate(tokens):
+                if not trigger.fullmatch(word):
+                    continue
+                for near in tokens[max(0, at - _NEAR) : at + _NEAR + 1]:
+                    if trigger.fullmatch(near):
+                        continue
+                    name = _page_name(near)
+                    files = [p for p in table.get(name, ()) if _page_name(_parent(p)) != name]
+                    if table is names.pages:  # a page, whatever its format: .rst becomes .md
+                        files = list(dict.fromkeys(p.rpartition(".")[0] + ".*" for p in files))
+                    if 0 < len(files) <= MAX_NAMESAKES:
+                        yield from ((p, 0.7 / len(files)) for p in files)

@@ -135,11 +135,12 @@ class RepoIndex:
 
     @property
     def namesakes(self) -> tuple[Namesakes, ...]:
-        """Tests and docs named after source files, with their learned confidences."""
+        """Tests and docs named after source files, with their learned confidences (learned
+        from the change sets under today's names: a page renamed from ``.rst`` to ``.md`` keeps
+        its history)."""
         if self._namesakes is None:
-            self._namesakes = tuple(
-                Namesakes(self.paths, self.changes, kind) for kind in ("test", "doc")
-            )
+            sets = self.cochange.sets
+            self._namesakes = tuple(Namesakes(self.paths, sets, kind) for kind in ("test", "doc"))
         return self._namesakes
 
     def definers(self, ident: Identifier) -> tuple[str, ...]:

@@ -65,6 +65,16 @@ class Ranker:
         ranker._bm25 = engine
         return ranker
 
+    def scores(self, query: Sequence[str]) -> dict[str, float]:
+        """Every file's positive score for ``query`` terms (one sparse product)."""
+        terms = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]
+        if not terms or not self.paths:
+            return {}
+        import numpy as np  # noqa: PLC0415
+
+        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
+        return {self.paths[i]: float(scores[i]) for i in np.flatnonzero(scores > 0)}
+
     def rank(self, query: Sequence[str], top: int) -> list[tuple[str, float]]:
         """The ``top`` best files for ``query`` terms with positive scores, best first."""
         terms = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]

@@ -1,0 +1,125 @@
+"""``[H]`` companions: tests and docs of a written file, picked by the spec's words (no git)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from coordinator.core.cochange import CoChange
+from coordinator.core.companions import PRIOR, SIBLINGS, companion_hits
+from coordinator.core.configpredict import PredictConfig
+from coordinator.core.inference import Settings, infer
+from coordinator.core.models import FootprintSource
+from coordinator.core.repoindex import RepoIndex
+from coordinator.core.symbols import extract
+from coordinator.core.terms import words
+
+SOURCES = {
+    "src/app/core.py": (
+        "def lookup_default(name):\n    return None\n\ndef make_context():\n    pass\n"
+    ),
+    "src/app/other.py": "def other():\n    pass\n",
+    "tests/test_defaults.py": "def test_default_map_split():\n    assert lookup_default('x')\n",
+    "tests/test_context.py": "def test_context_callback():\n    assert make_context()\n",
+    "tests/test_basic.py": "def test_basic():\n    pass\n",
+    "tests/test_unrelated_defaults.py": "def test_defaults_elsewhere():\n    pass\n",
+    "docs/defaults.md": "# Defaults\n\nThe default map gives every option its default.\n",
+    "CHANGES.md": "# Changes\n",
+}
+PATHS = tuple(sorted(SOURCES))
+# core.py changes often, each time with another test: no rule core.py -> test reaches 15%
+HISTORY = [
+    ["src/app/core.py", "CHANGES.md"],
+    ["src/app/core.py", "tests/test_defaults.py"],
+    ["src/app/core.py", "tests/test_context.py"],
+    ["src/app/core.py", "tests/test_basic.py"],
+    ["src/app/core.py", "docs/defaults.md"],
+    *[["src/app/core.py", "CHANGES.md"]] * 10,
+    ["tests/test_basic.py"],
+    ["tests/test_basic.py"],
+    ["tests/test_unrelated_defaults.py", "src/app/other.py"],
+]
+
+
+def index() -> RepoIndex:
+    facts = {path: extract(path, text) for path, text in SOURCES.items()}
+    return RepoIndex.from_facts(PATHS, facts, changes=HISTORY, messages=["m"] * len(HISTORY))
+
+
+def test_the_companion_the_spec_talks_about_wins_with_a_confidence_from_text_and_tie() -> None:
+    idx = index()
+    scores = idx.ranker.scores(words("Split string values from the default map"))
+    found = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1)
+    assert list(found) in (["tests/test_defaults.py"], ["docs/defaults.md"])
+    both = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=5)
+    assert {"tests/test_defaults.py", "docs/defaults.md"} <= set(both)
+    # test_defaults.py changed once, with core.py: tie 1.0; its text score is at most the best
+    assert 0 < both["tests/test_defaults.py"] <= 1.0
+    # never changed with core.py, though its name matches: not a companion of core.py
+    assert "tests/test_unrelated_defaults.py" not in both
+    assert "src/app/other.py" not in both and "CHANGES.md" not in both  # tests and docs only
+
+
+def test_the_tie_is_the_companions_share_of_changes_with_the_seed_plus_a_prior() -> None:
+    cochange = CoChange([["a.py", "tests/test_a.py"], ["tests/test_a.py"], ["tests/test_a.py"]])
+    scores = {"tests/test_a.py": 2.0, "a.py": 4.0}
+    found = companion_hits({"a.py": 0.5}, cochange, scores, top=3)
+    assert found == {"tests/test_a.py": pytest.approx(0.5 * (1 / 3 + PRIOR) * 2.0 / 4.0)}
+
+
+def test_no_text_no_budget_or_no_history_gives_nothing() -> None:
+    idx = index()
+    scores = idx.ranker.scores(words("default map"))
+    assert companion_hits({"src/app/core.py": 1.0}, idx.cochange, {}, top=3) == {}
+    assert companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=0) == {}
+    assert companion_hits({"src/app/new.py": 1.0}, idx.cochange, scores, top=3) == {}
+
+
+def test_infer_adds_the_companions_of_declared_files_as_history() -> None:
+    idx = index()
+    only_h = Settings(symbols=False, retrieval=False, similar=0, history_share=1.0)
+    body = "Provide the altered context to callbacks"
+    found = {i.path: i for i in infer(body, {"src/app/core.py": 1.0}, idx, only_h)}
+    assert "tests/test_context.py" in found
+    assert found["tests/test_context.py"].source is FootprintSource.HISTORY
+    assert "tests/test_defaults.py" not in found
+    off = infer(body, {"src/app/core.py": 1.0}, idx, Settings(
+        symbols=False, retrieval=False, similar=0, history_share=1.0, companions=0
+    ))  # fmt: skip
+    assert "tests/test_context.py" not in {i.path for i in off}
+
+
+def test_namesakes_learn_from_history_under_todays_names() -> None:
+    paths = ["src/app/testing.py", "docs/testing.md"]
+    history = [["src/app/testing.py", "docs/testing.md"]] + [
+        ["src/app/testing.py", "docs/testing.rst"]
+    ] * 5  # the page was docs/testing.rst until the newest change renamed it
+    renames = [[("docs/testing.rst", "docs/testing.md")]] + [[]] * 5
+    idx = RepoIndex.from_facts(paths, {}, changes=history, renames=renames)
+    docs = idx.namesakes[1]
+    assert docs.of("src/app/testing.py") == ("docs/testing.md",)
+    assert docs.confidence == 1.0  # all six changes, not only the newest
+
+
+def test_a_new_test_beside_a_companion_is_a_candidate_too() -> None:
+    # tests/utils/ was split out recently: test_style.py has no history with termui.py yet,
+    # but its neighbour test_echo.py has
+    cochange = CoChange([["src/termui.py", "tests/utils/test_echo.py"]] * 3)
+    scores = {"tests/utils/test_style.py": 3.0, "tests/test_style_other.py": 3.0, "x.py": 3.0}
+    found = companion_hits({"src/termui.py": 1.0}, cochange, scores, top=3)
+    assert found == {"tests/utils/test_style.py": pytest.approx(SIBLINGS)}
+
+
+def test_the_companion_budget_is_a_predict_setting() -> None:
+    assert PredictConfig().settings().companions == 3
+    assert PredictConfig(companions=0).settings().companions == 0
+    with pytest.raises(ValidationError, match="companions"):
+        PredictConfig(companions=-1)
+
+
+def test_paths_predicted_already_do_not_use_up_the_budget() -> None:
+    idx = index()
+    scores = idx.ranker.scores(words("Split string values from the default map"))
+    first = next(iter(companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1)))
+    again = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1, exclude={first})
+    assert len(again) == 1 and first not in again
