@@ -34,8 +34,8 @@ from coordinator.io import gitdata, processes
 from coordinator.io.gitdata import Change, CommitInfo, MergeResult, split_z
 from coordinator.io.gitenv import git_env, identity_env
 from coordinator.io.gitobjects import ObjectReader
+from coordinator.io.gitworktree import INDEX_OPTIONS, WorktreeCommands
 from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
-from coordinator.io.gitworktree import WorktreeCommands
 from coordinator.io.processes import ProcessResult
 
 NOT_A_REPO = "not a git repository"
@@ -75,6 +75,14 @@ def run_git(
     if ok is not None and proc.returncode not in ok:
         raise git_error(proc, cwd)
     return proc
+
+
+def _subcommand(args: Sequence[str]) -> str | None:
+    """The git subcommand of ``args``, past any leading ``-c key=value`` options."""
+    i = 0
+    while i + 1 < len(args) and args[i] == "-c":
+        i += 2
+    return args[i] if i < len(args) else None
 
 
 def git_error(proc: ProcessResult, cwd: Path) -> GitError:
@@ -151,7 +159,7 @@ class GitRepo(WorktreeCommands):
     ) -> ProcessResult:  # fmt: skip
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
         data = None if input is None else input.encode("utf-8")
-        if args and args[0] in _SERIAL_COMMANDS:
+        if _subcommand(args) in _SERIAL_COMMANDS:
             with self._serial:
                 return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
         return run_git(args, cwd or self.root, input=data, env=env, ok=ok)
@@ -376,8 +384,8 @@ class GitRepo(WorktreeCommands):
         """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not)
         and return the tree id."""
         out = [f":(top,exclude,literal){path}" for path in keep_out]
-        self._git("add", "-A", "--sparse", "--", ":(top)", *out, cwd=worktree)
-        return self._git("write-tree", cwd=worktree).strip()
+        self._git(*INDEX_OPTIONS, "add", "-A", "--sparse", "--", ":(top)", *out, cwd=worktree)
+        return self._git(*INDEX_OPTIONS, "write-tree", cwd=worktree).strip()
 
     def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:
         """Untracked (ignored too) files of the checkout matching ``globs``, not ``exclude``."""
@@ -387,11 +395,11 @@ class GitRepo(WorktreeCommands):
     def switch_files(self, cwd: Path, old: str, new: str) -> None:
         """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
         ``new``, writing only the files that differ (refuses rather than overwrite work)."""
-        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
+        self._git(*INDEX_OPTIONS, "read-tree", "-m", "-u", old, new, cwd=cwd)
 
     def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
         """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
-        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
+        self._git(*INDEX_OPTIONS, "clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""
