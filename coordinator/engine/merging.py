@@ -84,7 +84,7 @@ class Landed:
         if outcome.status == "merged":
             assert outcome.commit is not None
             ctx.book.merged(task_id, outcome.commit)
-            pool_worktree(ctx, task_id)
+            pool_worktree(ctx, task_id, outcome.commit)
             ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())
@@ -94,12 +94,14 @@ class Landed:
             resolving.on_conflict(ctx, task_id, outcome.conflicts)
 
 
-def pool_worktree(ctx: RunContext, task_id: str) -> None:
-    """A merged task's worktree goes back to the pool, as a job: the next task reuses it."""
+def pool_worktree(ctx: RunContext, task_id: str, landed: str) -> None:
+    """A merged task's worktree goes back to the pool, as a job: the next task reuses it. The
+    job also moves its files to ``landed`` (the target's new head, the next task's likely base),
+    so that work is not on the next task's start."""
     if not ctx.jobs.busy(task_id):
         worktrees, placed = ctx.worktrees, tuple(ctx.book[task_id].placed)
         back = ending.hand_back
-        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed)))
+        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed, landed)))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ POINTS = (
     "queue-gates-judged",  # every gate of a queue round reported; nothing landed yet
     "queue-between-gate-and-update-ref",  # a round passed; the target not moved yet
     "queue-after-update-ref",  # the target moved over a round's passed groups, not recorded
+    "pool-switched",  # a merged task's worktree moved to the target's head, not yet pooled
     "worktree-pooled",  # a merged task's worktree went back to the pool
     "pool-taken",  # a pooled worktree renamed for a new task, not switched yet
 )

@@ -133,3 +133,60 @@ def test_remove_pool_and_a_smaller_pool(repo: Path, grepo: GitRepo) -> None:
     removed = trees.remove_pool()
     assert [Path(p).name for p in removed] == [".pool-1"]
     assert record(repo) == [] and list((repo / "worktrees").iterdir()) == []
+
+
+def test_release_onto_the_landed_commit_moves_the_files_before_the_next_start(
+    repo: Path, grepo: GitRepo
+) -> None:
+    base = head(repo)
+    trees = pool(grepo)
+    a = trees.create("a", "coordinator/task/a", base)
+    landed = commit_file(repo, "other.txt", "landed meanwhile\n")
+    assert trees.release("a", onto=landed)
+    pooled = repo / "worktrees" / ".pool-1"
+    assert (pooled / "other.txt").read_text() == "landed meanwhile\n"  # moved in the release
+    assert git(pooled, "rev-parse", "HEAD").strip() == landed
+    assert git(pooled, "status", "--porcelain", "--ignored") == ""
+    assert json.loads((repo / ".git/coordinator/worktree-pool.json").read_text())[
+        "worktrees"][0]["head"] == landed  # fmt: skip
+    kept_inode = (pooled / "other.txt").stat().st_ino
+    b = trees.create("b", "coordinator/task/b", landed)
+    assert (b / "other.txt").stat().st_ino == kept_inode
+    assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
+    assert git(repo, "rev-parse", "coordinator/task/a").strip() == base  # a's branch stays
+    assert not a.exists()
+
+
+def test_release_onto_refused_by_a_change_pools_it_where_it_was(
+    repo: Path, grepo: GitRepo
+) -> None:
+    """A changed file ``read-tree`` would overwrite: nothing is overwritten, the worktree is
+    pooled at its own commit, and the next start finds the change and sets it aside."""
+    trees = pool(grepo)
+    base = head(repo)
+    a = trees.create("a", "coordinator/task/a", base)
+    landed = commit_file(repo, "README.md", "landed\n")
+    write(a, "README.md", "someone's edit\n")
+    assert trees.release("a", onto=landed)
+    assert git(repo / "worktrees" / ".pool-1", "rev-parse", "HEAD").strip() == base
+    assert (repo / "worktrees" / ".pool-1" / "README.md").read_text() == "someone's edit\n"
+    b = trees.create("b", "coordinator/task/b", landed)
+    assert (b / "README.md").read_text() == "landed\n"  # a fresh worktree
+    aside = list((repo / "worktrees").glob(".stale-*/README.md"))
+    assert [p.read_text() for p in aside] == ["someone's edit\n"]
+
+
+def test_reuse_ignored_still_sets_aside_untracked_files(repo: Path, grepo: GitRepo) -> None:
+    write(repo, ".gitignore", "build/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ignore")
+    trees = pool(grepo, reuse_ignored=True)
+    trees.create("a", "coordinator/task/a", head(repo))
+    assert trees.release("a")
+    write(repo / "worktrees" / ".pool-1", "build/out.o", "kept")
+    write(repo / "worktrees" / ".pool-1", "stray.txt", "someone's work")
+    b = trees.create("b", "coordinator/task/b", head(repo))
+    assert not (b / "stray.txt").exists() and not (b / "build").exists()
+    assert [p.read_text() for p in (repo / "worktrees").glob(".stale-*/stray.txt")] == [
+        "someone's work"
+    ]
