@@ -89,10 +89,16 @@ class Worktrees:
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
-        self._clear(task_id, path, force=False)
+        # Nothing at the path: a pooled worktree can be moved there without asking git first
+        # (a registration whose directory is gone makes the move fail, and is cleared then).
+        warm = sparse is None and self.pool_size > 0 and not os.path.lexists(path)
+        if not warm:
+            self._clear(task_id, path, force=False)
         if sparse is None:
-            if self.pool_size > 0 and self._reuse(task_id, path, branch, commit):
+            if warm and self._reuse(task_id, path, branch, commit):
                 return path, False
+            if warm:
+                self._clear(task_id, path, force=False)
             self.repo.worktree_add(path, branch, commit)
             return path, True
         self.repo.worktree_add(path, branch, commit, no_checkout=True)

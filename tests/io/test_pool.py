@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,9 +158,7 @@ def test_release_onto_the_landed_commit_moves_the_files_before_the_next_start(
     assert not a.exists()
 
 
-def test_release_onto_refused_by_a_change_pools_it_where_it_was(
-    repo: Path, grepo: GitRepo
-) -> None:
+def test_release_onto_refused_by_a_change_pools_it_where_it_was(repo: Path, grepo: GitRepo) -> None:
     """A changed file ``read-tree`` would overwrite: nothing is overwritten, the worktree is
     pooled at its own commit, and the next start finds the change and sets it aside."""
     trees = pool(grepo)
@@ -190,3 +189,21 @@ def test_reuse_ignored_still_sets_aside_untracked_files(repo: Path, grepo: GitRe
     assert [p.read_text() for p in (repo / "worktrees").glob(".stale-*/stray.txt")] == [
         "someone's work"
     ]
+
+
+def test_a_registration_left_at_the_path_does_not_stop_a_warm_start(
+    repo: Path, grepo: GitRepo
+) -> None:
+    """Someone deleted b's old worktree by hand: git still lists it, so moving a pooled one
+    there fails; the start clears the registration and still gets a worktree."""
+    trees = pool(grepo)
+    base = head(repo)
+    old_b = trees.create("b", "coordinator/task/b0", base)
+    trees.create("c", "coordinator/task/c", base)
+    assert trees.release("c") and record(repo) == [".pool-1"]
+    shutil.rmtree(old_b)
+    assert any(w.path == old_b for w in grepo.worktree_list())  # still registered
+    b = trees.create("b", "coordinator/task/b", base)
+    assert b == old_b and record(repo) == []
+    assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
+    assert git(b, "status", "--porcelain") == ""
