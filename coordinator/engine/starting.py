@@ -38,6 +38,9 @@ from coordinator.io.placing import place
 from coordinator.io.setupcmd import SetupResult, run_setup
 from coordinator.io.worktrees import Worktrees
 
+# A task in one of these states, its agent done with success, hands its worktree back soon.
+_RETURNING = frozenset({TaskState.DONE, TaskState.MERGING, TaskState.VERIFYING})
+
 
 def start_ready(ctx: RunContext) -> None:
     """Start every task the policy allows now: a worktree job each, or adoption."""
@@ -56,12 +59,16 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
     sparse = None
     if ctx.config.checkout == "sparse" and not task.footprint.exclusive:
         sparse = task.footprint.patterns
+    coming = sparse is None and any(  # a finished task's worktree will soon be pooled
+        t.state in _RETURNING and t.completion is not None and t.completion.ok and t.worktree
+        for t in ctx.book
+    )
     ctx.jobs.start(
         "worktree",
         task_id,
         lambda: make_worktree(
             ctx.repo, ctx.worktrees, task_id, target_ref=ctx.target_ref, run_id=ctx.run_id,
-            sparse=sparse, setup=ctx.config.worktree,
+            sparse=sparse, setup=ctx.config.worktree, coming=coming,
         ),
     )  # fmt: skip
 
@@ -112,6 +119,7 @@ def make_worktree(
     run_id: str,
     sparse: Sequence[str] | None,
     setup: WorktreeConfig | None = None,
+    coming: bool = False,
 ) -> Prepared:
     """The job: a fresh worktree on a new task branch at the target's current head, with the
     files of ``[worktree] copy`` and ``link`` placed into it.
@@ -129,7 +137,7 @@ def make_worktree(
         worktrees.remove(task_id, force=False)
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
-    worktree, fresh = worktrees.take(task_id, branch, base, sparse)
+    worktree, fresh = worktrees.take(task_id, branch, base, sparse, coming=coming)
     crash_point("after-worktree-add")
     placed: tuple[str, ...] = ()
     if setup is not None and (setup.copy_files or setup.link):

@@ -23,6 +23,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +47,8 @@ __all__ = ["STALE_PREFIX", "Worktrees", "ensure_excluded", "exclude_pattern",
 log = logging.getLogger(__name__)
 
 STALE_PREFIX = ".stale-"
+FIRST_WAIT = 0.2  # s a start waits for a returning worktree before any fresh add was timed
+MAX_WAIT = 10.0
 # A detached HEAD one of these contains holds no work of its own.
 KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
 
@@ -66,6 +70,8 @@ class Worktrees:
         self.pool_size = pool_size
         self.reuse_ignored = reuse_ignored
         self.pool = PoolRecord(state_dir(repo.git_dir) / POOL_FILE)
+        self._returned = threading.Condition(self.pool.lock)  # a worktree joined the pool
+        self._fresh_seconds = FIRST_WAIT  # what the last fresh ``worktree add`` took
 
     def path(self, task_id: str) -> Path:
         return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
@@ -83,9 +89,13 @@ class Worktrees:
         """
         return self.take(task_id, branch, commit, sparse)[0]
 
-    def take(self, task_id: str, branch: str, commit: str, sparse: Sequence[str] | None = None
-             ) -> tuple[Path, bool]:  # fmt: skip
-        """``create``, and whether the worktree is new (False: a warm one from the pool)."""
+    def take(self, task_id: str, branch: str, commit: str, sparse: Sequence[str] | None = None,
+             *, coming: bool = False) -> tuple[Path, bool]:  # fmt: skip
+        """``create``, and whether the worktree is new (False: a warm one from the pool).
+
+        ``coming``: a finished task's worktree is on its way back to the pool (its work is
+        being collected or merged). Then an empty pool is waited on, for at most what the last
+        fresh ``worktree add`` took: a worktree back in a moment beats writing every file."""
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
@@ -95,11 +105,13 @@ class Worktrees:
         if not warm:
             self._clear(task_id, path, force=False)
         if sparse is None:
-            if warm and self._reuse(task_id, path, branch, commit):
+            if warm and self._reuse(task_id, path, branch, commit, coming):
                 return path, False
             if warm:
                 self._clear(task_id, path, force=False)
+            started = time.monotonic()
             self.repo.worktree_add(path, branch, commit)
+            self._fresh_seconds = min(time.monotonic() - started, MAX_WAIT)
             return path, True
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
         self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
@@ -163,6 +175,7 @@ class Worktrees:
             self.repo.worktree_move(path, pooled)
             crash_point("worktree-pooled")
             self.pool.write([*entries, Pooled(pooled, head)])
+            self._returned.notify_all()
         return True
 
     def _switched(self, path: Path, head: str, onto: str) -> bool:
@@ -176,7 +189,7 @@ class Worktrees:
         crash_point("pool-switched")
         return True
 
-    def _reuse(self, task_id: str, path: Path, branch: str, commit: str) -> bool:
+    def _reuse(self, task_id: str, path: Path, branch: str, commit: str, coming: bool) -> bool:
         """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed, its
         untracked (and unless ``reuse_ignored`` its ignored) files deleted, its index and files
         moved to ``commit`` writing only what differs, then HEAD attached to the new branch.
@@ -184,6 +197,9 @@ class Worktrees:
         cleaned; any failure leaves ``path`` cleared and says False (a fresh add follows)."""
         with self.pool.lock:
             entries = self.pool.read()
+            if not entries and coming:
+                self._returned.wait_for(lambda: bool(self.pool.read()), self._fresh_seconds)
+                entries = self.pool.read()
             if not entries:
                 return False
             entry = entries[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,3 +208,29 @@ def test_a_registration_left_at_the_path_does_not_stop_a_warm_start(
     assert b == old_b and record(repo) == []
     assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
     assert git(b, "status", "--porcelain") == ""
+
+
+def test_a_start_waits_for_a_worktree_coming_back_instead_of_writing_every_file(
+    repo: Path, grepo: GitRepo
+) -> None:
+    trees = pool(grepo, size=1)
+    base = head(repo)
+    trees.create("a", "coordinator/task/a", base)
+    trees._fresh_seconds = 60.0  # generous: the release below comes long before
+    taken: list[tuple[Path, bool]] = []
+    starter = threading.Thread(
+        target=lambda: taken.append(trees.take("b", "coordinator/task/b", base, coming=True))
+    )
+    starter.start()
+    assert trees.release("a")
+    starter.join(timeout=60)
+    assert taken == [(repo.resolve() / "worktrees" / "b", False)]  # warm, not a fresh add
+    assert record(repo) == []
+
+
+def test_the_wait_is_bounded_by_what_a_fresh_worktree_costs(repo: Path, grepo: GitRepo) -> None:
+    trees = pool(grepo, size=1)
+    trees._fresh_seconds = 0.05
+    path, fresh = trees.take("b", "coordinator/task/b", head(repo), coming=True)
+    assert fresh and path.is_dir()  # nothing came back: a fresh worktree after the wait
+    assert 0 < trees._fresh_seconds <= 10.0  # the add just made is the next bound
