@@ -343,7 +343,7 @@ def bench_overhead(
         raise RuntimeError(f"overhead run merged {outcome.merged} of {sizes.overhead_tasks}")
     per_phase = {
         phase: stats([p[phase] for p in outcome.phases if phase in p])
-        for phase in (*COST_PHASES, "detect")
+        for phase in (*COST_PHASES, "detect", "pool_wait")
     }
     totals = [sum(p.get(phase, 0.0) for phase in COST_PHASES) for p in outcome.phases]
     return {
@@ -750,11 +750,13 @@ def render_overhead(overhead: Mapping[str, Any]) -> list[str]:
     runs = _overhead_runs(overhead)
     out: list[str] = []
     rows = []
-    for phase in (*COST_PHASES, "total", "detect"):
+    for phase in (*COST_PHASES, "total", "detect", "pool_wait"):
         row = [
-            {"total": "**total (coordinator cost)**", "detect": "detect (latency, not cost)"}.get(
-                phase, phase
-            )
+            {
+                "total": "**total (coordinator cost)**",
+                "detect": "detect (latency, not cost)",
+                "pool_wait": "waiting for a worktree to come back (latency)",
+            }.get(phase, phase)
         ]
         for _, run, _ in runs:
             data = run["total_ms"] if phase == "total" else run["phases_ms"][phase]

@@ -83,9 +83,12 @@ class Prepared:
     notes: tuple[tuple[str, str], ...] = ()  # (event kind, message)
     placed: tuple[str, ...] = ()  # files copied or linked in by [worktree] copy and link
     fresh: bool = True  # a new worktree (not one reused warm): [worktree] setup runs in it
+    waited: float = 0.0  # s spent waiting for another task's worktree to come back
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
-        ctx.rec.add_phase(task_id, "worktree", seconds)
+        ctx.rec.add_phase(task_id, "worktree", max(seconds - self.waited, 0.0))
+        if self.waited:  # latency, not work: kept apart so the cost per task stays readable
+            ctx.rec.add_phase(task_id, "pool_wait", self.waited)
         for kind, message in self.notes:
             ctx.rec.emit(kind, task_id, message)
         run = ctx.book[task_id]
@@ -138,6 +141,7 @@ def make_worktree(
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
     worktree, fresh = worktrees.take(task_id, branch, base, sparse, coming=coming)
+    waited = worktrees.waited.pop(task_id, 0.0)
     crash_point("after-worktree-add")
     placed: tuple[str, ...] = ()
     if setup is not None and (setup.copy_files or setup.link):
@@ -145,7 +149,7 @@ def make_worktree(
                      skip_dir=worktrees.worktrees_dir)  # fmt: skip
         placed = done.paths
         notes.extend(("warning", note) for note in done.notes)
-    return Prepared(worktree, base, branch, tuple(notes), placed, fresh)
+    return Prepared(worktree, base, branch, tuple(notes), placed, fresh, waited)
 
 
 def _start_setup(

@@ -72,6 +72,7 @@ class Worktrees:
         self.pool = PoolRecord(state_dir(repo.git_dir) / POOL_FILE)
         self._returned = threading.Condition(self.pool.lock)  # a worktree joined the pool
         self._fresh_seconds = FIRST_WAIT  # what the last fresh ``worktree add`` took
+        self.waited: dict[str, float] = {}  # task id -> s its start waited for the pool
 
     def path(self, task_id: str) -> Path:
         return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
@@ -198,7 +199,9 @@ class Worktrees:
         with self.pool.lock:
             entries = self.pool.read()
             if not entries and coming:
+                started = time.monotonic()
                 self._returned.wait_for(lambda: bool(self.pool.read()), self._fresh_seconds)
+                self.waited[task_id] = time.monotonic() - started
                 entries = self.pool.read()
             if not entries:
                 return False
