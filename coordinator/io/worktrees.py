@@ -95,8 +95,8 @@ class Worktrees:
         """``create``, and whether the worktree is new (False: a warm one from the pool).
 
         ``coming``: a finished task's worktree is on its way back to the pool (its work is
-        being collected or merged). Then an empty pool is waited on, for at most what the last
-        fresh ``worktree add`` took: a worktree back in a moment beats writing every file."""
+        being collected or merged). Then an empty pool is waited on, for at most half what the
+        last fresh ``worktree add`` took: a worktree back in a moment beats writing every file."""
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
@@ -200,7 +200,8 @@ class Worktrees:
             entries = self.pool.read()
             if not entries and coming:
                 started = time.monotonic()
-                self._returned.wait_for(lambda: bool(self.pool.read()), self._fresh_seconds)
+                bound = self._fresh_seconds / 2  # so a wait in vain costs at most 1.5 adds
+                self._returned.wait_for(lambda: bool(self.pool.read()), bound)
                 self.waited[task_id] = time.monotonic() - started
                 entries = self.pool.read()
             if not entries:
