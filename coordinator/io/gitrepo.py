@@ -294,16 +294,8 @@ class GitRepo(WorktreeCommands):
         are (git 2.39's merge-tree has no ``--attr-source``).
         """
         extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
-        args = (
-            *extra,
-            "merge-tree",
-            "--write-tree",
-            "--no-messages",
-            "--name-only",
-            "-z",
-            ours,
-            theirs,
-        )
+        args = (*extra, "merge-tree", "--write-tree", "--no-messages", "--name-only", "-z",
+                ours, theirs)  # fmt: skip
         proc = self._git_raw(*args, ok=(0, 1))
         return gitdata.parse_merge_tree(proc.returncode, proc.stdout)
 
