@@ -24,9 +24,10 @@ COMMANDS = {
     "gate": "benchmarks.gate_bench",
     "replay": "benchmarks.replay_bench",
     "predict": "benchmarks.predict_bench",
+    "gitcost": "benchmarks.gitcost_bench",
 }
 USAGE = (
-    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict}"
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict|gitcost}"
     " [--quick] [--json] [--help]"
 )
 

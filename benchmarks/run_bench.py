@@ -163,6 +163,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "git": git(Path.cwd(), "--version").strip().removeprefix("git version "),
         "platform": platform.platform(),
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),  # a shared machine inflates all
     }
 
 
@@ -344,7 +345,7 @@ def bench_overhead(
         raise RuntimeError(f"overhead run merged {outcome.merged} of {sizes.overhead_tasks}")
     per_phase = {
         phase: stats([p[phase] for p in outcome.phases if phase in p])
-        for phase in (*COST_PHASES, "detect")
+        for phase in (*COST_PHASES, "detect", "pool_wait")
     }
     totals = [sum(p.get(phase, 0.0) for phase in COST_PHASES) for p in outcome.phases]
     return {
@@ -592,7 +593,8 @@ def render(result: Mapping[str, Any]) -> str:
         "## run: the real engine through the real CLI",
         "",
         f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, git {m['git']}, "
-        f"{m['platform']}; total {result['total_s']:.0f} s",
+        f"{m['platform']}; load average at the start {m.get('load', '-')}; "
+        f"total {result['total_s']:.0f} s",
     ]
     par = result["parallel"]
     many, one = par["instances_3"], par["instances_1"]
@@ -638,43 +640,7 @@ def render(result: Mapping[str, Any]) -> str:
         "lock, specs, plan, target).",
     ]
     small, large = result["overhead"]["small"], result["overhead"]["large"]
-    runs = _overhead_runs(result["overhead"])
-    rows = []
-    for phase in (*COST_PHASES, "total", "detect"):
-        row = [
-            {"total": "**total (coordinator cost)**", "detect": "detect (latency, not cost)"}.get(
-                phase, phase
-            )
-        ]
-        for _, run, _ in runs:
-            data = run["total_ms"] if phase == "total" else run["phases_ms"][phase]
-            row += [_ms(data["median"]), _ms(data["p95"])]
-        rows.append(row)
-    rows.append(
-        ["wall per task (engine wall / tasks)"]
-        + [cell for _, run, _ in runs for cell in (_ms(run["wall_per_task_ms"]), "")]
-    )
-    verdicts = [
-        f"{label}: {_ms(run['total_ms']['median'])} ms against {goal:.0f}, "
-        + _verdict(run["total_ms"]["median"], goal)
-        for label, run, goal in runs
-        if goal is not None
-    ]
-    first = runs[0][1]
-    out += [
-        "",
-        f"### overhead: coordinator time per task by phase, ms ({first['tasks']} tasks each, "
-        f"--instances {first['instances']}, agents mark done at once)",
-        "",
-        markdown_table(
-            ["phase"] + [h for label, _, _ in runs for h in (f"{label} median", "p95")], rows
-        ),
-        "",
-        "goals (median): " + "; ".join(verdicts) + ". Full checkouts reuse warm worktrees "
-        "(`worktree_pool`, default one per instance); the first tasks of a run get fresh ones. "
-        "Wall per task also holds the agent's own life (Python start-up; the agent would "
-        f"live {LINGER} s after its marker, but is stopped when its marker is read).",
-    ]
+    out += render_overhead(result["overhead"])
     wt = result["worktree"]
     rows = []
     for method, data in wt["methods"].items():
@@ -786,6 +752,51 @@ def render(result: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_overhead(overhead: Mapping[str, Any]) -> list[str]:
+    """The overhead table and its goals, as Markdown lines."""
+    runs = _overhead_runs(overhead)
+    out: list[str] = []
+    rows = []
+    for phase in (*COST_PHASES, "total", "detect", "pool_wait"):
+        row = [
+            {
+                "total": "**total (coordinator cost)**",
+                "detect": "detect (latency, not cost)",
+                "pool_wait": "waiting for a worktree to come back (latency)",
+            }.get(phase, phase)
+        ]
+        for _, run, _ in runs:
+            data = run["total_ms"] if phase == "total" else run["phases_ms"][phase]
+            row += [_ms(data["median"]), _ms(data["p95"])]
+        rows.append(row)
+    rows.append(
+        ["wall per task (engine wall / tasks)"]
+        + [cell for _, run, _ in runs for cell in (_ms(run["wall_per_task_ms"]), "")]
+    )
+    verdicts = [
+        f"{label}: {_ms(run['total_ms']['median'])} ms against {goal:.0f}, "
+        + _verdict(run["total_ms"]["median"], goal)
+        for label, run, goal in runs
+        if goal is not None
+    ]
+    first = runs[0][1]
+    out += [
+        "",
+        f"### overhead: coordinator time per task by phase, ms ({first['tasks']} tasks each, "
+        f"--instances {first['instances']}, agents mark done at once)",
+        "",
+        markdown_table(
+            ["phase"] + [h for label, _, _ in runs for h in (f"{label} median", "p95")], rows
+        ),
+        "",
+        "goals (median): " + "; ".join(verdicts) + ". Full checkouts reuse warm worktrees "
+        "(`worktree_pool`, default one per instance); the first tasks of a run get fresh ones. "
+        "Wall per task also holds the agent's own life (Python start-up; the agent would "
+        f"live {LINGER} s after its marker, but is stopped when its marker is read).",
+    ]
+    return out
+
+
 def _overhead_runs(overhead: Mapping[str, Any]) -> list[tuple[str, Any, float | None]]:
     """(column label, run, goal in ms or None) of every overhead run that was made."""
     runs: list[tuple[str, Any, float | None]] = [
@@ -808,6 +819,38 @@ def _rate(value: float | None) -> str:
 
 
 # --------------------------------------------------------------------------------- main
+def measure_overhead(sizes: Sizes, work: Path) -> dict[str, Any]:
+    """The overhead family alone (``--only overhead``): the four repositories of its table."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"machine": machine(), "sizes": _sizes_dict(sizes)}
+    runs = {
+        "small": bench_overhead(work / "overhead-small", sizes.small_files, sizes),
+        "large": bench_overhead(work / "overhead-large", sizes.big_files, sizes),
+        "large_sparse": bench_overhead(work / "overhead-sparse", sizes.big_files, sizes, "sparse"),
+        "huge": None,
+    }
+    if sizes.huge_files:
+        runs["huge"] = bench_overhead(work / "overhead-huge", sizes.huge_files, sizes)
+    for run in runs.values():
+        if run is not None:
+            run.pop("detect_samples_ms")
+    result["overhead"] = {**runs, "goal_ms": OVERHEAD_GOAL_MS, "goal_huge_ms": HUGE_GOAL_MS}
+    result["total_s"] = time.perf_counter() - started
+    return result
+
+
+def render_only_overhead(result: Mapping[str, Any]) -> str:
+    m = result["machine"]
+    head = [
+        "## run --only overhead: the real engine through the real CLI",
+        "",
+        f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, git {m['git']}, "
+        f"{m['platform']}; load average at the start {m.get('load', '-')}; "
+        f"total {result['total_s']:.0f} s",
+    ]
+    return "\n".join(head + render_overhead(result["overhead"]))
+
+
 def measure(sizes: Sizes, work: Path) -> dict[str, Any]:
     """Every benchmark, in an order that keeps each one's repository to itself."""
     started = time.perf_counter()
@@ -877,6 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    parser.add_argument("--only", choices=["overhead"], help="run one family only")
     sizes_help = {
         "tasks": "parallel: sleeping agents",
         "sleep": "parallel: seconds each sleeps",
@@ -904,8 +948,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
     work = Path(tempfile.mkdtemp(prefix="coordinator-bench-run-"))
     try:
-        result = measure(sizes, work)
-        emit(result, render(result), args.json)
+        if args.only == "overhead":
+            result = measure_overhead(sizes, work)
+            emit(result, render_only_overhead(result), args.json)
+        else:
+            result = measure(sizes, work)
+            emit(result, render(result), args.json)
         sys.stdout.flush()
     finally:
         # After printing: deleting tens of thousands of worktree files can take longer than

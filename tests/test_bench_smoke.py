@@ -84,3 +84,14 @@ def test_launcher_dispatches() -> None:
     assert json.loads(out)["summary"][0]["family"] == "independent"
     wrong = subprocess.run([str(bench), "nonsense"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "usage" in wrong.stderr
+
+
+def test_gitcost_bench_counts_git_work_per_phase() -> None:
+    bench = ROOT / "scripts" / "bench"
+    argv = [str(bench), "gitcost", "--files", "200", "--cycles", "2", "--json"]
+    run = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+    [result] = run["runs"]
+    assert result["files"] == 200 and result["cycles"] == 2
+    for phase in ("worktree", "commit", "merge", "pool"):
+        assert result[phase]["git_processes"] >= 1 and result[phase]["git_cpu_ms"] >= 0
+    assert result["worktree"]["git_processes"] <= 6  # a warm take, not a fresh add and more

@@ -92,15 +92,18 @@ class Kept:
         ctx.book.ended(task_id, state, verdict.reason, branch=self.branch, detail=self.detail)
 
 
-def hand_back(worktrees: Worktrees, task_id: str, placed: Sequence[str]) -> bool:
+def hand_back(
+    worktrees: Worktrees, task_id: str, placed: Sequence[str], onto: str | None = None
+) -> bool:
     """What the coordinator placed in the worktree is taken back, then the worktree goes to
-    the pool (False: the pool is off or full, or a placed copy was changed: the worktree stays
-    where it is, for ``clean`` to set aside, since git may not show an ignored copy as work)."""
+    the pool, moved to ``onto`` when given (False: the pool is off or full, or a placed copy
+    was changed: the worktree stays where it is, for ``clean`` to set aside, since git may not
+    show an ignored copy as work)."""
     if worktrees.pool_size <= 0:
         return False
     if unplace(worktrees.path(task_id), worktrees.repo.root, placed):
         return False
-    return worktrees.release(task_id)
+    return worktrees.release(task_id, onto)
 
 
 def retry_due(ctx: RunContext, task_id: str) -> None:

@@ -99,7 +99,7 @@ class Landed:
             assert outcome.commit is not None
             ctx.book.merged(task_id, outcome.commit)
             at_rest(ctx, task_id)
-            pool_worktree(ctx, task_id)
+            pool_worktree(ctx, task_id, outcome.commit)
             ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())
@@ -114,16 +114,18 @@ def at_rest(ctx: RunContext, task_id: str) -> None:
     ctx.at_rest[branch_ref(task_branch(task_id))] = ctx.book[task_id].head
 
 
-def pool_worktree(ctx: RunContext, task_id: str) -> None:
-    """A merged task's worktree goes back to the pool, as a job: the next task reuses it. A
-    task clone never does (its git directory, config and hooks are its agent's): it stays
-    until ``clean``, as a worktree does with the pool off."""
+def pool_worktree(ctx: RunContext, task_id: str, landed: str) -> None:
+    """A merged task's worktree goes back to the pool, as a job: the next task reuses it. The
+    job also moves its files to ``landed`` (the target's new head, the next task's likely base),
+    so that work is not on the next task's start. A task clone never goes back (its git
+    directory, config and hooks are its agent's): it stays until ``clean``, as a worktree does
+    with the pool off."""
     if ctx.plan.task(task_id).isolation != "worktree":
         return
     if not ctx.jobs.busy(task_id):
         worktrees, placed = ctx.worktrees, tuple(ctx.book[task_id].placed)
         back = ending.hand_back
-        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed)))
+        ctx.jobs.start("pool", task_id, lambda: Pooled(back(worktrees, task_id, placed, landed)))
 
 
 @dataclass(frozen=True)

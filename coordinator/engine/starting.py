@@ -39,6 +39,9 @@ from coordinator.io.placing import place
 from coordinator.io.setupcmd import SetupResult, run_setup
 from coordinator.io.worktrees import Worktrees
 
+# A task in one of these states, its agent done with success, hands its worktree back soon.
+_RETURNING = frozenset({TaskState.DONE, TaskState.MERGING, TaskState.VERIFYING})
+
 
 def start_ready(ctx: RunContext) -> None:
     """Start every task the policy allows now: a worktree job each, or adoption."""
@@ -71,13 +74,18 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
     sparse = None
     if ctx.config.checkout == "sparse" and not task.footprint.exclusive:
         sparse = task.footprint.patterns
+    coming = sparse is None and any(  # a finished task's worktree will soon be pooled
+        t.state in _RETURNING and t.completion is not None and t.completion.ok and t.worktree
+        and ctx.plan.task(t.id).isolation == isolating.WORKTREE
+        for t in ctx.book
+    )
     ctx.jobs.start(
         "worktree",
         task_id,
         lambda: make_worktree(
             ctx.repo, ctx.worktrees, task_id, base=ctx.shared.expected_target,
             run_id=ctx.run_id, sparse=sparse, setup=ctx.config.worktree,
-            isolation=task.isolation,
+            isolation=task.isolation, coming=coming,
         ),
     )  # fmt: skip
 
@@ -93,9 +101,12 @@ class Prepared:
     placed: tuple[str, ...] = ()  # files copied or linked in by [worktree] copy and link
     fresh: bool = True  # a new worktree (not one reused warm): [worktree] setup runs in it
     recorded: Recorded | None = None  # a task clone's config, hooks and attributes as made
+    waited: float = 0.0  # s spent waiting for another task's worktree to come back
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
-        ctx.rec.add_phase(task_id, "worktree", seconds)
+        ctx.rec.add_phase(task_id, "worktree", max(seconds - self.waited, 0.0))
+        if self.waited:  # latency, not work: kept apart so the cost per task stays readable
+            ctx.rec.add_phase(task_id, "pool_wait", self.waited)
         if self.recorded is not None:
             ctx.clone_records[task_id] = self.recorded
         for kind, message in self.notes:
@@ -133,6 +144,7 @@ def make_worktree(
     sparse: Sequence[str] | None,
     setup: WorktreeConfig | None = None,
     isolation: str = isolating.WORKTREE,
+    coming: bool = False,
 ) -> Prepared:
     """The job: a fresh worktree (or task clone) on a new task branch at ``base``, with the
     files of ``[worktree] copy`` and ``link`` placed into it.
@@ -148,9 +160,10 @@ def make_worktree(
         worktrees.remove(task_id, force=False)
         repo.rename_branch(branch, aside)
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
-    recorded = None
+    recorded, waited = None, 0.0
     if isolation == isolating.WORKTREE:
-        worktree, fresh = worktrees.take(task_id, branch, base, sparse)
+        worktree, fresh = worktrees.take(task_id, branch, base, sparse, coming=coming)
+        waited = worktrees.waited.pop(task_id, 0.0)
     else:
         worktree, recorded = isolating.create_clone(repo, worktrees, task_id, branch, base)
         fresh = True
@@ -161,7 +174,7 @@ def make_worktree(
                      skip_dir=worktrees.worktrees_dir)  # fmt: skip
         placed = done.paths
         notes.extend(("warning", note) for note in done.notes)
-    return Prepared(worktree, base, branch, tuple(notes), placed, fresh, recorded)
+    return Prepared(worktree, base, branch, tuple(notes), placed, fresh, recorded, waited)
 
 
 def _start_setup(

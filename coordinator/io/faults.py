@@ -31,6 +31,7 @@ POINTS = (
     "resolver-running",  # a resolver agent (then its gate) runs (state "resolving", pid stored)
     "resolution-between-gate-and-update-ref",  # a resolution passed its checks, not landed yet
     "resolution-after-update-ref",  # a resolution landed on the target, not recorded yet
+    "pool-switched",  # a merged task's worktree moved to the target's head, not yet pooled
     "worktree-pooled",  # a merged task's worktree went back to the pool
     "pool-taken",  # a pooled worktree renamed for a new task, not switched yet
 )

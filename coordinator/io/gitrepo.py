@@ -43,8 +43,8 @@ from coordinator.io.gitrun import (
     git_error,
     run_git,
 )
+from coordinator.io.gitworktree import INDEX_OPTIONS, WorktreeCommands
 from coordinator.io.gitworktree import WORKTREE_LIST as _WORKTREE_LIST
-from coordinator.io.gitworktree import WorktreeCommands
 from coordinator.io.processes import ProcessResult
 
 __all__ = ["GLOBAL_OPTIONS", "GitRepo", "Overrides", "git_command", "git_error", "run_git"]
@@ -59,6 +59,14 @@ _PLAIN_LOG = ("--no-color", "--no-show-signature", "--no-notes", "--no-decorate"
 _SERIAL_COMMANDS = frozenset({"worktree", "branch", "sparse-checkout"})
 _LOG_FORMAT = "--format=" + "%x00".join(gitdata.LOG_FIELDS)
 _SHA = re.compile(r"[0-9a-f]{7,64}")
+
+
+def _subcommand(args: Sequence[str]) -> str | None:
+    """The git subcommand of ``args``, past any leading ``-c key=value`` options."""
+    i = 0
+    while i + 1 < len(args) and args[i] == "-c":
+        i += 2
+    return args[i] if i < len(args) else None
 
 
 class GitRepo(WorktreeCommands):
@@ -130,7 +138,7 @@ class GitRepo(WorktreeCommands):
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
         data = None if input is None else input.encode("utf-8")
         config = self.guard() if self.guard is not None else ()
-        if args and args[0] in _SERIAL_COMMANDS:
+        if _subcommand(args) in _SERIAL_COMMANDS:
             with self._serial:
                 return run_git(args, cwd or self.root, input=data, env=env, ok=ok, config=config)
         return run_git(args, cwd or self.root, input=data, env=env, ok=ok, config=config)
@@ -269,16 +277,8 @@ class GitRepo(WorktreeCommands):
         are (git 2.39's merge-tree has no ``--attr-source``).
         """
         extra = ("-c", f"core.attributesFile={attributes}") if attributes is not None else ()
-        args = (
-            *extra,
-            "merge-tree",
-            "--write-tree",
-            "--no-messages",
-            "--name-only",
-            "-z",
-            ours,
-            theirs,
-        )
+        args = (*extra, "merge-tree", "--write-tree", "--no-messages", "--name-only", "-z",
+                ours, theirs)  # fmt: skip
         proc = self._git_raw(*args, ok=(0, 1))
         return gitdata.parse_merge_tree(proc.returncode, proc.stdout)
 
@@ -367,10 +367,10 @@ class GitRepo(WorktreeCommands):
         """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not:
         unstaged after, since an exclude pathspec naming an ignored file, as a copied ``.env``
         usually is, makes ``git add`` fail) and return the tree id."""
-        self._git("add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
+        self._git(*INDEX_OPTIONS, "add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
         if keep_out:
             self._git("reset", "-q", "--", *(f":(top,literal){p}" for p in keep_out), cwd=worktree)
-        return self._git("write-tree", cwd=worktree).strip()
+        return self._git(*INDEX_OPTIONS, "write-tree", cwd=worktree).strip()
 
     def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:
         """Untracked (ignored too) files of the checkout matching ``globs``, not ``exclude``."""
@@ -380,11 +380,11 @@ class GitRepo(WorktreeCommands):
     def switch_files(self, cwd: Path, old: str, new: str) -> None:
         """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
         ``new``, writing only the files that differ (refuses rather than overwrite work)."""
-        self._git("read-tree", "-m", "-u", old, new, cwd=cwd)
+        self._git(*INDEX_OPTIONS, "read-tree", "-m", "-u", old, new, cwd=cwd)
 
     def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
         """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
-        self._git("clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
+        self._git(*INDEX_OPTIONS, "clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""

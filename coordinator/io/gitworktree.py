@@ -15,6 +15,18 @@ from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.processes import ProcessResult
 
 WORKTREE_LIST = ("worktree", "list", "--porcelain", "-z")
+# Given to every command that scans or rewrites a task worktree's index, so a large tree is read
+# and written as git supports best, whatever the user's config says (see "Large repositories" in
+# the README): the untracked cache lets a scan skip directories whose stat data (mtime, and ctime,
+# which no agent can set back) did not change; preload and threads read stat data and the index
+# in parallel. No fsmonitor: a hook is a command from config, and the builtin daemon is a
+# background process per worktree (and unsupported on Linux in the git versions we target).
+INDEX_OPTIONS = ("-c", "core.untrackedCache=true", "-c", "core.preloadIndex=true",
+                 "-c", "index.threads=true", "-c", "core.trustctime=true",
+                 "-c", "core.checkStat=default", "-c", "core.fsmonitor=false")  # fmt: skip
+# A new worktree's index: version 4 stores each path as a suffix of the one before, so the
+# index of a 100,000-file tree is a fraction of the size every later command reads and hashes.
+NEW_INDEX_OPTIONS = (*INDEX_OPTIONS, "-c", "index.version=4")
 
 
 class WorktreeCommands:
@@ -44,8 +56,8 @@ class WorktreeCommands:
         An existing branch is never reused: the engine renames it out of the way first.
         """
         extra = ["--no-checkout"] if no_checkout else []
-        self._git("worktree", "add", "--quiet", "--no-track", *extra, "-b", branch, "--",
-                 str(path), commit)  # fmt: skip
+        self._git(*NEW_INDEX_OPTIONS, "worktree", "add", "--quiet", "--no-track", *extra,
+                  "-b", branch, "--", str(path), commit)  # fmt: skip
 
     def worktree_remove(self, path: Path, *, force: bool = False) -> None:
         """Without ``force`` git refuses when the worktree has changes or untracked files."""
@@ -72,7 +84,7 @@ class WorktreeCommands:
     def sparse_checkout(self, worktree: Path, patterns: Sequence[str]) -> None:
         """Check out only ``patterns`` (gitignore-style) in a ``--no-checkout`` worktree."""
         self._git("sparse-checkout", "set", "--no-cone", "--", *patterns, cwd=worktree)
-        self._git("read-tree", "-mu", "HEAD", cwd=worktree)
+        self._git(*INDEX_OPTIONS, "read-tree", "-mu", "HEAD", cwd=worktree)
 
     def enable_worktree_config(self) -> None:
         """Set ``extensions.worktreeConfig``, which ``sparse-checkout`` would otherwise write
@@ -93,27 +105,34 @@ class WorktreeCommands:
         """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
         changes inside submodules whatever the config says, ``ignored`` lists ignored files
         (``!!``) too. Raises when status fails."""
-        args = ["status", "--porcelain=v2" if v2 else "--porcelain", "-z",
+        args = [*INDEX_OPTIONS, "status", "--porcelain=v2" if v2 else "--porcelain", "-z",
                 f"--untracked-files={untracked}"]  # fmt: skip
         args += ["--ignore-submodules=none"] if submodules else []
         args += ["--ignored"] if ignored else []
         return self._git_raw(*args, cwd=cwd).stdout
 
+    def worktree_facts(
+        self, worktree: Path, ref: str
+    ) -> tuple[tuple[Path, Path, Path], tuple[str, str, str | None, str] | None] | None:
+        """``worktree_dirs`` and HEAD's facts in one command: HEAD's commit and tree, the ref
+        HEAD is attached to (None: detached) and the commit of ``ref`` (a full name). The facts
+        are None when one does not resolve (HEAD unborn, ``ref`` gone); the whole answer is
+        None when git does not see a worktree there. One process where there were two."""
+        dirs = ("--path-format=absolute", "--show-toplevel", "--git-common-dir", "--git-dir")
+        revs = ("HEAD^{commit}", "HEAD^{tree}", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD")
+        proc = self._git_raw("rev-parse", *dirs, *revs, cwd=worktree, ok=None)
+        lines = os.fsdecode(proc.stdout).split("\n")
+        if proc.returncode != 0 or len(lines) != 8 or lines[7] or not ref.startswith("refs/"):
+            found = self.worktree_dirs(worktree)
+            return None if found is None else (found, None)
+        top, common, own, head, tree, ref_commit, attached = lines[:7]
+        facts = (head, tree, None if attached == "HEAD" else attached, ref_commit)
+        return (Path(top), Path(common), Path(own)), facts
+
     def head_state(self, cwd: Path) -> str:
         """HEAD's commit and the ref it is attached to, as text to compare (never raises)."""
         proc = self._git_raw("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", cwd=cwd, ok=None)
         return os.fsdecode(proc.stdout)
-
-    def head_facts(self, cwd: Path, ref: str) -> tuple[str, str, str | None, str] | None:
-        """HEAD's commit and tree at ``cwd``, the ref HEAD is attached to (None: detached) and
-        the commit of ``ref`` (a full name), in one command; None when one does not resolve."""
-        args = ("HEAD^{commit}", "HEAD^{tree}", f"{ref}^{{commit}}", "--symbolic-full-name", "HEAD")
-        proc = self._git_raw("rev-parse", *args, cwd=cwd, ok=None)
-        lines = os.fsdecode(proc.stdout).split()
-        if proc.returncode != 0 or len(lines) != 4 or not ref.startswith("refs/"):
-            return None
-        head, tree, ref_commit, attached = lines
-        return head, tree, None if attached == "HEAD" else attached, ref_commit
 
     def attached_ref(self, cwd: Path) -> str | None:
         """The full ref HEAD is attached to at ``cwd``, None when detached."""

@@ -77,9 +77,10 @@ def collect_work(
     """
     ref = branch_ref(branch)
     notes: list[str] = []
-    admin = _admin_dir(repo, worktree)
-    if admin is None:
+    found = _admin_dir(repo, worktree, ref)
+    if found is None:
         return _without_worktree(repo, worktree, ref, base, identity, notes)
+    admin, facts = found
     _remove_stale_locks(repo, admin, ref, notes)
     for name, operation in _IN_PROGRESS.items():
         if (admin / name).exists():
@@ -87,7 +88,7 @@ def collect_work(
             break
     try:
         work, parent, attached, old = _commit_leftovers(
-            repo, worktree, ref, base, identity, message, notes, keep_out
+            repo, worktree, ref, base, identity, message, notes, keep_out, facts
         )
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
@@ -207,16 +208,20 @@ def _moved_away(
     return WorkCheck(head, False, reason, tuple(notes))
 
 
-def _admin_dir(repo: GitRepo, worktree: Path) -> Path | None:
-    """The worktree's own git dir, if ``worktree`` is still a linked worktree of ``repo``."""
+_Facts = tuple[str, str, str | None, str]  # HEAD, its tree, the ref HEAD is on, the branch
+
+
+def _admin_dir(repo: GitRepo, worktree: Path, ref: str) -> tuple[Path, _Facts | None] | None:
+    """The worktree's own git dir, if ``worktree`` is still a linked worktree of ``repo``, with
+    its HEAD facts read by the same command when they resolve (see ``_commit_leftovers``)."""
     if worktree.is_symlink() or not worktree.is_dir():
         return None
-    dirs = repo.worktree_dirs(worktree)
-    if dirs is None:
+    found = repo.worktree_facts(worktree, ref)
+    if found is None:
         return None
-    top, common, admin = (path.resolve() for path in dirs)
+    top, common, admin = (path.resolve() for path in found[0])
     mine = top == worktree.resolve() and common == repo.git_dir.resolve() and admin != common
-    return admin if mine else None
+    return (admin, found[1]) if mine else None
 
 
 def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) -> None:
@@ -229,15 +234,15 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 
 def _commit_leftovers(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
-    notes: list[str], keep_out: Sequence[str] = (),
+    notes: list[str], keep_out: Sequence[str] = (), facts: _Facts | None = None,
 ) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
     unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
     ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
-    The usual case asks git once for all of it; an unborn HEAD or a deleted branch, one by one.
+    The usual case asks git once for all of it (``facts``, read before staging: the agent is
+    dead and staging moves no ref); an unborn HEAD or a deleted branch, one by one.
     """
     tree = repo.stage_all(worktree, keep_out=keep_out)
-    facts = repo.head_facts(worktree, ref)
     head: str | None
     head_tree: str | None
     old: str | None

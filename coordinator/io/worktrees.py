@@ -2,12 +2,8 @@
 
 Why it is careful:
 
-* The directory comes from config and the names from task ids, and whatever is built here is
-  later handed to ``git worktree remove``. So ``safe_worktree_path`` refuses every way out of
-  the repository (``..``, absolute paths, symlinks) before anything is created or removed.
-* The directory sits inside the user's repository, so it is listed in ``.git/info/exclude``
-  (never in a tracked ``.gitignore``): the user's ``git status`` stays empty however many
-  worktrees exist.
+* Every path comes from ``worktreepaths``, which refuses every way out of the repository
+  before anything is created or removed (and keeps the directory out of the user's status).
 * A leftover from an earlier run can hold the only copy of an agent's (or a person's) work.
   Nothing with uncommitted changes or unreferenced commits is ever deleted without ``force``;
   it is moved aside to ``<worktrees>/.stale-<id>-<n>`` and logged. Task ids never start with
@@ -18,12 +14,9 @@ Why it is careful:
   differ costs far less than ``worktree add`` writing every file of a large repository.
   A task clone (``isolation = "clone"``) is made at a ``fresh_path`` too, and never pooled.
 
-One thread works on a given task's worktree at a time; the pool's record, shared by all tasks,
-changes only under its lock.
-
 The engine's jobs call into this module from several threads, each for its own task id, so the
-check-then-act sequences (one path each) need no locks; ``GitRepo`` runs git's worktree
-administration one command at a time.
+check-then-act sequences (one path each) need no locks; the pool's record, shared by all tasks,
+changes only under its lock; ``GitRepo`` runs git's worktree administration one at a time.
 """
 
 from __future__ import annotations
@@ -31,101 +24,34 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
+import time
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
-from typing import NoReturn
+from pathlib import Path
 
 from coordinator.core.refs import branch_ref
-from coordinator.errors import GitError, InputError, Problem
+from coordinator.errors import GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
+from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
+    ensure_excluded,
+    exclude_pattern,
+    safe_worktree_path,
+    worktrees_path,
+)
 
+__all__ = ["STALE_PREFIX", "Worktrees", "ensure_excluded", "exclude_pattern",
+           "safe_worktree_path", "worktrees_path"]  # fmt: skip
 log = logging.getLogger(__name__)
 
 STALE_PREFIX = ".stale-"
+FIRST_WAIT = 0.2  # s a start waits for a returning worktree before any fresh add was timed
+MAX_WAIT = 10.0
 # A detached HEAD one of these contains holds no work of its own.
 KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
-_FIX = 'use a plain directory inside the repository, e.g. worktrees = "worktrees"'
-
-
-def _refuse(value: str, why: str) -> NoReturn:
-    raise InputError(Problem(None, "worktrees", f"{value!r} {why}", _FIX))
-
-
-def _relative_dir(worktrees_dir: str) -> PurePosixPath:
-    """The configured directory as a clean repo-relative path, or an ``InputError``."""
-    if "\0" in worktrees_dir or "\\" in worktrees_dir:
-        _refuse(worktrees_dir, "contains a NUL or backslash")
-    rel = PurePosixPath(worktrees_dir)
-    if rel.is_absolute() or worktrees_dir.startswith("~"):
-        _refuse(worktrees_dir, "is not relative to the repository root")
-    if not rel.parts:
-        _refuse(worktrees_dir, "is the repository root itself")
-    if ".." in rel.parts:
-        _refuse(worktrees_dir, "has a '..' segment, which leads out of the repository")
-    if any(part.lower() == ".git" for part in rel.parts):
-        _refuse(worktrees_dir, "points into .git/")
-    return rel
-
-
-def worktrees_path(root: Path, worktrees_dir: str) -> Path:
-    """The worktrees directory, absolute, with no symlink anywhere between the root and it.
-
-    A symlink leading outside would put worktrees (and later ``worktree remove``) somewhere the
-    user never named; one leading inside would dodge the ``info/exclude`` pattern and show up
-    in ``git status``. Either way it is refused rather than followed.
-    """
-    real_root = root.resolve()
-    lexical = real_root.joinpath(*_relative_dir(worktrees_dir).parts)
-    resolved = lexical.resolve()
-    if resolved != lexical:
-        where = "inside" if real_root in resolved.parents else "outside"
-        _refuse(worktrees_dir, f"goes through a symlink (to {resolved}, {where} the repository)")
-    return lexical
-
-
-def safe_worktree_path(root: Path, worktrees_dir: str, task_id: str) -> Path:
-    """Where ``task_id``'s worktree goes: always exactly one level under the worktrees dir."""
-    bad = (
-        not task_id
-        or task_id.startswith(".")
-        or any(ch in task_id for ch in "/\\\0")
-        or PurePosixPath(task_id).name != task_id
-    )
-    if bad:
-        raise InputError(Problem(None, "id", f"{task_id!r} is not a single directory name"))
-    base = worktrees_path(root, worktrees_dir)
-    path = base / task_id
-    if path.parent != base:  # belt and braces: nothing above may ever let this fail
-        raise InputError(Problem(None, "id", f"{task_id!r} leaves the worktrees directory"))
-    return path
-
-
-def exclude_pattern(worktrees_dir: str) -> str:
-    """The anchored, directory-only ``info/exclude`` line for the worktrees directory."""
-    text = _relative_dir(worktrees_dir).as_posix()
-    escaped = "".join("\\" + ch if ch in "*?[" else ch for ch in text)
-    return f"/{escaped}/"
-
-
-def ensure_excluded(repo: GitRepo, worktrees_dir: str) -> None:
-    """Add the worktrees directory to ``<git_dir>/info/exclude`` once (idempotent).
-
-    ``info/exclude`` lives in the common git dir, so it applies to every worktree, and it is
-    not tracked, so the user's history never sees it.
-    """
-    pattern = exclude_pattern(worktrees_dir)
-    exclude = repo.git_dir / "info" / "exclude"
-    text = exclude.read_text("utf-8", "surrogateescape") if exclude.exists() else ""
-    if {pattern, pattern.rstrip("/")} & {line.strip() for line in text.splitlines()}:
-        return
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    with exclude.open("a", encoding="utf-8", errors="surrogateescape") as out:
-        out.write(("\n" if text and not text.endswith("\n") else "") + "# coordinator worktrees\n")
-        out.write(pattern + "\n")
 
 
 class Worktrees:
@@ -145,6 +71,9 @@ class Worktrees:
         self.pool_size = pool_size
         self.reuse_ignored = reuse_ignored
         self.pool = PoolRecord(state_dir(repo.git_dir) / POOL_FILE)
+        self._returned = threading.Condition(self.pool.lock)  # a worktree joined the pool
+        self._fresh_seconds = FIRST_WAIT  # what the last fresh ``worktree add`` took
+        self.waited: dict[str, float] = {}  # task id -> s its start waited for the pool
 
     def path(self, task_id: str) -> Path:
         return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
@@ -162,14 +91,29 @@ class Worktrees:
         """
         return self.take(task_id, branch, commit, sparse)[0]
 
-    def take(self, task_id: str, branch: str, commit: str,
-             sparse: Sequence[str] | None = None) -> tuple[Path, bool]:  # fmt: skip
-        """``create``, and whether the worktree is new (False: a warm one from the pool)."""
-        path = self.fresh_path(task_id)
+    def take(self, task_id: str, branch: str, commit: str, sparse: Sequence[str] | None = None,
+             *, coming: bool = False) -> tuple[Path, bool]:  # fmt: skip
+        """``create``, and whether the worktree is new (False: a warm one from the pool).
+
+        ``coming``: a finished task's worktree is on its way back to the pool (its work is
+        being collected or merged). Then an empty pool is waited on, for at most half what the
+        last fresh ``worktree add`` took: a worktree back in a moment beats writing every file."""
+        ensure_excluded(self.repo, self.worktrees_dir)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(task_id)  # checked again now that the directory exists
+        # Nothing at the path: a pooled worktree can be moved there without asking git first
+        # (a registration whose directory is gone makes the move fail, and is cleared then).
+        warm = sparse is None and self.pool_size > 0 and not os.path.lexists(path)
+        if not warm:
+            self._clear(task_id, path, force=False)
         if sparse is None:
-            if self.pool_size > 0 and self._reuse(task_id, path, branch, commit):
+            if warm and self._reuse(task_id, path, branch, commit, coming):
                 return path, False
+            if warm:
+                self._clear(task_id, path, force=False)
+            started = time.monotonic()
             self.repo.worktree_add(path, branch, commit)
+            self._fresh_seconds = min(time.monotonic() - started, MAX_WAIT)
             return path, True
         self.repo.worktree_add(path, branch, commit, no_checkout=True)
         self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
@@ -207,11 +151,15 @@ class Worktrees:
         )
 
     # ------------------------------------------------------------------ the pool
-    def release(self, task_id: str) -> bool:
+    def release(self, task_id: str, onto: str | None = None) -> bool:
         """Hand ``task_id``'s worktree to the pool, once its work is merged (or kept on a
         branch): HEAD is detached where it is (the branch is free to be renamed or deleted) and
         the directory renamed ``.pool-<n>``. False (the worktree stays as it is) when the pool
-        is full or off, or the worktree is not a plain full checkout git knows."""
+        is full or off, or the worktree is not a plain full checkout git knows.
+
+        ``onto`` (the commit the work landed as: the next task's likely base) moves the files
+        there now, in the releasing job, so the next task's start has nothing to rewrite; when
+        that fails the worktree is pooled where it was and the taker switches it."""
         path = self.path(task_id)
         info = self._registered(path)
         if self.pool_size <= 0 or info is None or not info.head or info.locked:
@@ -223,22 +171,37 @@ class Worktrees:
             entries = self.pool.read()
             if len(entries) >= self.pool_size:
                 return False
+            head = info.head
+            if onto and onto != head and self._switched(path, head, onto):
+                head = onto  # files and index already there: detach HEAD there too
             taken = {e.path for e in entries}
             names = (self.directory / f"{POOL_PREFIX}{n}" for n in itertools.count(1))
             pooled = next(c for c in names if c not in taken and not os.path.lexists(c))
             try:
-                if info.branch:
-                    self.repo.detach_head(path, "coordinator: worktree to the pool", info.head)
+                if info.branch or head != info.head:
+                    self.repo.detach_head(path, "coordinator: worktree to the pool", head)
                 self.repo.worktree_move(path, pooled)
             except GitError as exc:  # never fails the run: the worktree just stays
                 log.warning("worktree %s was not pooled: %s", path, exc)
                 return False
             crash_point("worktree-pooled")
             (admin / "config.worktree").unlink(missing_ok=True)  # not the next task's config
-            self.pool.write([*entries, Pooled(pooled, info.head)])
+            self.pool.write([*entries, Pooled(pooled, head)])
+            self._returned.notify_all()
         return True
 
-    def _reuse(self, task_id: str, path: Path, branch: str, commit: str) -> bool:
+    def _switched(self, path: Path, head: str, onto: str) -> bool:
+        """Files and index of the clean worktree at ``path`` moved from ``head`` to ``onto``
+        (``read-tree`` refuses rather than overwrite a change); False: left at ``head``."""
+        try:
+            self.repo.switch_files(path, head, onto)
+        except GitError as exc:
+            log.warning("pooled worktree %s stays at its own commit: %s", path, exc)
+            return False
+        crash_point("pool-switched")
+        return True
+
+    def _reuse(self, task_id: str, path: Path, branch: str, commit: str, coming: bool) -> bool:
         """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed, its
         untracked (and unless ``reuse_ignored`` its ignored) files deleted, its index and files
         moved to ``commit`` writing only what differs, then HEAD attached to the new branch.
@@ -246,6 +209,12 @@ class Worktrees:
         cleaned; any failure leaves ``path`` cleared and says False (a fresh add follows)."""
         with self.pool.lock:
             entries = self.pool.read()
+            if not entries and coming:
+                started = time.monotonic()
+                bound = self._fresh_seconds / 2  # so a wait in vain costs at most 1.5 adds
+                self._returned.wait_for(lambda: bool(self.pool.read()), bound)
+                self.waited[task_id] = time.monotonic() - started
+                entries = self.pool.read()
             if not entries:
                 return False
             entry = entries[0]
@@ -258,9 +227,10 @@ class Worktrees:
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
                 return False
-            if state == "ignored" and not self.reuse_ignored:
+            if state == "ignored":
                 self.repo.clean_untracked(path, ignored=True)
-            self.repo.switch_files(path, entry.head, commit)
+            if entry.head != commit:  # usually moved already, by ``release``
+                self.repo.switch_files(path, entry.head, commit)
             if not self.repo.update_ref(branch_ref(branch), commit, None,
                                         message="coordinator: task branch"):  # fmt: skip
                 raise GitError(f"branch {branch} already exists")
@@ -351,10 +321,13 @@ class Worktrees:
         return self._move_aside(task_id, path) if os.path.lexists(path) else None
 
     def _pooled_state(self, path: Path) -> str:
-        """``clean``, ``ignored`` (only ignored files besides the checkout) or ``changed``
-        (changes or untracked files: someone wrote there; also when status fails)."""
+        """``clean``, ``ignored`` (only ignored files to delete besides the checkout) or
+        ``changed`` (changes or untracked files: someone wrote there; also when status fails).
+        One scan; with ``reuse_ignored`` ignored files are not listed (they stay anyway), which
+        lets git answer from its untracked cache."""
+        listed = not self.reuse_ignored
         try:
-            fields = self.repo.status(path, submodules=True, ignored=True).split(b"\0")
+            fields = self.repo.status(path, submodules=True, ignored=listed).split(b"\0")
         except GitError:
             return "changed"
         if any(f and not f.startswith(b"!! ") for f in fields):

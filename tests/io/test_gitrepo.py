@@ -334,12 +334,19 @@ def test_worktree_prune_forgets_missing_directories(repo: Path, grepo: GitRepo) 
     assert not os.path.exists(path)
 
 
-def test_head_facts_in_one_command_or_none(repo: Path, grepo: GitRepo) -> None:
+def test_worktree_facts_in_one_command_or_dirs_alone(repo: Path, grepo: GitRepo) -> None:
     sha = head(repo)
     tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
-    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, "refs/heads/main", sha)
-    git(repo, "switch", "-q", "--detach")
-    assert grepo.head_facts(repo, "refs/heads/main") == (sha, tree, None, sha)
-    assert grepo.head_facts(repo, "refs/heads/missing") is None
-    git(repo, "switch", "-q", "--orphan", "unborn")
-    assert grepo.head_facts(repo, "refs/heads/main") is None
+    linked = repo.parent / "wt"
+    grepo.worktree_add(linked, "coordinator/task/a", sha)
+    found = grepo.worktree_facts(linked, "refs/heads/coordinator/task/a")
+    assert found is not None
+    dirs, facts = found
+    assert dirs == grepo.worktree_dirs(linked)
+    assert facts == (sha, tree, "refs/heads/coordinator/task/a", sha)
+    git(linked, "switch", "-q", "--detach")
+    assert grepo.worktree_facts(linked, "refs/heads/main") == (dirs, (sha, tree, None, sha))
+    assert grepo.worktree_facts(linked, "refs/heads/missing") == (dirs, None)
+    git(linked, "switch", "-q", "--orphan", "unborn")
+    assert grepo.worktree_facts(linked, "refs/heads/main") == (dirs, None)
+    assert grepo.worktree_facts(repo.parent, "refs/heads/main") is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +135,102 @@ def test_remove_pool_and_a_smaller_pool(repo: Path, grepo: GitRepo) -> None:
     removed = trees.remove_pool()
     assert [Path(p).name for p in removed] == [".pool-1"]
     assert record(repo) == [] and list((repo / "worktrees").iterdir()) == []
+
+
+def test_release_onto_the_landed_commit_moves_the_files_before_the_next_start(
+    repo: Path, grepo: GitRepo
+) -> None:
+    base = head(repo)
+    trees = pool(grepo)
+    a = trees.create("a", "coordinator/task/a", base)
+    landed = commit_file(repo, "other.txt", "landed meanwhile\n")
+    assert trees.release("a", onto=landed)
+    pooled = repo / "worktrees" / ".pool-1"
+    assert (pooled / "other.txt").read_text() == "landed meanwhile\n"  # moved in the release
+    assert git(pooled, "rev-parse", "HEAD").strip() == landed
+    assert git(pooled, "status", "--porcelain", "--ignored") == ""
+    assert json.loads((repo / ".git/coordinator/worktree-pool.json").read_text())[
+        "worktrees"][0]["head"] == landed  # fmt: skip
+    kept_inode = (pooled / "other.txt").stat().st_ino
+    b = trees.create("b", "coordinator/task/b", landed)
+    assert (b / "other.txt").stat().st_ino == kept_inode
+    assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
+    assert git(repo, "rev-parse", "coordinator/task/a").strip() == base  # a's branch stays
+    assert not a.exists()
+
+
+def test_release_onto_refused_by_a_change_pools_it_where_it_was(repo: Path, grepo: GitRepo) -> None:
+    """A changed file ``read-tree`` would overwrite: nothing is overwritten, the worktree is
+    pooled at its own commit, and the next start finds the change and sets it aside."""
+    trees = pool(grepo)
+    base = head(repo)
+    a = trees.create("a", "coordinator/task/a", base)
+    landed = commit_file(repo, "README.md", "landed\n")
+    write(a, "README.md", "someone's edit\n")
+    assert trees.release("a", onto=landed)
+    assert git(repo / "worktrees" / ".pool-1", "rev-parse", "HEAD").strip() == base
+    assert (repo / "worktrees" / ".pool-1" / "README.md").read_text() == "someone's edit\n"
+    b = trees.create("b", "coordinator/task/b", landed)
+    assert (b / "README.md").read_text() == "landed\n"  # a fresh worktree
+    aside = list((repo / "worktrees").glob(".stale-*/README.md"))
+    assert [p.read_text() for p in aside] == ["someone's edit\n"]
+
+
+def test_reuse_ignored_still_sets_aside_untracked_files(repo: Path, grepo: GitRepo) -> None:
+    write(repo, ".gitignore", "build/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ignore")
+    trees = pool(grepo, reuse_ignored=True)
+    trees.create("a", "coordinator/task/a", head(repo))
+    assert trees.release("a")
+    write(repo / "worktrees" / ".pool-1", "build/out.o", "kept")
+    write(repo / "worktrees" / ".pool-1", "stray.txt", "someone's work")
+    b = trees.create("b", "coordinator/task/b", head(repo))
+    assert not (b / "stray.txt").exists() and not (b / "build").exists()
+    assert [p.read_text() for p in (repo / "worktrees").glob(".stale-*/stray.txt")] == [
+        "someone's work"
+    ]
+
+
+def test_a_registration_left_at_the_path_does_not_stop_a_warm_start(
+    repo: Path, grepo: GitRepo
+) -> None:
+    """Someone deleted b's old worktree by hand: git still lists it, so moving a pooled one
+    there fails; the start clears the registration and still gets a worktree."""
+    trees = pool(grepo)
+    base = head(repo)
+    old_b = trees.create("b", "coordinator/task/b0", base)
+    trees.create("c", "coordinator/task/c", base)
+    assert trees.release("c") and record(repo) == [".pool-1"]
+    shutil.rmtree(old_b)
+    assert any(w.path == old_b for w in grepo.worktree_list())  # still registered
+    b = trees.create("b", "coordinator/task/b", base)
+    assert b == old_b and record(repo) == []
+    assert git(b, "symbolic-ref", "HEAD").strip() == "refs/heads/coordinator/task/b"
+    assert git(b, "status", "--porcelain") == ""
+
+
+def test_a_start_waits_for_a_worktree_coming_back_instead_of_writing_every_file(
+    repo: Path, grepo: GitRepo
+) -> None:
+    trees = pool(grepo, size=1)
+    base = head(repo)
+    trees.create("a", "coordinator/task/a", base)
+    trees._fresh_seconds = 60.0  # generous: the release below comes long before
+    taken: list[tuple[Path, bool]] = []
+    starter = threading.Thread(
+        target=lambda: taken.append(trees.take("b", "coordinator/task/b", base, coming=True))
+    )
+    starter.start()
+    assert trees.release("a")
+    starter.join(timeout=60)
+    assert taken == [(repo.resolve() / "worktrees" / "b", False)]  # warm, not a fresh add
+    assert record(repo) == []
+
+
+def test_the_wait_is_bounded_by_what_a_fresh_worktree_costs(repo: Path, grepo: GitRepo) -> None:
+    trees = pool(grepo, size=1)
+    trees._fresh_seconds = 0.05
+    path, fresh = trees.take("b", "coordinator/task/b", head(repo), coming=True)
+    assert fresh and path.is_dir()  # nothing came back: a fresh worktree after the wait
+    assert 0 < trees._fresh_seconds <= 10.0  # the add just made is the next bound
