@@ -20,9 +20,10 @@ COMMANDS = {
     "gate": "benchmarks.gate_bench",
     "replay": "benchmarks.replay_bench",
     "predict": "benchmarks.predict_bench",
+    "soak": "benchmarks.soak_bench",
 }
 USAGE = (
-    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict}"
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict|soak}"
     " [--quick] [--json] [--help]"
 )
 

@@ -17,9 +17,10 @@ from coordinator.core.refs import branch_ref
 from coordinator.core.slots import ports_problem
 from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
-from coordinator.engine.recovery import recover
+from coordinator.engine.recovery import close_cut_off, hand_over, recover
 from coordinator.engine.stopping import StopRequest
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -275,8 +276,11 @@ def _run_locked(
             merged=set(merged_ids(records)),
             identity=probe.config.identity,
         )
+        if recovery.cut_off:
+            crash_point("after-recovery")
         notes = [*recovery.notes, *filter(None, [lock.stale_note()])]
         if not specs:
+            close_cut_off(store, recovery, time.time())
             views = task_overview(repo, probe.specs, target)
             done = nothing_to_do(views, request.only, target)
             return RunResult(EXIT_OK, "\n".join([*notes, done]))
@@ -288,15 +292,16 @@ def _run_locked(
                           caps=caps, predictor=project.predictor)  # fmt: skip
         run_id = new_run_id(time.time())
         head = repo.rev_parse(target_ref) or ""
-        store.create_run(
-            run_id,
-            target=target,
-            base=head,
-            instances=instances,
-            started_at=time.time(),
-            options={"only": list(request.only), "instances": instances},
-        )
-        with store.transaction():
+        adopt = {k: v for k, v in recovery.adopt.items() if k in plan.ids}
+        with store.transaction():  # the new run and the hand-over: all of it or nothing
+            store.create_run(
+                run_id,
+                target=target,
+                base=head,
+                instances=instances,
+                started_at=time.time(),
+                options={"only": list(request.only), "instances": instances},
+            )
             for task in plan.tasks:
                 store.upsert_task(
                     run_id,
@@ -307,6 +312,8 @@ def _run_locked(
                     predicted_files=list(task.footprint.patterns),
                     spec_digest=task.spec.digest,
                 )
+            hand_over(store, recovery, run_id, adopt, time.time())
+        crash_point("run-handed-over")
         engine = Engine(
             project,
             plan,
@@ -316,7 +323,7 @@ def _run_locked(
             run_id=run_id,
             target=target,
             instances=instances,
-            adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids},
+            adopt=adopt,
             stop=stop,
         )
         engine.rec.notes.extend(notes)
