@@ -33,6 +33,7 @@ events: worktree, start, commit, merge, store) are printed beside it, as wall ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -186,7 +187,28 @@ def run_soak(work: Path, n: int, kills: int, sizes: Sizes) -> Soak:
     }
     make_repo(root, 20, {"coordinator.toml": config(token, sizes.instances), **specs})
     soak = Soak(n, kinds)
+    try:
+        _runs(soak, root, work, sizes, kills)
+    finally:  # also when interrupted: no agent of the soak may stay behind
+        leftovers = soak_checks.soak_processes(token, work)
+        soak.leftovers = soak_checks.describe(leftovers)
+        soak_checks.kill_all(leftovers)
+    soak.verdict = _merge_verdicts(
+        soak.verdict, soak_checks.check_soak(root, kinds, pids / "marked")
+    )
+    soak.phases = _phases(root)
+    soak.verdict.add("processes that outlived the run", soak.leftovers)
+    started = [*soak_checks.recorded_pids(pids / "agents"),
+               *soak_checks.recorded_pids(pids / "daemons")]  # fmt: skip
+    soak.verdict.figures["processes_started"] = len(started)
+    return soak
+
+
+def _runs(soak: Soak, root: Path, work: Path, sizes: Sizes, kills: int) -> None:
+    """``coordinator run`` until one ends by itself, killed at the planned moments."""
+    kinds = soak.behaviours
     plan = kill_plan(sizes, sum(1 for b in kinds.values() if b in soak_checks.LANDS), kills)
+    n = soak.tasks
     log(f"{n} tasks ({n - list(kinds.values()).count('good')} misbehaving), "
         f"{len(plan)} kills at merges {[p for p, _ in plan]}")  # fmt: skip
     started = time.perf_counter()
@@ -203,11 +225,6 @@ def run_soak(work: Path, n: int, kills: int, sizes: Sizes) -> Soak:
                 soak.verdict.problems.append(f"the last run exited {invocation.exit}")
             break
     soak.wall_s = time.perf_counter() - started
-    checked = soak_checks.check_soak(root, kinds, pids / "marked")
-    soak.verdict = _merge_verdicts(soak.verdict, checked)
-    soak.phases = _phases(root)
-    _check_processes(soak, token, work, pids)
-    return soak
 
 
 def _invoke(
@@ -220,6 +237,22 @@ def _invoke(
     with out.open("wb") as sink:
         proc = subprocess.Popen(argv, cwd=root, env=bench_env(), stdout=sink,
                                 stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        return _watch(proc, started, out, kill, merged)
+    except BaseException:  # Ctrl-C or a failure of the benchmark: leave nothing running
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    started: float,
+    out: Path,
+    kill: tuple[int, float] | None,
+    merged: int,
+) -> tuple[Invocation, int]:
     reader = _Merges(out)
     kill_at: float | None = None
     killed_after = None
@@ -293,18 +326,6 @@ def _phases(root: Path) -> list[dict[str, float]]:
             for e in store.events(run_id)
             if e.kind == "timing"
         ]
-
-
-def _check_processes(soak: Soak, token: str, work: Path, pids: Path) -> None:
-    """Nothing of the soak may be alive once its last run has ended."""
-    left = soak_checks.soak_processes(token, work)
-    recorded = soak_checks.recorded_pids(pids / "agents") + soak_checks.recorded_pids(
-        pids / "daemons"
-    )
-    soak.verdict.figures["agent_processes"] = len(recorded)
-    soak.leftovers = soak_checks.describe(left)
-    soak.verdict.add("processes that outlived the run", soak.leftovers)
-    soak_checks.kill_all(left)
 
 
 # ------------------------------------------------------------------------------- figures

@@ -33,7 +33,7 @@ from coordinator.io.notifier import Notifier
 from coordinator.io.store import Store
 from coordinator.io.workcheck import foreign_refs, ref_snapshot
 from coordinator.project import Project
-from coordinator.ui.display import Reporter, RunSummary
+from coordinator.ui.display import LazyRows, Reporter, RunSummary
 
 DRAIN_LIMIT = 1000
 WAKE_EVERY = 0.2  # seconds, at most, that the loop waits without running signal handlers
@@ -99,7 +99,7 @@ class Engine:
             else:
                 merging.feed_lane(ctx)
             self._say_notify_problems()
-            self.reporter.update(ctx.book.rows(live=ctx.meter.current))
+            self.reporter.update(LazyRows(lambda: ctx.book.rows(live=ctx.meter.current)))
             if self._finished():
                 return
             self._handle(self._next_event())
