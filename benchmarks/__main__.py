@@ -25,9 +25,10 @@ COMMANDS = {
     "replay": "benchmarks.replay_bench",
     "predict": "benchmarks.predict_bench",
     "gitcost": "benchmarks.gitcost_bench",
+    "soak": "benchmarks.soak_bench",
 }
 USAGE = (
-    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict|gitcost}"
+    "usage: scripts/bench {schedule|plan|run|history|report|gate|replay|predict|gitcost|soak}"
     " [--quick] [--json] [--help]"
 )
 

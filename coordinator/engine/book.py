@@ -52,6 +52,7 @@ class TaskBook:
         self.instances = instances
         self.ports = ports  # (port_base, port_stride)
         self.tasks = {t.id: TaskRun(t.id, t.agent) for t in plan.tasks}
+        self._order = {task_id: i for i, task_id in enumerate(self.tasks)}
         self._slots: dict[int, str] = {}  # slot -> the task holding it
         self._cooling: list[int] = []  # slots given back whose agents may still be stopping
 
@@ -71,11 +72,14 @@ class TaskBook:
 
     def merge_order(self) -> list[str]:
         """Tasks waiting for the merge lane, in plan (dependency) order."""
-        waiting = {t.id for t in self if t.state == TaskState.MERGING}
-        return [t for t in self._policy.pending_merge() if t in waiting]
+        tasks = self.tasks
+        return [t for t in self._policy.pending_merge() if tasks[t].state == TaskState.MERGING]
 
     def running_agents(self) -> list[TaskRun]:
-        return [t for t in self if t.agent_running]
+        """Asked after every event: only the tasks the policy has running are looked at, so
+        the cost does not grow with the number of tasks in the run."""
+        running = [self.tasks[t] for t in self._policy.running()]
+        return sorted((t for t in running if t.agent_running), key=lambda t: self._order[t.id])
 
     # -------------------------------------------------------------- transitions
     def update(self, task_id: str, **fields: Any) -> None:

@@ -49,19 +49,40 @@ class JobDone:
 
 
 class Jobs:
-    """Starts jobs and knows which are in flight. Only the loop thread calls its methods."""
+    """Starts jobs and knows which are in flight. Only the loop thread calls its methods.
+
+    Every job gets a thread at once (jobs wait on processes, so none may queue behind
+    another), but threads are reused: a finished job's thread waits for the next one. Starting
+    a thread makes the loop wait until the new thread runs, which on a busy machine cost the
+    loop milliseconds per job, several jobs per task.
+    """
 
     def __init__(self, events: queue.SimpleQueue[object]) -> None:
         self._events = events
         self.running: dict[str, str] = {}  # task id -> kind of its job in flight
+        self._work: queue.SimpleQueue[tuple[str, str, Callable[[], JobResult]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for work, not yet promised a job
 
     def start(self, kind: str, task_id: str, work: Callable[[], JobResult]) -> None:
         if task_id in self.running:
             raise RuntimeError(f"{task_id} already has a {self.running[task_id]} job")
         self.running[task_id] = kind
-        threading.Thread(
-            target=self._run, args=(kind, task_id, work), name=f"job-{kind}-{task_id}", daemon=True
-        ).start()
+        with self._lock:
+            spawn = self._idle == 0
+            self._idle -= not spawn
+        self._work.put((kind, task_id, work))
+        if spawn:
+            threading.Thread(target=self._worker, name="job", daemon=True).start()
+
+    def _worker(self) -> None:
+        while True:
+            kind, task_id, work = self._work.get()
+            self._run(kind, task_id, work)
+            with self._lock:
+                self._idle += 1
 
     def _run(self, kind: str, task_id: str, work: Callable[[], JobResult]) -> None:
         started = time.perf_counter()

@@ -11,6 +11,7 @@ and a free slot is filled at once, whatever else is going on.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import queue
 import time
@@ -47,7 +48,7 @@ from coordinator.io.notifier import Notifier
 from coordinator.io.shared_state import SharedChanged
 from coordinator.io.store import Store
 from coordinator.project import Project
-from coordinator.ui.display import Reporter, RunSummary
+from coordinator.ui.display import LazyRows, Reporter, RunSummary
 
 DRAIN_LIMIT = 1000
 WAKE_EVERY = 0.2  # seconds, at most, that the loop waits without running signal handlers
@@ -121,7 +122,8 @@ class Engine:
                 merging.feed_lane(ctx)
             self._say_notify_problems()
             notes = queue_notes(queuestate.publish(ctx))
-            self.reporter.update(ctx.book.rows(live=ctx.meter.current, notes=notes))
+            rows = functools.partial(ctx.book.rows, live=ctx.meter.current, notes=notes)
+            self.reporter.update(LazyRows(rows))
             if self._finished():
                 return
             self._handle(self._next_event())

@@ -18,11 +18,12 @@ from coordinator.core.refs import branch_ref
 from coordinator.core.slots import ports_problem
 from coordinator.core.text import every, plural
 from coordinator.engine.loop import Engine
-from coordinator.engine.recovery import Recovery, recover
+from coordinator.engine.recovery import Recovery, close_cut_off, hand_over, recover
 from coordinator.engine.stopping import StopRequest
 from coordinator.errors import EXIT_OK, CoordinatorError, InputError, Problem
 from coordinator.io import executor as executors
 from coordinator.io import sandbox
+from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.history import merged_ids, task_history, up_to_date
 from coordinator.io.lock import RepoLock
@@ -282,8 +283,11 @@ def _run_locked(
             merged=set(merged_ids(records)),
             identity=probe.config.identity,
         )
+        if recovery.cut_off:
+            crash_point("after-recovery")
         notes = [*recovery.notes, *filter(None, [lock.stale_note()])]
         if not specs:
+            close_cut_off(store, recovery, time.time())
             views = task_overview(repo, probe.specs, target)
             done = nothing_to_do(views, request.only, target)
             return RunResult(EXIT_OK, "\n".join([*notes, done]))
@@ -313,19 +317,21 @@ def _engine_run(
     """Record the run and its tasks, then run the engine over them."""
     run_id = new_run_id(time.time())
     head = repo.rev_parse(branch_ref(target)) or ""
+    adopt = {k: v for k, v in recovery.adopt.items() if k in plan.ids}
     isolation = {task.id: task.isolation for task in plan.tasks}
-    store.create_run(run_id, target=target, base=head, instances=instances, started_at=time.time(),
-                     options={"only": list(request.only), "instances": instances,
-                              "isolation": isolation})  # fmt: skip
-    with store.transaction():
+    with store.transaction():  # the new run and the hand-over: all of it or nothing
+        store.create_run(run_id, target=target, base=head, instances=instances,
+                         started_at=time.time(), options={"only": list(request.only),
+                         "instances": instances, "isolation": isolation})  # fmt: skip
         for task in plan.tasks:
             store.upsert_task(run_id, task.id, agent=task.agent, state="pending", attempt=0,
                               predicted_files=list(task.footprint.patterns),
                               spec_digest=task.spec.digest)  # fmt: skip
+        hand_over(store, recovery, run_id, adopt, time.time())
+    crash_point("run-handed-over")
     engine = Engine(
         project, plan, repo, store, reporter, run_id=run_id, target=target, instances=instances,
-        adopt={k: v for k, v in recovery.adopt.items() if k in plan.ids}, stop=stop,
-        executor=executor,
+        adopt=adopt, stop=stop, executor=executor,
     )  # fmt: skip
     engine.rec.notes.extend(notes)
     if warning := dirty_checkout_warning(plan, uncommitted_paths(repo), target, head):

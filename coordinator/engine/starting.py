@@ -10,6 +10,7 @@ coordinator killed between any two steps leaves a state recovery reads correctly
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -51,11 +52,14 @@ def start_ready(ctx: RunContext) -> None:
     counting = _usage_uncounted(ctx)
     if admit and counting:
         admit, why = False, f"[budget]: counting what {counting}'s agent used"
-    for task_id in ctx.book.next_starts(admit=admit, why=why):
-        if task_id in ctx.adopt:
-            _adopt(ctx, task_id)
-        else:
-            _prepare(ctx, task_id)
+    # One transaction: an adopted task must never be seen ``running`` without its branch (a
+    # coordinator killed between the two writes would leave its finished work unadoptable).
+    with ctx.store.transaction() if ctx.adopt else contextlib.nullcontext():
+        for task_id in ctx.book.next_starts(admit=admit, why=why):
+            if task_id in ctx.adopt:
+                _adopt(ctx, task_id)
+            else:
+                _prepare(ctx, task_id)
 
 
 def _usage_uncounted(ctx: RunContext) -> str:
@@ -251,6 +255,7 @@ def launch_agent(ctx: RunContext, task_id: str, values: Mapping[str, str]) -> No
 def _adopt(ctx: RunContext, task_id: str) -> None:
     """Finished work from a coordinator that died: merge it without rerunning the agent."""
     found = ctx.adopt.pop(task_id)
+    crash_point("adopting")
     ctx.book.adopted(
         task_id, branch=found.branch, worktree=str(found.worktree), base=found.base,
         log=found.log, summary=found.summary, from_run=found.from_run, placed=found.placed,

@@ -34,7 +34,12 @@ POINTS = (
     "pool-switched",  # a merged task's worktree moved to the target's head, not yet pooled
     "worktree-pooled",  # a merged task's worktree went back to the pool
     "pool-taken",  # a pooled worktree renamed for a new task, not switched yet
+    # Only reached by a run that recovers a cut-off one:
+    "after-recovery",  # the cut-off run reconciled, nothing handed over to the new run yet
+    "run-handed-over",  # the new run recorded (with the finished tasks it adopts), no engine
+    "adopting",  # an adopted task is being started (inside the store transaction)
 )
+RECOVERING = ("after-recovery", "run-handed-over", "adopting")
 
 _counts: dict[str, int] = {}
 

@@ -126,9 +126,10 @@ def _protected() -> set[int]:
     return pids
 
 
-def find_task_processes(task_id: str, run_id: str) -> list[psutil.Process]:
-    """Every live process whose environment says it belongs to ``task_id`` in ``run_id``, and
-    all their descendants (which may have rewritten their environment).
+def find_task_processes(task_id: str | None, run_id: str) -> list[psutil.Process]:
+    """Every live process whose environment says it belongs to ``task_id`` in ``run_id`` (any
+    task of the run when ``task_id`` is None), and all their descendants (which may have
+    rewritten their environment).
 
     Scans all processes readable by our user, not only our descendants, so processes that
     escaped to init are found even without ``become_subreaper``. Zombies cannot be matched:
@@ -144,7 +145,7 @@ def find_task_processes(task_id: str, run_id: str) -> list[psutil.Process]:
             env = proc.environ()
         except psutil.Error:  # another user's process, a zombie, or gone
             continue
-        if env.get(TASK_ENV) != task_id or env.get(RUN_ENV) != run_id:
+        if env.get(RUN_ENV) != run_id or (task_id is not None and env.get(TASK_ENV) != task_id):
             continue
         found[proc.pid] = proc
         with contextlib.suppress(psutil.Error):
@@ -319,6 +320,19 @@ def kill_task(
     for _round in range(3):
         procs = _tree(pid, create_time) if pid is not None else []
         procs += find_task_processes(task_id, run_id)
+        if not any(_alive(p) for p in procs):
+            break
+        killed.update(terminate_processes(procs, timeout))
+    reap_orphans()
+    return sorted(killed)
+
+
+def kill_run(run_id: str, timeout: float = 3.0) -> list[int]:
+    """Kill every process carrying ``run_id`` in its environment, whatever task it served:
+    what a coordinator killed mid-run left behind, even of tasks whose end it had recorded."""
+    killed: set[int] = set()
+    for _round in range(3):
+        procs = find_task_processes(None, run_id)
         if not any(_alive(p) for p in procs):
             break
         killed.update(terminate_processes(procs, timeout))

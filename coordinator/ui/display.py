@@ -96,6 +96,28 @@ class RunSummary:
         }
 
 
+class LazyRows(Sequence[TaskRow]):
+    """The live view's rows, computed on first use: reporters that show no table (plain lines,
+    JSON, the daemon) never pay for them. Computing every task's row (and why each pending
+    task waits) costs O(tasks), and the loop updates the view after every event, which made
+    the coordinator's own time per task grow with the number of tasks."""
+
+    def __init__(self, compute: Callable[[], Sequence[TaskRow]]) -> None:
+        self._compute = compute
+        self._rows: Sequence[TaskRow] | None = None
+
+    def _all(self) -> Sequence[TaskRow]:
+        if self._rows is None:
+            self._rows = self._compute()
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+
 class Reporter(Protocol):
     def start(self, run_id: str, target: str, total: int) -> None: ...
     def event(self, event: RunEvent) -> None: ...
@@ -266,12 +288,17 @@ class JsonReporter:
         print(json.dumps(record, default=str), file=self.stream, flush=True)
 
 
+REDRAW_EVERY = 0.25  # seconds: the live table's own refresh rate (4 per second)
+
+
 class LiveReporter:
     """A live table of every task (state, elapsed, worktree or reason) redrawn as events come."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
         self._rows: Sequence[TaskRow] = ()
+        self._latest: Sequence[TaskRow] = ()
+        self._drawn = -REDRAW_EVERY
         self._log: list[str] = []
         self._title = ""
         self._live = Live(console=self.console, refresh_per_second=4, get_renderable=self._render)
@@ -287,10 +314,18 @@ class LiveReporter:
             self._log.extend(describe(event)[:1])  # a gate's output tail is in its log
 
     def update(self, rows: Sequence[TaskRow]) -> None:
-        self._rows = rows
-        self._live.refresh()
+        """Called on the engine's thread after every event; the table is rebuilt at most every
+        ``REDRAW_EVERY`` (rows are read here, never on the refresh thread)."""
+        self._latest = rows
+        now = time.monotonic()
+        if now - self._drawn >= REDRAW_EVERY:
+            self._drawn = now
+            self._rows = list(rows)
+            self._live.refresh()
 
     def summary(self, summary: RunSummary) -> None:
+        self._rows = list(self._latest)  # the final states, whenever the last draw was
+        self._live.refresh()
         self._live.stop()
         for line in summary_lines(summary):
             self.console.print(line, highlight=False)

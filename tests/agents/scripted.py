@@ -13,6 +13,7 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @commit MESSAGE          git add -A and commit, as an agent that commits itself
     @spawn SECONDS ABSPATH   start a child that sleeps SECONDS; its pid is appended to ABSPATH
     @pid ABSPATH             append this agent's pid to ABSPATH
+    @note ABSPATH TEXT       append TEXT and a newline to ABSPATH (outside the worktree)
     @wait-merged TASK SECS   wait until TASK's merge commit is on the target branch
     @if-attempt N DIRECTIVE  run DIRECTIVE only on attempt N (COORDINATOR_ATTEMPT)
     @hang                    sleep forever (until killed)
@@ -23,6 +24,11 @@ One directive per line; other lines are ignored, so a prompt can mix prose and d
     @keep-editing PATH       append a line to PATH every 20 ms, forever (until killed)
     @env ABSPATH             write the COORDINATOR_* environment, the cwd and argv as JSON
     @stamp ABSPATH           append the time now (seconds since the epoch) to ABSPATH
+    @ignore-term             ignore SIGTERM from now on (only SIGKILL stops it)
+    @spew BYTES              write BYTES bytes of output lines to stdout as fast as it can
+    @signal NAME             kill itself with that signal (SEGV, ABRT, KILL...): a crash
+    @fork-away ABSPATH       start a daemon (fork, setsid, fork) that keeps stdout open and
+                             sleeps forever; its pid is appended to ABSPATH
     @try DIRECTIVE           run DIRECTIVE and go on if it fails (an attack that may be refused)
 
 and the attack directives of ``_attack`` (symlinks, writes outside the worktree, ...).
@@ -34,6 +40,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -78,7 +85,6 @@ def _attack(verb: str, rest: str) -> bool:
     @write-abs ABSPATH TEXT   write TEXT to an absolute path, outside the worktree
     @common-write REL TEXT    write TEXT (\\n: newline) to REL in the git common dir, executable
     @fill PATH BYTES          write a file of BYTES zero bytes
-    @spew BYTES               print BYTES bytes to stdout
     @git ARGS...              as below (here so that @try can wrap it)
     """
     if verb == "@symlink":
@@ -99,15 +105,37 @@ def _attack(verb: str, rest: str) -> bool:
         with open(name, "wb") as fh:
             fh.truncate(0)
             fh.write(b"\0" * int(size))
-    elif verb == "@spew":
-        sys.stdout.write("x" * int(rest) + "\n")
-        sys.stdout.flush()
     elif verb == "@git":
         who = ["-c", "user.name=agent", "-c", "user.email=agent@example.com"]
         subprocess.run(["git", *who, *shlex.split(rest)], check=True)
     else:
         return False
     return True
+
+
+def _fork_away(pidfile: str) -> None:
+    """A classic daemon: out of the agent's tree, session and process group at once."""
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        with open(pidfile, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        while True:
+            time.sleep(3600)
+    os.waitpid(middle, 0)
+
+
+def _spew(size: int) -> None:
+    line = b"x" * 79 + b"\n"
+    block = line * 1024
+    out = sys.stdout.buffer
+    while size > 0:
+        chunk = block[:size]
+        out.write(chunk)
+        size -= len(chunk)
+    out.flush()
 
 
 def main() -> int:
@@ -174,6 +202,10 @@ def main() -> int:
             child = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
             with open(pidfile, "a", encoding="utf-8") as fh:
                 fh.write(f"{child.pid}\n")
+        elif verb == "@note":
+            path, _, text = rest.partition(" ")
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
         elif verb == "@pid":
             with open(rest, "a", encoding="utf-8") as fh:
                 fh.write(f"{os.getpid()}\n")
@@ -206,6 +238,15 @@ def main() -> int:
             seen = {k: v for k, v in os.environ.items() if k.startswith("COORDINATOR_")}
             record = {"env": seen, "cwd": os.getcwd(), "argv": sys.argv}
             Path(rest).write_text(json.dumps(record), encoding="utf-8")
+        elif verb == "@ignore-term":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        elif verb == "@spew":
+            _spew(int(rest))
+        elif verb == "@signal":
+            os.kill(os.getpid(), getattr(signal, f"SIG{rest.strip()}"))
+            time.sleep(1)  # a signal that only stops it: it is still not done
+        elif verb == "@fork-away":
+            _fork_away(rest)
         elif verb == "@keep-editing":
             n = 0
             while True:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
 
-from coordinator.io.faults import POINTS
+from coordinator.io.faults import POINTS, RECOVERING
 
 # Every point at its first hits, and the last merge of all (after which the resumed run finds
 # nothing left to run and must still reconcile the cut-off run). A branch is kept once per run
@@ -34,7 +34,10 @@ GATED = {  # points that need a gate or a resolver: tests of their own (test_cra
     "resolution-after-update-ref",
 }
 TRIALS = [
-    (point, nth) for point in POINTS if point not in GATED for nth in HITS.get(point, (1, 2, 3, 4))
+    (point, nth)
+    for point in POINTS
+    if point not in GATED | set(RECOVERING)  # those need a cut-off run: test_crash_recovery
+    for nth in HITS.get(point, (1, 2, 3, 4))
 ] + [("after-update-ref", 8)]
 SORTED = {"shared.txt", "shared2.txt"}  # files whose line order depends on timing
 

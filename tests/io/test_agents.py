@@ -38,6 +38,7 @@ from coordinator.io.agents import (
     start_agent,
 )
 from coordinator.io.markers import MarkerContent, read_marker
+from coordinator.io.procs import kill_run
 
 AGENTS = Path(__file__).resolve().parents[1] / "agents"
 REPO = Path(__file__).resolve().parents[2]
@@ -376,6 +377,21 @@ def test_double_forked_daemon_is_found_by_environment_without_subreaper(h: Harne
     assert gone(daemon)
     assert kill_task_processes(None, "t1", h.run_id) == []
     assert kill_task_processes(agent, "t1", "some-other-run") == []
+
+
+def test_kill_run_takes_every_process_of_the_run_whatever_its_task(h: Harness) -> None:
+    """What recovery sweeps after a cut-off run: daemons of tasks whose end was recorded are
+    found by the run's id alone; another run's processes are left alone."""
+    ready, hanging = h.ready("daemon"), h.ready("hang")
+    h.start("t1", fake("double_fork_setsid.py", "--ready", str(ready.path)))
+    h.start("t2", fake("hang.py", "--ready", str(hanging.path)))
+    daemon, agent = ready.read()["daemon"], hanging.read()["pid"]
+    assert wait_exit(h.events, "t1").returncode == 0
+    assert kill_run("some-other-run") == []
+    assert not gone(daemon) and not gone(agent)
+    assert kill_run(h.run_id, timeout=1.0) == sorted([daemon, agent])
+    assert gone(daemon) and gone(agent)
+    assert kill_run(h.run_id) == []
 
 
 def test_kill_task_processes_takes_the_running_agent_and_its_daemon(h: Harness) -> None:
