@@ -47,16 +47,25 @@ def test_a_chain_of_tasks_runs_in_one_reused_worktree(
         assert Path(seen["env"]["COORDINATOR_WORKTREE"]) == worktrees / task == Path(seen["cwd"])
         assert Path(tasks[task]["worktree"]) == worktrees / task
         assert e2e.git("show", f"coordinator/integration:out/{task}.txt") == f"{task}\n"
-    assert len(_admin_dirs(e2e)) == 1  # one `worktree add`, three reuses
-    [pooled] = [p for p in worktrees.iterdir()]
-    assert pooled.name == ".pool-1"
+    # One `worktree add` and three reuses, or two adds when a start did not wait for the
+    # previous task's worktree to come back: that wait is capped by design (half a fresh add),
+    # so on a loaded machine the pool job can lose the race. Reuse must still happen.
+    adds = len(_admin_dirs(e2e))
+    assert 1 <= adds <= 2
+    pools = sorted(worktrees.iterdir())
+    assert [p.name for p in pools] == [f".pool-{n}" for n in range(1, adds + 1)]
+    [pooled] = [p for p in pools if (p / "build" / "cache-d").exists()]  # where d ran
     kept = sorted(p.name for p in (pooled / "build").iterdir())
-    assert kept == ([f"cache-{t}" for t in CHAIN] if reuse_ignored else ["cache-d"])
-    assert e2e.git("-C", str(pooled), "status", "--porcelain") == ""
+    if adds == 1:
+        assert kept == ([f"cache-{t}" for t in CHAIN] if reuse_ignored else ["cache-d"])
+    else:
+        assert kept[-1] == "cache-d" and (reuse_ignored or kept == ["cache-d"])
+    for pool in pools:
+        assert e2e.git("-C", str(pool), "status", "--porcelain") == ""
 
     cleaned = e2e.cli("clean")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert f"removed worktree {pooled}" in cleaned.stdout
+    assert all(f"removed worktree {pool}" in cleaned.stdout for pool in pools)
     assert list(worktrees.iterdir()) == [] and _admin_dirs(e2e) == []
     record = json.loads((e2e.root / ".git" / "coordinator" / "worktree-pool.json").read_text())
     assert record["worktrees"] == []
