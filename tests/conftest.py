@@ -10,6 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check properties, not speed: on a loaded CI machine (2 cores shared with
+# end-to-end tests) one example can take longer than hypothesis's 200 ms default deadline.
+settings.register_profile("coordinator", deadline=None)
+settings.load_profile("coordinator")
 
 TESTS = Path(__file__).resolve().parent
 for _helpers in (TESTS, TESTS / "e2e"):
