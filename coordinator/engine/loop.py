@@ -48,7 +48,8 @@ from coordinator.io.notifier import Notifier
 from coordinator.io.shared_state import SharedChanged
 from coordinator.io.store import Store
 from coordinator.project import Project
-from coordinator.ui.display import LazyRows, Reporter, RunSummary
+from coordinator.ui.display import Reporter, RunSummary
+from coordinator.ui.lazyrows import LazyRows
 
 DRAIN_LIMIT = 1000
 WAKE_EVERY = 0.2  # seconds, at most, that the loop waits without running signal handlers

@@ -51,18 +51,29 @@ def wrap(
     rest of the filesystem is read-only, ``/tmp`` is private and empty.
 
     Paths the agent must read that lie under ``/tmp`` (the repository ``root``, whose objects
-    a clone borrows and where its prompt lives; the agent's program) are mounted back
-    read-only on top of the private ``/tmp``.
+    a clone borrows and where its prompt lives; the agent's program, as named and as its
+    symlinks resolve) are mounted back read-only on top of the private ``/tmp``, each by its
+    top directory there: a program in a virtualenv under ``/tmp`` needs the whole environment
+    (``pyvenv.cfg`` beside its ``bin/``), not just the file named.
     """
     real = [os.path.realpath(p) for p in (task_dir, *writable)]
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--tmpfs", str(PRIVATE_TMP)]  # fmt: skip
-    readable = [root, *(Path(a) for a in argv if os.path.isabs(a) and os.path.exists(a))]
-    for path in readable:
-        resolved = os.path.realpath(path)
-        if Path(resolved).is_relative_to(PRIVATE_TMP):
-            args += ["--ro-bind", resolved, resolved]
+    named = [root, *(Path(a) for a in argv if os.path.isabs(a) and os.path.exists(a))]
+    readable = {top for path in named for top in _tmp_tops(path)}
+    for top in sorted(readable):
+        args += ["--ro-bind", top, top]
     for writable_path in real:
         args += ["--bind", writable_path, writable_path]
     args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--chdir", real[0], "--"]
     return [*args, *argv]
+
+
+def _tmp_tops(path: Path) -> list[str]:
+    """The top directories under ``/tmp`` that ``path`` (as given, and resolved) lies in."""
+    tops = []
+    for candidate in (os.path.abspath(path), os.path.realpath(path)):
+        if Path(candidate).is_relative_to(PRIVATE_TMP) and Path(candidate) != PRIVATE_TMP:
+            first = Path(candidate).relative_to(PRIVATE_TMP).parts[0]
+            tops.append(str(PRIVATE_TMP / first))
+    return tops

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from coordinator.engine.context import RunContext
 from coordinator.engine.jobs import JobDone, Jobs
-from coordinator.ui.display import JsonReporter, LazyRows, LiveReporter, PlainReporter, TaskRow
+from coordinator.ui.display import JsonReporter, LiveReporter, PlainReporter, TaskRow
+from coordinator.ui.lazyrows import LazyRows
 
 ROW = TaskRow("a", "fake", "running", 1, None, None, "", "", "", "")
 

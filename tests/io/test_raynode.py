@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 
 from gitutil import git
@@ -18,15 +19,18 @@ from coordinator.io.gitworktree import clone_bare, transport_of
 from coordinator.io.raynode import NodeJob, NodeResult, run_task
 
 SCRIPTED = Path(__file__).resolve().parents[1] / "agents" / "scripted.py"
+# A run id of its own: a coordinator recovering a cut-off run in a test running beside this
+# one kills every process on the machine that carries that run's id (``procs.kill_run``).
+RUN_ID = "raynode-" + uuid.uuid4().hex[:12]
 
 
 def _job(repo: Path, prompt: str, task_id: str = "t1") -> NodeJob:
     base = git(repo, "rev-parse", "HEAD").strip()
-    values = {"task_id": task_id, "prompt": prompt, "base": base, "run_id": "r1",
+    values = {"task_id": task_id, "prompt": prompt, "base": base, "run_id": RUN_ID,
               "worktree": "/nowhere", "marker": "/nowhere", "spec": "/nowhere",
               "prompt_file": "/nowhere", "python": "/nowhere"}  # fmt: skip
     return NodeJob(
-        task_id=task_id, run_id="r1", attempt=1, branch=task_branch(task_id), base=base,
+        task_id=task_id, run_id=RUN_ID, attempt=1, branch=task_branch(task_id), base=base,
         command=("{python}", str(SCRIPTED), "{prompt_file}"),
         extra_env={"COORDINATOR_ATTEMPT": "1"}, values=values, spec_text="spec",
         log_limit=1 << 20, grace=1.0, identity=Identity(), message_ok="left by t1",
