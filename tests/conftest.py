@@ -22,7 +22,7 @@ for _helpers in (TESTS, TESTS / "e2e"):
     if str(_helpers) not in sys.path:
         sys.path.insert(0, str(_helpers))
 
-from e2e_util import FAKE_CONFIG, E2EProject  # noqa: E402
+from e2e_util import FAKE_CONFIG, E2EProject, new_project  # noqa: E402
 from gitutil import make_repo  # noqa: E402
 
 from coordinator.io.procs import reap_orphans  # noqa: E402
@@ -55,18 +55,8 @@ def repo(tmp_path: Path, isolated_git: None) -> Path:
 @pytest.fixture
 def e2e(tmp_path: Path) -> E2EProject:
     """End to end: a real repository in tmp_path, driven by the real CLI in a subprocess."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    project = E2EProject(root)
-    project.git("init", "-q", "-b", "main")
-    project.git("config", "user.name", "Test User")
-    project.git("config", "user.email", "test@example.com")
-    project.write("README.md", "# test repo\n")
-    project.write("src/base.txt", "base\n")
-    project.git("add", "-A")
-    project.git("commit", "-q", "-m", "initial")
-    project.config(FAKE_CONFIG)
-    return project
+    files = {"README.md": "# test repo\n", "src/base.txt": "base\n"}
+    return new_project(tmp_path / "repo", FAKE_CONFIG, files)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

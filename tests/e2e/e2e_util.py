@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,3 +116,26 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60) -> Non
     while not check():
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(0.02)
+
+
+README_ONLY: Mapping[str, str] = {"README.md": "# test repo\n"}
+
+
+def new_project(root: Path, config: str, files: Mapping[str, str] = README_ONLY) -> E2EProject:
+    """A real repository at ``root`` (made here if missing): branch ``main``, a local user,
+    ``files`` in one initial commit, and ``config`` as its ``coordinator.toml``."""
+    root.mkdir(parents=True, exist_ok=True)
+    project = E2EProject(root)
+    project.git("init", "-q", "-b", "main")
+    project.git("config", "user.name", "Test User")
+    project.git("config", "user.email", "test@example.com")
+    for rel, text in files.items():
+        project.write(rel, text)
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "initial")
+    project.config(config)
+    return project
+
+
+# Crash tests stop agents often: half the usual grace keeps them quick.
+QUICK_GRACE_CONFIG = FAKE_CONFIG.replace('grace = "1s"', 'grace = "0.5s"')

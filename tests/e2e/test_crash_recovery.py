@@ -16,22 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_util import FAKE_CONFIG, E2EProject
+from e2e_util import QUICK_GRACE_CONFIG, E2EProject, new_project
 
 TARGET = "coordinator/integration"
 
 
 def _make(root: Path) -> E2EProject:
-    root.mkdir()
-    e2e = E2EProject(root)
-    e2e.git("init", "-q", "-b", "main")
-    e2e.git("config", "user.name", "Test User")
-    e2e.git("config", "user.email", "test@example.com")
-    e2e.write("README.md", "# test repo\n")
-    e2e.git("add", "-A")
-    e2e.git("commit", "-q", "-m", "initial")
-    e2e.config(FAKE_CONFIG.replace('grace = "1s"', 'grace = "0.5s"'))
-    return e2e
+    return new_project(root, QUICK_GRACE_CONFIG)
 
 
 def _run(e2e: E2EProject, fault: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_util import FAKE_CONFIG, E2EProject, alive, wait_until
+from e2e_util import FAKE_CONFIG, QUICK_GRACE_CONFIG, E2EProject, alive, new_project, wait_until
 
 from coordinator.io.faults import POINTS, RECOVERING
 
@@ -76,15 +76,7 @@ def reference_tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _make(root: Path) -> E2EProject:
-    e2e = E2EProject(root)
-    e2e.git("init", "-q", "-b", "main")
-    e2e.git("config", "user.name", "Test User")
-    e2e.git("config", "user.email", "test@example.com")
-    e2e.write("README.md", "# test repo\n")
-    e2e.git("add", "-A")
-    e2e.git("commit", "-q", "-m", "initial")
-    e2e.config(FAKE_CONFIG.replace('grace = "1s"', 'grace = "0.5s"'))
-    return e2e
+    return new_project(root, QUICK_GRACE_CONFIG)
 
 
 def _contents(e2e: E2EProject) -> dict[str, str]:
