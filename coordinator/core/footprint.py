@@ -92,6 +92,12 @@ def _unknown_warning(unknown: UnknownFootprint, inferring: bool) -> str:
     looked = "no files:, no ## Files list" + (
         " and no repository path in the body" if inferring else ' (footprint = "declared")'
     )
+    return unknown_warning(unknown, looked)
+
+
+def unknown_warning(unknown: UnknownFootprint, looked: str) -> str:
+    """What a task without a footprint means for the plan, after ``looked``: where the
+    planner looked for one (each way of predicting says its own sources)."""
     if unknown == "exclusive":
         return f'unknown footprint ({looked}): it runs alone (unknown_footprint = "exclusive")'
     return (

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordinator.core import footprint
-from coordinator.core.footprint import RepoPaths, files_section
+from coordinator.core.footprint import RepoPaths, files_section, unknown_warning
 from coordinator.core.inference import Settings, infer
 from coordinator.core.mentions import resolve_mentions
 from coordinator.core.models import (
@@ -74,9 +74,4 @@ def _unknown_warning(unknown: UnknownFootprint, indexed: bool) -> str:
     looked = "no files:, no ## Files list, no repository path in the body" + (
         ", and no name or word of it matched the repository" if indexed else ""
     )
-    if unknown == "exclusive":
-        return f'unknown footprint ({looked}): it runs alone (unknown_footprint = "exclusive")'
-    return (
-        f"unknown footprint ({looked}): assumed to touch nothing, so it may run beside any task "
-        '(unknown_footprint = "shared")'
-    )
+    return unknown_warning(unknown, looked)
