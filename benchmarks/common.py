@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -85,3 +86,19 @@ def emit(result: Mapping[str, Any], markdown: str, as_json: bool) -> None:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(markdown + "\n")
+
+
+def bench_parser(
+    prog: str, doc: str | None, quick: str, *, keep: bool = False
+) -> argparse.ArgumentParser:
+    """A ``scripts/bench`` command's parser with the options they all share: ``--quick``
+    (``quick`` says what it shrinks to), ``--json`` and, for those that make repositories
+    worth looking into afterwards, ``--keep``. The module's docstring is its ``--help``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    if keep:
+        parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    return parser

@@ -11,7 +11,6 @@ All figures come from one invocation; gate runs are counted by the gate itself (
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -23,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emit, markdown_table
+from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import SCRIPTED, bench_env, log, make_repo, specs, task_ids
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
@@ -142,13 +141,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/bench gate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--quick", action="store_true", help="12 tasks of 0.5 s, a 0.5 s gate")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser = bench_parser("scripts/bench gate", __doc__, "12 tasks of 0.5 s, a 0.5 s gate")
     parser.add_argument("--tasks", type=int)
     parser.add_argument("--sleep", type=float)
     parser.add_argument("--gate", type=float)

@@ -12,7 +12,6 @@ back to the pool.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -23,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emit, markdown_table
+from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import IDENTITY, make_repo
 from coordinator.io import processes
 from coordinator.io.gitrepo import GitRepo
@@ -121,15 +120,9 @@ def render(results: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/bench gitcost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("scripts/bench gitcost", __doc__, "10,000 files, 5 tasks")
     parser.add_argument("--files", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--cycles", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="10,000 files, 5 tasks")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
     sizes, cycles = ([10_000], 5) if args.quick else (args.files, args.cycles)
     for key in [k for k in os.environ if k.startswith("GIT_")]:

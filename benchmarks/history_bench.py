@@ -21,7 +21,6 @@ tasks (``scripts/bench replay``, whose options it takes).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -32,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emit, markdown_table
+from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import file_path, git, machine
 from coordinator.io.gitobjects import ObjectReader
 from coordinator.io.gitrepo import GitRepo
@@ -167,13 +166,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/bench history",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--quick", action="store_true", help="500 merges on 2,000 files")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser = bench_parser("scripts/bench history", __doc__, "500 merges on 2,000 files")
     parser.add_argument("--merges", type=int, help="task merges on the target (default 3000)")
     parser.add_argument("--files", type=int, help="files in the tree (default 10000)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per figure")

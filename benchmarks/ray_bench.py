@@ -16,7 +16,6 @@ second is the one compared.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emit, markdown_table
+from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import SCRIPTED, bench_env, git, stats
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
@@ -136,11 +135,8 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench run --executor ray", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser("scripts/bench run --executor ray", __doc__, "8 tasks instead of 24")
     parser.add_argument("--executor", choices=["ray"], required=True)
-    parser.add_argument("--quick", action="store_true", help="8 tasks instead of 24")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--tasks", type=int, help="tasks per run")
     parser.add_argument("--files", type=int, default=200, help="files of the repository")
     parser.add_argument("--instances", type=int, default=2, help="--instances of every run")

@@ -35,7 +35,6 @@ so with fewer than 20 samples "p95" is the maximum.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -54,7 +53,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, emit, markdown_table
+from benchmarks.common import REPO_ROOT, bench_parser, emit, markdown_table
 from coordinator.core.config import Identity
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen, MarkerWatcher
@@ -912,14 +911,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks import ray_bench  # noqa: PLC0415 - needs the ray extra
 
         return ray_bench.main(list(argv))
-    parser = argparse.ArgumentParser(
-        prog="scripts/bench run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    parser = bench_parser("scripts/bench run", __doc__, "small sizes: about a minute", keep=True)
     parser.add_argument("--only", choices=["overhead"], help="run one family only")
     sizes_help = {
         "tasks": "parallel: sleeping agents",

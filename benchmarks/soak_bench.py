@@ -32,7 +32,6 @@ events: worktree, start, commit, merge, store) are printed beside it, as wall ti
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -52,7 +51,7 @@ from typing import Any
 import psutil
 
 from benchmarks import soak_checks
-from benchmarks.common import emit, markdown_table
+from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import (
     COST_PHASES,
     SCRIPTED,
@@ -424,14 +423,8 @@ def _ratio(value: float | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/bench soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--quick", action="store_true", help="100 tasks, 2 kills; baseline 20")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    quick = "100 tasks, 2 kills; baseline 20"
+    parser = bench_parser("scripts/bench soak", __doc__, quick, keep=True)
     helps = {"tasks": "tasks of the soak", "baseline": "tasks of the baseline (0: none)",
              "kills": "SIGKILLs of the coordinator", "instances": "--instances of the runs",
              "misbehave": "share of misbehaving agents", "min_s": "shortest agent, s",
