@@ -139,3 +139,20 @@ def new_project(root: Path, config: str, files: Mapping[str, str] = README_ONLY)
 
 # Crash tests stop agents often: half the usual grace keeps them quick.
 QUICK_GRACE_CONFIG = FAKE_CONFIG.replace('grace = "1s"', 'grace = "0.5s"')
+
+
+def conflicting_pair(e2e: E2EProject) -> None:
+    """Tasks ``x`` and ``y`` that both rewrite the middle line of ``f.txt`` (committed here):
+    ``y`` declares another file, so it runs beside ``x``, and its first attempt ends only once
+    ``x`` has merged, so its merge always conflicts."""
+    e2e.write("f.txt", "top\noriginal\nbottom\n")
+    e2e.git("add", "f.txt")
+    e2e.git("commit", "-q", "-m", "add f")
+    e2e.spec("x", "@write f.txt top\n@append f.txt from x\n@append f.txt bottom", files=["f.txt"])
+    e2e.spec(
+        "y",
+        "@write f.txt top\n@append f.txt from y\n@append f.txt bottom\n"
+        "@if-attempt 1 @wait-merged x 30",
+        files=["g.txt"],
+        extra="footprint: declared",
+    )

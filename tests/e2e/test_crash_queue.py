@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_util import QUICK_GRACE_CONFIG, E2EProject, alive, new_project, wait_until
+from e2e_util import (
+    QUICK_GRACE_CONFIG,
+    E2EProject,
+    alive,
+    conflicting_pair,
+    new_project,
+    wait_until,
+)
 
 from coordinator.io.runfiles import store_path
 from coordinator.io.store import Store
@@ -169,17 +176,7 @@ def _resolve_project(tmp_path: Path) -> tuple[E2EProject, Path]:
     config = f'\n[agents.fixer]\ncommand = {command}\n\n[merge]\nresolver = "fixer"\n'
     e2e = _make(tmp_path / "repo", config)
     e2e.config('on_conflict = "resolve"\n' + (e2e.root / "coordinator.toml").read_text())
-    e2e.write("f.txt", "top\noriginal\nbottom\n")
-    e2e.git("add", "f.txt")
-    e2e.git("commit", "-q", "-m", "add f")
-    e2e.spec("x", "@write f.txt top\n@append f.txt from x\n@append f.txt bottom", files=["f.txt"])
-    e2e.spec(
-        "y",
-        "@write f.txt top\n@append f.txt from y\n@append f.txt bottom\n"
-        "@if-attempt 1 @wait-merged x 30",
-        files=["g.txt"],
-        extra="footprint: declared",
-    )
+    conflicting_pair(e2e)
     return e2e, pids
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from e2e_util import FAKE_CONFIG, E2EProject
+from e2e_util import FAKE_CONFIG, E2EProject, conflicting_pair
 
 
 def _setup(e2e: E2EProject, resolver_command: str) -> None:
@@ -14,17 +14,7 @@ def _setup(e2e: E2EProject, resolver_command: str) -> None:
         + f"\n[agents.fixer]\ncommand = {resolver_command}\n"
         + '\n[merge]\nresolver = "fixer"\n'
     )  # fmt: skip
-    e2e.write("f.txt", "top\noriginal\nbottom\n")
-    e2e.git("add", "f.txt")
-    e2e.git("commit", "-q", "-m", "add f")
-    e2e.spec("x", "@write f.txt top\n@append f.txt from x\n@append f.txt bottom", files=["f.txt"])
-    e2e.spec(
-        "y",
-        "@write f.txt top\n@append f.txt from y\n@append f.txt bottom\n"
-        "@if-attempt 1 @wait-merged x 30",
-        files=["g.txt"],
-        extra="footprint: declared",
-    )
+    conflicting_pair(e2e)
 
 
 @pytest.mark.slow
