@@ -24,6 +24,7 @@ from coordinator.core.decisions import (
     by_marker,
     stop_grace,
     tampered,
+    task_timeout,
     timed_out,
 )
 from coordinator.core.footprint import violations as footprint_violations
@@ -83,6 +84,21 @@ def _usage_problem(ctx: RunContext, task_id: str, content: MarkerContent) -> Non
         ctx.rec.emit("warning", task_id, f"the marker's usage was not read: {content.usage_error}")
 
 
+def arm_timeout(ctx: RunContext, task_id: str) -> None:
+    """Start (or restart) the clock of the task's ``timeout`` from now.
+
+    A remote agent's clock restarts when its node reports it started: the cluster's scheduling
+    and the node's clone are not the agent's time, and on a busy cluster they can eat all of it.
+    """
+    task = ctx.book[task_id]
+    timeout = task_timeout(ctx.plan.task(task_id).spec.timeout, ctx.agent_config(task_id).timeout)
+    if timeout is None:
+        return
+    deadline = time.time() + timeout
+    ctx.book.update(task_id, timeout_at=deadline)
+    ctx.add_timer(deadline, Timer("timeout", task_id, task.attempt))
+
+
 def on_timer(ctx: RunContext, timer: Timer) -> None:
     if timer.kind == "admission":
         admission.on_recheck(ctx)  # the loop looks at the machine again next
@@ -94,6 +110,8 @@ def on_timer(ctx: RunContext, timer: Timer) -> None:
     if task is None or task.attempt != timer.attempt or not task.agent_running:
         return
     if timer.kind == "timeout":
+        if task.timeout_at is not None and time.time() < task.timeout_at:
+            return  # the clock was restarted: a later timer is armed
         complete(ctx, task.id, timed_out())
     elif timer.kind == "tampered":
         complete(ctx, task.id, tampered())

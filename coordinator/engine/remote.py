@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from coordinator.core.decisions import stop_grace
-from coordinator.engine import interrupts
+from coordinator.engine import finishing, interrupts
 from coordinator.engine.context import RunContext
 from coordinator.io.agents import AgentProcess
 from coordinator.io.executor import ClusterLost, Executor, NodeLost, NodeStarted, RemoteLaunch
@@ -55,6 +55,7 @@ def on_node_started(ctx: RunContext, event: NodeStarted) -> None:
     if task is None or task.attempt != event.attempt or not task.agent_running:
         return
     ctx.book.update(task.id, node=event.node)
+    finishing.arm_timeout(ctx, task.id)
     again = f" (run {event.try_number}, after a node died)" if event.try_number > 1 else ""
     ctx.rec.emit("node", task.id, f"on node {event.node}{again}", node=event.node,
                  attempt=event.attempt, run=event.try_number)  # fmt: skip

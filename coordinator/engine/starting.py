@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,11 @@ from coordinator.core.decisions import (
     Completion,
     setup_failed,
     setup_runs,
-    task_timeout,
 )
 from coordinator.core.models import TaskState
 from coordinator.core.refs import first_free, kept_branch, task_branch
 from coordinator.engine import admission, finishing, guarding, isolating, remote
-from coordinator.engine.context import RunContext, Timer
+from coordinator.engine.context import RunContext
 from coordinator.engine.jobs import GateSwitch
 from coordinator.engine.launch import command_env, launch_values, prepare_launch
 from coordinator.io.agents import start_agent
@@ -245,9 +243,7 @@ def launch_agent(ctx: RunContext, task_id: str, values: Mapping[str, str]) -> No
     crash_point("agent-started")
     ctx.book.agent_started(task_id, proc)
     ctx.meter.watch(task_id, proc.pid, proc.create_time)
-    timeout = task_timeout(task.spec.timeout, agent.timeout)
-    if timeout is not None:
-        ctx.add_timer(time.time() + timeout, Timer("timeout", task_id, run.attempt))
+    finishing.arm_timeout(ctx, task_id)
     ctx.max_parallel = max(ctx.max_parallel, len(ctx.book.running_agents()))
     crash_point("agent-running")
 

@@ -43,6 +43,7 @@ class TaskRun:
     proc: AgentProcess | None = None
     completion: Completion | None = None
     exited: bool = False
+    timeout_at: float | None = None  # when the agent times out; a remote one's clock restarts
     head: str = ""
     usage: Usage = field(default_factory=Usage)  # every attempt's, added up
     resources: Resources = field(default_factory=Resources)  # highest peak, CPU added up
