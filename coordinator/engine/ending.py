@@ -95,15 +95,21 @@ class Kept:
 def hand_back(
     worktrees: Worktrees, task_id: str, placed: Sequence[str], onto: str | None = None
 ) -> bool:
-    """What the coordinator placed in the worktree is taken back, then the worktree goes to
-    the pool, moved to ``onto`` when given (False: the pool is off or full, or a placed copy
-    was changed: the worktree stays where it is, for ``clean`` to set aside, since git may not
-    show an ignored copy as work)."""
+    """A merged task's worktree: what the coordinator placed in it is taken back, then it goes
+    to the pool, moved to ``onto`` when given. When the pool is full it is removed (its work is
+    on the target and on its branch): a long run would otherwise leave one worktree per task,
+    and git walks every registered worktree for each branch it moves, so each task's own cost
+    grew with the run. It stays where it is (False) when the pool is off (``worktree_pool =
+    0`` keeps every worktree for ``clean``) or a placed copy was changed (git may not show an
+    ignored copy as work: ``clean`` sets it aside)."""
     if worktrees.pool_size <= 0:
         return False
     if unplace(worktrees.path(task_id), worktrees.repo.root, placed):
         return False
-    return worktrees.release(task_id, onto)
+    if worktrees.release(task_id, onto):
+        return True
+    worktrees.retire(task_id)
+    return False
 
 
 def retry_due(ctx: RunContext, task_id: str) -> None:

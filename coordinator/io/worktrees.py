@@ -190,6 +190,22 @@ class Worktrees:
             self._returned.notify_all()
         return True
 
+    def retire(self, task_id: str) -> bool:
+        """Remove a merged task's worktree the pool has no room for: only a registered, unlocked
+        worktree that holds no work (anything else stays for ``clean``). Never fails the run."""
+        path = self.path(task_id)
+        info = self._registered(path)
+        if info is None or info.locked or path.is_symlink() or not path.is_dir():
+            return False
+        try:
+            if self._holds_work(path, info):
+                return False
+            self.repo.worktree_remove(path)
+            return True
+        except GitError as exc:
+            log.warning("worktree %s stays: %s", path, exc)
+            return False
+
     def _switched(self, path: Path, head: str, onto: str) -> bool:
         """Files and index of the clean worktree at ``path`` moved from ``head`` to ``onto``
         (``read-tree`` refuses rather than overwrite a change); False: left at ``head``."""

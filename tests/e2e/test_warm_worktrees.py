@@ -79,3 +79,26 @@ def test_no_pool_means_a_fresh_worktree_per_task(e2e: E2EProject, tmp_path: Path
     result = e2e.cli("run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert _admin_dirs(e2e) == list(CHAIN)  # each task's worktree stays where it ran
+
+
+@pytest.mark.slow
+def test_merged_worktrees_the_pool_has_no_room_for_are_removed(e2e: E2EProject) -> None:
+    """A long run must not leave one worktree per task: git walks every registered worktree
+    each time it moves a branch, so the run's own cost per task would grow with its length."""
+    e2e.config("worktree_pool = 1\n" + FAKE_CONFIG)
+    ids = [f"t{n}" for n in range(5)]
+    for task in ids:
+        e2e.spec(task, f"@write out/{task}.txt {task}\n@marker done", files=[f"out/{task}.txt"])
+    e2e.spec("bad", "@write out/bad.txt bad\n@exit 3", files=["out/bad.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr  # "bad" did not merge
+    tasks = e2e.tasks()
+    assert all(tasks[t]["state"] == "merged" for t in ids)
+    left = sorted(p.name for p in (e2e.root / "worktrees").iterdir())
+    pooled = [name for name in left if name.startswith(".pool-")]
+    assert len(pooled) == 1, left
+    assert "bad" in left  # a failed task's worktree stays where it ran, to be looked at
+    assert set(left) - {*pooled, "bad"} == set(), left  # no merged task's worktree is left
+    for task in ids:  # the work is on the target and each branch is kept for review
+        assert e2e.git("show", f"coordinator/integration:out/{task}.txt") == f"{task}\n"
+        assert e2e.git("rev-parse", "--verify", "-q", f"coordinator/task/{task}")
