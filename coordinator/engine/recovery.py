@@ -27,7 +27,7 @@ from coordinator.io.clones import collect_clone, remove_clone
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import read_marker
 from coordinator.io.placing import unplace
-from coordinator.io.procs import kill_run, kill_task
+from coordinator.io.procs import kill_run, kill_task, kill_tree
 from coordinator.io.runfiles import RunFiles, state_dir
 from coordinator.io.store import Store, TaskRecord
 from coordinator.io.workcheck import collect_work
@@ -81,12 +81,15 @@ def recover(
             continue
         modes = record.options.get("isolation") or {}
         if record.state == "running":
-            for task in store.tasks(run_id):
-                clone = modes.get(task.task_id, "worktree") != "worktree"
-                _recover_task(repo, store, worktrees, task, merged, identity, found, clone=clone)
-            # Then whatever else carries the run's id (a daemon of a task that had ended).
+            # Everything carrying the run's id first, in one scan of the machine's processes
+            # (one per task made recovering a run with many unfinished tasks slow); each
+            # task's recorded agent tree after, for a process that dropped the id.
             if killed := kill_run(run_id, timeout=2.0):
                 found.notes.append(f"killed {len(killed)} leftover agent processes of {run_id}")
+            for task in store.tasks(run_id):
+                clone = modes.get(task.task_id, "worktree") != "worktree"
+                _recover_task(repo, store, worktrees, task, merged, identity, found, clone=clone,
+                              scanned=True)  # fmt: skip
             found.cut_off.append(run_id)
             found.notes.append(f"run {run_id} was cut off; recovered its tasks")
         elif record.state == "crashed":  # finished work no run took over yet
@@ -115,10 +118,15 @@ def _recover_task(
     found: Recovery,
     *,
     clone: bool = False,
+    scanned: bool = False,
 ) -> None:
+    """``scanned``: the run's processes were killed already; only the agent's tree is left."""
     if task.state not in _UNFINISHED:
         return
-    killed = kill_task(task.task_id, task.run_id, task.pid, task.pid_create_time, timeout=2.0)
+    if scanned:
+        killed = kill_tree(task.pid, task.pid_create_time, timeout=2.0) if task.pid else []
+    else:
+        killed = kill_task(task.task_id, task.run_id, task.pid, task.pid_create_time, timeout=2.0)
     if killed:
         found.notes.append(f"{task.task_id}: killed {len(killed)} leftover agent processes")
     if task.task_id in merged:
