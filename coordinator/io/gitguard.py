@@ -58,8 +58,7 @@ class DriverGuard:
     def _read(self) -> dict[drivers.DriverKey, frozenset[tuple[str, str]]]:
         entries = self.repo.config_entries()
         files = {self._origin(origin) for origin, _, _ in entries}
-        worktree_configs = sorted((self.repo.git_dir / "worktrees").glob("*/config.worktree"))
-        for extra in worktree_configs:
+        for extra in self._worktree_configs():
             entries += self.repo.config_entries(extra)
             files.add(extra)
         defs = drivers.definitions((key, value) for _, key, value in entries)
@@ -84,11 +83,23 @@ class DriverGuard:
                  self.repo.git_dir / "worktrees"]  # fmt: skip
         return found
 
+    def _worktree_configs(self) -> list[Path]:
+        """Each worktree's ``config.worktree`` that exists. Looked at before every git command:
+        one ``scandir`` and a ``stat`` per worktree, not a glob (several times slower)."""
+        found = []
+        try:
+            with os.scandir(self.repo.git_dir / "worktrees") as entries:
+                for entry in entries:
+                    path = os.path.join(entry.path, "config.worktree")
+                    if entry.is_dir() and os.path.lexists(path):
+                        found.append(Path(path))
+        except OSError:
+            return []
+        return sorted(found)
+
     def _stat(self) -> Signature:
         out = []
-        worktrees = self.repo.git_dir / "worktrees"
-        extra = sorted(worktrees.glob("*/config.worktree")) if worktrees.is_dir() else []
-        for path in [*self._files, *extra]:
+        for path in [*self._files, *self._worktree_configs()]:
             try:
                 st = os.stat(path)
             except OSError:
