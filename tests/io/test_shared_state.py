@@ -14,7 +14,7 @@ from gitutil import commit_file, git, git_test_env, write
 
 from coordinator.core.config import Identity
 from coordinator.io.gitrepo import GitRepo
-from coordinator.io.shared_state import LiveAgents, SharedChanged, SharedState
+from coordinator.io.shared_state import Finding, LiveAgents, SharedChanged, SharedState
 
 TARGET = "refs/heads/coordinator/integration"
 BOT = Identity(name="bot", email="bot@example.com")
@@ -84,6 +84,28 @@ def test_the_watcher_undoes_a_change_as_it_happens(guarded: Guarded) -> None:
     event = events.get(timeout=30)
     assert isinstance(event, SharedChanged) and "config changed" in event.findings[0].message
     assert (guarded.git_dir / "config").read_bytes() == original
+
+
+def test_git_reading_the_config_costs_the_watcher_no_look(
+    guarded: Guarded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every git command opens ``config``: a look per open made the watcher half the run's CPU."""
+    looks: list[int] = []
+    check_files = guarded.state.check_files
+
+    def counted() -> list[Finding]:
+        looks.append(1)
+        return check_files()
+
+    monkeypatch.setattr(guarded.state, "check_files", counted)
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    guarded.state.watch(events)
+    for _ in range(20):
+        git(guarded.root, "config", "--get", "user.name")  # opens and reads config
+    git(guarded.root, "config", "alias.x", "!touch pwned")  # then one change, seen after them
+    event = events.get(timeout=30)
+    assert isinstance(event, SharedChanged) and "config changed" in event.findings[0].message
+    assert 1 <= len(looks) <= 5, len(looks)  # the change and the put-back, not 40 reads
 
 
 def test_a_hooks_directory_made_during_the_run_is_watched(tmp_path: Path, repo: Path) -> None:
