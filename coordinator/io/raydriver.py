@@ -9,11 +9,13 @@ yield, retries tasks whose node died, and cancels on request.
 
 The wire: two pipes (``R`` read, ``W`` written, file descriptors passed by the parent),
 ``multiprocessing.connection`` framing (pickle, trusted both ways: both ends are this package).
-Parent to child: ``("init", RayConfig, caps)`` first, answered by ``("ready",)`` or
-``("unreachable", why)``; then ``("start", key, job, agent_type, base, bundle)`` (``bundle``
-bytes only the first time a base is sent; both ends keep the same last ``BUNDLES_KEPT``
-bases, in the order of the start messages), ``("cancel", key)``, ``("offers",)`` answered by
-``("offers", {type: n})``, and ``("close",)``, answered by ``("closed",)`` before it exits.
+Parent to child: ``("init", RayConfig, caps)`` first, answered by ``("ready", head)`` (the
+head's ``HOST:PORT``: the parent probes it, as Ray's driver waits a minute for a head that is
+gone before it gives up) or ``("unreachable", why)``; then ``("start", key, job, agent_type,
+base, bundle)`` (``bundle`` bytes only the first time a base is sent; both ends keep the same
+last ``BUNDLES_KEPT`` bases, in the order of the start messages), ``("cancel", key)``,
+``("offers",)`` answered by ``("offers", {type: n})``, and ``("close",)``, answered by
+``("closed",)`` before it exits.
 Child to parent, per task ``key``: ``("started", key, node, try)``, ``("log", key, bytes)``,
 ``("lost", key, node, detail, retrying)``, then one of ``("done", key, NodeResult)`` or
 ``("end", key, why, detail)`` with ``why`` in cancelled, lost, failed, cluster.
@@ -191,7 +193,7 @@ def connect(ray: Any, config: RayConfig, caps: dict[str, float]) -> None:
     _reachable(config.address)
     if config.address == "local":
         res = {resource(name): float(cap) for name, cap in caps.items()}
-        ray.init(resources=res, object_store_memory=LOCAL_OBJECT_STORE,
+        ray.init(address="local", resources=res, object_store_memory=LOCAL_OBJECT_STORE,
                  include_dashboard=False, **kwargs)  # fmt: skip
     else:
         ray.init(address=config.address, **kwargs)
@@ -219,7 +221,10 @@ def serve(inbox: Connection, out: Connection) -> None:
         out.send(("unreachable", first_line(exc)))
         return
     driver = Driver(ray, config, out)
-    driver.send(("ready",))
+    head = ""
+    with contextlib.suppress(Exception):  # Ray Client has no GCS address here: probe its own
+        head = str(ray.get_runtime_context().gcs_address or "")
+    driver.send(("ready", head))
     while True:
         try:
             message = inbox.recv()

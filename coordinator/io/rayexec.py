@@ -32,6 +32,7 @@ import itertools
 import os
 import queue
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -53,6 +54,8 @@ from coordinator.io.raynode import NodeResult
 EXTRA = "pip install 'worktree-coordinator[ray]'"
 Events = queue.SimpleQueue[object]
 READY_WAIT = 300.0  # seconds the driver gets to connect (or start a local Ray) at the start
+HEAD_EVERY = 2.0  # seconds between probes of the head's port
+HEAD_MISSES = 3  # probes refused in a row before the cluster counts as gone
 LOST = -9  # the exit code reported for an agent whose node could not bring its work back
 __all__ = ["EXTRA", "LOST", "ClusterUnreachable", "RayExecutor", "ray_module", "resource"]
 
@@ -142,6 +145,10 @@ class RayExecutor:
         self._gone = False  # the driver's pipe closed: tasks started now end at once
         self._reader = threading.Thread(target=self._read, name="ray-driver", daemon=True)
         self._reader.start()
+        self._lost_head = ""  # why the head was given up for, when the probe did
+        self._head = _host_port(config.address) or _host_port(str(reply[1]))
+        if self._head is not None:
+            threading.Thread(target=self._watch, name="ray-head", daemon=True).start()
 
     # ------------------------------------------------------------------ Executor
     def offers(self) -> dict[str, float]:
@@ -199,8 +206,30 @@ class RayExecutor:
             agent.inbox.put(("end", agent.key, "gone", why))
         self._replies.put(("gone",))
 
+    def _watch(self) -> None:
+        """Probe the head's port: Ray's driver waits a minute for a head that is gone (its
+        tasks' streams hang meanwhile); ``HEAD_MISSES`` refused probes in a row end the driver,
+        which the reader reports as the cluster lost."""
+        assert self._head is not None
+        misses = 0
+        while not self._closing and self._proc.poll() is None:
+            try:
+                socket.create_connection(self._head, timeout=HEAD_EVERY).close()
+                misses = 0
+            except OSError:
+                misses += 1
+            if misses >= HEAD_MISSES:
+                host, port = self._head
+                self._lost_head = f"its head {host}:{port} does not answer"
+                with contextlib.suppress(OSError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                return
+            time.sleep(HEAD_EVERY)
+
     def _ended(self) -> str:
         """Why the driver is gone, in one line."""
+        if self._lost_head:
+            return self._lost_head
         with contextlib.suppress(processes.TimeoutExpired):
             self._proc.wait(timeout=5)
         code = self._proc.returncode
@@ -307,6 +336,12 @@ class RayExecutor:
             tmp_marker = launch.scratch / f".{job.task_id}.marker"
             tmp_marker.write_bytes(result.marker)
             os.replace(tmp_marker, launch.marker)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` of an address (``ray://`` or not); None for ``auto``, ``local``, ""."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    return (host, int(port)) if sep and host and port.isdigit() else None
 
 
 def _log(path: Path, line: str) -> None:

@@ -248,6 +248,62 @@ def test_a_timed_out_agent_is_cancelled_on_its_node(
     wait_until("the agent on the node is gone", lambda: not any(alive(p) for p in pids), 30)
 
 
+def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
+    e2e: E2EProject, tmp_path: Path
+) -> None:
+    """A dedicated small cluster (the module's must live on) loses its head while one task's
+    agent waits on a node and another task has landed: the coordinator stops as on Ctrl-C
+    (exit 1, one warning line, no traceback), and `run` again on a new Ray instance lands
+    the rest, the landed task once."""
+    doomed = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "object_store_memory": STORE, "include_dashboard": False})  # fmt: skip
+    sig = tmp_path / "sig"
+    sig.mkdir()
+    try:
+        doomed.add_node(num_cpus=1, resources={"agent:fake": 2}, object_store_memory=STORE)
+        doomed.wait_for_nodes()
+        e2e.config(_config(doomed))
+        e2e.spec("quick", "@write quick.txt quick", files=["quick.txt"])
+        e2e.spec("waits", f"@pid {sig}/pids\n@touch {sig}/running\n@wait {sig}/go 300\n"
+                 "@write waits.txt waited", files=["waits.txt"])  # fmt: skip
+        run = e2e.popen("run")
+        try:
+            wait_until("the waiting agent runs on a node", (sig / "running").exists, 120)
+            wait_until("the quick task landed",
+                       lambda: e2e.tasks()["quick"]["state"] == "merged", 120)  # fmt: skip
+            assert doomed.head_node is not None
+            doomed.remove_node(doomed.head_node, allow_graceful=False)
+            out, err = run.communicate(timeout=180)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    finally:
+        for pid in (sig / "pids").read_text().split() if (sig / "pids").exists() else []:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            doomed.shutdown()  # type: ignore[no-untyped-call]
+    assert run.returncode == 1, out + err  # as after a first Ctrl-C: tasks left unmerged
+    assert "Traceback" not in out + err
+    said = (out + err).splitlines()
+    warnings = [line for line in said if "Ray cluster cannot be reached" in line]
+    assert len(warnings) == 1, out + err
+    assert "stopping as on Ctrl-C" in warnings[0]
+    tasks = e2e.tasks()
+    assert tasks["quick"]["state"] == "merged"
+    assert tasks["waits"]["state"] != "merged"
+    (sig / "go").touch()
+    e2e.config(_config(doomed).replace(f'address = "{doomed.address}"', 'address = "local"'))
+    again = e2e.cli("run", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    tasks = e2e.tasks()
+    assert tasks["waits"]["state"] == "merged"
+    assert e2e.git("show", "coordinator/integration:waits.txt") == "waited\n"
+    log = e2e.git("log", "--format=%s", "coordinator/integration")
+    assert log.count("Merge task quick") == 1 and log.count("Merge task waits") == 1
+
+
 # ---------------------------------------------------------------- refusals (no cluster needed)
 def test_without_ray_installed_the_run_is_refused_in_one_line(
     e2e: E2EProject, tmp_path: Path
