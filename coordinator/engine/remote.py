@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from coordinator.core.decisions import stop_grace
-from coordinator.engine import finishing, interrupts
+from coordinator.engine import finishing, interrupts, isolating
 from coordinator.engine.context import RunContext
 from coordinator.io.agents import AgentProcess
 from coordinator.io.executor import ClusterLost, Executor, NodeLost, NodeStarted, RemoteLaunch
@@ -40,7 +40,7 @@ def start(
         identity=ctx.config.identity,
         message_ok=f"{title}\n\nWork of task {task_id} left uncommitted.",
         message_wip=f"WIP {task_id}: work left by the agent",
-        remote=ctx.config.ray.remote,
+        remote=ctx.config.ray.remote, sandbox=task.isolation == isolating.SANDBOX,
     )  # fmt: skip
     launch = RemoteLaunch(
         job, task.agent, ctx.repo, worktree=Path(run.worktree),

@@ -204,7 +204,8 @@ def run(
     instances = request.instances or config.instances
     # Validate the whole project before touching anything: bad input changes nothing.
     whole = build_plan(probe.specs, config, probe.repo_paths)
-    if any(task.isolation == "sandbox" for task in whole.tasks):
+    # With executor = "ray" the sandbox is made on the nodes (one without bwrap fails its task).
+    if config.executor != "ray" and any(task.isolation == "sandbox" for task in whole.tasks):
         sandbox.require(probe.config_source)
     executors.require(config.executor, probe.config_source)
     ports = config.worktree

@@ -28,7 +28,7 @@ from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import Identity
 from coordinator.core.decisions import by_exit
 from coordinator.core.refs import branch_ref
-from coordinator.io import processes, procs
+from coordinator.io import processes, procs, sandbox
 from coordinator.io.agents import launch_error
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gitworktree import clone_bare
@@ -66,6 +66,7 @@ class NodeJob:
     message_wip: str
     remote: str | None = None  # clone from here, the bundle then holds only what it lacks
     keep: bool = False  # keep the node's directory (debugging)
+    sandbox: bool = False  # ``isolation = "sandbox"``: the agent runs under bwrap on the node
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem
         values = _node_values(job, home, worktree)
         argv = render_argv(list(job.command), values)
         env = agent_env(os.environ, values, job.extra_env)
+        if job.sandbox:
+            argv, env = _confine(argv, env, home, worktree)
         log_path = home / "agent.log"
         with log_path.open("wb") as log:
             agent = processes.start(argv, cwd=worktree, env=env, stdout=log,
@@ -179,6 +182,17 @@ def _node_values(job: NodeJob, home: Path, worktree: Path) -> dict[str, str]:
         "prompt_file": str(prompt),
         "python": sys.executable,
     }
+
+
+def _confine(
+    argv: list[str], env: dict[str, str], home: Path, worktree: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The agent under bwrap, as a sandboxed agent runs locally: it may write its worktree,
+    the clone's git directory that worktree commits into, and its marker directory, all
+    under ``home``; everything else is read-only and ``/tmp`` is private."""
+    wrapped = sandbox.wrap(argv, task_dir=worktree,
+                           writable=[home / "repo.git", home / "markers"], root=home)  # fmt: skip
+    return wrapped, {**env, "TMPDIR": str(sandbox.PRIVATE_TMP)}
 
 
 def _follow(

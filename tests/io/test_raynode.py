@@ -6,10 +6,14 @@ log, and how the agent ended."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from gitutil import git
 
 from coordinator.core.config import Identity
@@ -127,3 +131,32 @@ def test_a_node_clones_its_bundle_although_every_other_transport_stays_off(tmp_p
     assert [
         transport_of(s) for s in ("/a/b.bundle", "https://h/r", "git@h:r.git", "ssh://h/r")
     ] == ["file", "https", "ssh", "ssh"]
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory the test owns outside ``/tmp``: inside a sandbox it is there, read-only
+    (under ``/tmp`` it would merely be missing from the sandbox's private ``/tmp``)."""
+    path = Path(tempfile.mkdtemp(prefix="raynode-outside-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
+def test_a_sandboxed_agent_writes_only_its_clone(
+    repo: Path, tmp_path: Path, outside: Path
+) -> None:
+    job = _job(repo, f"@try @write-abs {outside}/escaped.txt escaped\n@write in.txt in\n"
+               "@commit inside the sandbox\n@marker done\n")  # fmt: skip
+    job = NodeJob(**{**job.__dict__, "sandbox": True})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    assert result.returncode == 0, logs
+    assert not (outside / "escaped.txt").exists()
+    assert "@try @write-abs" in logs and "Read-only file system" in logs, logs
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:in.txt") == "in\n"
+    assert git(repo, "log", "-1", "--format=%s", result.head).strip() == "inside the sandbox"
+    # the same attempt unsandboxed does write there: the sandbox, not the path, refused it
+    _run(NodeJob(**{**job.__dict__, "sandbox": False}), _bundle(repo, tmp_path, job))
+    assert (outside / "escaped.txt").read_text() == "escaped\n"
