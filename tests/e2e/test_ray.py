@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,6 +248,27 @@ def test_a_timed_out_agent_is_cancelled_on_its_node(
     assert "timeout" in (e2e.tasks()["slow"]["reason"] or "")
     pids = [int(p) for p in (sig / "pids").read_text().split()]
     wait_until("the agent on the node is gone", lambda: not any(alive(p) for p in pids), 30)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
+def test_a_sandboxed_agent_on_a_node_writes_only_its_clone(
+    e2e: E2EProject, cluster: Cluster
+) -> None:
+    outside = Path(tempfile.mkdtemp(prefix="ray-outside-", dir="/var/tmp"))  # read-only inside
+    try:
+        e2e.config('isolation = "sandbox"\n' + _config(cluster))
+        e2e.spec("boxed", f"@try @write-abs {outside}/escaped.txt escaped\n"
+                 "@write boxed.txt boxed\n@marker done", files=["boxed.txt"])  # fmt: skip
+        result = e2e.cli("run")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not (outside / "escaped.txt").exists()
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    task = e2e.tasks()["boxed"]
+    assert task["state"] == "merged" and task["isolation"] == "sandbox" and task["node"]
+    assert e2e.git("show", "coordinator/integration:boxed.txt") == "boxed\n"
+    log = e2e.cli("logs", "boxed").stdout
+    assert "@try @write-abs" in log and "Read-only file system" in log, log
 
 
 def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
