@@ -339,8 +339,8 @@ def _engine_run(
         engine.rec.emit("warning", None, warning[0], paths=warning[1])
     if executor is not None:
         wt = project.config.worktree
-        if wt.setup or wt.copy_files or wt.link:
-            engine.rec.emit("warning", None, "[worktree] setup, copy and link act on this "
+        if wt.copy_files or wt.link:
+            engine.rec.emit("warning", None, "[worktree] copy and link act on this "
                             "machine's worktree, not on the Ray nodes")  # fmt: skip
         for agent_type in executors.unoffered(executor, (t.agent for t in plan.tasks)):
             engine.rec.emit("warning", None, f"no node of the Ray cluster offers "

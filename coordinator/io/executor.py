@@ -58,6 +58,17 @@ class NodeLost:
 
 
 @dataclass(frozen=True)
+class NodeSetup:
+    """``[worktree] setup`` ran in the node's clone (``ok`` False: the task fails with it)."""
+
+    task_id: str
+    attempt: int
+    ok: bool
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class ClusterLost:
     """The cluster cannot be reached: the run stops as on Ctrl-C, and `run` again resumes."""
 

@@ -17,6 +17,7 @@ last ``BUNDLES_KEPT`` bases, in the order of the start messages), ``("cancel", k
 ``("offers",)`` answered by ``("offers", {type: n})``, and ``("close",)``, answered by
 ``("closed",)`` before it exits.
 Child to parent, per task ``key``: ``("started", key, node, try)``, ``("log", key, bytes)``,
+``("setup", key, (ok, detail, seconds))``,
 ``("lost", key, node, detail, retrying)``, then one of ``("done", key, NodeResult)`` or
 ``("end", key, why, detail)`` with ``why`` in cancelled, lost, failed, cluster.
 """
@@ -159,8 +160,8 @@ class Driver:
                         if kind == "started":
                             node = str(value)
                             self.send(("started", key, node, tries))
-                        elif kind == "log":
-                            self.send(("log", key, value))
+                        elif kind in ("log", "setup"):
+                            self.send((kind, key, value))
                         elif kind == "done" and isinstance(value, NodeResult):
                             self.send(("done", key, value))
                             return

@@ -47,7 +47,7 @@ from coordinator.core.refs import branch_ref
 from coordinator.errors import EXIT_LOCKED, CoordinatorError, GitError, InputError, Problem
 from coordinator.io import processes
 from coordinator.io.agents import AgentExited, AgentProcess
-from coordinator.io.executor import ClusterLost, NodeLost, NodeStarted, RemoteLaunch
+from coordinator.io.executor import ClusterLost, NodeLost, NodeSetup, NodeStarted, RemoteLaunch
 from coordinator.io.raydriver import BUNDLES_KEPT, CLOSE_WAIT, resource
 from coordinator.io.raynode import NodeResult
 
@@ -272,6 +272,9 @@ class RayExecutor:
             elif kind == "log":
                 with launch.log.open("ab") as out:
                     out.write(message[2])
+            elif kind == "setup":
+                ok, detail, seconds = message[2]
+                events.put(NodeSetup(job.task_id, job.attempt, ok, detail, seconds))
             elif kind == "lost":
                 _, _, node, detail, retrying = message
                 events.put(NodeLost(job.task_id, job.attempt, node, detail, retrying))

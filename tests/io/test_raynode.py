@@ -160,3 +160,50 @@ def test_a_sandboxed_agent_writes_only_its_clone(
     # the same attempt unsandboxed does write there: the sandbox, not the path, refused it
     _run(NodeJob(**{**job.__dict__, "sandbox": False}), _bundle(repo, tmp_path, job))
     assert (outside / "escaped.txt").read_text() == "escaped\n"
+
+
+SETUP = (
+    "import os, pathlib, sys\n"
+    "print('installing for', os.environ['COORDINATOR_TASK_ID'], flush=True)\n"
+    "if len(sys.argv) > 1:\n"
+    "    print('npm ERR! network timeout'); sys.exit(3)\n"
+    "pathlib.Path('installed.txt').write_text('by setup\\n')\n"
+)
+
+
+def _setup_item(items: list[tuple[str, object]]) -> tuple[bool, str, float]:
+    """The one ``("setup", (ok, detail, seconds))`` item the node yielded."""
+    (value,) = [v for k, v in items if k == "setup"]
+    assert isinstance(value, tuple)
+    return value
+
+
+def test_setup_runs_in_the_clone_before_the_agent(repo: Path, tmp_path: Path) -> None:
+    job = _job(repo, "@write out.txt agent\n@marker done\n")
+    job = NodeJob(**{**job.__dict__, "setup": ("{python}", "-c", SETUP), "setup_timeout": 30.0})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 0
+    assert _setup_item(items)[:2] == (True, "")
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    # the setup's header and output, then the agent's header, as a local log has them
+    setup_at = logs.index("[coordinator] ---- setup: ")
+    assert logs.index("installing for t1") > setup_at
+    assert logs.index("[coordinator] ---- agent: ") > logs.index("setup exited 0")
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:installed.txt") == "by setup\n"
+    assert git(repo, "show", f"{result.head}:out.txt") == "agent\n"
+
+
+def test_a_failing_setup_fails_the_task_and_the_agent_never_runs(
+    repo: Path, tmp_path: Path
+) -> None:
+    job = _job(repo, f"@touch {tmp_path}/agent-ran\n@marker done\n")
+    setup = ("{python}", "-c", SETUP, "fail")
+    job = NodeJob(**{**job.__dict__, "setup": setup, "setup_timeout": 30.0})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    ok, detail, _ = _setup_item(items)
+    assert ok is False and "exited 3" in detail and "npm ERR! network timeout" in detail
+    assert result.returncode != 0 and result.bundle is None and result.marker is None
+    assert not (tmp_path / "agent-ran").exists()
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    assert "npm ERR! network timeout" in logs and "---- agent: " not in logs
