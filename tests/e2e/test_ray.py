@@ -271,6 +271,59 @@ def test_a_sandboxed_agent_on_a_node_writes_only_its_clone(
     assert "@try @write-abs" in log and "Read-only file system" in log, log
 
 
+# The setup "installs" a tool into vendor/ (ignored) that the agent then uses, and says where.
+SETUP = (
+    "import os, pathlib, sys\n"
+    "task = os.environ['COORDINATOR_TASK_ID']\n"
+    "print('installing for', task, flush=True)\n"
+    "if task == 'broken':\n"
+    "    print('npm ERR! network timeout'); sys.exit(3)\n"
+    "pathlib.Path('vendor').mkdir(exist_ok=True)\n"
+    "pathlib.Path('vendor/tool.txt').write_text(f'installed in {os.getcwd()}\\n')\n"
+)
+USES_TOOL = (
+    "import os, pathlib\n"
+    "task = os.environ['COORDINATOR_TASK_ID']\n"
+    "pathlib.Path(f'{task}.txt').write_text(pathlib.Path('vendor/tool.txt').read_text())\n"
+)
+
+
+def test_worktree_setup_runs_on_the_node_before_the_agent(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
+) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "setup.py").write_text(SETUP)
+    (scripts / "agent.py").write_text(USES_TOOL)
+    e2e.write(".gitignore", "vendor/\n")
+    e2e.git("add", ".gitignore")
+    e2e.git("commit", "-q", "-m", "ignore vendor")
+    setup = json.dumps(["{python}", str(scripts / "setup.py")])
+    agent = json.dumps(["{python}", str(scripts / "agent.py")])
+    scripted = f'command = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]'
+    config = _config(cluster).replace(scripted, f"command = {agent}", 1)  # the fake type's
+    e2e.config(config + f'\n[worktree]\nsetup = {setup}\nsetup_timeout = "60s"\n')
+    e2e.spec("ok", "use the tool", files=["ok.txt"])
+    e2e.spec("broken", "use the tool", files=["broken.txt"])
+    result = e2e.cli("run")
+    assert result.returncode == 1, result.stdout + result.stderr  # broken is not merged
+    assert "not on the Ray nodes" not in result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert tasks["ok"]["state"] == "merged"
+    installed = e2e.git("show", "coordinator/integration:ok.txt")
+    local = e2e.root / "worktrees"
+    assert installed.startswith("installed in ") and str(local) not in installed  # on the node
+    assert "vendor" not in e2e.git("ls-tree", "-r", "--name-only", "coordinator/integration")
+    log = e2e.cli("logs", "ok").stdout
+    assert log.index("---- setup: ") < log.index("installing for ok") < log.index("---- agent: ")
+    assert tasks["broken"]["state"] == "failed" and tasks["broken"]["reason"] == "setup"
+    broken = e2e.cli("logs", "broken").stdout
+    assert "npm ERR! network timeout" in broken and "---- agent: " not in broken
+    failed = _events(e2e, "setup-failed")
+    assert [e["task_id"] for e in failed] == ["broken"]
+    assert "exited 3" in failed[0]["data"]["message"]
+
+
 def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
     e2e: E2EProject, tmp_path: Path
 ) -> None:
