@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, alive, wait_until
 
@@ -43,6 +44,18 @@ def cluster() -> Iterator[Cluster]:
     cluster.wait_for_nodes()
     yield cluster
     cluster.shutdown()  # type: ignore[no-untyped-call]
+
+
+def _started_by(cluster: Cluster) -> list[psutil.Process]:
+    """Every process the cluster's nodes started (Ray's per-node agents and workers are
+    children of the raylet, which ``Cluster.shutdown`` does not wait for)."""
+    found = []
+    for node in cluster.list_all_nodes():  # type: ignore[no-untyped-call]
+        for infos in node.all_processes.values():
+            for info in infos:
+                with contextlib.suppress(psutil.Error):
+                    found += psutil.Process(info.process.pid).children(recursive=True)
+    return found
 
 
 def _config(cluster: Cluster, extra: str = "", instances: int = 4) -> str:
@@ -335,6 +348,7 @@ def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
         "num_cpus": 0, "object_store_memory": STORE, "include_dashboard": False})  # fmt: skip
     sig = tmp_path / "sig"
     sig.mkdir()
+    strays: list[psutil.Process] = []
     try:
         doomed.add_node(num_cpus=1, resources={"agent:fake": 2}, object_store_memory=STORE)
         doomed.wait_for_nodes()
@@ -348,6 +362,7 @@ def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
             wait_until("the quick task landed",
                        lambda: e2e.tasks()["quick"]["state"] == "merged", 120)  # fmt: skip
             assert doomed.head_node is not None
+            strays = _started_by(doomed)
             doomed.remove_node(doomed.head_node, allow_graceful=False)
             out, err = run.communicate(timeout=180)
         finally:
@@ -360,6 +375,9 @@ def test_a_cluster_whose_head_dies_ends_the_run_like_ctrl_c(
                 os.kill(int(pid), signal.SIGKILL)
         with contextlib.suppress(Exception):
             doomed.shutdown()  # type: ignore[no-untyped-call]
+        for stray in strays:  # a node's agents that wait a minute or two for a head gone
+            with contextlib.suppress(psutil.Error):
+                stray.kill()
     assert run.returncode == 1, out + err  # as after a first Ctrl-C: tasks left unmerged
     assert "Traceback" not in out + err
     said = (out + err).splitlines()
