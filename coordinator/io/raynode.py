@@ -33,6 +33,7 @@ from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import Identity
 from coordinator.core.decisions import by_exit
 from coordinator.core.refs import branch_ref
+from coordinator.errors import GitError
 from coordinator.io import processes, procs, sandbox
 from coordinator.io.agents import launch_error
 from coordinator.io.gitrepo import GitRepo
@@ -212,12 +213,12 @@ def _checkout(job: NodeJob, bundle: bytes | None, home: Path) -> tuple[GitRepo, 
     repo = GitRepo(bare, bare)
     if job.remote is not None and bundle is not None:
         repo.bundle_unbundle(home / "base.bundle")
-    if repo.rev_parse(job.base) is None:
-        raise RuntimeError(f"task {job.task_id}: base {job.base[:12]} is not in {source}")
-    if repo.branch_exists(job.branch):
-        repo.delete_branch(job.branch)
     worktree = home / "worktree"
-    repo.worktree_add(worktree, job.branch, job.base)
+    try:  # (a bundle is shared by the tasks of one base: it may hold another task's branch)
+        repo.worktree_add_reset(worktree, job.branch, job.base)
+    except GitError as exc:
+        raise RuntimeError(f"task {job.task_id}: cannot check out the base {job.base[:12]} "
+                           f"from {source}: {exc}") from exc  # fmt: skip
     return repo, worktree
 
 
