@@ -119,7 +119,7 @@ class _Attempt:
             yield ("log", data)
 
     def cleanup(self) -> None:
-        """Cancelled (Ray raises in the task) or done: nothing of the agent may outlive it."""
+        """Nothing of the agent may outlive its task, nor its clone."""
         job = self.job
         if self.agent is not None and self.agent.popen is not None:
             pid = self.agent.popen.pid if self.agent.popen.poll() is None else None
@@ -138,8 +138,13 @@ def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem
     attempt = _Attempt(job, node)
     try:
         yield from _run(attempt, bundle)
-    finally:
+    except BaseException:  # cancelled or failed: the cleanup before the task ends
         attempt.cleanup()
+        raise
+    # Done (the agent's own tree is stopped already): the look for strays that left it and
+    # the clone's removal run after the task ends, so the node's slot is free for the next
+    # task at once rather than after a scan of every process on the node.
+    threading.Thread(target=attempt.cleanup, name=f"cleanup-{job.task_id}", daemon=True).start()
 
 
 def _run(at: _Attempt, bundle: bytes | None) -> Iterator[NodeItem]:
