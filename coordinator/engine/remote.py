@@ -20,6 +20,7 @@ from coordinator.io.agents import AgentProcess
 from coordinator.io.executor import (
     ClusterLost,
     Executor,
+    NodeDone,
     NodeLost,
     NodeSetup,
     NodeStarted,
@@ -85,6 +86,13 @@ def on_node_setup(ctx: RunContext, event: NodeSetup) -> None:
     else:
         ctx.rec.emit("setup-failed", task.id, event.detail)
         finishing.complete(ctx, task.id, setup_failed(event.detail))
+
+
+def on_node_done(ctx: RunContext, event: NodeDone) -> None:
+    """The Ray path's own times join the task's ``timing`` event (``phases_ms``)."""
+    task = ctx.book.tasks.get(event.task_id)
+    if task is not None and task.attempt == event.attempt:
+        ctx.rec.add_timings(task.id, event.phases)
 
 
 def on_node_lost(ctx: RunContext, event: NodeLost) -> None:

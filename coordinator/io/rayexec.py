@@ -47,7 +47,14 @@ from coordinator.core.refs import branch_ref
 from coordinator.errors import EXIT_LOCKED, CoordinatorError, GitError, InputError, Problem
 from coordinator.io import processes
 from coordinator.io.agents import AgentExited, AgentProcess
-from coordinator.io.executor import ClusterLost, NodeLost, NodeSetup, NodeStarted, RemoteLaunch
+from coordinator.io.executor import (
+    ClusterLost,
+    NodeDone,
+    NodeLost,
+    NodeSetup,
+    NodeStarted,
+    RemoteLaunch,
+)
 from coordinator.io.raydriver import BUNDLES_KEPT, CLOSE_WAIT, resource
 from coordinator.io.raynode import NodeResult
 
@@ -256,8 +263,11 @@ class RayExecutor:
         """Send the task, follow it, apply the result; always ends the agent."""
         job = launch.job
         code, error = LOST, ""
+        clock = time.perf_counter()
+        phases: dict[str, float] = {}
         try:
-            self._submit(agent, launch)
+            phases["ray_bundle"] = self._submit(agent, launch)
+            clock = time.perf_counter()
         except (GitError, OSError) as exc:
             _log(launch.log, f"cannot send the task to the cluster: {exc}")
             agent.finish(1)
@@ -267,6 +277,7 @@ class RayExecutor:
             message = agent.inbox.get()
             kind = message[0]
             if kind == "started":
+                phases["ray_dispatch"] = time.perf_counter() - clock
                 agent.node = str(message[2])
                 events.put(NodeStarted(job.task_id, job.attempt, agent.node, message[3]))
             elif kind == "log":
@@ -283,34 +294,55 @@ class RayExecutor:
             elif kind == "done":
                 result: NodeResult = message[2]
                 code, error = result.returncode, result.error
-                with agent.lock:
-                    if not agent.cancelled:
-                        self._apply(launch, result)
+                phases.update(self._take(agent, launch, result))
+                events.put(NodeDone(job.task_id, job.attempt, phases))
                 break
             elif kind == "end":
-                why, detail = message[2], message[3]
-                if why == "failed":
-                    _log(launch.log, f"the task failed on its node: {detail}")
-                    code = 1
-                elif why in ("cluster", "gone") and not agent.cancelled and not self._closing:
-                    _log(launch.log, f"the Ray cluster cannot be reached: {detail}")
-                    events.put(ClusterLost(detail))
+                code = self._no_result(agent, launch, events, message[2], message[3])
                 break
         self._agents.pop(agent.key, None)
         agent.finish(code)
         events.put(AgentExited(job.task_id, code, time.time(), None, error))
 
-    def _submit(self, agent: RemoteAgent, launch: RemoteLaunch) -> None:
-        """The start message, with the base bundle the first time its base is sent."""
+    def _take(
+        self, agent: RemoteAgent, launch: RemoteLaunch, result: NodeResult
+    ) -> dict[str, float]:
+        """The node's result into the task's worktree (unless cancelled meanwhile); the
+        phases it took, the node's own among them."""
+        clock = time.perf_counter()
+        with agent.lock:
+            if not agent.cancelled:
+                self._apply(launch, result)
+        phases = {f"node_{k}": v for k, v in result.timings.items()}
+        return {**phases, "ray_apply": time.perf_counter() - clock}
+
+    def _no_result(self, agent: RemoteAgent, launch: RemoteLaunch, events: Events, why: str,
+               detail: str) -> int:  # fmt: skip
+        """A task that ended without a result: its exit code, and the cluster lost if so."""
+        if why == "failed":
+            _log(launch.log, f"the task failed on its node: {detail}")
+            return 1
+        if why in ("cluster", "gone") and not agent.cancelled and not self._closing:
+            _log(launch.log, f"the Ray cluster cannot be reached: {detail}")
+            events.put(ClusterLost(detail))
+        return LOST
+
+    def _submit(self, agent: RemoteAgent, launch: RemoteLaunch) -> float:
+        """The start message, with the base bundle the first time its base is sent; returns
+        the seconds the bundle took to make."""
         job = launch.job
+        made = 0.0
         with self._bundle_lock:
             bundle: bytes | None = None
             if job.base not in self._sent:
+                clock = time.perf_counter()
                 bundle = self._base_bundle(launch)
+                made = time.perf_counter() - clock
                 self._sent[job.base] = None
                 while len(self._sent) > BUNDLES_KEPT:
                     self._sent.popitem(last=False)
             self.send(("start", agent.key, job, launch.agent_type, job.base, bundle))
+        return made
 
     def _base_bundle(self, launch: RemoteLaunch) -> bytes | None:
         exclude = ("--remotes",) if self.config.remote else ()

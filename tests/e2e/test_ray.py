@@ -106,6 +106,12 @@ def test_tasks_land_in_dependency_order_with_their_node(
     assert Path(tasks["base-task"]["log"]).exists()
     logs = e2e.cli("logs", "base-task")
     assert f"on Ray node {nodes['base-task']}" in logs.stdout, logs.stdout + logs.stderr
+    # where each task's time went on the Ray path, beside the engine's own phases
+    (timing,) = [e["data"]["phases_ms"] for e in _events(e2e, "timing") if e["task_id"] == "top"]
+    ray_phases = {"ray_bundle", "ray_dispatch", "node_clone", "node_agent", "node_collect",
+                  "ray_apply"}  # fmt: skip
+    assert ray_phases <= set(timing), timing
+    assert all(timing[p] >= 0 for p in ray_phases) and timing["node_clone"] > 0, timing
 
 
 def test_caps_hold_per_node_and_per_type(
