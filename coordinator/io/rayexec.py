@@ -126,6 +126,7 @@ class RayExecutor:
             os.close(up_r)
             raise ClusterUnreachable(f"cannot start the Ray driver: {started.error}")
         self._proc = started.popen
+        self._lost_head = ""  # why the head was given up for, when the probe did
         self._out = Connection(down_w, readable=False)
         self._in = Connection(up_r, writable=False)
         self._send_lock = threading.Lock()
@@ -152,7 +153,6 @@ class RayExecutor:
         self._gone = False  # the driver's pipe closed: tasks started now end at once
         self._reader = threading.Thread(target=self._read, name="ray-driver", daemon=True)
         self._reader.start()
-        self._lost_head = ""  # why the head was given up for, when the probe did
         self._head = _host_port(config.address) or _host_port(str(reply[1]))
         if self._head is not None:
             threading.Thread(target=self._watch, name="ray-head", daemon=True).start()
@@ -240,7 +240,10 @@ class RayExecutor:
         with contextlib.suppress(processes.TimeoutExpired):
             self._proc.wait(timeout=5)
         code = self._proc.returncode
-        return f"its Ray driver ended (exit code {code})" if code is not None else "no answer"
+        if code is None:
+            return "no answer"
+        said = f": {self._stderr[-1][:200]}" if self._stderr else ""  # Ray's last words
+        return f"its Ray driver ended (exit code {code}){said}"
 
     def _drain(self) -> None:
         assert self._proc.stderr is not None
