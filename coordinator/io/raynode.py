@@ -36,6 +36,7 @@ from coordinator.core.refs import branch_ref
 from coordinator.errors import GitError
 from coordinator.io import processes, procs, sandbox
 from coordinator.io.agents import launch_error
+from coordinator.io.gitguard import DriverGuard
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gitworktree import clone_bare
 from coordinator.io.markers import MAX_MARKER_BYTES, read_marker
@@ -150,6 +151,11 @@ def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem
 def _run(at: _Attempt, bundle: bytes | None) -> Iterator[NodeItem]:
     job = at.job
     repo, worktree = _checkout(job, bundle, at.home)
+    # The agent writes this clone's config (committing needs it): a filter or merge driver it
+    # defines must not run when the node commits its leftovers, as on the coordinator's machine.
+    guard = DriverGuard(repo)
+    guard.snapshot()
+    repo.guard = guard.overrides
     at.lap("clone")
     values = _node_values(job, at.home, worktree)
     argv = render_argv(list(job.command), values)

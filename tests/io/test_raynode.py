@@ -207,3 +207,20 @@ def test_a_failing_setup_fails_the_task_and_the_agent_never_runs(
     assert not (tmp_path / "agent-ran").exists()
     logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
     assert "npm ERR! network timeout" in logs and "---- agent: " not in logs
+
+
+def test_a_filter_the_agent_defines_never_runs_when_the_node_collects(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The agent can write its clone's config (and must, to commit): a clean filter it
+    defines there runs nothing when the node commits its leftover files."""
+    plant = tmp_path / "plant.sh"
+    plant.write_text(f"#!/bin/sh\ntouch {tmp_path}/ran-$1\ncat\n")
+    plant.chmod(0o755)
+    job = _job(repo, "@write .gitattributes * filter=evil\n@write left.txt left\n"
+               f"@git config filter.evil.clean '{plant} clean'\n@marker done\n")  # fmt: skip
+    _, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 0
+    assert not (tmp_path / "ran-clean").exists()
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:left.txt") == "left\n"
