@@ -17,6 +17,7 @@ second is the one compared.
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ def _run(root: Path, instances: int) -> dict[str, Any]:
         run_id = store.last_run_id()
         assert run_id is not None
         tasks = store.tasks(run_id)
+        timings = [e.data.get("phases_ms", {}) for e in store.events(run_id) if e.kind == "timing"]
     ran = sorted((t.started_at, (t.finished_at - t.started_at) * 1000) for t in tasks
                  if t.finished_at is not None and t.started_at is not None)  # fmt: skip
     latency = [ms for _, ms in ran]
@@ -78,8 +80,11 @@ def _run(root: Path, instances: int) -> dict[str, Any]:
     # Ray starts a worker process per slot for each new driver (each `run`): the first wave
     # of a run pays for it, the later tasks show the steady cost per task.
     steady = latency[instances:]
+    # Where the Ray path's time goes (``timing`` events: ray_* here, node_* on the node).
+    names = sorted({k for t in timings for k in t if k.startswith(("ray_", "node_"))})
+    ray_phases = {k: statistics.median(float(t.get(k, 0.0)) for t in timings) for k in names}
     return {"wall_s": wall, "merged": merged, "latency_ms": stats(latency),
-            "steady_ms": stats(steady)}  # fmt: skip
+            "steady_ms": stats(steady), "ray_phases_ms": ray_phases}  # fmt: skip
 
 
 def measure(tasks: int, files: int, instances: int, work: Path) -> dict[str, Any]:
@@ -122,6 +127,8 @@ def render(result: dict[str, Any]) -> str:
                      f"{steady['p95']:.0f}"])  # fmt: skip
     table = markdown_table(["executor", "merged", "wall s", "task median ms", "task p95 ms",
                             "after 1st wave median ms", "after 1st wave p95 ms"], rows)  # fmt: skip
+    phases = result["ray"]["ray_phases_ms"]
+    where = ", ".join(f"{k} {v:.0f}" for k, v in phases.items())
     extra = result["extra_ms_per_task"]
     verdict = "met" if extra < result["goal_ms"] else "MISSED"
     return (
@@ -130,7 +137,8 @@ def render(result: dict[str, Any]) -> str:
         f"extra per task (median start-to-done after each run's first wave): {extra:.0f} ms "
         f"(goal < {result['goal_ms']:.0f} ms: {verdict}); "
         f"extra wall per task: {result['extra_wall_ms_per_task']:.0f} ms "
-        "(includes connecting to the cluster once per run)\n"
+        "(includes connecting to the cluster once per run)\n\n"
+        f"Ray path, median ms per task: {where}\n"
     )
 
 

@@ -84,8 +84,9 @@ def _usage_problem(ctx: RunContext, task_id: str, content: MarkerContent) -> Non
         ctx.rec.emit("warning", task_id, f"the marker's usage was not read: {content.usage_error}")
 
 
-def arm_timeout(ctx: RunContext, task_id: str) -> None:
-    """Start (or restart) the clock of the task's ``timeout`` from now.
+def arm_timeout(ctx: RunContext, task_id: str, extra: float = 0.0) -> None:
+    """Start (or restart) the clock of the task's ``timeout`` from now (plus ``extra``: a
+    setup on the node still to run, whose end restarts the clock).
 
     A remote agent's clock restarts when its node reports it started: the cluster's scheduling
     and the node's clone are not the agent's time, and on a busy cluster they can eat all of it.
@@ -94,7 +95,7 @@ def arm_timeout(ctx: RunContext, task_id: str) -> None:
     timeout = task_timeout(ctx.plan.task(task_id).spec.timeout, ctx.agent_config(task_id).timeout)
     if timeout is None:
         return
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout + extra
     ctx.book.update(task_id, timeout_at=deadline)
     ctx.add_timer(deadline, Timer("timeout", task_id, task.attempt))
 

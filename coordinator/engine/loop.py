@@ -41,7 +41,14 @@ from coordinator.engine.recovery import Adopted
 from coordinator.engine.stopping import StopRequest, stop_on_signals
 from coordinator.errors import EXIT_OK
 from coordinator.io.agents import AgentExited, become_subreaper
-from coordinator.io.executor import ClusterLost, Executor, NodeLost, NodeStarted
+from coordinator.io.executor import (
+    ClusterLost,
+    Executor,
+    NodeDone,
+    NodeLost,
+    NodeSetup,
+    NodeStarted,
+)
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerSeen
 from coordinator.io.notifier import Notifier
@@ -106,6 +113,8 @@ class Engine:
             JobDone: self._on_job,
             NodeStarted: lambda e: remote.on_node_started(self.ctx, e),
             NodeLost: lambda e: remote.on_node_lost(self.ctx, e),
+            NodeSetup: lambda e: remote.on_node_setup(self.ctx, e),
+            NodeDone: lambda e: remote.on_node_done(self.ctx, e),
             ClusterLost: lambda e: remote.on_cluster_lost(self.ctx, e),
         }
 

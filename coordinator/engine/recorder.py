@@ -9,7 +9,7 @@ kept here: ``coordinator.engine.book`` owns it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,13 @@ class Recorder:
         except OSError:
             return
         self.phases.setdefault(task_id, {})["detect"] = max(0.0, time.time() - written)
+
+    def add_timings(self, task_id: str, phases: Mapping[str, float]) -> None:
+        """Seconds measured elsewhere (a Ray node's phases) for the ``timing`` event only: no
+        ``phase`` events, as they are not spans of this machine's clock."""
+        mine = self.phases.setdefault(task_id, {})
+        for phase, seconds in phases.items():
+            mine[phase] = mine.get(phase, 0.0) + seconds
 
     def emit_timing(self, task_id: str) -> None:
         phases = {k: round(v * 1000, 3) for k, v in self.phases.get(task_id, {}).items()}

@@ -13,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from coordinator.core.decisions import stop_grace
-from coordinator.engine import finishing, interrupts
+from coordinator.core.decisions import setup_failed, stop_grace
+from coordinator.engine import finishing, interrupts, isolating
 from coordinator.engine.context import RunContext
 from coordinator.io.agents import AgentProcess
-from coordinator.io.executor import ClusterLost, Executor, NodeLost, NodeStarted, RemoteLaunch
+from coordinator.io.executor import (
+    ClusterLost,
+    Executor,
+    NodeDone,
+    NodeLost,
+    NodeSetup,
+    NodeStarted,
+    RemoteLaunch,
+)
 from coordinator.io.raynode import NodeJob
 from coordinator.io.runfiles import render_spec
 
@@ -31,6 +39,7 @@ def start(
     agent = ctx.agent_config(task_id)
     assert run.branch and run.base and run.worktree
     title = task.spec.title or task_id
+    setup = ctx.config.worktree  # runs on the node, in its fresh clone, before the agent
     job = NodeJob(
         task_id=task_id, run_id=ctx.run_id, attempt=run.attempt, branch=run.branch,
         base=run.base, command=tuple(agent.command),
@@ -40,7 +49,8 @@ def start(
         identity=ctx.config.identity,
         message_ok=f"{title}\n\nWork of task {task_id} left uncommitted.",
         message_wip=f"WIP {task_id}: work left by the agent",
-        remote=ctx.config.ray.remote,
+        remote=ctx.config.ray.remote, sandbox=task.isolation == isolating.SANDBOX,
+        setup=tuple(setup.setup or ()), setup_timeout=setup.setup_timeout,
     )  # fmt: skip
     launch = RemoteLaunch(
         job, task.agent, ctx.repo, worktree=Path(run.worktree),
@@ -55,10 +65,34 @@ def on_node_started(ctx: RunContext, event: NodeStarted) -> None:
     if task is None or task.attempt != event.attempt or not task.agent_running:
         return
     ctx.book.update(task.id, node=event.node)
-    finishing.arm_timeout(ctx, task.id)
+    # A setup on the node has its own bound (setup_timeout); the agent's clock starts after it.
+    setup = ctx.config.worktree
+    finishing.arm_timeout(ctx, task.id, setup.setup_timeout if setup.setup else 0.0)
     again = f" (run {event.try_number}, after a node died)" if event.try_number > 1 else ""
     ctx.rec.emit("node", task.id, f"on node {event.node}{again}", node=event.node,
                  attempt=event.attempt, run=event.try_number)  # fmt: skip
+
+
+def on_node_setup(ctx: RunContext, event: NodeSetup) -> None:
+    """``[worktree] setup`` ran on the node: as locally, a failure fails the task (reason
+    ``setup``, the agent never ran), a success starts the agent's clock."""
+    task = ctx.book.tasks.get(event.task_id)
+    if task is None or task.attempt != event.attempt or not task.agent_running:
+        return
+    ctx.rec.add_phase(task.id, "setup", event.seconds)
+    if event.ok:
+        ctx.rec.emit("setup-done", task.id, f"in {event.seconds:.1f}s on node {task.node}")
+        finishing.arm_timeout(ctx, task.id)
+    else:
+        ctx.rec.emit("setup-failed", task.id, event.detail)
+        finishing.complete(ctx, task.id, setup_failed(event.detail))
+
+
+def on_node_done(ctx: RunContext, event: NodeDone) -> None:
+    """The Ray path's own times join the task's ``timing`` event (``phases_ms``)."""
+    task = ctx.book.tasks.get(event.task_id)
+    if task is not None and task.attempt == event.attempt:
+        ctx.rec.add_timings(task.id, event.phases)
 
 
 def on_node_lost(ctx: RunContext, event: NodeLost) -> None:

@@ -204,7 +204,8 @@ def run(
     instances = request.instances or config.instances
     # Validate the whole project before touching anything: bad input changes nothing.
     whole = build_plan(probe.specs, config, probe.repo_paths)
-    if any(task.isolation == "sandbox" for task in whole.tasks):
+    # With executor = "ray" the sandbox is made on the nodes (one without bwrap fails its task).
+    if config.executor != "ray" and any(task.isolation == "sandbox" for task in whole.tasks):
         sandbox.require(probe.config_source)
     executors.require(config.executor, probe.config_source)
     ports = config.worktree
@@ -338,8 +339,8 @@ def _engine_run(
         engine.rec.emit("warning", None, warning[0], paths=warning[1])
     if executor is not None:
         wt = project.config.worktree
-        if wt.setup or wt.copy_files or wt.link:
-            engine.rec.emit("warning", None, "[worktree] setup, copy and link act on this "
+        if wt.copy_files or wt.link:
+            engine.rec.emit("warning", None, "[worktree] copy and link act on this "
                             "machine's worktree, not on the Ray nodes")  # fmt: skip
         for agent_type in executors.unoffered(executor, (t.agent for t in plan.tasks)):
             engine.rec.emit("warning", None, f"no node of the Ray cluster offers "

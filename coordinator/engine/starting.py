@@ -129,7 +129,9 @@ class Prepared:
             slot=run.slot, port=run.port, prompts=ctx.prompts,
         )  # fmt: skip
         setup = ctx.config.worktree
-        if setup_runs(configured=bool(setup.setup), fresh=self.fresh, always=setup.setup_always):
+        remote = ctx.executor is not None  # the setup runs on the node, in its own clone
+        if not remote and setup_runs(configured=bool(setup.setup), fresh=self.fresh,
+                                     always=setup.setup_always):  # fmt: skip
             assert setup.setup is not None
             _start_setup(ctx, task_id, setup.setup, values)
         else:
@@ -227,7 +229,8 @@ def launch_agent(ctx: RunContext, task_id: str, values: Mapping[str, str]) -> No
     log = ctx.files.log(task_id, run.attempt)
     launch = prepare_launch(task, agent=agent, values=values, attempt=run.attempt, log=log,
                             log_limit=ctx.config.log_limit)  # fmt: skip
-    if ctx.config.worktree.setup:  # the log holds the setup's output: say where the agent's starts
+    # The log holds the setup's output: say where the agent's starts (a node says it itself).
+    if ctx.config.worktree.setup and ctx.executor is None:
         with log.open("ab") as out:
             out.write(f"[coordinator] ---- agent: {shlex.join(launch.argv)} ----\n".encode())
     launch = isolating.confine(ctx, task, launch)

@@ -58,6 +58,29 @@ class NodeLost:
 
 
 @dataclass(frozen=True)
+class NodeSetup:
+    """``[worktree] setup`` ran in the node's clone (``ok`` False: the task fails with it)."""
+
+    task_id: str
+    attempt: int
+    ok: bool
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NodeDone:
+    """Where a remote task's time went, in seconds, for its ``timing`` event: ``ray_bundle``
+    (making the base bundle here), ``ray_dispatch`` (sent until a node had it), the node's own
+    ``node_clone``, ``node_setup``, ``node_agent`` and ``node_collect``, and ``ray_apply``
+    (its work fetched into the task's worktree here)."""
+
+    task_id: str
+    attempt: int
+    phases: dict[str, float]
+
+
+@dataclass(frozen=True)
 class ClusterLost:
     """The cluster cannot be reached: the run stops as on Ctrl-C, and `run` again resumes."""
 

@@ -1,64 +1,76 @@
 """``executor = "ray"``: each task is a Ray task on a node that offers its agent type.
 
-The only module that imports Ray, and only when a run asks for it, so the package works
-without the ``ray`` extra. What travels: the task's base as a git bundle through Ray's object
-store (one per base commit, shared by the tasks that start from it; with ``[ray] remote`` only
-what the remote lacks), and back the task branch as a bundle plus the log, streamed while the
-agent runs, and the marker (``coordinator.io.raynode`` is the node's side).
+The coordinator never imports Ray for a run's work: the run's Ray driver lives in a child
+process (``coordinator.io.raydriver``, started through ``processes`` in a session of its own,
+so a terminal's Ctrl-C is the coordinator's to handle, and killed by the kernel if the
+coordinator dies). Ray's driver ends its process when the cluster it is attached to goes away;
+here that ends the child, and the pipe closing is turned into ``ClusterLost``: the run stops as
+on Ctrl-C, its work kept. Everything that touches the repository stays here, on a thread per
+task: the base bundle is made here (one per base commit, sent once; with ``[ray] remote`` only
+what the remote lacks), and the node's result (a bundle of the task branch and the marker) is
+applied here, with the repository's guard, before the agent's exit is reported. The log is
+streamed while the agent runs.
 
 Placement is Ray's: a task asks for one unit of the custom resource ``agent:<type>``, which a
 node offers when started with ``--resources '{"agent:<type>": N}'``; ``N`` is that node's cap
 for the type. The engine's own caps (``--instances``, ``[agents.T] instances``) still bound
 how many tasks are submitted at once.
 
-Failures: a node that dies mid-task (``NodeDiedError``, ``WorkerCrashedError``, lost objects)
-is the executor's to retry, up to ``[ray] max_retries`` times, each run reported as an event
-so that it is recorded; Ray's own retries are off so that none goes unrecorded. Anything
-else Ray raises means the cluster cannot be reached: ``ClusterLost``, and the run stops as
-on Ctrl-C. A coordinator killed outright takes its Ray tasks with it: Ray cancels the tasks
-of a driver that died, and the node side kills the agent's tree when its task ends.
+Failures: a node that dies mid-task is the driver's to retry, up to ``[ray] max_retries``
+times, each run reported as an event so that it is recorded; Ray's own retries are off so that
+none goes unrecorded. A failed Ray call, or the driver process gone, means the cluster cannot
+be reached: ``ClusterLost``. A coordinator killed outright takes its driver with it (a
+parent-death signal), and Ray cancels the tasks of a driver that died; the node side kills the
+agent's tree when its task ends.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import logging
+import itertools
 import os
 import queue
+import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from coordinator.core.configtables import RayConfig
 from coordinator.core.refs import branch_ref
 from coordinator.errors import EXIT_LOCKED, CoordinatorError, GitError, InputError, Problem
+from coordinator.io import processes
 from coordinator.io.agents import AgentExited, AgentProcess
-from coordinator.io.executor import ClusterLost, NodeLost, NodeStarted, RemoteLaunch
-from coordinator.io.raynode import NodeItem, NodeJob, NodeResult, run_task
+from coordinator.io.executor import (
+    ClusterLost,
+    NodeDone,
+    NodeLost,
+    NodeSetup,
+    NodeStarted,
+    RemoteLaunch,
+)
+from coordinator.io.raydriver import BUNDLES_KEPT, CLOSE_WAIT, resource
+from coordinator.io.raynode import NodeResult
 
 EXTRA = "pip install 'worktree-coordinator[ray]'"
-RESOURCE_PREFIX = "agent:"
-LOCAL_OBJECT_STORE = 256 * 1024**2  # bytes, for ``address = "local"``: bundles, not data sets
-_BUNDLES_KEPT = 8  # base bundles kept in the object store (the newest bases)
 Events = queue.SimpleQueue[object]
-CONNECT_TIMEOUT = 10.0  # seconds a cluster's address gets to answer at the start of a run
-CLOSE_WAIT = 30.0  # seconds ``close`` waits for the threads that follow tasks
+READY_WAIT = 300.0  # seconds the driver gets to connect (or start a local Ray) at the start
+HEAD_EVERY = 2.0  # seconds between probes of the head's port
+HEAD_MISSES = 3  # probes refused in a row before the cluster counts as gone
 LOST = -9  # the exit code reported for an agent whose node could not bring its work back
+__all__ = ["EXTRA", "LOST", "ClusterUnreachable", "RayExecutor", "ray_module", "resource"]
 
 
 class ClusterUnreachable(CoordinatorError):
     """The cluster did not answer at the start of a run: nothing ran; try again later."""
 
     exit_code = EXIT_LOCKED  # EX_TEMPFAIL, as cron and scripts read "try again later"
-
-
-def resource(agent_type: str) -> str:
-    """The Ray custom resource a node offers for an agent type: ``agent:claude``."""
-    return f"{RESOURCE_PREFIX}{agent_type}"
 
 
 def ray_module(source: str | None = None) -> Any:
@@ -72,192 +84,275 @@ def ray_module(source: str | None = None) -> Any:
     return ray
 
 
-def _on_node(job: NodeJob, bundle: bytes | None) -> Iterator[NodeItem]:
-    """The Ray task: name the node, then ``raynode.run_task``."""
-    import ray  # noqa: PLC0415 - runs on the node, in a Ray worker
-
-    node_id = ray.get_runtime_context().get_node_id()
-    yield from run_task(job, bundle, f"{socket.gethostname()}:{node_id[:8]}")
-
-
 class RemoteAgent(AgentProcess):
     """A task running on a Ray node: no pid here; ``cancel`` cancels its Ray task."""
 
-    def __init__(self, task_id: str, run_id: str, ray: Any) -> None:
+    def __init__(self, task_id: str, run_id: str, executor: RayExecutor, key: int) -> None:
         super().__init__(task_id, None, None, run_id)
-        self._ray = ray
-        self._lock = threading.Lock()  # results are applied or the task is cancelled, not both
-        self._ref: Any = None
+        self._executor = executor
+        self.key = key
+        self.lock = threading.Lock()  # results are applied or the task is cancelled, not both
         self.cancelled = False
         self.node = "?"  # where the current try runs, once a node has it
-
-    def submitted(self, ref: Any) -> bool:
-        """The Ray task of this try; False (and cancelled) when a cancel came first."""
-        with self._lock:
-            self._ref = ref
-            if self.cancelled:
-                self._ray.cancel(ref)
-            return not self.cancelled
+        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
 
     def cancel(self) -> None:
-        with self._lock:
+        with self.lock:  # waits for results being applied: after it, the worktree is ours
             if self.cancelled or not self.alive():
                 return
             self.cancelled = True
-            ref = self._ref
-        if ref is not None:
-            with contextlib.suppress(Exception):  # already finished, or the cluster is gone
-                self._ray.cancel(ref)
+        self._executor.send(("cancel", self.key))
 
     def finish(self, returncode: int) -> None:
         self._finish(returncode)
 
 
 class RayExecutor:
-    """Connects to the cluster for one run and runs its tasks there (see the module doc)."""
+    """Starts the run's Ray driver and runs tasks through it (see the module docstring)."""
 
     def __init__(self, config: RayConfig, caps: dict[str, int], source: str | None = None):
-        self.ray = ray_module(source)
+        ray_module(source)  # the one-line refusal without the extra, before any process
         self.config = config
-        self._started_local = False
-        kwargs: dict[str, Any] = {
-            "runtime_env": config.runtime_env, "namespace": "worktree-coordinator",
-            "log_to_driver": False, "logging_level": logging.WARNING,
-            "ignore_reinit_error": True,
-        }  # fmt: skip
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        argv = [sys.executable, "-m", "coordinator.io.raydriver", str(down_r), str(up_w)]
+        started = processes.start(argv, stdout=processes.DEVNULL, stderr=processes.PIPE,
+                                  pass_fds=(down_r, up_w), new_session=True,
+                                  die_with_parent=True)  # fmt: skip
+        os.close(down_r)
+        os.close(up_w)
+        if started.popen is None:
+            os.close(down_w)
+            os.close(up_r)
+            raise ClusterUnreachable(f"cannot start the Ray driver: {started.error}")
+        self._proc = started.popen
+        self._lost_head = ""  # why the head was given up for, when the probe did
+        self._out = Connection(down_w, readable=False)
+        self._in = Connection(up_r, writable=False)
+        self._send_lock = threading.Lock()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        threading.Thread(target=self._drain, name="ray-driver-stderr", daemon=True).start()
+        self._replies: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.send(("init", config, {k: float(v) for k, v in caps.items()}))
         try:
-            _reachable(config.address)
-            if config.address == "local":
-                res = {resource(name): float(cap) for name, cap in caps.items()}
-                self.ray.init(resources=res, object_store_memory=LOCAL_OBJECT_STORE,
-                              include_dashboard=False, **kwargs)  # fmt: skip
-                self._started_local = True
-            else:
-                self.ray.init(address=config.address, **kwargs)
-        except Exception as exc:
+            reply = self._in.recv() if self._in.poll(READY_WAIT) else ("unreachable", "no answer")
+        except (EOFError, OSError):
+            reply = ("unreachable", self._ended())
+        if reply[0] != "ready":
+            self._stop_driver(0.0)
             raise ClusterUnreachable(
-                f"cannot reach the Ray cluster at {config.address!r}: {_first_line(exc)} "
+                f"cannot reach the Ray cluster at {config.address!r}: {reply[1]} "
                 "(start it with `ray start --head`, or set [ray] address)"
-            ) from exc
-        self._remote = self.ray.remote(_on_node)
-        self._bundles: dict[str, Any] = {}  # base commit -> its bundle in the object store
+            )
+        self._keys = itertools.count(1)
+        self._agents: dict[int, RemoteAgent] = {}
+        self._sent: OrderedDict[str, None] = OrderedDict()  # the driver's bundles, mirrored
         self._bundle_lock = threading.Lock()
-        self._threads: list[tuple[threading.Thread, RemoteAgent]] = []
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+        self._gone = False  # the driver's pipe closed: tasks started now end at once
+        self._reader = threading.Thread(target=self._read, name="ray-driver", daemon=True)
+        self._reader.start()
+        self._head = _host_port(config.address) or _host_port(str(reply[1]))
+        if self._head is not None:
+            threading.Thread(target=self._watch, name="ray-head", daemon=True).start()
 
     # ------------------------------------------------------------------ Executor
     def offers(self) -> dict[str, float]:
-        total = self.ray.cluster_resources()
-        return {k.removeprefix(RESOURCE_PREFIX): v for k, v in total.items()
-                if k.startswith(RESOURCE_PREFIX)}  # fmt: skip
+        self.send(("offers",))
+        try:
+            reply = self._replies.get(timeout=60)
+        except queue.Empty:
+            return {}
+        return dict(reply[1]) if reply[0] == "offers" else {}
 
     def start(self, launch: RemoteLaunch, events: queue.SimpleQueue[object]) -> AgentProcess:
-        agent = RemoteAgent(launch.job.task_id, launch.job.run_id, self.ray)
+        agent = RemoteAgent(launch.job.task_id, launch.job.run_id, self, next(self._keys))
+        self._agents[agent.key] = agent
         launch.log.parent.mkdir(parents=True, exist_ok=True)
         launch.log.touch()  # as a local agent's: there from the start, output appended
         thread = threading.Thread(target=self._drive, args=(agent, launch, events),
                                   name=f"ray-{launch.job.task_id}", daemon=True)  # fmt: skip
-        self._threads.append((thread, agent))
+        self._threads.append(thread)
         thread.start()
+        if self._gone:
+            agent.inbox.put(("end", agent.key, "gone", "its Ray driver ended"))
         return agent
 
     def close(self) -> None:
-        """Cancel what still runs, wait for the threads that follow tasks, then disconnect:
-        Ray must not be shut down under a thread still inside ``ray.get``."""
-        for thread, agent in self._threads:
-            if thread.is_alive():
-                agent.cancel()
-        deadline = time.monotonic() + CLOSE_WAIT
-        for thread, _ in self._threads:
+        """Cancel what still runs and let the driver disconnect (it waits for its threads
+        inside ``ray.get``), then wait for the threads that follow tasks here."""
+        self._closing = True
+        self.send(("close",))
+        self._stop_driver(CLOSE_WAIT + 10)
+        deadline = time.monotonic() + 10
+        for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._bundles.clear()
-        if any(thread.is_alive() for thread, _ in self._threads):
-            return  # a thread stuck on a cluster that is gone: leave Ray to the exit
-        with contextlib.suppress(Exception):  # a cluster already gone has nothing to shut
-            self.ray.shutdown()
+
+    def send(self, message: tuple[object, ...]) -> None:
+        """To the driver; nothing when it is gone (the reader reports that)."""
+        with self._send_lock, contextlib.suppress(OSError, ValueError):
+            self._out.send(message)
+
+    # ------------------------------------------------------------------ the driver
+    def _read(self) -> None:
+        """Hand each message of the driver to its task's thread, until the pipe closes."""
+        while True:
+            try:
+                message = self._in.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind in ("offers", "closed"):
+                self._replies.put(message)
+            elif (agent := self._agents.get(message[1])) is not None:
+                agent.inbox.put(message)
+        why = "" if self._closing else self._ended()
+        self._gone = True
+        for agent in list(self._agents.values()):
+            agent.inbox.put(("end", agent.key, "gone", why))
+        self._replies.put(("gone",))
+
+    def _watch(self) -> None:
+        """Probe the head's port: Ray's driver waits a minute for a head that is gone (its
+        tasks' streams hang meanwhile); ``HEAD_MISSES`` refused probes in a row end the driver,
+        which the reader reports as the cluster lost."""
+        assert self._head is not None
+        misses = 0
+        while not self._closing and self._proc.poll() is None:
+            try:
+                socket.create_connection(self._head, timeout=HEAD_EVERY).close()
+                misses = 0
+            except OSError:
+                misses += 1
+            if misses >= HEAD_MISSES:
+                host, port = self._head
+                self._lost_head = f"its head {host}:{port} does not answer"
+                with contextlib.suppress(OSError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                return
+            time.sleep(HEAD_EVERY)
+
+    def _ended(self) -> str:
+        """Why the driver is gone, in one line."""
+        if self._lost_head:
+            return self._lost_head
+        with contextlib.suppress(processes.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        code = self._proc.returncode
+        if code is None:
+            return "no answer"
+        said = f": {self._stderr[-1][:200]}" if self._stderr else ""  # Ray's last words
+        return f"its Ray driver ended (exit code {code}){said}"
+
+    def _drain(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            if text := line.decode("utf-8", "replace").strip():
+                self._stderr.append(text)
+
+    def _stop_driver(self, wait: float) -> None:
+        try:
+            self._proc.wait(timeout=wait)
+        except processes.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+        with contextlib.suppress(OSError):
+            self._out.close()
 
     # ------------------------------------------------------------------ one task
     def _drive(self, agent: RemoteAgent, launch: RemoteLaunch, events: Events) -> None:
-        """Submit, follow, retry after a node died, apply the result; always ends the agent."""
+        """Send the task, follow it, apply the result; always ends the agent."""
         job = launch.job
-        ray_errors = self.ray.exceptions
-        node_lost = (ray_errors.NodeDiedError, ray_errors.WorkerCrashedError,
-                     ray_errors.ObjectLostError)  # fmt: skip
-        tries = 0
         code, error = LOST, ""
+        clock = time.perf_counter()
+        phases: dict[str, float] = {}
         try:
-            while True:
-                tries += 1
-                try:
-                    result = self._one_try(agent, launch, events, tries)
-                except node_lost as exc:
-                    if agent.cancelled:
-                        break
-                    retrying = tries <= self.config.max_retries
-                    detail = _first_line(exc)
-                    events.put(NodeLost(job.task_id, job.attempt, agent.node, detail, retrying))
-                    _log(launch.log, f"the node died ({detail})"
-                         + ("; running the task again on another node" if retrying else ""))
-                    if retrying:
-                        continue
-                    error = ""
-                    break
-                if result is None:  # cancelled
-                    break
+            phases["ray_bundle"] = self._submit(agent, launch)
+            clock = time.perf_counter()
+        except (GitError, OSError) as exc:
+            _log(launch.log, f"cannot send the task to the cluster: {exc}")
+            agent.finish(1)
+            events.put(AgentExited(job.task_id, 1, time.time(), None, ""))
+            return
+        while True:
+            message = agent.inbox.get()
+            kind = message[0]
+            if kind == "started":
+                phases["ray_dispatch"] = time.perf_counter() - clock
+                agent.node = str(message[2])
+                events.put(NodeStarted(job.task_id, job.attempt, agent.node, message[3]))
+            elif kind == "log":
+                with launch.log.open("ab") as out:
+                    out.write(message[2])
+            elif kind == "setup":
+                ok, detail, seconds = message[2]
+                events.put(NodeSetup(job.task_id, job.attempt, ok, detail, seconds))
+            elif kind == "lost":
+                _, _, node, detail, retrying = message
+                events.put(NodeLost(job.task_id, job.attempt, node, detail, retrying))
+                again = "; running the task again on another node" if retrying else ""
+                _log(launch.log, f"the node died ({detail}){again}")
+            elif kind == "done":
+                result: NodeResult = message[2]
                 code, error = result.returncode, result.error
-                with agent._lock:
-                    if not agent.cancelled:
-                        self._apply(launch, result)
+                phases.update(self._take(agent, launch, result))
+                events.put(NodeDone(job.task_id, job.attempt, phases))
                 break
-        except ray_errors.TaskCancelledError:
-            pass
-        except ray_errors.RayTaskError as exc:  # the node's side failed (not the agent)
-            _log(launch.log, f"the task failed on its node: {_first_line(exc.cause or exc)}")
-            code = 1
-        except Exception as exc:  # anything else: the cluster is not there
-            if not agent.cancelled:
-                _log(launch.log, f"the Ray cluster cannot be reached: {_first_line(exc)}")
-                events.put(ClusterLost(_first_line(exc)))
+            elif kind == "end":
+                code = self._no_result(agent, launch, events, message[2], message[3])
+                break
+        self._agents.pop(agent.key, None)
         agent.finish(code)
         events.put(AgentExited(job.task_id, code, time.time(), None, error))
 
-    def _one_try(
-        self, agent: RemoteAgent, launch: RemoteLaunch, events: Events, tries: int
-    ) -> NodeResult | None:
-        job = launch.job
-        bundle = self._base_bundle(launch)
-        options = {"resources": {resource(launch.agent_type): 1}, "num_cpus": 0,
-                   "max_retries": 0, "name": f"{job.run_id}:{job.task_id}:{job.attempt}"}
-        ref = self._remote.options(**options).remote(job, bundle)
-        if not agent.submitted(ref):
-            return None
-        for item_ref in ref:
-            kind, value = self.ray.get(item_ref)
-            if kind == "started":
-                agent.node = str(value)
-                events.put(NodeStarted(job.task_id, job.attempt, str(value), tries))
-            elif kind == "log" and isinstance(value, bytes):
-                with launch.log.open("ab") as out:
-                    out.write(value)
-            elif kind == "done" and isinstance(value, NodeResult):
-                return value
-        return None
+    def _take(
+        self, agent: RemoteAgent, launch: RemoteLaunch, result: NodeResult
+    ) -> dict[str, float]:
+        """The node's result into the task's worktree (unless cancelled meanwhile); the
+        phases it took, the node's own among them."""
+        clock = time.perf_counter()
+        with agent.lock:
+            if not agent.cancelled:
+                self._apply(launch, result)
+        phases = {f"node_{k}": v for k, v in result.timings.items()}
+        return {**phases, "ray_apply": time.perf_counter() - clock}
 
-    def _base_bundle(self, launch: RemoteLaunch) -> Any:
-        """The base as a bundle in the object store, made once per base commit."""
-        base = launch.job.base
+    def _no_result(self, agent: RemoteAgent, launch: RemoteLaunch, events: Events, why: str,
+               detail: str) -> int:  # fmt: skip
+        """A task that ended without a result: its exit code, and the cluster lost if so."""
+        if why == "failed":
+            _log(launch.log, f"the task failed on its node: {detail}")
+            return 1
+        if why in ("cluster", "gone") and not agent.cancelled and not self._closing:
+            _log(launch.log, f"the Ray cluster cannot be reached: {detail}")
+            events.put(ClusterLost(detail))
+        return LOST
+
+    def _submit(self, agent: RemoteAgent, launch: RemoteLaunch) -> float:
+        """The start message, with the base bundle the first time its base is sent; returns
+        the seconds the bundle took to make."""
+        job = launch.job
+        made = 0.0
         with self._bundle_lock:
-            if base in self._bundles:
-                return self._bundles[base]
-            exclude = ("--remotes",) if self.config.remote else ()
-            with tempfile.TemporaryDirectory(dir=launch.scratch) as tmp:
-                path = Path(tmp) / "base.bundle"
-                made = launch.repo.bundle_create(path, branch_ref(launch.job.branch),
-                                                 exclude=exclude)  # fmt: skip
-                ref = self.ray.put(path.read_bytes()) if made else None
-            while len(self._bundles) >= _BUNDLES_KEPT:
-                self._bundles.pop(next(iter(self._bundles)))
-            self._bundles[base] = ref
-            return ref
+            bundle: bytes | None = None
+            if job.base not in self._sent:
+                clock = time.perf_counter()
+                bundle = self._base_bundle(launch)
+                made = time.perf_counter() - clock
+                self._sent[job.base] = None
+                while len(self._sent) > BUNDLES_KEPT:
+                    self._sent.popitem(last=False)
+            self.send(("start", agent.key, job, launch.agent_type, job.base, bundle))
+        return made
+
+    def _base_bundle(self, launch: RemoteLaunch) -> bytes | None:
+        exclude = ("--remotes",) if self.config.remote else ()
+        with tempfile.TemporaryDirectory(dir=launch.scratch) as tmp:
+            path = Path(tmp) / "base.bundle"
+            made = launch.repo.bundle_create(path, branch_ref(launch.job.branch), exclude=exclude)
+            return path.read_bytes() if made else None
 
     def _apply(self, launch: RemoteLaunch, result: NodeResult) -> None:
         """The node's work into the task's local worktree, then the marker (which the
@@ -281,22 +376,12 @@ class RayExecutor:
             os.replace(tmp_marker, launch.marker)
 
 
-def _reachable(address: str) -> None:
-    """Raise ``OSError`` unless a cluster's ``HOST:PORT`` answers (Ray itself retries an
-    unreachable address for minutes); ``auto`` and ``local`` are Ray's to find or start."""
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` of an address (``ray://`` or not); None for ``auto``, ``local``, ""."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit():
-        return
-    with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
-        pass
+    return (host, int(port)) if sep and host and port.isdigit() else None
 
 
 def _log(path: Path, line: str) -> None:
     with path.open("ab") as out:
         out.write(f"[coordinator] {line}\n".encode())
-
-
-def _first_line(exc: BaseException) -> str:
-    """Ray's first sentence: its messages go on with advice for Ray's own tools."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text.split(". ", 1)[0][:300]

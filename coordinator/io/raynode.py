@@ -8,18 +8,23 @@ through ``processes``/``procs``.
 
 ``run_task`` is a generator, which Ray streams back item by item: ``("started", node)`` the
 moment the node has the task, ``("log", bytes)`` chunks as the agent writes its output (so
-``coordinator logs -f`` follows a remote agent), and last ``("done", NodeResult)``. The node
+``coordinator logs -f`` follows a remote agent), with ``[worktree] setup`` configured
+``("setup", (ok, detail, seconds))`` once it ran (a failed setup ends the task there, as
+locally), and last ``("done", NodeResult)``. With ``sandbox`` the agent runs under bwrap,
+confined to the node's clone as a sandboxed agent is to its clone locally. The node
 writes nothing outside its temporary directory and removes it when the task ends.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -28,11 +33,14 @@ from coordinator.core.argv import agent_env, render_argv
 from coordinator.core.config import Identity
 from coordinator.core.decisions import by_exit
 from coordinator.core.refs import branch_ref
-from coordinator.io import processes, procs
+from coordinator.errors import GitError
+from coordinator.io import processes, procs, sandbox
 from coordinator.io.agents import launch_error
+from coordinator.io.gitguard import DriverGuard
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gitworktree import clone_bare
 from coordinator.io.markers import MAX_MARKER_BYTES, read_marker
+from coordinator.io.setupcmd import SetupResult, run_setup
 from coordinator.io.workcheck import collect_work
 
 POLL = 0.02  # seconds between looks at the agent and its marker
@@ -66,6 +74,9 @@ class NodeJob:
     message_wip: str
     remote: str | None = None  # clone from here, the bundle then holds only what it lacks
     keep: bool = False  # keep the node's directory (debugging)
+    sandbox: bool = False  # ``isolation = "sandbox"``: the agent runs under bwrap on the node
+    setup: tuple[str, ...] = ()  # ``[worktree] setup``'s argv template, run before the agent
+    setup_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -84,60 +95,118 @@ class NodeResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class _Attempt:
+    """What one attempt started on this node, for the cleanup that must follow it."""
+
+    def __init__(self, job: NodeJob, node: str) -> None:
+        self.job = job
+        self.node = node
+        self.started = time.perf_counter()
+        self.home = Path(tempfile.mkdtemp(prefix=f"coordinator-{job.task_id}-"))
+        self.log = self.home / "agent.log"
+        self.agent: processes.Started | None = None
+        self.setup_pids: list[int] = []
+        self.reader: BinaryIO | None = None
+        self.timings: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        """The time since the last lap, as ``phase``'s."""
+        self.timings[phase] = time.perf_counter() - self.started - sum(self.timings.values())
+
+    def chunk(self) -> Iterator[NodeItem]:
+        """What the log gained since the last look, if anything."""
+        assert self.reader is not None
+        if data := _read_log(self.reader, self.job.log_limit):
+            yield ("log", data)
+
+    def cleanup(self) -> None:
+        """Nothing of the agent may outlive its task, nor its clone."""
+        job = self.job
+        if self.agent is not None and self.agent.popen is not None:
+            pid = self.agent.popen.pid if self.agent.popen.poll() is None else None
+            procs.kill_task(job.task_id, job.run_id, pid, None, timeout=job.grace)
+        elif self.setup_pids:  # cancelled during the setup
+            procs.kill_task(job.task_id, job.run_id, self.setup_pids[0], None, timeout=job.grace)
+        if self.reader is not None:
+            self.reader.close()
+        if not job.keep:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
 def run_task(job: NodeJob, bundle: bytes | None, node: str) -> Iterator[NodeItem]:
     """Run one attempt of ``job`` on this node; see the module docstring for what it yields."""
-    started = time.perf_counter()
     yield ("started", node)
-    home = Path(tempfile.mkdtemp(prefix=f"coordinator-{job.task_id}-"))
-    agent: processes.Started | None = None
+    attempt = _Attempt(job, node)
     try:
-        timings: dict[str, float] = {}
-        repo, worktree = _checkout(job, bundle, home)
-        timings["clone"] = time.perf_counter() - started
-        values = _node_values(job, home, worktree)
-        argv = render_argv(list(job.command), values)
-        env = agent_env(os.environ, values, job.extra_env)
-        log_path = home / "agent.log"
-        with log_path.open("wb") as log:
-            agent = processes.start(argv, cwd=worktree, env=env, stdout=log,
-                                    stderr=processes.STDOUT, new_session=True,
-                                    die_with_parent=True)  # fmt: skip
-        error = ""
-        with log_path.open("rb") as reader:
-            if agent.popen is None:
-                code = agent.returncode if agent.returncode is not None else 127
-                error = launch_error(argv[0], agent.strerror or agent.error)
-                yield ("log", f"[coordinator] {agent.error}\n".encode())
-            else:
-                yield from _follow(agent.popen, reader, Path(values["marker"]), job.log_limit)
-                code = _stop(job, agent.popen)
-            if chunk := _read_log(reader, job.log_limit):
-                yield ("log", chunk)
-        timings["agent"] = time.perf_counter() - started - timings["clone"]
-        marker = Path(values["marker"])
-        ok = by_exit(read_marker(marker), code, error).ok
-        check = collect_work(
-            repo, worktree=worktree, branch=job.branch, base=job.base, identity=job.identity,
-            message=job.message_ok if ok else job.message_wip,
-        )  # fmt: skip
-        data = None
-        if check.head != job.base:
-            out = home / "result.bundle"
-            if repo.bundle_create(out, branch_ref(job.branch), exclude=(job.base,)):
-                data = out.read_bytes()
-        notes = check.notes if check.ok else (*check.notes, check.reason)
-        timings["collect"] = time.perf_counter() - started - timings["clone"] - timings["agent"]
-        result = NodeResult(node, code, error, check.head, data, _marker_bytes(marker), notes,
-                            time.perf_counter() - started, timings)  # fmt: skip
-        repo.close()
-        yield ("done", result)
-    finally:
-        # Cancelled (Ray raises in the task) or done: nothing of the agent may outlive it.
-        if agent is not None and agent.popen is not None:
-            pid = agent.popen.pid if agent.popen.poll() is None else None
-            procs.kill_task(job.task_id, job.run_id, pid, None, timeout=job.grace)
-        if not job.keep:
-            shutil.rmtree(home, ignore_errors=True)
+        yield from _run(attempt, bundle)
+    except BaseException:  # cancelled or failed: the cleanup before the task ends
+        attempt.cleanup()
+        raise
+    # Done (the agent's own tree is stopped already): the look for strays that left it and
+    # the clone's removal run after the task ends, so the node's slot is free for the next
+    # task at once rather than after a scan of every process on the node.
+    threading.Thread(target=attempt.cleanup, name=f"cleanup-{job.task_id}", daemon=True).start()
+
+
+def _run(at: _Attempt, bundle: bytes | None) -> Iterator[NodeItem]:
+    job = at.job
+    repo, worktree = _checkout(job, bundle, at.home)
+    # The agent writes this clone's config (committing needs it): a filter or merge driver it
+    # defines must not run when the node commits its leftovers, as on the coordinator's machine.
+    guard = DriverGuard(repo)
+    guard.snapshot()
+    repo.guard = guard.overrides
+    at.lap("clone")
+    values = _node_values(job, at.home, worktree)
+    argv = render_argv(list(job.command), values)
+    env = agent_env(os.environ, values, job.extra_env)
+    at.log.touch()
+    at.reader = at.log.open("rb")
+    if job.setup:
+        setup = yield from _setup(job, values, env, worktree, at)
+        at.timings["setup"] = setup.seconds
+        yield ("setup", (setup.ok, setup.detail, setup.seconds))
+        if not setup.ok:  # as locally: the agent never runs, nothing is collected
+            yield from at.chunk()
+            repo.close()
+            yield ("done", NodeResult(at.node, 1, "", job.base, None, None, (),
+                                      time.perf_counter() - at.started, at.timings))  # fmt: skip
+            return
+        with at.log.open("ab") as log:
+            log.write(f"[coordinator] ---- agent: {shlex.join(argv)} ----\n".encode())
+    if job.sandbox:
+        argv, env = _confine(argv, env, at.home, worktree)
+    with at.log.open("ab") as log:
+        at.agent = agent = processes.start(argv, cwd=worktree, env=env, stdout=log,
+                                           stderr=processes.STDOUT, new_session=True,
+                                           die_with_parent=True)  # fmt: skip
+    error = ""
+    if agent.popen is None:
+        code = agent.returncode if agent.returncode is not None else 127
+        error = launch_error(argv[0], agent.strerror or agent.error)
+        yield ("log", f"[coordinator] {agent.error}\n".encode())
+    else:
+        yield from _follow(agent.popen, at.reader, Path(values["marker"]), job.log_limit)
+        code = _stop(job, agent.popen)
+    yield from at.chunk()
+    at.lap("agent")
+    marker = Path(values["marker"])
+    ok = by_exit(read_marker(marker), code, error).ok
+    check = collect_work(
+        repo, worktree=worktree, branch=job.branch, base=job.base, identity=job.identity,
+        message=job.message_ok if ok else job.message_wip,
+    )  # fmt: skip
+    data = None
+    if check.head != job.base:
+        out = at.home / "result.bundle"
+        if repo.bundle_create(out, branch_ref(job.branch), exclude=(job.base,)):
+            data = out.read_bytes()
+    notes = check.notes if check.ok else (*check.notes, check.reason)
+    at.lap("collect")
+    result = NodeResult(at.node, code, error, check.head, data, _marker_bytes(marker), notes,
+                        time.perf_counter() - at.started, at.timings)  # fmt: skip
+    repo.close()
+    yield ("done", result)
 
 
 def _checkout(job: NodeJob, bundle: bytes | None, home: Path) -> tuple[GitRepo, Path]:
@@ -155,12 +224,12 @@ def _checkout(job: NodeJob, bundle: bytes | None, home: Path) -> tuple[GitRepo, 
     repo = GitRepo(bare, bare)
     if job.remote is not None and bundle is not None:
         repo.bundle_unbundle(home / "base.bundle")
-    if repo.rev_parse(job.base) is None:
-        raise RuntimeError(f"task {job.task_id}: base {job.base[:12]} is not in {source}")
-    if repo.branch_exists(job.branch):
-        repo.delete_branch(job.branch)
     worktree = home / "worktree"
-    repo.worktree_add(worktree, job.branch, job.base)
+    try:  # (a bundle is shared by the tasks of one base: it may hold another task's branch)
+        repo.worktree_add_reset(worktree, job.branch, job.base)
+    except GitError as exc:
+        raise RuntimeError(f"task {job.task_id}: cannot check out the base {job.base[:12]} "
+                           f"from {source}: {exc}") from exc  # fmt: skip
     return repo, worktree
 
 
@@ -179,6 +248,38 @@ def _node_values(job: NodeJob, home: Path, worktree: Path) -> dict[str, str]:
         "prompt_file": str(prompt),
         "python": sys.executable,
     }
+
+
+def _setup(
+    job: NodeJob, values: Mapping[str, str], env: Mapping[str, str], worktree: Path, at: _Attempt
+) -> Generator[NodeItem, None, SetupResult]:
+    """``[worktree] setup`` in the node's fresh clone, as locally (its output in the log, under
+    its header), on a thread so that its output streams back while it runs."""
+    argv = render_argv(list(job.setup), values)
+    done: list[SetupResult] = []
+
+    def work() -> None:
+        result = run_setup(argv, cwd=worktree, env=env, log=at.log, timeout=job.setup_timeout,
+                           on_start=at.setup_pids.append)  # fmt: skip
+        done.append(result)
+
+    thread = threading.Thread(target=work, name=f"setup-{job.task_id}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(LOG_EVERY)
+        yield from at.chunk()
+    return done[0] if done else SetupResult(False, "setup did not finish", 0.0)
+
+
+def _confine(
+    argv: list[str], env: dict[str, str], home: Path, worktree: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The agent under bwrap, as a sandboxed agent runs locally: it may write its worktree,
+    the clone's git directory that worktree commits into, and its marker directory, all
+    under ``home``; everything else is read-only and ``/tmp`` is private."""
+    wrapped = sandbox.wrap(argv, task_dir=worktree,
+                           writable=[home / "repo.git", home / "markers"], root=home)  # fmt: skip
+    return wrapped, {**env, "TMPDIR": str(sandbox.PRIVATE_TMP)}
 
 
 def _follow(

@@ -4,7 +4,8 @@
 One cluster serves the whole module (``xdist_group``: the tests of this file share an xdist
 worker, so the 2-core machine starts it once). Its nodes: the head offers no agent; node
 ``a`` offers two ``fake`` agents, node ``b`` one ``fake`` and one ``solo``. A test that kills
-a node adds its own.
+a node adds its own. A cluster whose head dies, and the refusals before a run, are in
+``test_ray_lost``.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
-import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from e2e_util import FAKE_CONFIG, SCRIPTED, E2EProject, alive, wait_until
+from e2e_util import SCRIPTED, E2EProject, alive, wait_until
+from ray_util import STORE, events, ray_config
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
-
-STORE = 80 * 1024**2  # object store bytes per node: bundles only
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +43,10 @@ def cluster() -> Iterator[Cluster]:
     cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
-def _config(cluster: Cluster, extra: str = "", instances: int = 4) -> str:
-    solo = f'\n[agents.solo]\ncommand = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n'
-    return (
-        FAKE_CONFIG.replace("instances = 3", f'instances = {instances}\nexecutor = "ray"')
-        + solo
-        + f'\n[ray]\naddress = "{cluster.address}"\nmax_retries = 2\n'
-        + extra
-    )
-
-
-def _events(e2e: E2EProject, kind: str) -> list[dict[str, Any]]:
-    """The last run's events of ``kind``, from the store itself."""
-    with sqlite3.connect(e2e.root / ".git" / "coordinator" / "state.db") as con:
-        rows = con.execute(
-            "SELECT task_id, data FROM events WHERE kind = ? AND run_id = "
-            "(SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1) ORDER BY id",
-            (kind,),
-        ).fetchall()
-    return [{"task_id": task_id, "data": json.loads(data)} for task_id, data in rows]
-
-
 def test_tasks_land_in_dependency_order_with_their_node(
     e2e: E2EProject, cluster: Cluster
 ) -> None:
-    e2e.config(_config(cluster))
+    e2e.config(ray_config(cluster))
     e2e.spec("base-task", "@write lib.txt v1\n@marker done built lib", files=["lib.txt"])
     e2e.spec("mid", "@append lib.txt v2", files=["lib.txt"], deps=["base-task"])
     e2e.spec("top", "@write top.txt top\n@commit top by the agent", files=["top.txt"],
@@ -91,12 +70,18 @@ def test_tasks_land_in_dependency_order_with_their_node(
     assert Path(tasks["base-task"]["log"]).exists()
     logs = e2e.cli("logs", "base-task")
     assert f"on Ray node {nodes['base-task']}" in logs.stdout, logs.stdout + logs.stderr
+    # where each task's time went on the Ray path, beside the engine's own phases
+    (timing,) = [e["data"]["phases_ms"] for e in events(e2e, "timing") if e["task_id"] == "top"]
+    ray_phases = {"ray_bundle", "ray_dispatch", "node_clone", "node_agent", "node_collect",
+                  "ray_apply"}  # fmt: skip
+    assert ray_phases <= set(timing), timing
+    assert all(timing[p] >= 0 for p in ray_phases) and timing["node_clone"] > 0, timing
 
 
 def test_caps_hold_per_node_and_per_type(
     e2e: E2EProject, cluster: Cluster, tmp_path: Path
 ) -> None:
-    e2e.config(_config(cluster, instances=8))
+    e2e.config(ray_config(cluster, instances=8))
     times = tmp_path / "times"
     times.mkdir()
     for i in range(5):
@@ -109,7 +94,7 @@ def test_caps_hold_per_node_and_per_type(
     assert result.returncode == 0, result.stdout + result.stderr
     tasks = e2e.tasks()
     assert {t["state"] for t in tasks.values()} == {"merged"}
-    node_of = {e["task_id"]: e["data"]["node"] for e in _events(e2e, "node")}
+    node_of = {e["task_id"]: e["data"]["node"] for e in events(e2e, "node")}
     assert set(node_of) == set(tasks)
     # when each agent really ran, as it said itself on its node
     ran = {}
@@ -146,7 +131,7 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
 
 
 def test_a_failing_task_keeps_its_branch(e2e: E2EProject, cluster: Cluster) -> None:
-    e2e.config(_config(cluster))
+    e2e.config(ray_config(cluster))
     e2e.spec("bad", "@write half.txt half\n@exit 3", files=["half.txt"])
     e2e.spec("good", "@write good.txt ok", files=["good.txt"])
     result = e2e.cli("run")
@@ -168,7 +153,7 @@ def test_a_node_killed_mid_task_loses_nothing(
     cluster.wait_for_nodes()
     sig = tmp_path / "sig"
     sig.mkdir()
-    config = _config(cluster).replace("[ray]", "[agents.doomed]\ncommand = "
+    config = ray_config(cluster).replace("[ray]", "[agents.doomed]\ncommand = "
                                       f'["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]\n\n[ray]')
     e2e.config(config)
     e2e.spec("fragile", f"@pid {sig}/pids\n@touch {sig}/running\n@wait {sig}/go 60\n"
@@ -193,9 +178,9 @@ def test_a_node_killed_mid_task_loses_nothing(
     assert e2e.git("show", "coordinator/integration:fragile.txt") == "done\n"
     log = e2e.git("log", "--format=%s", "coordinator/integration")
     assert log.count("Merge task fragile") == 1
-    lost = _events(e2e, "node-lost")
+    lost = events(e2e, "node-lost")
     assert len(lost) == 1 and lost[0]["data"]["retrying"] is True
-    runs = [e["data"]["run"] for e in _events(e2e, "node") if e["task_id"] == "fragile"]
+    runs = [e["data"]["run"] for e in events(e2e, "node") if e["task_id"] == "fragile"]
     assert runs == [1, 2]
 
 
@@ -207,7 +192,7 @@ def test_a_killed_coordinator_recovers_and_its_ray_tasks_die(
     work once and runs the cut-off task again."""
     sig = tmp_path / "sig"
     sig.mkdir()
-    e2e.config(_config(cluster))
+    e2e.config(ray_config(cluster))
     e2e.spec("back", f"@wait {sig}/hang-running 60\n@write back.txt back\n@marker done",
              files=["back.txt"])  # fmt: skip
     e2e.spec("cut", f"@pid {sig}/pids\n@touch {sig}/hang-running\n@write cut.txt cut\n"
@@ -238,7 +223,7 @@ def test_a_timed_out_agent_is_cancelled_on_its_node(
     sig = tmp_path / "sig"
     sig.mkdir()
     # Long enough for the node's clone and the agent's start on a loaded machine.
-    e2e.config(_config(cluster).replace('timeout = "60s"', 'timeout = "15s"'))
+    e2e.config(ray_config(cluster).replace('timeout = "60s"', 'timeout = "15s"'))
     e2e.spec("slow", f"@pid {sig}/pids\n@write slow.txt begun\n@hang", files=["slow.txt"])
     result = e2e.cli("run")
     assert result.returncode == 1, result.stdout + result.stderr  # unmerged, no crash
@@ -248,44 +233,75 @@ def test_a_timed_out_agent_is_cancelled_on_its_node(
     wait_until("the agent on the node is gone", lambda: not any(alive(p) for p in pids), 30)
 
 
-# ---------------------------------------------------------------- refusals (no cluster needed)
-def test_without_ray_installed_the_run_is_refused_in_one_line(
-    e2e: E2EProject, tmp_path: Path
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
+def test_a_sandboxed_agent_on_a_node_writes_only_its_clone(
+    e2e: E2EProject, cluster: Cluster
 ) -> None:
-    hidden = tmp_path / "no-ray"
-    (hidden / "ray").mkdir(parents=True)
-    (hidden / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
-    e2e.config('executor = "ray"\n' + FAKE_CONFIG)
-    e2e.spec("a", "@write a.txt a", files=["a.txt"])
-    before = e2e.git("for-each-ref")
-    result = e2e.cli("run", env={"PYTHONPATH": str(hidden)})
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    assert "executor" in lines[0] and "pip install 'worktree-coordinator[ray]'" in lines[0]
-    assert e2e.git("for-each-ref") == before
-    assert not (e2e.root / ".git" / "coordinator" / "state.db").exists()
+    outside = Path(tempfile.mkdtemp(prefix="ray-outside-", dir="/var/tmp"))  # read-only inside
+    try:
+        e2e.config('isolation = "sandbox"\n' + ray_config(cluster))
+        e2e.spec("boxed", f"@try @write-abs {outside}/escaped.txt escaped\n"
+                 "@write boxed.txt boxed\n@marker done", files=["boxed.txt"])  # fmt: skip
+        result = e2e.cli("run")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not (outside / "escaped.txt").exists()
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    task = e2e.tasks()["boxed"]
+    assert task["state"] == "merged" and task["isolation"] == "sandbox" and task["node"]
+    assert e2e.git("show", "coordinator/integration:boxed.txt") == "boxed\n"
+    log = e2e.cli("logs", "boxed").stdout
+    assert "@try @write-abs" in log and "Read-only file system" in log, log
 
 
-@pytest.mark.parametrize(
-    ("table", "field"),
-    [('address = "nowhere"', "address"), ("max_retries = -1", "max_retries"),
-     ('adress = "auto"', "adress")],
-)  # fmt: skip
-def test_a_bad_ray_table_is_refused_naming_the_field(
-    e2e: E2EProject, table: str, field: str
+# The setup "installs" a tool into vendor/ (ignored) that the agent then uses, and says where.
+SETUP = (
+    "import os, pathlib, sys\n"
+    "task = os.environ['COORDINATOR_TASK_ID']\n"
+    "print('installing for', task, flush=True)\n"
+    "if task == 'broken':\n"
+    "    print('npm ERR! network timeout'); sys.exit(3)\n"
+    "pathlib.Path('vendor').mkdir(exist_ok=True)\n"
+    "pathlib.Path('vendor/tool.txt').write_text(f'installed in {os.getcwd()}\\n')\n"
+)
+USES_TOOL = (
+    "import os, pathlib\n"
+    "task = os.environ['COORDINATOR_TASK_ID']\n"
+    "pathlib.Path(f'{task}.txt').write_text(pathlib.Path('vendor/tool.txt').read_text())\n"
+)
+
+
+def test_worktree_setup_runs_on_the_node_before_the_agent(
+    e2e: E2EProject, cluster: Cluster, tmp_path: Path
 ) -> None:
-    e2e.config('executor = "ray"\n' + FAKE_CONFIG + f'\n[ray]\n{table}\n')
-    e2e.spec("a", "@write a.txt a", files=["a.txt"])
-    result = e2e.cli("validate")
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert f"ray.{field}" in result.stderr, result.stderr
-
-
-def test_an_unreachable_cluster_is_one_line_and_try_again_later(e2e: E2EProject) -> None:
-    e2e.config('executor = "ray"\n' + FAKE_CONFIG + '\n[ray]\naddress = "127.0.0.1:1"\n')
-    e2e.spec("a", "@write a.txt a", files=["a.txt"])
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "setup.py").write_text(SETUP)
+    (scripts / "agent.py").write_text(USES_TOOL)
+    e2e.write(".gitignore", "vendor/\n")
+    e2e.git("add", ".gitignore")
+    e2e.git("commit", "-q", "-m", "ignore vendor")
+    setup = json.dumps(["{python}", str(scripts / "setup.py")])
+    agent = json.dumps(["{python}", str(scripts / "agent.py")])
+    scripted = f'command = ["{{python}}", "{SCRIPTED}", "{{prompt_file}}"]'
+    config = ray_config(cluster).replace(scripted, f"command = {agent}", 1)  # the fake type's
+    e2e.config(config + f'\n[worktree]\nsetup = {setup}\nsetup_timeout = "60s"\n')
+    e2e.spec("ok", "use the tool", files=["ok.txt"])
+    e2e.spec("broken", "use the tool", files=["broken.txt"])
     result = e2e.cli("run")
-    assert result.returncode == 75, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0]
+    assert result.returncode == 1, result.stdout + result.stderr  # broken is not merged
+    assert "not on the Ray nodes" not in result.stdout + result.stderr
+    tasks = e2e.tasks()
+    assert tasks["ok"]["state"] == "merged"
+    installed = e2e.git("show", "coordinator/integration:ok.txt")
+    local = e2e.root / "worktrees"
+    assert installed.startswith("installed in ") and str(local) not in installed  # on the node
+    assert "vendor" not in e2e.git("ls-tree", "-r", "--name-only", "coordinator/integration")
+    log = e2e.cli("logs", "ok").stdout
+    assert log.index("---- setup: ") < log.index("installing for ok") < log.index("---- agent: ")
+    assert tasks["broken"]["state"] == "failed" and tasks["broken"]["reason"] == "setup"
+    broken = e2e.cli("logs", "broken").stdout
+    assert "npm ERR! network timeout" in broken and "---- agent: " not in broken
+    failed = events(e2e, "setup-failed")
+    assert [e["task_id"] for e in failed] == ["broken"]
+    assert "exited 3" in failed[0]["data"]["message"]

@@ -6,10 +6,14 @@ log, and how the agent ended."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from gitutil import git
 
 from coordinator.core.config import Identity
@@ -127,3 +131,96 @@ def test_a_node_clones_its_bundle_although_every_other_transport_stays_off(tmp_p
     assert [
         transport_of(s) for s in ("/a/b.bundle", "https://h/r", "git@h:r.git", "ssh://h/r")
     ] == ["file", "https", "ssh", "ssh"]
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory the test owns outside ``/tmp``: inside a sandbox it is there, read-only
+    (under ``/tmp`` it would merely be missing from the sandbox's private ``/tmp``)."""
+    path = Path(tempfile.mkdtemp(prefix="raynode-outside-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed")
+def test_a_sandboxed_agent_writes_only_its_clone(
+    repo: Path, tmp_path: Path, outside: Path
+) -> None:
+    job = _job(repo, f"@try @write-abs {outside}/escaped.txt escaped\n@write in.txt in\n"
+               "@commit inside the sandbox\n@marker done\n")  # fmt: skip
+    job = NodeJob(**{**job.__dict__, "sandbox": True})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    assert result.returncode == 0, logs
+    assert not (outside / "escaped.txt").exists()
+    assert "@try @write-abs" in logs and "Read-only file system" in logs, logs
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:in.txt") == "in\n"
+    assert git(repo, "log", "-1", "--format=%s", result.head).strip() == "inside the sandbox"
+    # the same attempt unsandboxed does write there: the sandbox, not the path, refused it
+    _run(NodeJob(**{**job.__dict__, "sandbox": False}), _bundle(repo, tmp_path, job))
+    assert (outside / "escaped.txt").read_text() == "escaped\n"
+
+
+SETUP = (
+    "import os, pathlib, sys\n"
+    "print('installing for', os.environ['COORDINATOR_TASK_ID'], flush=True)\n"
+    "if len(sys.argv) > 1:\n"
+    "    print('npm ERR! network timeout'); sys.exit(3)\n"
+    "pathlib.Path('installed.txt').write_text('by setup\\n')\n"
+)
+
+
+def _setup_item(items: list[tuple[str, object]]) -> tuple[bool, str, float]:
+    """The one ``("setup", (ok, detail, seconds))`` item the node yielded."""
+    (value,) = [v for k, v in items if k == "setup"]
+    assert isinstance(value, tuple)
+    return value
+
+
+def test_setup_runs_in_the_clone_before_the_agent(repo: Path, tmp_path: Path) -> None:
+    job = _job(repo, "@write out.txt agent\n@marker done\n")
+    job = NodeJob(**{**job.__dict__, "setup": ("{python}", "-c", SETUP), "setup_timeout": 30.0})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 0
+    assert _setup_item(items)[:2] == (True, "")
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    # the setup's header and output, then the agent's header, as a local log has them
+    setup_at = logs.index("[coordinator] ---- setup: ")
+    assert logs.index("installing for t1") > setup_at
+    assert logs.index("[coordinator] ---- agent: ") > logs.index("setup exited 0")
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:installed.txt") == "by setup\n"
+    assert git(repo, "show", f"{result.head}:out.txt") == "agent\n"
+
+
+def test_a_failing_setup_fails_the_task_and_the_agent_never_runs(
+    repo: Path, tmp_path: Path
+) -> None:
+    job = _job(repo, f"@touch {tmp_path}/agent-ran\n@marker done\n")
+    setup = ("{python}", "-c", SETUP, "fail")
+    job = NodeJob(**{**job.__dict__, "setup": setup, "setup_timeout": 30.0})
+    items, result = _run(job, _bundle(repo, tmp_path, job))
+    ok, detail, _ = _setup_item(items)
+    assert ok is False and "exited 3" in detail and "npm ERR! network timeout" in detail
+    assert result.returncode != 0 and result.bundle is None and result.marker is None
+    assert not (tmp_path / "agent-ran").exists()
+    logs = b"".join(v for k, v in items if k == "log" and isinstance(v, bytes)).decode()
+    assert "npm ERR! network timeout" in logs and "---- agent: " not in logs
+
+
+def test_a_filter_the_agent_defines_never_runs_when_the_node_collects(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The agent can write its clone's config (and must, to commit): a clean filter it
+    defines there runs nothing when the node commits its leftover files."""
+    plant = tmp_path / "plant.sh"
+    plant.write_text(f"#!/bin/sh\ntouch {tmp_path}/ran-$1\ncat\n")
+    plant.chmod(0o755)
+    job = _job(repo, "@write .gitattributes * filter=evil\n@write left.txt left\n"
+               f"@git config filter.evil.clean '{plant} clean'\n@marker done\n")  # fmt: skip
+    _, result = _run(job, _bundle(repo, tmp_path, job))
+    assert result.returncode == 0
+    assert not (tmp_path / "ran-clean").exists()
+    _take(repo, tmp_path, result)
+    assert git(repo, "show", f"{result.head}:left.txt") == "left\n"
