@@ -116,16 +116,30 @@ class Replanner:
         if not pending:
             return False
         left = [t for t in self._plan.ids if state[t] in (TaskState.PENDING, TaskState.RUNNING)]
-        if 2 * len(left) > self._budget:
-            return False  # too big to simulate even twice: keep the order
+        rules = affordable_rules(len(left), self._budget)
+        if rules < 1:
+            return False  # too big to compare even one other order within the budget
         running = {t: running.get(t, 0.0) for t in left if state[t] == TaskState.RUNNING}
         plan = residual_plan(self._plan, left, running)
         current = sorted(left, key=scheduler.start_key)
         order = robust_order(plan, current, instances=self._instances, caps=self._caps,
-                             budget=self._budget, seed=self.replans)  # fmt: skip
+                             budget=self._budget, seed=self.replans, rules=rules)  # fmt: skip
         scheduler.rerank({t: i for i, t in enumerate(order)})
         self.replans += 1
         return True
+
+
+def affordable_rules(tasks: int, budget: int) -> int:
+    """How many rule-based orders a re-plan of ``tasks`` can score beside the current one on
+    at least two scenarios within ``budget`` simulated starts (at most ``RULES``).
+
+    The budget holds for every size: a run re-plans up to once per finished task, so a re-plan
+    that outgrew it made each task's cost grow with the run (at 1,000 tasks two scenarios of
+    five orders were 2.5 budgets, every time).
+    """
+    if tasks <= 0:
+        return RULES
+    return max(0, min(RULES, budget // (2 * tasks) - 1))
 
 
 def residual_plan(plan: Plan, left: list[str], running: Mapping[str, float]) -> Plan:
@@ -172,6 +186,7 @@ def robust_order(
     caps: Mapping[str, int],
     budget: int,
     seed: int = 0,
+    rules: int = RULES,
 ) -> list[str]:
     """The order with the shortest mean makespan over jittered copies of ``plan``'s estimates.
 
@@ -182,7 +197,7 @@ def robust_order(
     (``SCENARIOS``, fewer when ``budget``, in simulated task starts, allows fewer).
     """
     ids = plan.ids
-    scenarios = max(2, min(SCENARIOS, budget // (len(ids) * (RULES + 1)) if ids else 0))
+    scenarios = max(2, min(SCENARIOS, budget // (len(ids) * (rules + 1)) if ids else 0))
     rng = random.Random(f"replan/{seed}")  # noqa: S311 - a reproducible draw, not a secret
     draws = [
         {t: w * math.exp(rng.gauss(0.0, SIGMA)) for t, w in plan.weights.items()}
@@ -199,7 +214,7 @@ def robust_order(
         return total / len(draws)
 
     best, best_score = list(current), score(current)
-    for order in candidate_orders(plan, instances=instances, caps=caps, most=RULES):
+    for order in candidate_orders(plan, instances=instances, caps=caps, most=rules):
         value = score(order)
         if value < best_score - 1e-9:
             best, best_score = order, value

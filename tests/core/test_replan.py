@@ -13,7 +13,14 @@ from coordinator.core.models import TaskState
 from coordinator.core.ordering import with_chosen_rank
 from coordinator.core.plan import Plan
 from coordinator.core.policy import Scheduler
-from coordinator.core.replan import Replanner, expected_left, residual_plan
+from coordinator.core.replan import (
+    REPLAN_BUDGET,
+    RULES,
+    Replanner,
+    affordable_rules,
+    expected_left,
+    residual_plan,
+)
 from coordinator.core.simulate import simulate
 
 
@@ -116,3 +123,16 @@ def test_a_late_finish_or_an_overrun_calls_for_one_replan() -> None:
     replanner.finished(first, 3 * plan.weights[first])
     assert replanner.update(s, {}) and replanner.replans == 2
     assert s.state[first] == TaskState.RUNNING
+
+
+@pytest.mark.parametrize("budget", [REPLAN_BUDGET, 1_000, 16_000])
+def test_a_replan_never_costs_more_than_its_budget(budget: int) -> None:
+    """A run re-plans up to once per finished task: a re-plan over budget made each task's
+    cost grow with the run's size."""
+    for tasks in range(1, 3 * budget):
+        rules = affordable_rules(tasks, budget)
+        assert 0 <= rules <= RULES
+        if rules:  # two scenarios at least, of the current order and ``rules`` others
+            assert 2 * tasks * (rules + 1) <= budget, (tasks, rules)
+    assert affordable_rules(10, budget) == RULES  # small runs keep every rule
+    assert affordable_rules(budget, budget) == 0  # too big: the order is kept
