@@ -72,7 +72,7 @@ def measure(n_files: int, cycles: int, work: Path) -> dict[str, Any]:
                 base = repo.rev_parse("refs/heads/target")
                 assert base is not None
                 begin()
-                path, _ = trees.take(task, branch, base)
+                path = trees.take(task, branch, base).path
                 end("worktree", keep)
                 (path / "out").mkdir(exist_ok=True)
                 (path / "out" / f"{task}.txt").write_text("done\n", encoding="utf-8")

@@ -35,6 +35,7 @@ from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
 from coordinator.io.clones import collect_clone, refuse_unsafe_links
 from coordinator.io.faults import crash_point
+from coordinator.io.gitisolation import changes_and_symlinks
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerContent, MarkerSeen, read_marker
 from coordinator.io.resources import ResourceMeter
@@ -198,8 +199,8 @@ class SettleJob:
                 keep_out=self.placed,
             )  # fmt: skip
         crash_point("after-commit")
-        changed = self.repo.changed_files(self.base, check.head)
-        check = refuse_unsafe_links(self.repo, check, changed)
+        changed, links = changes_and_symlinks(self.repo, self.base, check.head)
+        check = refuse_unsafe_links(self.repo, check, changed, links)
         collected = time.perf_counter()
         with self.checkout_lock:
             touched = self.checkout.changes()
