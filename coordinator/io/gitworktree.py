@@ -74,11 +74,16 @@ class WorktreeCommands:
     ) -> None:
         """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
 
-        An existing branch is never reused: the engine renames it out of the way first.
+        An existing branch is never reused: the engine renames it out of the way first. The
+        files are written by a second command (what ``worktree add`` runs itself, a ``reset
+        --hard``): worktree commands run one at a time (``_SERIAL_COMMANDS``), and writing
+        every file of a large tree must not hold up another task's worktree going back to the
+        pool, which asks git about its worktree first.
         """
-        extra = ["--no-checkout"] if no_checkout else []
-        self._git(*NEW_INDEX_OPTIONS, "worktree", "add", "--quiet", "--no-track", *extra,
+        self._git(*NEW_INDEX_OPTIONS, "worktree", "add", "--quiet", "--no-track", "--no-checkout",
                   "-b", branch, "--", str(path), commit)  # fmt: skip
+        if not no_checkout:
+            self._git(*NEW_INDEX_OPTIONS, "read-tree", "-u", "--reset", "HEAD", cwd=path)
 
     def worktree_remove(self, path: Path, *, force: bool = False) -> None:
         """Without ``force`` git refuses when the worktree has changes or untracked files."""
