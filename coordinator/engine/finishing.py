@@ -17,6 +17,7 @@ from pathlib import Path
 from coordinator.core.config import Identity
 from coordinator.core.decisions import (
     Completion,
+    Verdict,
     after_collect,
     agent_retry,
     budget_left,
@@ -244,6 +245,16 @@ class Settled:
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        # What the job found, written in one transaction; nothing in it starts a job, so the
+        # store has it all before the keep job (or the merge lane) acts on it.
+        with ctx.rec.storing(task_id):
+            verdict = self._record(ctx, task_id)
+        if verdict.action == "land":
+            crash_point("merge-queued")
+        else:
+            ending.keep(ctx, task_id, verdict)
+
+    def _record(self, ctx: RunContext, task_id: str) -> Verdict:
         guarding.report(ctx, self.findings)
         task = ctx.book[task_id]
         said = task.completion.usage if task.completion else None
@@ -281,9 +292,7 @@ class Settled:
         )  # fmt: skip
         if verdict.action == "land":
             ctx.book.merging(task_id)
-            crash_point("merge-queued")
-        else:
-            ending.keep(ctx, task_id, verdict)
+        return verdict
 
 
 def check_budget(ctx: RunContext) -> None:
