@@ -208,7 +208,6 @@ class Engine:
             ctx.meter.stop()
             ctx.shared.stop()
         guarding.finish(ctx)
-        ctx.rec.flush()
         summary = self.book.summary(time.time() - started, ctx.target, ctx.max_parallel)
         ctx.store.finish_run(
             ctx.run_id,

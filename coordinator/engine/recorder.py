@@ -30,7 +30,6 @@ class Recorder:
         self.notes: list[str] = []
         self.notifier: Notifier | None = None  # ``[notify] command``, when configured
         self._storing = False  # in a timed store write (the loop thread's only)
-        self._spans: list[tuple[str, float, dict[str, Any]]] = []  # phase events not yet written
 
     def notify(self, kind: str, **payload: Any) -> None:
         """Hand a notice to ``[notify] command`` (off this thread); a no-op without one."""
@@ -39,20 +38,11 @@ class Recorder:
 
     def emit(self, kind: str, task_id: str | None, message: str = "", **data: Any) -> None:
         now = time.time()
-        with self.timed(task_id, "store"), self.store.transaction():
-            self.flush()
+        with self.timed(task_id, "store"):
             self.store.add_event(
                 self.run_id, kind, task_id=task_id, at=now, data={"message": message, **data}
             )
         self.reporter.event(RunEvent(kind, now, task_id, message, data))
-
-    def flush(self) -> None:
-        """Write the phase events kept so far (``add_phase``); the run calls it at its end."""
-        spans, self._spans = self._spans, []
-        if spans:
-            with self.store.transaction():
-                for task_id, at, span in spans:
-                    self.store.add_event(self.run_id, "phase", task_id=task_id, at=at, data=span)
 
     def add_phase(
         self, task_id: str, phase: str, seconds: float, *, end: float | None = None
@@ -61,15 +51,14 @@ class Recorder:
 
         Every phase but the store's own writes is also kept in the store as a ``phase`` event
         (its wall-clock start and end), so the HTML report can draw where a task's time went.
-        Those are written with the next event (one commit, not one each): only the report reads
-        them, and a run cut off by kill -9 may lose the last few.
         """
         phases = self.phases.setdefault(task_id, {})
         phases[phase] = phases.get(phase, 0.0) + seconds
         if phase != "store":
             ended = time.time() if end is None else end
             span = {"phase": phase, "start": ended - seconds, "end": ended}
-            self._spans.append((task_id, ended - seconds, span))
+            self.store.add_event(self.run_id, "phase", task_id=task_id, at=ended - seconds,
+                                 data=span)  # fmt: skip
 
     def note_gate_log(self, group: Sequence[str], log: Path) -> None:
         """Where the gate run about to start for ``group`` writes: the log (named after the
@@ -102,7 +91,6 @@ class Recorder:
         """One store transaction for the writes of one transition (the task's record and the
         event that says it), timed once as the task's ``store`` phase: one commit, not two."""
         with self.timed(task_id, "store"), self.store.transaction():
-            self.flush()
             yield
 
     @contextmanager

@@ -76,11 +76,11 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
     sparse = None
     if ctx.config.checkout == "sparse" and not task.footprint.exclusive:
         sparse = task.footprint.patterns
-    coming = sparse is None and any(  # a finished task's worktree will soon be pooled
+    coming = sparse is None and (any(  # a finished task's worktree will soon be pooled
         t.state in _RETURNING and t.completion is not None and t.completion.ok and t.worktree
         and ctx.plan.task(t.id).isolation == isolating.WORKTREE
         for t in ctx.book
-    )
+    ) or "pool" in ctx.jobs.running.values())  # or is being pooled (a dependency's, often)
     ctx.jobs.start(
         "worktree",
         task_id,

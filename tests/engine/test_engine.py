@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from e2e_util import wait_until
 from gitutil import git
 from harness import AGENTS, TARGET, EngineRun, config, gate_argv, spec
 
@@ -148,6 +149,8 @@ def test_a_first_stop_cancels_agents_but_lets_finished_work_land(
     try:
         seen.wait_for("a's gate", lambda: seen.seen("verifying", "a"))
         seen.wait_for("b's start", lambda: seen.seen("started", "b"))
+        written = repo / "worktrees" / "b" / "b.txt"  # the agent's work so far, to be kept
+        wait_until("b's write", written.exists)  # (its start is seen before it runs a line)
         run.engine.request_stop()
         seen.wait_for("b to end", lambda: seen.seen("cancelled", "b"))
         assert not seen.seen("merged", "a")  # the gate is still running
