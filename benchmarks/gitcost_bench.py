@@ -6,8 +6,8 @@ a 20-file repository's cost per task 25 times). The CPU time of the git processe
 ``RUSAGE_CHILDREN``) and their count barely move with the load, so a change's effect shows here
 even when the wall figures are noise. It drives the same code the engine's jobs run, in order,
 for one warm task after another on a generated repository: take a pooled worktree, write one
-file, collect the work and list what changed (the footprint check), merge, hand the worktree
-back to the pool.
+file, collect the work and list what changed (the footprint check, and the symlinks among the
+changes), merge, hand the worktree back to the pool.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 from benchmarks.common import bench_parser, emit, markdown_table
 from benchmarks.run_bench import IDENTITY, make_repo
 from coordinator.io import processes
+from coordinator.io.clones import refuse_unsafe_links
+from coordinator.io.gitisolation import changes_and_symlinks
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.merger import merge_task
 from coordinator.io.workcheck import collect_work
@@ -72,14 +74,15 @@ def measure(n_files: int, cycles: int, work: Path) -> dict[str, Any]:
                 base = repo.rev_parse("refs/heads/target")
                 assert base is not None
                 begin()
-                path, _ = trees.take(task, branch, base)
+                path = trees.take(task, branch, base).path
                 end("worktree", keep)
                 (path / "out").mkdir(exist_ok=True)
                 (path / "out" / f"{task}.txt").write_text("done\n", encoding="utf-8")
                 begin()
                 check = collect_work(repo, worktree=path, branch=branch, base=base,
                                      identity=IDENTITY, message="work")  # fmt: skip
-                repo.changed_files(base, check.head)
+                changed, links = changes_and_symlinks(repo, base, check.head)
+                refuse_unsafe_links(repo, check, changed, links)  # as the settle job does
                 end("commit", keep)
                 begin()
                 landed = merge_task(repo, "refs/heads/target", check.head, "merge", IDENTITY)

@@ -157,13 +157,13 @@ class TaskBook:
     def agent_started(self, task_id: str, proc: AgentProcess) -> None:
         task = self.tasks[task_id]
         now = time.time()
-        with self.store.transaction():
+        where = f"attempt {task.attempt} in {task.worktree} (slot {task.slot}, port {task.port})"
+        with self.rec.storing(task_id):
             self.update(
                 task_id, proc=proc, started_at=now, pid=proc.pid, pid_create_time=proc.create_time
             )
             self._open_attempt(task_id, now)
-        where = f"attempt {task.attempt} in {task.worktree} (slot {task.slot}, port {task.port})"
-        self.rec.emit("started", task_id, where, pid=proc.pid, slot=task.slot, port=task.port)
+            self.rec.emit("started", task_id, where, pid=proc.pid, slot=task.slot, port=task.port)
 
     def agent_finished(self, task_id: str, completion: Completion, *, retry: bool = False) -> None:
         """The agent's work is over: its slot frees now, before its processes are stopped.
@@ -178,7 +178,7 @@ class TaskBook:
             self._replanner.finished(task_id, worked)
         skipped = self._policy.agent_finished(task_id, ok=completion.ok or retry)
         self._free_slot(task_id)
-        with self.store.transaction():
+        with self.rec.storing(task_id):
             self.update(
                 task_id, completion=completion, finished_at=now, summary=completion.summary,
                 reason=completion.reason, agent_time=task.agent_time + worked,
@@ -189,15 +189,16 @@ class TaskBook:
                     self.run_id, task_id, task.attempt, finished_at=now,
                     outcome="done" if completion.ok else "failed", reason=completion.reason or None,
                 )  # fmt: skip
-        task.retrying = retry
-        task.failures += retry
-        if completion.ok:
-            how = completion.how
-            self.rec.emit("finished", task_id, f"agent done ({how})", summary=completion.summary)
-        else:
-            said = completion.reason + ("; it runs again" if retry else "")
-            self.rec.emit("agent-failed", task_id, said, summary=completion.summary)
-        self._skip(skipped, task_id)
+            task.retrying = retry
+            task.failures += retry
+            if completion.ok:
+                how = completion.how
+                self.rec.emit("finished", task_id, f"agent done ({how})",
+                              summary=completion.summary)  # fmt: skip
+            else:
+                said = completion.reason + ("; it runs again" if retry else "")
+                self.rec.emit("agent-failed", task_id, said, summary=completion.summary)
+            self._skip(skipped, task_id)
 
     def attempt_used(self, task_id: str, usage: Usage, resources: Resources) -> None:
         """What this attempt's agent used; the task's totals (and the run's) grow by it."""
@@ -243,9 +244,10 @@ class TaskBook:
 
     def merging(self, task_id: str) -> None:
         """Collected and clean: the work waits for the merge lane (or is merging)."""
-        self.update(task_id, state=TaskState.MERGING)
         changed = len(self.tasks[task_id].changed_files)
-        self.rec.emit("merging", task_id, f"{changed} files changed; in the merge lane")
+        with self.rec.storing(task_id):
+            self.update(task_id, state=TaskState.MERGING)
+            self.rec.emit("merging", task_id, f"{changed} files changed; in the merge lane")
 
     def verifying(self, task_id: str, pid: int | None, create_time: float | None) -> None:
         """The gate runs: its pid is stored, so that a run cut off now can still kill it."""
@@ -261,12 +263,14 @@ class TaskBook:
         task = self.tasks[task_id]
         self._policy.merged(task_id)
         unchanged = not task.changed_files
-        self.update(
-            task_id, state=TaskState.MERGED, merged_at=time.time(), merge_commit=commit,
-            **({"reason": NO_CHANGES} if unchanged else {}),
-        )  # fmt: skip
         landed = f"into {self.target} as {commit[:12]}" + (f" ({NO_CHANGES})" if unchanged else "")
-        self.rec.emit("merged", task_id, landed)
+        with self.rec.storing(task_id):
+            self.update(
+                task_id, state=TaskState.MERGED, merged_at=time.time(), merge_commit=commit,
+                **({"reason": NO_CHANGES} if unchanged else {}),
+            )  # fmt: skip
+            self.rec.emit("merged", task_id, landed)
+            self.rec.emit_timing(task_id)  # the task's own cost is all counted by now
 
     def ended(
         self, task_id: str, state: TaskState, reason: str, *, branch: str, detail: str = ""
@@ -275,8 +279,9 @@ class TaskBook:
         skipped: list[str] = []
         if self._policy.state[task_id] == TaskState.DONE:  # a failed agent ended it already
             skipped = self._policy.not_merged(task_id, state)
-        self.update(task_id, state=state, reason=reason, branch=branch)
-        self.rec.emit(state.value, task_id, f"{detail or reason}; branch {branch} kept")
+        with self.rec.storing(task_id):
+            self.update(task_id, state=state, reason=reason, branch=branch)
+            self.rec.emit(state.value, task_id, f"{detail or reason}; branch {branch} kept")
         kind = {TaskState.FAILED: "task_failed", TaskState.CONFLICT: "task_conflict"}.get(state)
         if kind:
             self.notify(kind, task_id, detail or reason)
@@ -302,8 +307,9 @@ class TaskBook:
         task = self.tasks[task_id]
         task.conflicts += conflict
         task.retrying = False
-        self.update(task_id, state=TaskState.PENDING, branch=kept, reason="")
-        self.rec.emit("retry", task_id, f"{reason}; {kept} kept; retrying")
+        with self.rec.storing(task_id):
+            self.update(task_id, state=TaskState.PENDING, branch=kept, reason="")
+            self.rec.emit("retry", task_id, f"{reason}; {kept} kept; retrying")
 
     def budget_stop(self, why: str) -> None:
         """The run's budget is used up: nothing that has not started will (``skipped``)."""

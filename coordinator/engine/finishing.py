@@ -17,6 +17,7 @@ from pathlib import Path
 from coordinator.core.config import Identity
 from coordinator.core.decisions import (
     Completion,
+    Verdict,
     after_collect,
     agent_retry,
     budget_left,
@@ -35,6 +36,7 @@ from coordinator.engine.context import RunContext, Timer
 from coordinator.io.agents import AgentExited, AgentProcess, kill_task_processes
 from coordinator.io.clones import collect_clone, refuse_unsafe_links
 from coordinator.io.faults import crash_point
+from coordinator.io.gitisolation import changes_and_symlinks
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.markers import MarkerContent, MarkerSeen, read_marker
 from coordinator.io.resources import ResourceMeter
@@ -199,8 +201,8 @@ class SettleJob:
                 keep_out=self.placed,
             )  # fmt: skip
         crash_point("after-commit")
-        changed = self.repo.changed_files(self.base, check.head)
-        check = refuse_unsafe_links(self.repo, check, changed)
+        changed, links = changes_and_symlinks(self.repo, self.base, check.head)
+        check = refuse_unsafe_links(self.repo, check, changed, links)
         collected = time.perf_counter()
         with self.checkout_lock:
             touched = self.checkout.changes()
@@ -244,6 +246,16 @@ class Settled:
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        # What the job found, written in one transaction; nothing in it starts a job, so the
+        # store has it all before the keep job (or the merge lane) acts on it.
+        with ctx.rec.storing(task_id):
+            verdict = self._record(ctx, task_id)
+        if verdict.action == "land":
+            crash_point("merge-queued")
+        else:
+            ending.keep(ctx, task_id, verdict)
+
+    def _record(self, ctx: RunContext, task_id: str) -> Verdict:
         guarding.report(ctx, self.findings)
         task = ctx.book[task_id]
         said = task.completion.usage if task.completion else None
@@ -281,9 +293,7 @@ class Settled:
         )  # fmt: skip
         if verdict.action == "land":
             ctx.book.merging(task_id)
-            crash_point("merge-queued")
-        else:
-            ending.keep(ctx, task_id, verdict)
+        return verdict
 
 
 def check_budget(ctx: RunContext) -> None:

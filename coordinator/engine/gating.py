@@ -261,7 +261,6 @@ class Moved:
                 ctx.book.merged(landed, self.round.commits[landed])
                 at_rest(ctx, landed)
                 pool_worktree(ctx, landed, self.round.commits[self.land[-1]])
-                ctx.rec.emit_timing(landed)
             for failed, reason in self.failures:
                 ending.keep(ctx, failed, after_gate(hard_stop=False), detail=reason)
             settled = {*self.land, *(t for t, _ in self.failures)}

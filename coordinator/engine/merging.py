@@ -97,10 +97,9 @@ class Landed:
         outcome = self.outcome
         if outcome.status == "merged":
             assert outcome.commit is not None
-            ctx.book.merged(task_id, outcome.commit)
+            ctx.book.merged(task_id, outcome.commit)  # with the task's timing
             at_rest(ctx, task_id)
             pool_worktree(ctx, task_id, outcome.commit)
-            ctx.rec.emit_timing(task_id)
         elif outcome.status == "rejected":
             verdict = after_gate(hard_stop=ctx.hard.is_set())
             detail = "" if ctx.hard.is_set() else outcome.reason

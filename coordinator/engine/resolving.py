@@ -110,8 +110,7 @@ class Resolved:
         if self.commit is not None:
             paths = ", ".join(self.conflicts)
             ctx.rec.emit("resolved", task_id, f"{self.resolver} resolved {paths}")
-            ctx.book.merged(task_id, self.commit)
-            ctx.rec.emit_timing(task_id)
+            ctx.book.merged(task_id, self.commit)  # with the task's timing
             return
         ctx.rec.emit("warning", task_id, f"the resolver failed: {self.why}")
         verdict = after_resolver(

@@ -36,7 +36,7 @@ from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.placing import place
 from coordinator.io.setupcmd import SetupResult, run_setup
-from coordinator.io.worktrees import Worktrees
+from coordinator.io.worktrees import Base, Worktrees
 
 # A task in one of these states, its agent done with success, hands its worktree back soon.
 _RETURNING = frozenset({TaskState.DONE, TaskState.MERGING, TaskState.VERIFYING})
@@ -76,16 +76,16 @@ def _prepare(ctx: RunContext, task_id: str) -> None:
     sparse = None
     if ctx.config.checkout == "sparse" and not task.footprint.exclusive:
         sparse = task.footprint.patterns
-    coming = sparse is None and any(  # a finished task's worktree will soon be pooled
+    coming = sparse is None and (any(  # a finished task's worktree will soon be pooled
         t.state in _RETURNING and t.completion is not None and t.completion.ok and t.worktree
         and ctx.plan.task(t.id).isolation == isolating.WORKTREE
         for t in ctx.book
-    )
+    ) or "pool" in ctx.jobs.running.values())  # or is being pooled (a dependency's, often)
     ctx.jobs.start(
         "worktree",
         task_id,
         lambda: make_worktree(
-            ctx.repo, ctx.worktrees, task_id, base=ctx.shared.expected_target,
+            ctx.repo, ctx.worktrees, task_id, base=lambda: ctx.shared.expected_target,
             run_id=ctx.run_id, sparse=sparse, setup=ctx.config.worktree,
             isolation=task.isolation, coming=coming,
         ),
@@ -143,7 +143,7 @@ def make_worktree(
     worktrees: Worktrees,
     task_id: str,
     *,
-    base: str,
+    base: Base,
     run_id: str,
     sparse: Sequence[str] | None,
     setup: WorktreeConfig | None = None,
@@ -153,9 +153,11 @@ def make_worktree(
     """The job: a fresh worktree (or task clone) on a new task branch at ``base``, with the
     files of ``[worktree] copy`` and ``link`` placed into it.
 
-    ``base`` is the target's head as the coordinator last wrote it: every merge the loop has
-    recorded (a dependency's included) is in it; a value someone else put on the target never
-    is. A clone is always a full checkout of its own and never comes from the warm pool.
+    ``base`` is the target's head as the coordinator last wrote it, read when the worktree is
+    in hand (a merge that landed meanwhile is in it; see ``Worktrees.take``): every merge the
+    loop had recorded when the job started (a dependency's included) is in it; a value someone
+    else put on the target never is. A clone is always a full checkout of its own and never
+    comes from the warm pool.
     """
     branch = task_branch(task_id)
     notes = []
@@ -166,9 +168,10 @@ def make_worktree(
         notes.append(("kept", f"earlier branch {branch} kept as {aside}"))
     recorded, waited = None, 0.0
     if isolation == isolating.WORKTREE:
-        worktree, fresh = worktrees.take(task_id, branch, base, sparse, coming=coming)
+        worktree, fresh, base = worktrees.take(task_id, branch, base, sparse, coming=coming)
         waited = worktrees.waited.pop(task_id, 0.0)
     else:
+        base = base if isinstance(base, str) else base()
         worktree, recorded = isolating.create_clone(repo, worktrees, task_id, branch, base)
         fresh = True
     crash_point("after-worktree-add")

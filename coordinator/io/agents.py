@@ -184,6 +184,24 @@ def _pump(source: IO[bytes], log: IO[bytes], limit: int) -> None:
                 stream.close()
 
 
+def _watch(
+    popen: processes.Popen[bytes],
+    agent: AgentProcess,
+    log: IO[bytes],
+    limit: int,
+    events: queue.Queue[object],
+) -> None:
+    """The agent's waiter, which starts its log pump first: the thread that starts the agent
+    (the loop) waits for one thread to come up, not two."""
+    assert popen.stdout is not None
+    pump = threading.Thread(
+        target=_pump, args=(popen.stdout, log, limit), name=f"agent-log-{agent.task_id}",
+        daemon=True,
+    )  # fmt: skip
+    pump.start()
+    _wait(popen, agent, pump, events)
+
+
 def _wait(
     popen: processes.Popen[bytes],
     agent: AgentProcess,
@@ -257,16 +275,9 @@ def start_agent(spec: LaunchSpec, events: queue.Queue[object]) -> AgentProcess:
         create_time = None
     agent = AgentProcess(spec.task_id, popen.pid, create_time, run_id)
     assert popen.stdout is not None
-    pump = threading.Thread(
-        target=_pump,
-        args=(popen.stdout, log, spec.log_limit),
-        name=f"agent-log-{spec.task_id}",
-        daemon=True,
-    )
-    pump.start()
     threading.Thread(
-        target=_wait,
-        args=(popen, agent, pump, events),
+        target=_watch,
+        args=(popen, agent, log, spec.log_limit, events),
         name=f"agent-wait-{spec.task_id}",
         daemon=True,
     ).start()

@@ -97,12 +97,16 @@ def collect_clone(
     return decide(repo, ref, base, (work, parent), attached, old, identity, notes, lambda: None)
 
 
-def refuse_unsafe_links(repo: GitRepo, check: WorkCheck, changed: list[str]) -> WorkCheck:
+def refuse_unsafe_links(
+    repo: GitRepo, check: WorkCheck, changed: list[str], links: Mapping[str, str] | None = None
+) -> WorkCheck:
     """``check``, not to be merged when the work adds a symlink out of the repository or into
-    ``.git`` (in any isolation mode: a link is followed by whoever writes through it later)."""
+    ``.git`` (in any isolation mode: a link is followed by whoever writes through it later).
+    ``links``: the symlinks among ``changed`` -> their targets, when known already."""
     if not check.ok:
         return check
-    links = gitisolation.symlinks_in(repo, check.head, changed)
+    if links is None:
+        links = gitisolation.symlinks_in(repo, check.head, changed)
     bad = [f"{path} -> {target}" for path, target in links.items()
            if shared.unsafe_link(path, target)]  # fmt: skip
     if not bad:

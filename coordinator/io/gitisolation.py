@@ -84,6 +84,25 @@ def stage_tree(
         index.unlink(missing_ok=True)
 
 
+def changes_and_symlinks(repo: GitRepo, base: str, head: str) -> tuple[list[str], dict[str, str]]:
+    """The paths that differ between two commits (as ``GitRepo.changed_files``) and the
+    symlinks among them in ``head`` -> their targets (as ``symlinks_in``), from one
+    ``diff-tree``: its raw lines carry each path's new mode, so no ``ls-tree`` is needed."""
+    out = run_git(("diff-tree", "-r", "--no-renames", "-z", base, head), repo.root).stdout
+    fields = out.split(b"\0")
+    paths: list[str] = []
+    links = {}
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+        if not meta.startswith(b":"):
+            continue
+        path = os.fsdecode(name)
+        paths.append(path)
+        _, mode, _, sha, _ = meta[1:].split(b" ", 4)
+        if mode == b"120000":
+            links[path] = os.fsdecode(run_git(("cat-file", "blob", sha.decode()), repo.root).stdout)
+    return paths, links
+
+
 def symlinks_in(repo: GitRepo, commit: str, paths: Sequence[str]) -> dict[str, str]:
     """The symlinks among ``paths`` in ``commit``'s tree -> their targets."""
     if not paths:

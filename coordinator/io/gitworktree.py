@@ -6,6 +6,7 @@ door, and run through ``GitRepo._git``/``_git_raw`` with the same options and en
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,9 @@ NEW_INDEX_OPTIONS = (*INDEX_OPTIONS, "-c", "index.version=4")
 class WorktreeCommands:
     """Worktrees, sparse checkouts, status and HEAD of a checkout."""
 
+    root: Path
+    git_dir: Path
+
     def _git_raw(
         self, *args: str, cwd: Path | None = None, input: str | None = None,
         env: Mapping[str, str] | None = None, ok: Sequence[int] | None = (0,),
@@ -48,16 +52,38 @@ class WorktreeCommands:
         """Every worktree git knows, the main working tree first."""
         return gitdata.parse_worktrees(self._git_raw(*WORKTREE_LIST).stdout)
 
+    def checked_out_at(self, branch: str) -> Path | None:
+        """Where ``branch`` (a short name) is checked out, None when nowhere: the ``HEAD`` file
+        of the main working tree and of each linked one, read as ``worktree list`` reads them,
+        without starting git (the merge lane asks before every merge)."""
+        wanted = f"ref: refs/heads/{branch}"
+        admins: list[tuple[Path, Path | None]] = [(self.git_dir, self.root)]
+        with contextlib.suppress(OSError):
+            admins += [(d, None) for d in sorted((self.git_dir / "worktrees").iterdir())]
+        for admin, known in admins:
+            try:
+                head = (admin / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+                if head == wanted:
+                    return known or Path(os.fsdecode((admin / "gitdir").read_bytes())).parent
+            except OSError:
+                continue  # a worktree being made or removed: no HEAD (or place) yet
+        return None
+
     def worktree_add(
         self, path: Path, branch: str, commit: str, *, no_checkout: bool = False
     ) -> None:
         """A worktree at ``path`` on a NEW branch at ``commit``; fails if the branch exists.
 
-        An existing branch is never reused: the engine renames it out of the way first.
+        An existing branch is never reused: the engine renames it out of the way first. The
+        files are written by a second command (what ``worktree add`` runs itself, a ``reset
+        --hard``): worktree commands run one at a time (``_SERIAL_COMMANDS``), and writing
+        every file of a large tree must not hold up another task's worktree going back to the
+        pool, which asks git about its worktree first.
         """
-        extra = ["--no-checkout"] if no_checkout else []
-        self._git(*NEW_INDEX_OPTIONS, "worktree", "add", "--quiet", "--no-track", *extra,
+        self._git(*NEW_INDEX_OPTIONS, "worktree", "add", "--quiet", "--no-track", "--no-checkout",
                   "-b", branch, "--", str(path), commit)  # fmt: skip
+        if not no_checkout:
+            self._git(*NEW_INDEX_OPTIONS, "read-tree", "-u", "--reset", "HEAD", cwd=path)
 
     def worktree_add_reset(self, path: Path, branch: str, commit: str) -> None:
         """A worktree at ``path`` on ``branch`` set to ``commit`` whether or not it exists: on a

@@ -110,10 +110,10 @@ def merge_task(
     identity)`` the compare-and-swap that moves it (default: ``update_ref``).
     """
     branch = short_name(target_ref)
-    holder = next((w for w in repo.worktree_list() if w.branch == branch), None)
+    holder = repo.checked_out_at(branch)
     if holder is not None:
         raise CoordinatorError(
-            f"refusing to merge into {branch}: it is checked out in {holder.path} (switch that "
+            f"refusing to merge into {branch}: it is checked out in {holder} (switch that "
             "checkout to another branch, or choose another target)"
         )
     old = expected or repo.rev_parse(target_ref)

@@ -4,9 +4,11 @@ A finished task's worktree is not deleted but renamed ``<worktrees>/.pool-<n>`` 
 the commit its work landed as) and listed here; the next task takes one, renames it to its own
 ``<worktrees>/<id>`` and switches it to its base, which rewrites only the files that differ
 instead of all of them. Why a file: a coordinator killed between two steps must not lose track
-of a pooled worktree, so the list is rewritten atomically (a temporary file, ``fsync``, then
+of a pooled worktree, so the list is rewritten atomically (a temporary file, then
 ``os.replace``) after each change, and ``Worktrees.reconcile_pool`` compares it with the
-worktrees git knows at the start of every run. The list is only a hint: what git says wins.
+worktrees git knows at the start of every run. The list is only a hint: what git says wins,
+which is why it is not ``fsync``ed (a killed process loses nothing written; after a power cut
+an older list is made to agree with git like any other).
 """
 
 from __future__ import annotations
@@ -61,8 +63,6 @@ class PoolRecord:
         try:
             with tmp.open("w", encoding="utf-8") as out:
                 json.dump(data, out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
             os.replace(tmp, self.path)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -158,10 +158,14 @@ class SharedState:
         self.target_ref = target_ref
         self.quarantine = quarantine
         self.live = live
+        # Held while comparing and putting back, never while reading refs (see ``_check_refs``):
+        # the loop asks for the target and the blame often, and must not wait for a look.
         self._lock = threading.RLock()
+        self._blame_lock = threading.Lock()
         self._files: dict[str, tuple[shared.FileState, bytes | None]] = {}
         self._refs: dict[str, str] = {}
         self._target = ""
+        self._moves = 0  # target moves tried: a look that read refs meanwhile reads them again
         self._seen_user: dict[str, str | None] = {}  # user ref -> value already reported
         self._blame: dict[str, list[str]] = {}
         self._n = 0
@@ -176,36 +180,38 @@ class SharedState:
 
     @property
     def expected_target(self) -> str:
-        """The value the coordinator last wrote to the target (what every task builds on)."""
-        with self._lock:
-            return self._target
+        """The value the coordinator last wrote to the target (what every task builds on).
+        Read without the lock (one attribute: always a whole value), so it never waits."""
+        return self._target
 
     def move_target(self, new: str, old: str, message: str, identity: Identity) -> bool:
         """Compare-and-swap the target from the recorded value; False when it was not there."""
         with self._lock:
             if old != self._target:
                 return False
-            moved = self.repo.update_ref(
-                self.target_ref, new, old, message=message, identity=identity
-            )
+            try:
+                moved = self.repo.update_ref(
+                    self.target_ref, new, old, message=message, identity=identity
+                )
+            finally:
+                self._moves += 1
             if moved:
                 self._target = new
             return moved
 
     def blame_of(self, task_id: str) -> list[str]:
         """What was pinned on ``task_id`` so far (empty: nothing)."""
-        with self._lock:
+        with self._blame_lock:
             return list(self._blame.get(task_id, ()))
 
     def blame(self, task_id: str, what: str) -> None:
-        with self._lock:
+        with self._blame_lock:
             self._blame.setdefault(task_id, []).append(what)
 
     # ------------------------------------------------------------------- check
     def check(self, at_rest: Mapping[str, str], task_refs: Collection[str]) -> list[Finding]:
         """Look at files and refs now; put back what is the coordinator's to put back."""
-        with self._lock:
-            return [*self.check_files(), *self._check_refs(at_rest, task_refs)]
+        return [*self.check_files(), *self._check_refs(at_rest, task_refs)]
 
     def check_files(self) -> list[Finding]:
         with self._lock:
@@ -223,7 +229,7 @@ class SharedState:
             blamed = shared.to_blame(live)
             message = "; ".join(said)
             if blamed:
-                self._blame.setdefault(blamed, []).append(message)
+                self.blame(blamed, message)
             root = self.repo.git_dir.parent
             where = place.relative_to(root) if place.is_relative_to(root) else place
             kept = f" (the changed copies are in {where})" if place.exists() else ""
@@ -231,7 +237,20 @@ class SharedState:
                             blamed)]  # fmt: skip
 
     def _check_refs(self, at_rest: Mapping[str, str], task_refs: Collection[str]) -> list[Finding]:
-        now = self.repo.all_refs()
+        """The refs are read outside the lock, then compared under it, unless the coordinator
+        moved the target meanwhile (what was read may predate its own move): then read again,
+        the third time under the lock."""
+        for _ in range(2):
+            moves = self._moves
+            now = self.repo.all_refs()
+            with self._lock:
+                if moves == self._moves:
+                    return self._compare_refs(now, at_rest, task_refs)
+        with self._lock:
+            return self._compare_refs(self.repo.all_refs(), at_rest, task_refs)
+
+    def _compare_refs(self, now: Mapping[str, str], at_rest: Mapping[str, str],
+                      task_refs: Collection[str]) -> list[Finding]:  # fmt: skip
         plan = shared.plan_refs(
             self._refs, now, target=(self.target_ref, self._target), at_rest=at_rest,
             task_refs=task_refs,
@@ -273,7 +292,7 @@ class SharedState:
         text = (f"{shared.RefChange(change.ref, wanted, current).describe()} by someone else; "
                 f"{'restored' if undone else 'NOT restored'}{kept}")  # fmt: skip
         if blamed:
-            self._blame.setdefault(blamed, []).append(text)
+            self.blame(blamed, text)
         return Finding(what, text, undone, tuple(shared.suspects(live)), blamed)
 
     # ------------------------------------------------------------------ files

@@ -26,8 +26,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from coordinator.core.refs import branch_ref
 from coordinator.errors import GitError
@@ -52,6 +53,20 @@ FIRST_WAIT = 0.2  # s a start waits for a returning worktree before any fresh ad
 MAX_WAIT = 10.0
 # A detached HEAD one of these contains holds no work of its own.
 KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
+# A task's base: a commit, or how to read the newest one when the worktree is taken.
+Base = str | Callable[[], str]
+
+
+class Taken(NamedTuple):
+    """A task's worktree: where, whether new (False: a warm one from the pool), on which base."""
+
+    path: Path
+    fresh: bool
+    base: str
+
+
+def _now(base: Base) -> str:
+    return base if isinstance(base, str) else base()
 
 
 class Worktrees:
@@ -89,12 +104,15 @@ class Worktrees:
         ``sparse`` (paths or globs) checks out only those: on a large repository, writing every
         file is most of what ``worktree add`` costs.
         """
-        return self.take(task_id, branch, commit, sparse)[0]
+        return self.take(task_id, branch, commit, sparse).path
 
-    def take(self, task_id: str, branch: str, commit: str, sparse: Sequence[str] | None = None,
-             *, coming: bool = False) -> tuple[Path, bool]:  # fmt: skip
+    def take(self, task_id: str, branch: str, commit: Base, sparse: Sequence[str] | None = None,
+             *, coming: bool = False) -> Taken:  # fmt: skip
         """``create``, and whether the worktree is new (False: a warm one from the pool).
 
+        ``commit`` may be a function giving the newest base: it is asked once a worktree is in
+        hand, so that a pooled worktree already moved to the commit the previous task landed
+        as (``release``) needs no switch, and the task starts from the newest target.
         ``coming``: a finished task's worktree is on its way back to the pool (its work is
         being collected or merged). Then an empty pool is waited on, for at most half what the
         last fresh ``worktree add`` took: a worktree back in a moment beats writing every file."""
@@ -107,17 +125,19 @@ class Worktrees:
         if not warm:
             self._clear(task_id, path, force=False)
         if sparse is None:
-            if warm and self._reuse(task_id, path, branch, commit, coming):
-                return path, False
+            reused = self._reuse(task_id, path, branch, commit, coming) if warm else None
+            if reused is not None:
+                return Taken(path, False, reused)
             if warm:
                 self._clear(task_id, path, force=False)
-            started = time.monotonic()
-            self.repo.worktree_add(path, branch, commit)
+            started, base = time.monotonic(), _now(commit)
+            self.repo.worktree_add(path, branch, base)
             self._fresh_seconds = min(time.monotonic() - started, MAX_WAIT)
-            return path, True
-        self.repo.worktree_add(path, branch, commit, no_checkout=True)
+            return Taken(path, True, base)
+        base = _now(commit)
+        self.repo.worktree_add(path, branch, base, no_checkout=True)
         self.repo.sparse_checkout(path, ["/" + p.lstrip("/") for p in sparse])
-        return path, True
+        return Taken(path, True, base)
 
     def fresh_path(self, task_id: str) -> Path:
         """``task_id``'s path, cleared (see ``create``): for a new worktree or task clone."""
@@ -217,12 +237,14 @@ class Worktrees:
         crash_point("pool-switched")
         return True
 
-    def _reuse(self, task_id: str, path: Path, branch: str, commit: str, coming: bool) -> bool:
+    def _reuse(self, task_id: str, path: Path, branch: str, commit: Base,
+               coming: bool) -> str | None:  # fmt: skip
         """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed, its
         untracked (and unless ``reuse_ignored`` its ignored) files deleted, its index and files
-        moved to ``commit`` writing only what differs, then HEAD attached to the new branch.
-        A pooled worktree that holds work of any kind (nothing should) is set aside, never
-        cleaned; any failure leaves ``path`` cleared and says False (a fresh add follows)."""
+        moved to ``commit`` writing only what differs (nothing to do when ``release`` moved
+        them there already), then HEAD attached to the new branch. Returns the base used. A
+        pooled worktree that holds work of any kind (nothing should) is set aside, never
+        cleaned; any failure leaves ``path`` cleared and says None (a fresh add follows)."""
         with self.pool.lock:
             entries = self.pool.read()
             if not entries and coming:
@@ -232,7 +254,7 @@ class Worktrees:
                 self.waited[task_id] = time.monotonic() - started
                 entries = self.pool.read()
             if not entries:
-                return False
+                return None
             entry = entries[0]
             self.pool.write(entries[1:])  # first: a crash now leaves a dir reconcile finds
         try:
@@ -242,23 +264,24 @@ class Worktrees:
             if state == "changed":
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
-                return False
+                return None
             if state == "ignored":
                 self.repo.clean_untracked(path, ignored=True)
-            if entry.head != commit:  # usually moved already, by ``release``
-                self.repo.switch_files(path, entry.head, commit)
-            if not self.repo.update_ref(branch_ref(branch), commit, None,
+            base = _now(commit)
+            if entry.head != base:  # usually moved already, by ``release``
+                self.repo.switch_files(path, entry.head, base)
+            if not self.repo.update_ref(branch_ref(branch), base, None,
                                         message="coordinator: task branch"):  # fmt: skip
                 raise GitError(f"branch {branch} already exists")
             self.repo.attach_head(path, branch_ref(branch), "coordinator: reuse a worktree")
-            return True
+            return base
         except GitError as exc:
             log.warning("could not reuse pooled worktree %s: %s", entry.path, exc)
             for leftover in (path, entry.path):
                 if self._registered(leftover) is not None:
                     self._clear(leftover.name, leftover, force=False)
             self.repo.worktree_prune()
-            return False
+            return None
 
     def reconcile_pool(self) -> list[str]:
         """Make the record and the worktrees agree (a run was cut off between two steps, or

@@ -88,7 +88,7 @@ def test_memory_store_and_display_agree_through_a_task_s_life(store: Store) -> N
     assert (book["a"].state, stored(store, "a")["state"]) == (TaskState.MERGED, "merged")
     assert book.next_starts(admit=True, why="") == ["b"]  # the dependency landed
     kinds = [e.kind for e in quiet.events]
-    assert kinds == ["finished", "merging", "merged"]
+    assert kinds == ["finished", "merging", "merged", "timing"]  # timing: the task's own cost
 
 
 def test_an_agent_s_failure_skips_dependents_at_once_and_ends_with_its_branch(store: Store) -> None:
@@ -129,3 +129,31 @@ def test_a_stop_cancels_what_has_not_started(store: Store) -> None:
     book.ended("a", TaskState.CANCELLED, "interrupted", branch="coordinator/cancelled/run-1/a")
     summary = book.summary(1.0, "t", 1)
     assert (summary.counts, summary.exit_code) == ({"cancelled": 2}, 1)
+
+
+def test_a_transition_is_one_transaction_timed_once_as_the_task_s_store_phase(
+    store: Store,
+) -> None:
+    """The record and the event that says it are written together (a reader never sees the
+    state without its event), and the task's ``store`` phase counts that write once."""
+    book, _ = book_of(store, {"a": []})
+    book.next_starts(admit=True, why="")
+    book.worktree_ready("a", branch="coordinator/task/a", worktree="/w/a", base="b0", log="/l")
+    book.agent_finished("a", Completion(True, "marker"))
+    book.collected("a", head="h1", changed=["a.txt"], violations=[])
+    before = dict(book.rec.phases["a"])
+    commits: list[str] = []
+    store._con.set_trace_callback(  # the statements SQLite runs, as it runs them
+        lambda sql: commits.append(sql) if sql in ("BEGIN IMMEDIATE", "COMMIT") else None
+    )
+    book.merging("a")
+    store._con.set_trace_callback(None)
+    assert commits == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert book.rec.phases["a"]["store"] > before["store"]
+    outside = book.rec.phases["a"]["store"]
+    with book.rec.storing("a"):
+        book.rec.emit("note", "a", "one")
+        book.rec.emit("note", "a", "two")
+        inside = book.rec.phases["a"]["store"]
+    assert inside == outside  # the writes inside are not counted on their own...
+    assert book.rec.phases["a"]["store"] > inside  # ...but once, when the transaction ends

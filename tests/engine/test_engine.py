@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from e2e_util import wait_until
 from gitutil import git
 from harness import AGENTS, TARGET, EngineRun, config, gate_argv, spec
 
 from coordinator.commands.status import read_status
+from coordinator.io.runfiles import store_path
+from coordinator.io.store import Store
 
 
 def alive(pid: int) -> bool:
@@ -85,6 +88,10 @@ def test_a_done_marker_stops_the_agent_at_once_not_after_grace(repo: Path, tmp_p
     killed = next(e for e in run.watcher.events if e.kind == "killed")
     assert agent in killed.data["pids"]
     assert git(repo, "show", f"{TARGET}:stays.txt") == "done\n"
+    # The phase spans the report draws are all in the store by the end (written in batches).
+    with Store.open_readonly(store_path(repo / ".git")) as reader:
+        spans = {e.data["phase"] for e in reader.events(run.run_id) if e.kind == "phase"}
+    assert {"worktree", "start", "stop", "commit", "merge", "pool"} <= spans
 
 
 def test_an_agent_deaf_to_sigterm_is_killed_grace_after_its_marker(
@@ -142,6 +149,8 @@ def test_a_first_stop_cancels_agents_but_lets_finished_work_land(
     try:
         seen.wait_for("a's gate", lambda: seen.seen("verifying", "a"))
         seen.wait_for("b's start", lambda: seen.seen("started", "b"))
+        written = repo / "worktrees" / "b" / "b.txt"  # the agent's work so far, to be kept
+        wait_until("b's write", written.exists)  # (its start is seen before it runs a line)
         run.engine.request_stop()
         seen.wait_for("b to end", lambda: seen.seen("cancelled", "b"))
         assert not seen.seen("merged", "a")  # the gate is still running

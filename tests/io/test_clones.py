@@ -14,7 +14,7 @@ from gitutil import git, write
 
 from coordinator.core.config import Identity
 from coordinator.errors import InputError
-from coordinator.io import sandbox
+from coordinator.io import gitisolation, sandbox
 from coordinator.io.clones import (
     collect_clone,
     is_clone,
@@ -192,3 +192,29 @@ def test_the_sandbox_lets_the_task_write_only_its_directory(tmp_path: Path) -> N
     assert "wrote task/a" in out and "wrote m/b" in out and "wrote /tmp/d" in out
     assert "wrote outside/c" not in out and not (outside / "c").exists()
     assert int(out.split("pids ")[1]) < 10  # its own process namespace
+
+
+def test_one_diff_tree_gives_the_changed_paths_and_their_symlinks(
+    repo: Path, main: GitRepo
+) -> None:
+    """``changes_and_symlinks`` answers what ``changed_files`` and ``symlinks_in`` do, with
+    renames as both paths, a file turned into a link, and a deleted link not counted."""
+    write(repo, "old name.txt", "x\n")
+    write(repo, "plain.txt", "p\n")
+    os.symlink("plain.txt", repo / "gone-link")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "before")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "mv", "old name.txt", "new name.txt")
+    (repo / "plain.txt").unlink()
+    os.symlink("/etc/passwd", repo / "plain.txt")
+    os.symlink("../.git/config", repo / "odd\nname")
+    (repo / "gone-link").unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "after")
+    changed, links = gitisolation.changes_and_symlinks(main, base, "HEAD")
+    assert changed == main.changed_files(base, "HEAD")
+    assert sorted(changed) == ["gone-link", "new name.txt", "odd\nname", "old name.txt",
+                               "plain.txt"]  # fmt: skip
+    assert links == gitisolation.symlinks_in(main, "HEAD", changed)
+    assert links == {"plain.txt": "/etc/passwd", "odd\nname": "../.git/config"}

@@ -190,3 +190,18 @@ def test_history_reads_trailers_of_first_parent_merges_only(repo: Path, grepo: G
     assert second is not None and first is not None
     assert merged_ids(task_history(grepo, "coordinator/integration")) == {"a": first, "b": second}
     assert task_history(grepo, "no-such-branch") == {}
+
+
+def test_refuses_a_target_checked_out_in_a_linked_worktree(
+    repo: Path, grepo: GitRepo, tmp_path: Path
+) -> None:
+    """Found from the worktrees' HEAD files, as ``worktree list`` would say, naming the place."""
+    sha = task_branch(repo, "t1", {"a.txt": "a"})
+    git(repo, "update-ref", TARGET, "HEAD")
+    assert grepo.checked_out_at("coordinator/integration") is None
+    place = tmp_path / "elsewhere"
+    git(repo, "worktree", "add", "-q", str(place), TARGET.removeprefix("refs/heads/"))
+    assert grepo.checked_out_at(TARGET.removeprefix("refs/heads/")) == place
+    with pytest.raises(CoordinatorError, match=f"checked out in {place}"):
+        merge_task(grepo, TARGET, sha, message("t1"), BOT)
+    assert grepo.checked_out_at("main") == grepo.root

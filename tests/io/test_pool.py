@@ -217,20 +217,20 @@ def test_a_start_waits_for_a_worktree_coming_back_instead_of_writing_every_file(
     base = head(repo)
     trees.create("a", "coordinator/task/a", base)
     trees._fresh_seconds = 60.0  # generous: the release below comes long before
-    taken: list[tuple[Path, bool]] = []
+    taken: list[tuple[Path, bool, str]] = []
     starter = threading.Thread(
         target=lambda: taken.append(trees.take("b", "coordinator/task/b", base, coming=True))
     )
     starter.start()
     assert trees.release("a")
     starter.join(timeout=60)
-    assert taken == [(repo.resolve() / "worktrees" / "b", False)]  # warm, not a fresh add
+    assert taken == [(repo.resolve() / "worktrees" / "b", False, base)]  # warm, not a fresh add
     assert record(repo) == []
 
 
 def test_the_wait_is_bounded_by_what_a_fresh_worktree_costs(repo: Path, grepo: GitRepo) -> None:
     trees = pool(grepo, size=1)
     trees._fresh_seconds = 0.05
-    path, fresh = trees.take("b", "coordinator/task/b", head(repo), coming=True)
+    path, fresh, _ = trees.take("b", "coordinator/task/b", head(repo), coming=True)
     assert fresh and path.is_dir()  # nothing came back: a fresh worktree after the wait
     assert 0 < trees._fresh_seconds <= 10.0  # the add just made is the next bound

@@ -152,6 +152,34 @@ def test_the_target_moves_only_from_the_recorded_value(guarded: Guarded) -> None
     assert {f.what for f in guarded.state.check({}, frozenset())} <= {"user-refs"}
 
 
+def test_a_look_that_reads_refs_while_the_coordinator_moves_the_target_reads_again(
+    guarded: Guarded,
+) -> None:
+    """Refs are read outside the lock (the loop must not wait for a look): a read made while
+    the coordinator's own merge moved the target is taken again, never reported as a
+    stranger's move (which would put the target back and undo the merge)."""
+    expected = guarded.state.expected_target
+    new = commit_file(guarded.root, "w.txt", "w\n")
+    git(guarded.root, "update-ref", "refs/heads/main", "HEAD~1")  # the user's branch as it was
+    real = guarded.repo.all_refs
+    reads: list[dict[str, str]] = []
+
+    def racing(*namespaces: str) -> dict[str, str]:
+        seen = real(*namespaces)  # the target before the merge...
+        if not reads:
+            assert guarded.state.move_target(new, expected, "merge", BOT)  # ...which lands now
+        reads.append(seen)
+        return seen
+
+    guarded.repo.all_refs = racing  # type: ignore[method-assign]
+    guarded.live.add("bystander", "worktree")
+    found = guarded.state.check({}, frozenset())
+    assert len(reads) == 2 and reads[0][TARGET] == expected and reads[1][TARGET] == new
+    assert [f for f in found if f.what == "target"] == []
+    assert git(guarded.root, "rev-parse", TARGET).strip() == new == guarded.state.expected_target
+    assert guarded.state.blame_of("bystander") == []
+
+
 def test_user_refs_are_reported_once_with_a_command_that_restores_them(guarded: Guarded) -> None:
     before = git(guarded.root, "rev-parse", "main").strip()
     moved = commit_file(guarded.root, "z.txt", "z\n")  # main moves: the user's own branch
