@@ -9,11 +9,15 @@ a tracked ``.gitignore``): the user's ``git status`` stays empty however many wo
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from coordinator.errors import InputError, Problem
 from coordinator.io.gitrepo import GitRepo
+
+log = logging.getLogger("coordinator.io.worktrees")  # the worktrees' own log: one place to read
 
 _FIX = 'use a plain directory inside the repository, e.g. worktrees = "worktrees"'
 
@@ -93,3 +97,28 @@ def ensure_excluded(repo: GitRepo, worktrees_dir: str) -> None:
     with exclude.open("a", encoding="utf-8", errors="surrogateescape") as out:
         out.write(("\n" if text and not text.endswith("\n") else "") + "# coordinator worktrees\n")
         out.write(pattern + "\n")
+
+
+def lexical_path(path: Path) -> Path:
+    """``path`` with its parent resolved but not its last component, so a symlink planted at a
+    worktree path is never taken for the worktree it points to."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+STALE_PREFIX = ".stale-"  # task ids never start with ".": an aside name is never a task's
+
+
+def aside_path(directory: Path, task_id: str) -> Path:
+    """The first free ``<directory>/.stale-<id>-<n>``: where a leftover holding work goes."""
+    n = 1
+    while os.path.lexists(directory / f"{STALE_PREFIX}{task_id}-{n}"):
+        n += 1
+    return directory / f"{STALE_PREFIX}{task_id}-{n}"
+
+
+def move_aside(directory: Path, task_id: str, path: Path) -> Path:
+    """Rename a leftover git does not know (a symlink is renamed, not followed)."""
+    aside = aside_path(directory, task_id)
+    path.rename(aside)
+    log.warning("leftover %s is not a known clean worktree; moved to %s", path, aside)
+    return aside

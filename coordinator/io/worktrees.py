@@ -38,8 +38,12 @@ from coordinator.io.gitrepo import GitRepo
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
 from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
+    STALE_PREFIX,
+    aside_path,
     ensure_excluded,
     exclude_pattern,
+    lexical_path,
+    move_aside,
     safe_worktree_path,
     worktrees_path,
 )
@@ -48,7 +52,6 @@ __all__ = ["STALE_PREFIX", "Worktrees", "ensure_excluded", "exclude_pattern",
            "safe_worktree_path", "worktrees_path"]  # fmt: skip
 log = logging.getLogger(__name__)
 
-STALE_PREFIX = ".stale-"
 FIRST_WAIT = 0.2  # s a start waits for a returning worktree before any fresh add was timed
 MAX_WAIT = 10.0
 # A detached HEAD one of these contains holds no work of its own.
@@ -162,7 +165,7 @@ class Worktrees:
         self.repo.worktree_prune()
         if not self.directory.is_dir():
             return []
-        known = {_lexical(info.path) for info in self.repo.worktree_list()}
+        known = {lexical_path(info.path) for info in self.repo.worktree_list()}
         root = self.repo.root.resolve()
         return sorted(
             entry.relative_to(root).as_posix()
@@ -211,8 +214,8 @@ class Worktrees:
         return True
 
     def retire(self, task_id: str) -> bool:
-        """Remove a merged task's worktree the pool has no room for: only a registered, unlocked
-        worktree that holds no work (anything else stays for ``clean``). Never fails the run."""
+        """Remove a merged task's worktree the pool has no room for, if registered, unlocked and
+        holding no work (else it stays for ``clean``). Never fails the run."""
         path = self.path(task_id)
         info = self._registered(path)
         if info is None or info.locked or path.is_symlink() or not path.is_dir():
@@ -311,7 +314,7 @@ class Worktrees:
         """The poolable ``.pool-<n>`` worktrees git knows, oldest record first; the others are
         cleared (set aside when they hold anything)."""
         self.repo.worktree_prune()
-        known = {_lexical(w.path): w for w in self.repo.worktree_list()}
+        known = {lexical_path(w.path): w for w in self.repo.worktree_list()}
         order = {e.path: i for i, e in enumerate(self.pool.read())}
         found = [p for p in known if p in order  # (also from an earlier worktrees setting)
                  or (p.parent == self.directory and p.name.startswith(POOL_PREFIX))]  # fmt: skip
@@ -331,14 +334,14 @@ class Worktrees:
 
     # ----------------------------------------------------------------- internals
     def _registered(self, path: Path) -> WorktreeInfo | None:
-        return next((w for w in self.repo.worktree_list() if _lexical(w.path) == path), None)
+        return next((w for w in self.repo.worktree_list() if lexical_path(w.path) == path), None)
 
     def _clear(self, task_id: str, path: Path, *, force: bool, held: bool = False) -> Path | None:
         info = self._registered(path)
         real_dir = path.is_dir() and not path.is_symlink()
         if info is not None and not real_dir:
             # A registration whose directory is gone (or was replaced by something else).
-            aside = self._move_aside(task_id, path) if os.path.lexists(path) else None
+            aside = move_aside(self.directory, task_id, path) if os.path.lexists(path) else None
             self.repo.worktree_prune()
             return aside
         if info is not None:
@@ -348,7 +351,7 @@ class Worktrees:
             if not held and not self._holds_work(path, info):
                 self.repo.worktree_remove(path)
                 return None
-            aside = self._aside_path(task_id)
+            aside = aside_path(self.directory, task_id)
             self.repo.worktree_move(path, aside)
             if info.branch:  # free the branch, so it can be renamed or deleted
                 self.repo.detach_head(aside, "coordinator: set aside")
@@ -357,7 +360,7 @@ class Worktrees:
         if real_dir and not any(path.iterdir()):
             path.rmdir()
             return None
-        return self._move_aside(task_id, path) if os.path.lexists(path) else None
+        return move_aside(self.directory, task_id, path) if os.path.lexists(path) else None
 
     def _pooled_state(self, path: Path) -> str:
         """``clean``, ``ignored`` (only ignored files to delete besides the checkout) or
@@ -389,21 +392,3 @@ class Worktrees:
             return not self.repo.contained_in_ref(info.head, *KEEPING_REFS)
         return False
 
-    def _aside_path(self, task_id: str) -> Path:
-        n = 1
-        while os.path.lexists(self.directory / f"{STALE_PREFIX}{task_id}-{n}"):
-            n += 1
-        return self.directory / f"{STALE_PREFIX}{task_id}-{n}"
-
-    def _move_aside(self, task_id: str, path: Path) -> Path:
-        """Rename a leftover git does not know (a symlink is renamed, not followed)."""
-        aside = self._aside_path(task_id)
-        path.rename(aside)
-        log.warning("leftover %s is not a known clean worktree; moved to %s", path, aside)
-        return aside
-
-
-def _lexical(path: Path) -> Path:
-    """``path`` with its parent resolved but not its last component, so a symlink planted at a
-    worktree path is never taken for the worktree it points to."""
-    return Path(os.path.realpath(path.parent)) / path.name
