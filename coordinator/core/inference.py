@@ -14,12 +14,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from coordinator.core.cochange import Rules
+from coordinator.core.cochange import Rules, is_source
 from coordinator.core.companions import companion_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.terms import identifiers, words
 
+# A spec that lists source files itself has said which sources change; from then on history
+# adds the tests, docs and changelog such writers leave out, and another source file only when
+# history nearly always changed it with a listed one (a generated file, an inseparable pair).
+STRONG_TIE: Final = 0.8
 MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
 # How sure a match is, by how the name was written (see ``terms.Identifier``).
@@ -124,15 +128,28 @@ def infer(
     confidences: history starts from them as well as from the symbol and retrieval hits.
     A spec that names no path and would get no inferred one either gets its single best
     candidate even below ``min_confidence``: a weak guess lets it run beside others, while an
-    empty footprint makes it run alone.
+    empty footprint makes it run alone. A spec that writes a source file with certainty gets
+    from history no further source file below ``STRONG_TIE`` unless most changes touch it.
     """
     found: dict[str, Inferred] = {}
     weak: list[Inferred] = []
+    frequent = (
+        index.cochange.frequent(settings.history_recent, settings.history_share)
+        if settings.history and index.cochange.changes >= MIN_HISTORY
+        else {}
+    )
+    lists_sources = any(w >= 1.0 and is_source(p) for p, w in seeds.items())
 
     def offer(
         path: str, source: FootprintSource, confidence: float, bar: float = settings.min_confidence
     ) -> None:
-        if path in seeds:
+        if path in seeds or (
+            lists_sources
+            and source is FootprintSource.HISTORY
+            and is_source(path)
+            and confidence < STRONG_TIE
+            and path not in frequent
+        ):
             return
         if confidence < bar:
             weak.append(Inferred(path, source, confidence))
