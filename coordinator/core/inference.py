@@ -20,10 +20,6 @@ from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.terms import identifiers, words
 
-# A spec that lists source files itself has said which sources change; from then on history
-# adds the tests, docs and changelog such writers leave out, and another source file only when
-# history nearly always changed it with a listed one (a generated file, an inseparable pair).
-STRONG_TIE: Final = 0.8
 MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
 # How sure a match is, by how the name was written (see ``terms.Identifier``).
@@ -128,8 +124,13 @@ def infer(
     confidences: history starts from them as well as from the symbol and retrieval hits.
     A spec that names no path and would get no inferred one either gets its single best
     candidate even below ``min_confidence``: a weak guess lets it run beside others, while an
-    empty footprint makes it run alone. A spec that writes a source file with certainty gets
-    from history no further source file below ``STRONG_TIE`` unless most changes touch it.
+    empty footprint makes it run alone.
+
+    A spec that writes a source file with certainty has said which sources change: history then
+    adds the tests, docs, examples and changelog such writers leave out, and no further source
+    file (unless most changes touch it). Rules from a rarely changed file are confident on two
+    observations (``_textwrap.py`` changed twice, each time with a dozen modules), and a
+    guessed source costs a wait on every task that touches it.
     """
     found: dict[str, Inferred] = {}
     weak: list[Inferred] = []
@@ -147,7 +148,6 @@ def infer(
             lists_sources
             and source is FootprintSource.HISTORY
             and is_source(path)
-            and confidence < STRONG_TIE
             and path not in frequent
         ):
             return

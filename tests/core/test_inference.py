@@ -295,7 +295,6 @@ def test_a_spec_that_lists_its_sources_gets_their_tests_and_changelog_not_more_s
     history = [
         *[["src/shop/cart.py", "tests/test_cart.py", "CHANGES.md"]] * 3,
         *[["src/shop/cart.py", "src/shop/invoice.py", "CHANGES.md"]] * 2,
-        *[["src/shop/__init__.py", "src/shop/checkout.py"]] * 2,
         *[["README.md"]] * 10,
     ]
     idx = index(changes=history)
@@ -305,5 +304,3 @@ def test_a_spec_that_lists_its_sources_gets_their_tests_and_changelog_not_more_s
     assert "src/shop/invoice.py" not in listed  # a writer who lists sources lists them all
     guessed = {i.path for i in infer("", {"src/shop/cart.py": 0.9}, idx, settings)}
     assert "src/shop/invoice.py" in guessed  # from a guessed path, history may add sources
-    locked = {i.path for i in infer("", {"src/shop/__init__.py": 1.0}, idx, settings)}
-    assert "src/shop/checkout.py" in locked  # ... and from a listed one, a source always tied
