@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from coordinator.core.cochange import Rules, is_source
+from coordinator.core.cochange import Rules, core_stem, is_source
 from coordinator.core.companions import companion_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
@@ -177,7 +177,12 @@ def infer(
             if settings.companions:
                 scores = index.ranker.scores(words(body))
                 companions = companion_hits(
-                    written, index.cochange, scores, settings.companions, exclude=found
+                    written,
+                    index.cochange,
+                    scores,
+                    settings.companions,
+                    exclude=found,
+                    named=index.named_tests,
                 )
                 for path, confidence in companions.items():
                     offer(path, FootprintSource.HISTORY, confidence, settings.companion_confidence)
@@ -196,16 +201,41 @@ def history_hits(
 ) -> Iterator[tuple[str, float]]:
     """``[H]``: co-change rules from ``start`` (written and inferred paths with their
     confidences), tests and docs named after them, the agent type's habits, files most changes
-    touch, and the files of past changes whose messages resemble the spec."""
+    touch, tests named after a name the spec writes, and the files of past changes whose
+    messages resemble the spec."""
     rules = Rules(settings.history_support, settings.history_confidence)
     yield from index.cochange.implied(start, rules).items()
     for namesakes in index.namesakes:
         for seed, weight in start.items():
             yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
+    yield from named_test_hits(body, start, index).items()
     yield from (index.habits.get(agent or "") or {}).items()
     if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
         yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
     yield from similar_hits(body, index, settings).items()
+
+
+def named_test_hits(body: str, start: Mapping[str, float], index: RepoIndex) -> dict[str, float]:
+    """``[H]``: the tests named after a name the spec writes as code and one of the predicted
+    files defines (`` `style()` `` of ``termui.py`` is ``tests/test_utils/test_style.py``), as
+    sure as the name's way of writing times the file's weight."""
+    named = {
+        ident.name.removesuffix("()").rpartition(".")[2].lower(): _KIND_CONFIDENCE[ident.kind]
+        for ident in identifiers(body)
+        if ident.kind in _NAMED_KINDS
+    }
+    if not named:
+        return {}
+    hits: dict[str, float] = {}
+    for seed, weight in start.items():
+        for test in index.named_tests.get(seed, ()):
+            confidence = weight * named.get(core_stem(test), 0.0)
+            if confidence > hits.get(test, 0.0):
+                hits[test] = confidence
+    return hits
+
+
+_NAMED_KINDS: Final = frozenset({"code", "dotted", "compound"})
 
 
 def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:

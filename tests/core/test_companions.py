@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from coordinator.core.cochange import CoChange
-from coordinator.core.companions import PRIOR, SIBLINGS, companion_hits
+from coordinator.core.companions import NAMED, PRIOR, SIBLINGS, companion_hits
 from coordinator.core.configpredict import PredictConfig
-from coordinator.core.inference import Settings, infer
+from coordinator.core.inference import Settings, infer, named_test_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.symbols import extract
@@ -123,3 +123,48 @@ def test_paths_predicted_already_do_not_use_up_the_budget() -> None:
     first = next(iter(companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1)))
     again = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1, exclude={first})
     assert len(again) == 1 and first not in again
+
+
+SPLIT = {  # tests split by function name, long after the module: no history with it
+    "src/app/termui.py": "def style(text):\n    pass\n\ndef echo_via_pager(x):\n    pass\n",
+    "src/app/colors.py": "def style_sheet():\n    pass\n",
+    "tests/test_utils/test_style.py": "def test_fg():\n    assert style('x', fg='red')\n",
+    "tests/test_utils/test_echo_via_pager.py": "def test_pager():\n    pass\n",
+    "tests/test_termui.py": "def test_termui():\n    pass\n",
+}
+
+
+def split_index() -> RepoIndex:
+    facts = {path: extract(path, text) for path, text in SPLIT.items()}
+    history = [["src/app/termui.py", "tests/test_termui.py"]] * 3
+    return RepoIndex.from_facts(tuple(sorted(SPLIT)), facts, changes=history)
+
+
+def test_tests_named_after_a_files_definitions_are_known() -> None:
+    named = split_index().named_tests
+    assert set(named["src/app/termui.py"]) == {
+        "tests/test_utils/test_style.py",
+        "tests/test_utils/test_echo_via_pager.py",
+    }
+    assert "src/app/colors.py" not in named  # style_sheet names no test
+
+
+def test_a_test_named_after_a_name_the_spec_writes_is_predicted() -> None:
+    idx = split_index()
+    hits = named_test_hits("Validate `style()` color arguments", {"src/app/termui.py": 1.0}, idx)
+    assert hits == {"tests/test_utils/test_style.py": pytest.approx(0.9)}
+    assert named_test_hits("Validate style colors", {"src/app/termui.py": 1.0}, idx) == {}
+    assert named_test_hits("`style()`", {"src/app/colors.py": 1.0}, idx) == {}
+    settings = Settings(symbols=False, retrieval=False, similar=0, history_share=1.0)
+    found = {i.path for i in infer("Fix `style()`", {"src/app/termui.py": 1.0}, idx, settings)}
+    assert "tests/test_utils/test_style.py" in found
+
+
+def test_a_named_test_is_a_companion_candidate_ranked_by_the_text() -> None:
+    idx = split_index()
+    scores = idx.ranker.scores(words("pager output is cut"))
+    found = companion_hits(
+        {"src/app/termui.py": 1.0}, idx.cochange, scores, top=1, named=idx.named_tests
+    )
+    assert list(found) == ["tests/test_utils/test_echo_via_pager.py"]
+    assert 0 < found["tests/test_utils/test_echo_via_pager.py"] <= NAMED
