@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from coordinator.core.cochange import Rules, core_stem, is_source
+from coordinator.core.cochange import Rules, core_stem, is_doc, is_source, is_test
 from coordinator.core.companions import companion_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
-from coordinator.core.terms import identifiers, words
+from coordinator.core.terms import identifiers, is_compound, words
 
 MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
@@ -209,6 +209,7 @@ def history_hits(
         for seed, weight in start.items():
             yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
     yield from named_test_hits(body, start, index).items()
+    yield from usage_hits(body, start, index).items()
     yield from (index.habits.get(agent or "") or {}).items()
     if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
         yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
@@ -236,6 +237,30 @@ def named_test_hits(body: str, start: Mapping[str, float], index: RepoIndex) -> 
 
 
 _NAMED_KINDS: Final = frozenset({"code", "dotted", "compound"})
+MAX_USERS: Final = 10  # a name more tests and docs use than this is too common to point at one
+
+
+def usage_hits(body: str, start: Mapping[str, float], index: RepoIndex) -> dict[str, float]:
+    """``[H]``: the tests and docs that use a name the spec writes as code and a predicted file
+    defines (`` `ParameterSource` `` of ``core.py`` is documented in ``docs/commands.md``): a
+    change to a name changes where it is tested and documented. Only compound names
+    (``show_envvar``, ``ParameterSource``) count: a plain word like ``help`` is used
+    everywhere. A name used in n such files gives each 1/sqrt(n) of its confidence."""
+    hits: dict[str, float] = {}
+    for ident in identifiers(body):
+        name = ident.name.removesuffix("()").rpartition(".")[2]
+        if ident.kind not in _NAMED_KINDS or not is_compound(name):
+            continue
+        weight = max((start.get(p, 0.0) for p in index.definers(ident)), default=0.0)
+        if not weight:
+            continue
+        users = [p for p in index.ranker.scores([name.lower()]) if is_test(p) or is_doc(p)]
+        if not users or len(users) > MAX_USERS:
+            continue
+        confidence = weight * _KIND_CONFIDENCE[ident.kind] / math.sqrt(len(users))
+        for path in users:
+            hits[path] = max(hits.get(path, 0.0), confidence)
+    return hits
 
 
 def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:

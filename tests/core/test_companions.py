@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from coordinator.core.cochange import CoChange
 from coordinator.core.companions import NAMED, PRIOR, SIBLINGS, companion_hits
 from coordinator.core.configpredict import PredictConfig
-from coordinator.core.inference import Settings, infer, named_test_hits
+from coordinator.core.inference import MAX_USERS, Settings, infer, named_test_hits, usage_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
 from coordinator.core.symbols import extract
@@ -168,3 +168,29 @@ def test_a_named_test_is_a_companion_candidate_ranked_by_the_text() -> None:
     )
     assert list(found) == ["tests/test_utils/test_echo_via_pager.py"]
     assert 0 < found["tests/test_utils/test_echo_via_pager.py"] <= NAMED
+
+
+def test_tests_and_docs_using_a_name_the_spec_writes_and_a_seed_defines() -> None:
+    files = {
+        "src/app/core.py": "class ParameterSource:\n    pass\n\ndef help_text():\n    pass\n",
+        "docs/commands.md": "Ask `ctx.get_parameter_source` for a ParameterSource.\n",
+        "tests/test_context.py": "def test_source():\n    assert ParameterSource\n",
+        "tests/test_other.py": "def test_other():\n    pass\n",
+        "src/app/user.py": "from app.core import ParameterSource\n",
+    }
+    facts = {path: extract(path, text) for path, text in files.items()}
+    idx = RepoIndex.from_facts(tuple(sorted(files)), facts)
+    hits = usage_hits("Reorder `ParameterSource`", {"src/app/core.py": 1.0}, idx)
+    # used by two tests and docs (the source user.py is not one): 0.9 / sqrt(2) each
+    assert hits == {
+        "docs/commands.md": pytest.approx(0.9 / 2**0.5),
+        "tests/test_context.py": pytest.approx(0.9 / 2**0.5),
+    }
+    assert usage_hits("Reorder `ParameterSource`", {"src/app/user.py": 1.0}, idx) == {}
+    assert usage_hits("Reorder ParameterSource and `help`", {}, idx) == {}
+    crowded = dict(files)
+    for n in range(MAX_USERS):
+        crowded[f"tests/test_p{n}.py"] = "def test_p():\n    assert ParameterSource\n"
+    facts = {path: extract(path, text) for path, text in crowded.items()}
+    wide = RepoIndex.from_facts(tuple(sorted(crowded)), facts)
+    assert usage_hits("`ParameterSource`", {"src/app/core.py": 1.0}, wide) == {}
