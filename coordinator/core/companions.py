@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 
 from coordinator.core.cochange import CoChange, is_doc, is_test
+from coordinator.core.retrieval import Scores
 
 PRIOR = 0.2  # a companion that rarely changed with the seed still earns this much of its text score
 SIBLINGS = 0.2  # the tie of a test or doc never changed with the seed, beside one that was
@@ -50,9 +51,10 @@ def companion_hits(
     or more when history gives more). Seeds and ``exclude`` (paths predicted already, which
     would waste the budget) are never returned.
     """
-    if top <= 0 or not scores:
+    text = Scores.of(scores)
+    if top <= 0 or text.best <= 0:
         return {}
-    best = max(scores.values())
+    best = text.best
     found: dict[str, float] = {}
     for seed, weight in seeds.items():
         ties: dict[str, float] = {}
@@ -62,11 +64,11 @@ def companion_hits(
             ties[path] = max(ties.get(path, 0.0), min(1.0, together / cochange.count[path] + PRIOR))
         if SIBLINGS:
             folders = {p.rpartition("/")[0] for p in ties if is_test(p) or is_doc(p)}
-            for path in scores:
-                if path not in ties and path.rpartition("/")[0] in folders:
+            for path in text.within(sorted(folders)):
+                if path not in ties:
                     ties[path] = SIBLINGS
         for path, tie in ties.items():
-            score = scores.get(path, 0.0)
+            score = text.get(path, 0.0)
             if not score or path in seeds or path in exclude:
                 continue
             if not (is_test(path) or is_doc(path)):

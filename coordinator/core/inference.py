@@ -175,7 +175,7 @@ def infer(
             for path, confidence in history_hits("", written, index, settings, None):
                 offer(path, FootprintSource.HISTORY, confidence, bar)
             if settings.companions:
-                scores = index.ranker.scores(words(body))
+                scores = index.ranker.query(words(body))
                 companions = companion_hits(
                     written,
                     index.cochange,

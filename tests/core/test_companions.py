@@ -11,6 +11,7 @@ from coordinator.core.configpredict import PredictConfig
 from coordinator.core.inference import MAX_USERS, Settings, infer, named_test_hits, usage_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
+from coordinator.core.retrieval import Scores
 from coordinator.core.symbols import extract
 from coordinator.core.terms import words
 
@@ -194,3 +195,16 @@ def test_tests_and_docs_using_a_name_the_spec_writes_and_a_seed_defines() -> Non
     facts = {path: extract(path, text) for path, text in crowded.items()}
     wide = RepoIndex.from_facts(tuple(sorted(crowded)), facts)
     assert usage_hits("`ParameterSource`", {"src/app/core.py": 1.0}, wide) == {}
+
+
+def test_a_querys_scores_are_looked_up_by_path_and_by_directory() -> None:
+    idx = index()
+    query = words("Split string values from the default map")
+    scores = idx.ranker.query(query)
+    plain = idx.ranker.scores(query)
+    assert dict(scores.items()) == plain  # the same positive scores as the plain dict
+    assert scores.best == max(plain.values())
+    assert scores.get("src/app/nowhere.py", 0.0) == 0.0
+    assert set(scores.within(["tests"])) == {p for p in plain if p.startswith("tests/")}
+    assert idx.ranker.query(["zzz-unknown"]).best == 0.0
+    assert Scores.of({"a.py": 2.0, "b.py": 0.0}) == {"a.py": 2.0}
