@@ -16,6 +16,7 @@ from typing import Any, Final
 from coordinator.core.terms import words
 
 PATH_WEIGHT: Final = 3  # each word of a file's path counts as this many occurrences
+RECENT_QUERIES: Final = 16  # the scores of this many recent queries are kept, the oldest dropped
 
 
 def path_terms(path: str) -> list[str]:
@@ -40,6 +41,8 @@ class Ranker:
         path_weight: int = PATH_WEIGHT,
     ) -> None:
         self.paths = tuple(paths)
+        self._layout: Layout | None = None
+        self._recent: dict[tuple[str, ...], Scores] = {}
         corpus: list[list[str]] = []
         for path in self.paths:
             tokens = path_terms(path) * path_weight
@@ -63,6 +66,8 @@ class Ranker:
         """A ranker around an engine loaded from the cache (documents in ``paths`` order)."""
         ranker = cls.__new__(cls)
         ranker.paths = tuple(paths)
+        ranker._layout = None
+        ranker._recent = {}
         ranker._bm25 = engine
         return ranker
 
@@ -80,16 +85,23 @@ class Ranker:
         """Every file's score for ``query`` terms, looked up by path: the query of a spec
         whose words every spec file holds scores the whole repository, and a dict of 50,000
         scores per spec is what made planning 50,000 such specs slow."""
-        terms = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]
+        terms = tuple(t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict)
         if not terms or not self.paths:
             return Scores.of({})
+        recent = self._recent
+        known = recent.get(terms)
+        if known is not None:  # specs written from one template ask the same query
+            return known
         import numpy as np  # noqa: PLC0415
 
-        values = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
-        layout = getattr(self, "_layout", None)
-        if layout is None:
-            layout = self._layout = Layout(self.paths)
-        return Scores(layout, values, float(values.max()))
+        values = np.asarray(self._bm25.get_scores(list(terms)), dtype=np.float64)
+        if self._layout is None:
+            self._layout = Layout(self.paths)
+        scores = Scores(self._layout, values, float(values.max()))
+        if len(recent) >= RECENT_QUERIES:
+            del recent[next(iter(recent))]
+        recent[terms] = scores
+        return scores
 
     def rank(self, query: Sequence[str], top: int) -> list[tuple[str, float]]:
         """The ``top`` best files for ``query`` terms with positive scores, best first."""

@@ -208,3 +208,14 @@ def test_a_querys_scores_are_looked_up_by_path_and_by_directory() -> None:
     assert set(scores.within(["tests"])) == {p for p in plain if p.startswith("tests/")}
     assert idx.ranker.query(["zzz-unknown"]).best == 0.0
     assert Scores.of({"a.py": 2.0, "b.py": 0.0}) == {"a.py": 2.0}
+
+
+def test_a_repeated_query_is_scored_once_and_old_ones_are_dropped() -> None:
+    ranker = index().ranker
+    first = ranker.query(words("the default map"))
+    assert ranker.query(words("default map, the map")) is first  # the same terms
+    for word in ("core", "context", "callback", "basic", "lookup", "make", "test", "changes"):
+        for other in ("default", "map"):
+            ranker.query([word, other])
+    again = ranker.query(words("the default map"))
+    assert again is not first and dict(again.items()) == dict(first.items())
