@@ -201,8 +201,8 @@ def history_hits(
 ) -> Iterator[tuple[str, float]]:
     """``[H]``: co-change rules from ``start`` (written and inferred paths with their
     confidences), tests and docs named after them, the agent type's habits, files most changes
-    touch, tests named after a name the spec writes, and the files of past changes whose
-    messages resemble the spec."""
+    touch, the tests named after (and the tests and docs using) a name the spec writes, and the
+    files of past changes whose messages resemble the spec."""
     rules = Rules(settings.history_support, settings.history_confidence)
     yield from index.cochange.implied(start, rules).items()
     for namesakes in index.namesakes:
