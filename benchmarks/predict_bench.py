@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.common import markdown_table, mean
+from coordinator.core.cochange import is_source
 from coordinator.core.config import AgentConfig, Config
 from coordinator.core.footprint import RepoPaths, footprints_overlap, matches
 from coordinator.core.inference import Settings
@@ -47,19 +48,12 @@ from coordinator.io.indexcache import HISTORY_DEPTH, facts_for
 
 INSTANCES = 3
 TASK_SECONDS = 60.0
-_DOC_PARTS = ("docs", "doc", "documentation", "examples", "example")
-_DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc")
 
 
 def is_test_or_doc(path: str) -> bool:
-    """Tests, docs and changelogs: what spec writers usually leave out of ``files:``."""
-    parts = path.lower().split("/")
-    name = parts[-1]
-    if any(p in ("test", "tests", "testing", "spec", "specs", "__tests__") for p in parts[:-1]):
-        return True
-    if name.startswith("test_") or "_test." in name or ".test." in name or ".spec." in name:
-        return True
-    return any(p in _DOC_PARTS for p in parts[:-1]) or name.endswith(_DOC_SUFFIXES)
+    """Tests, docs, examples and prose (a changelog): what spec writers usually leave out of
+    ``files:``; the same reading as the predictor's (``cochange.is_source``)."""
+    return not is_source(path)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_predict_bench_on_a_small_history(
 
 
 def test_test_and_doc_files_are_what_spec_writers_leave_out() -> None:
-    for path in ("tests/test_x.py", "pkg/x_test.go", "docs/x.md", "CHANGES.md", "README.rst"):
+    for path in ("tests/test_x.py", "pkg/x_test.go", "docs/x.md", "CHANGES.md", "examples/x.py"):
         assert predict_bench.is_test_or_doc(path), path
     for path in ("src/x.py", "pkg/x.go", "pyproject.toml"):
         assert not predict_bench.is_test_or_doc(path), path

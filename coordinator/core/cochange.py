@@ -191,3 +191,15 @@ class Namesakes:
         if is_test(path) or is_doc(path):
             return ()
         return tuple(self.named.get(core_stem(path), ()))
+
+
+_PROSE: Final = (".md", ".rst", ".txt", ".adoc", ".mdx")
+_EXAMPLE_DIRS: Final = frozenset({"example", "examples"})
+
+
+def is_source(path: str) -> bool:
+    """What a spec writer lists: neither a test, a docs page, an example nor a prose file."""
+    parts = path.lower().split("/")
+    if is_test(path) or parts[-1].endswith(_PROSE):
+        return False
+    return not any(p in _DOC_DIRS or p in _EXAMPLE_DIRS for p in parts[:-1])

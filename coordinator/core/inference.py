@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from coordinator.core.cochange import Rules
+from coordinator.core.cochange import Rules, core_stem, is_doc, is_source, is_test
 from coordinator.core.companions import companion_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
-from coordinator.core.terms import identifiers, words
+from coordinator.core.terms import identifiers, is_compound, words
 
 MIN_HISTORY: Final = 10  # fewer past changes say nothing about what changes usually
 MAX_DEFINERS: Final = 3  # a name defined in more files than this is too common to point at one
@@ -125,14 +125,31 @@ def infer(
     A spec that names no path and would get no inferred one either gets its single best
     candidate even below ``min_confidence``: a weak guess lets it run beside others, while an
     empty footprint makes it run alone.
+
+    A spec that writes a source file with certainty has said which sources change: history then
+    adds the tests, docs, examples and changelog such writers leave out, and no further source
+    file (unless most changes touch it). Rules from a rarely changed file are confident on two
+    observations (``_textwrap.py`` changed twice, each time with a dozen modules), and a
+    guessed source costs a wait on every task that touches it.
     """
     found: dict[str, Inferred] = {}
     weak: list[Inferred] = []
+    frequent = (
+        index.cochange.frequent(settings.history_recent, settings.history_share)
+        if settings.history and index.cochange.changes >= MIN_HISTORY
+        else {}
+    )
+    lists_sources = any(w >= 1.0 and is_source(p) for p, w in seeds.items())
 
     def offer(
         path: str, source: FootprintSource, confidence: float, bar: float = settings.min_confidence
     ) -> None:
-        if path in seeds:
+        if path in seeds or (
+            lists_sources
+            and source is FootprintSource.HISTORY
+            and is_source(path)
+            and path not in frequent
+        ):
             return
         if confidence < bar:
             weak.append(Inferred(path, source, confidence))
@@ -158,9 +175,14 @@ def infer(
             for path, confidence in history_hits("", written, index, settings, None):
                 offer(path, FootprintSource.HISTORY, confidence, bar)
             if settings.companions:
-                scores = index.ranker.scores(words(body))
+                scores = index.ranker.query(words(body))
                 companions = companion_hits(
-                    written, index.cochange, scores, settings.companions, exclude=found
+                    written,
+                    index.cochange,
+                    scores,
+                    settings.companions,
+                    exclude=found,
+                    named=index.named_tests,
                 )
                 for path, confidence in companions.items():
                     offer(path, FootprintSource.HISTORY, confidence, settings.companion_confidence)
@@ -179,16 +201,66 @@ def history_hits(
 ) -> Iterator[tuple[str, float]]:
     """``[H]``: co-change rules from ``start`` (written and inferred paths with their
     confidences), tests and docs named after them, the agent type's habits, files most changes
-    touch, and the files of past changes whose messages resemble the spec."""
+    touch, the tests named after (and the tests and docs using) a name the spec writes, and the
+    files of past changes whose messages resemble the spec."""
     rules = Rules(settings.history_support, settings.history_confidence)
     yield from index.cochange.implied(start, rules).items()
     for namesakes in index.namesakes:
         for seed, weight in start.items():
             yield from ((path, weight * namesakes.confidence) for path in namesakes.of(seed))
+    yield from named_test_hits(body, start, index).items()
+    yield from usage_hits(body, start, index).items()
     yield from (index.habits.get(agent or "") or {}).items()
     if settings.history_share < 1 and index.cochange.changes >= MIN_HISTORY:
         yield from index.cochange.frequent(settings.history_recent, settings.history_share).items()
     yield from similar_hits(body, index, settings).items()
+
+
+def named_test_hits(body: str, start: Mapping[str, float], index: RepoIndex) -> dict[str, float]:
+    """``[H]``: the tests named after a name the spec writes as code and one of the predicted
+    files defines (`` `style()` `` of ``termui.py`` is ``tests/test_utils/test_style.py``), as
+    sure as the name's way of writing times the file's weight."""
+    named = {
+        ident.name.removesuffix("()").rpartition(".")[2].lower(): _KIND_CONFIDENCE[ident.kind]
+        for ident in identifiers(body)
+        if ident.kind in _NAMED_KINDS
+    }
+    if not named:
+        return {}
+    hits: dict[str, float] = {}
+    for seed, weight in start.items():
+        for test in index.named_tests.get(seed, ()):
+            confidence = weight * named.get(core_stem(test), 0.0)
+            if confidence > hits.get(test, 0.0):
+                hits[test] = confidence
+    return hits
+
+
+_NAMED_KINDS: Final = frozenset({"code", "dotted", "compound"})
+MAX_USERS: Final = 10  # a name more tests and docs use than this is too common to point at one
+
+
+def usage_hits(body: str, start: Mapping[str, float], index: RepoIndex) -> dict[str, float]:
+    """``[H]``: the tests and docs that use a name the spec writes as code and a predicted file
+    defines (`` `ParameterSource` `` of ``core.py`` is documented in ``docs/commands.md``): a
+    change to a name changes where it is tested and documented. Only compound names
+    (``show_envvar``, ``ParameterSource``) count: a plain word like ``help`` is used
+    everywhere. A name used in n such files gives each 1/sqrt(n) of its confidence."""
+    hits: dict[str, float] = {}
+    for ident in identifiers(body):
+        name = ident.name.removesuffix("()").rpartition(".")[2]
+        if ident.kind not in _NAMED_KINDS or not is_compound(name):
+            continue
+        weight = max((start.get(p, 0.0) for p in index.definers(ident)), default=0.0)
+        if not weight:
+            continue
+        users = [p for p in index.ranker.scores([name.lower()]) if is_test(p) or is_doc(p)]
+        if not users or len(users) > MAX_USERS:
+            continue
+        confidence = weight * _KIND_CONFIDENCE[ident.kind] / math.sqrt(len(users))
+        for path in users:
+            hits[path] = max(hits.get(path, 0.0), confidence)
+    return hits
 
 
 def _best(found: Mapping[str, Inferred], limit: int) -> list[Inferred]:

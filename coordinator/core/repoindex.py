@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from coordinator.core.cochange import CoChange, Namesakes
+from coordinator.core.cochange import CoChange, Namesakes, core_stem, is_test
 from coordinator.core.retrieval import Ranker
 from coordinator.core.symbols import FileFacts
 from coordinator.core.terms import Identifier, words
 
 STATE_VERSION: Final = 1
+MAX_NAMED_DEFINERS: Final = 3  # a name defined in more files says nothing of whose test it is
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RepoIndex:
     past_: Ranker | None = None
     _cochange: CoChange | None = field(init=False, repr=False, default=None)
     _namesakes: tuple[Namesakes, ...] | None = field(init=False, repr=False, default=None)
+    _named_tests: dict[str, list[str]] | None = field(init=False, repr=False, default=None)
 
     @classmethod
     def from_facts(
@@ -142,6 +144,27 @@ class RepoIndex:
             sets = self.cochange.sets
             self._namesakes = tuple(Namesakes(self.paths, sets, kind) for kind in ("test", "doc"))
         return self._namesakes
+
+    @property
+    def named_tests(self) -> Mapping[str, Sequence[str]]:
+        """Each file's tests named after one of its definitions: ``test_style.py`` or
+        ``test_KeepOpenFile.py`` for the file defining ``style`` or ``KeepOpenFile`` (names
+        compared as ``core_stem`` leaves them, lower-case; a test named after its own
+        directory's module, such as ``test_termui.py``, is a namesake instead)."""
+        if self._named_tests is None:
+            tests: dict[str, list[str]] = defaultdict(list)
+            for path in self.paths:
+                if is_test(path):
+                    tests[core_stem(path)].append(path)
+            named: dict[str, list[str]] = defaultdict(list)
+            for name, definers in self.defs.items():
+                found = tests.get(name.lower()) if "." not in name else None
+                if found and len(definers) <= MAX_NAMED_DEFINERS:
+                    for path in definers:
+                        if not is_test(path):
+                            named[path].extend(t for t in found if t not in named[path])
+            self._named_tests = dict(named)
+        return self._named_tests
 
     def definers(self, ident: Identifier) -> tuple[str, ...]:
         """Files defining the name (or holding the option or message) ``ident`` refers to."""

@@ -6,11 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from coordinator.core.cochange import CoChange
-from coordinator.core.companions import PRIOR, SIBLINGS, companion_hits
+from coordinator.core.companions import NAMED, PRIOR, SIBLINGS, companion_hits
 from coordinator.core.configpredict import PredictConfig
-from coordinator.core.inference import Settings, infer
+from coordinator.core.inference import MAX_USERS, Settings, infer, named_test_hits, usage_hits
 from coordinator.core.models import FootprintSource
 from coordinator.core.repoindex import RepoIndex
+from coordinator.core.retrieval import RECENT_QUERIES, Scores
 from coordinator.core.symbols import extract
 from coordinator.core.terms import words
 
@@ -123,3 +124,97 @@ def test_paths_predicted_already_do_not_use_up_the_budget() -> None:
     first = next(iter(companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1)))
     again = companion_hits({"src/app/core.py": 1.0}, idx.cochange, scores, top=1, exclude={first})
     assert len(again) == 1 and first not in again
+
+
+SPLIT = {  # tests split by function name, long after the module: no history with it
+    "src/app/termui.py": "def style(text):\n    pass\n\ndef echo_via_pager(x):\n    pass\n",
+    "src/app/colors.py": "def style_sheet():\n    pass\n",
+    "tests/test_utils/test_style.py": "def test_fg():\n    assert style('x', fg='red')\n",
+    "tests/test_utils/test_echo_via_pager.py": "def test_pager():\n    pass\n",
+    "tests/test_termui.py": "def test_termui():\n    pass\n",
+}
+
+
+def split_index() -> RepoIndex:
+    facts = {path: extract(path, text) for path, text in SPLIT.items()}
+    history = [["src/app/termui.py", "tests/test_termui.py"]] * 3
+    return RepoIndex.from_facts(tuple(sorted(SPLIT)), facts, changes=history)
+
+
+def test_tests_named_after_a_files_definitions_are_known() -> None:
+    named = split_index().named_tests
+    assert set(named["src/app/termui.py"]) == {
+        "tests/test_utils/test_style.py",
+        "tests/test_utils/test_echo_via_pager.py",
+    }
+    assert "src/app/colors.py" not in named  # style_sheet names no test
+
+
+def test_a_test_named_after_a_name_the_spec_writes_is_predicted() -> None:
+    idx = split_index()
+    hits = named_test_hits("Validate `style()` color arguments", {"src/app/termui.py": 1.0}, idx)
+    assert hits == {"tests/test_utils/test_style.py": pytest.approx(0.9)}
+    assert named_test_hits("Validate style colors", {"src/app/termui.py": 1.0}, idx) == {}
+    assert named_test_hits("`style()`", {"src/app/colors.py": 1.0}, idx) == {}
+    settings = Settings(symbols=False, retrieval=False, similar=0, history_share=1.0)
+    found = {i.path for i in infer("Fix `style()`", {"src/app/termui.py": 1.0}, idx, settings)}
+    assert "tests/test_utils/test_style.py" in found
+
+
+def test_a_named_test_is_a_companion_candidate_ranked_by_the_text() -> None:
+    idx = split_index()
+    scores = idx.ranker.scores(words("pager output is cut"))
+    found = companion_hits(
+        {"src/app/termui.py": 1.0}, idx.cochange, scores, top=1, named=idx.named_tests
+    )
+    assert list(found) == ["tests/test_utils/test_echo_via_pager.py"]
+    assert 0 < found["tests/test_utils/test_echo_via_pager.py"] <= NAMED
+
+
+def test_tests_and_docs_using_a_name_the_spec_writes_and_a_seed_defines() -> None:
+    files = {
+        "src/app/core.py": "class ParameterSource:\n    pass\n\ndef help_text():\n    pass\n",
+        "docs/commands.md": "Ask `ctx.get_parameter_source` for a ParameterSource.\n",
+        "tests/test_context.py": "def test_source():\n    assert ParameterSource\n",
+        "tests/test_other.py": "def test_other():\n    pass\n",
+        "src/app/user.py": "from app.core import ParameterSource\n",
+    }
+    facts = {path: extract(path, text) for path, text in files.items()}
+    idx = RepoIndex.from_facts(tuple(sorted(files)), facts)
+    hits = usage_hits("Reorder `ParameterSource`", {"src/app/core.py": 1.0}, idx)
+    # used by two tests and docs (the source user.py is not one): 0.9 / sqrt(2) each
+    assert hits == {
+        "docs/commands.md": pytest.approx(0.9 / 2**0.5),
+        "tests/test_context.py": pytest.approx(0.9 / 2**0.5),
+    }
+    assert usage_hits("Reorder `ParameterSource`", {"src/app/user.py": 1.0}, idx) == {}
+    assert usage_hits("Reorder ParameterSource and `help`", {}, idx) == {}
+    crowded = dict(files)
+    for n in range(MAX_USERS):
+        crowded[f"tests/test_p{n}.py"] = "def test_p():\n    assert ParameterSource\n"
+    facts = {path: extract(path, text) for path, text in crowded.items()}
+    wide = RepoIndex.from_facts(tuple(sorted(crowded)), facts)
+    assert usage_hits("`ParameterSource`", {"src/app/core.py": 1.0}, wide) == {}
+
+
+def test_a_querys_scores_are_looked_up_by_path_and_by_directory() -> None:
+    idx = index()
+    query = words("Split string values from the default map")
+    scores = idx.ranker.query(query)
+    plain = idx.ranker.scores(query)
+    assert dict(scores.items()) == plain  # the same positive scores as the plain dict
+    assert scores.best == max(plain.values())
+    assert scores.get("src/app/nowhere.py", 0.0) == 0.0
+    assert set(scores.within(["tests"])) == {p for p in plain if p.startswith("tests/")}
+    assert idx.ranker.query(["zzz-unknown"]).best == 0.0
+    assert Scores.of({"a.py": 2.0, "b.py": 0.0}) == {"a.py": 2.0}
+
+
+def test_a_repeated_query_is_scored_once_and_old_ones_are_dropped() -> None:
+    ranker = index().ranker
+    first = ranker.query(words("the default map"))
+    assert ranker.query(words("default map, the map")) is first  # the same terms
+    others = sorted(set(words(" ".join(SOURCES.values()))) - {"default", "map"})
+    assert sum(ranker.query([term]).best > 0 for term in others) >= RECENT_QUERIES
+    again = ranker.query(words("the default map"))
+    assert again is not first and dict(again.items()) == dict(first.items())

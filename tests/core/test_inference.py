@@ -289,3 +289,18 @@ def test_a_spec_with_only_weak_candidates_gets_the_best_one_rather_than_nothing(
     found = infer("The customer's card is charged twice", {}, idx, strict)
     assert [i.path for i in found] == ["src/shop/checkout.py"]
     assert found[0].confidence < 0.95
+
+
+def test_a_spec_that_lists_its_sources_gets_their_tests_and_changelog_not_more_sources() -> None:
+    history = [
+        *[["src/shop/cart.py", "tests/test_cart.py", "CHANGES.md"]] * 3,
+        *[["src/shop/cart.py", "src/shop/invoice.py", "CHANGES.md"]] * 2,
+        *[["README.md"]] * 10,
+    ]
+    idx = index(changes=history)
+    settings = Settings(symbols=False, retrieval=False)
+    listed = {i.path for i in infer("", {"src/shop/cart.py": 1.0}, idx, settings)}
+    assert {"tests/test_cart.py", "CHANGES.md"} <= listed
+    assert "src/shop/invoice.py" not in listed  # a writer who lists sources lists them all
+    guessed = {i.path for i in infer("", {"src/shop/cart.py": 0.9}, idx, settings)}
+    assert "src/shop/invoice.py" in guessed  # from a guessed path, history may add sources
