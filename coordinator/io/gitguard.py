@@ -11,6 +11,7 @@ not restore (the user's global config, a worktree's own config).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -58,7 +59,7 @@ class DriverGuard:
     def _read(self) -> dict[drivers.DriverKey, frozenset[tuple[str, str]]]:
         entries = self.repo.config_entries()
         files = {self._origin(origin) for origin, _, _ in entries}
-        for extra in self._worktree_configs():
+        for extra in sorted(self._worktree_configs()):
             entries += self.repo.config_entries(extra)
             files.add(extra)
         defs = drivers.definitions((key, value) for _, key, value in entries)
@@ -83,27 +84,31 @@ class DriverGuard:
                  self.repo.git_dir / "worktrees"]  # fmt: skip
         return found
 
-    def _worktree_configs(self) -> list[Path]:
-        """Each worktree's ``config.worktree`` that exists. Looked at before every git command:
-        one ``scandir`` and a ``stat`` per worktree, not a glob (several times slower)."""
-        found = []
+    def _worktree_configs(self) -> dict[Path, os.stat_result]:
+        """Each worktree's ``config.worktree`` that exists, with its ``stat``. Looked at before
+        every git command: one ``scandir`` and one ``stat`` per worktree, not a glob (several
+        times slower) and then a ``stat`` again."""
+        found: dict[Path, os.stat_result] = {}
         try:
             with os.scandir(self.repo.git_dir / "worktrees") as entries:
                 for entry in entries:
-                    path = os.path.join(entry.path, "config.worktree")
-                    if entry.is_dir() and os.path.lexists(path):
-                        found.append(Path(path))
+                    if entry.is_dir():
+                        path = Path(entry.path, "config.worktree")
+                        with contextlib.suppress(OSError):  # gone, or unreadable: as glob
+                            found[path] = os.stat(path)
         except OSError:
-            return []
-        return sorted(found)
+            return {}
+        return found
 
     def _stat(self) -> Signature:
         out = []
-        for path in [*self._files, *self._worktree_configs()]:
+        for path in self._files:
             try:
                 st = os.stat(path)
             except OSError:
                 out.append((str(path), -1, -1, -1))
             else:
                 out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
+        for path, st in sorted(self._worktree_configs().items()):
+            out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(out)
