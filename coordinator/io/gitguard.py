@@ -4,9 +4,14 @@ that were defined or changed since the run started (``coordinator.core.drivers``
 Checked before each command, cheaply: the config files git reads (system, global, the
 repository's, each worktree's ``config.worktree``, and every file they include) are looked at
 with ``stat``; only when one of them changed is the configuration read again (one ``git config
---list``, itself run with ``SAFE_CONFIG``, so reading it runs nothing). The shared-state watcher
-undoes such a change at once; this closes the moment in between, and covers the files it does
-not restore (the user's global config, a worktree's own config).
+--list``, itself run with ``SAFE_CONFIG``, so reading it runs nothing). Git reads a linked
+worktree's ``config.worktree`` only while the repository's own config sets
+``extensions.worktreeConfig`` (sparse checkouts do): without it the worktrees are not looked at
+at all, so the check costs the same with 300 worktrees as with one. Turning it on changes the
+repository's config, which is looked at, and the next check reads everything again.
+
+The shared-state watcher undoes such a change at once; this closes the moment in between, and
+covers the files it does not restore (the user's global config, a worktree's own config).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class DriverGuard:
         self._files: list[Path] = []
         self._signature: Signature = ()
         self._overrides: Overrides = ()
+        self._per_worktree = True  # whether git reads worktrees' own config (until read)
 
     def snapshot(self) -> None:
         """The drivers defined now are the user's: they keep running."""
@@ -59,6 +65,7 @@ class DriverGuard:
     def _read(self) -> dict[drivers.DriverKey, frozenset[tuple[str, str]]]:
         entries = self.repo.config_entries()
         files = {self._origin(origin) for origin, _, _ in entries}
+        self._per_worktree = _worktree_config_on(entries)
         for extra in sorted(self._worktree_configs()):
             entries += self.repo.config_entries(extra)
             files.add(extra)
@@ -80,8 +87,9 @@ class DriverGuard:
         found = [self.repo.git_dir / "config", self.repo.git_dir / "config.worktree",
                  xdg / "git" / "config", home / ".gitconfig",
                  Path(os.environ.get("GIT_CONFIG_GLOBAL") or home / ".gitconfig"),
-                 Path(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig"),
-                 self.repo.git_dir / "worktrees"]  # fmt: skip
+                 Path(os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")]  # fmt: skip
+        if self._per_worktree:  # a new worktree may bring its own config
+            found.append(self.repo.git_dir / "worktrees")
         return found
 
     def _worktree_configs(self) -> dict[Path, os.stat_result]:
@@ -89,6 +97,8 @@ class DriverGuard:
         every git command: one ``scandir`` and one ``stat`` per worktree, not a glob (several
         times slower) and then a ``stat`` again."""
         found: dict[Path, os.stat_result] = {}
+        if not self._per_worktree:
+            return found
         try:
             with os.scandir(self.repo.git_dir / "worktrees") as entries:
                 for entry in entries:
@@ -112,3 +122,15 @@ class DriverGuard:
         for path, st in sorted(self._worktree_configs().items()):
             out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(out)
+
+
+_OFF = frozenset({"false", "no", "off", "0"})
+
+
+def _worktree_config_on(entries: list[tuple[str, str, str]]) -> bool:
+    """Whether git may read each worktree's ``config.worktree``: ``extensions.worktreeConfig``
+    set anywhere (git honours it only in the repository's own config; counted from any file
+    here, and anything but a plain false counts as on, so a value git reads as true is never
+    missed)."""
+    values = [v for _, key, v in entries if key.lower() == "extensions.worktreeconfig"]
+    return bool(values) and values[-1].strip().lower() not in _OFF

@@ -413,3 +413,23 @@ def test_guard_reads_config_only_when_a_file_changed(lab: Lab) -> None:
         ("filter.late.required", "false"),
     )
     assert calls >= 1
+
+
+def test_worktrees_are_looked_at_only_while_git_reads_their_config(lab: Lab) -> None:
+    """Without ``extensions.worktreeConfig`` git never reads a worktree's own config, so the
+    check before each command does not stat every worktree; turning it on is seen at once."""
+    wt = lab.root.parent / "wt"
+    lab.repo.worktree_add(wt, "t", "main")
+    guard = DriverGuard(lab.repo)
+    write(lab.root, ".git/worktrees/wt/config.worktree", "[core]\n\tbare = false\n")
+    guard.snapshot()
+    lab.repo.guard = guard.overrides
+    assert guard._worktree_configs() == {}  # git would not read it
+    git(lab.root, "config", "extensions.worktreeConfig", "true")
+    git(wt, "config", "--worktree", "filter.evil.clean", lab.program("worktree-filter"))
+    assert ("filter.evil.clean", "") in guard.overrides()
+    assert guard._worktree_configs() != {}
+    write(wt, ".gitattributes", "*.txt filter=evil\n")
+    write(wt, "n.txt", "n\n")
+    lab.repo.stage_all(wt)
+    assert lab.ran() == []
