@@ -40,6 +40,14 @@ SIGMA = 0.5
 """The assumed lognormal spread of real durations around their estimates, for the time a
 running task still needs (``expected_left``)."""
 
+SPAN = 100
+"""Waiting tasks per finish between two re-plans: with ``left`` tasks not finished at the last
+re-plan, the next one waits for ``left // SPAN`` finishes (at least one). A re-plan costs time
+in proportion to what is left, so one per finish made each task's cost grow with the run (at
+1,000 tasks it was a quarter of the coordinator's time); and with hundreds waiting, the next
+few starts barely depend on the last finish. Plans of under ``2 * SPAN`` tasks re-plan at every
+finish, as before."""
+
 SCENARIOS = 12  # jittered copies of the estimates a re-plan scores its candidate orders on
 RULES = 4  # rule-based orders tried beside the current one
 
@@ -87,6 +95,8 @@ class Replanner:
         self._deviation = deviation
         self._due = False
         self._overrun: set[str] = set()
+        self._finishes = 0  # since the last re-plan
+        self._spacing = replan_spacing(len(plan.ids))
         self.replans = 0
 
     def finished(self, task_id: str, seconds: float) -> None:
@@ -94,6 +104,7 @@ class Replanner:
         estimate = self._plan.weights.get(task_id)
         if estimate is None:
             return
+        self._finishes += 1
         if abs(seconds - estimate) > self._deviation * estimate:
             self._due = True
 
@@ -101,21 +112,24 @@ class Replanner:
         """Re-rank ``scheduler``'s tasks not started yet if a re-plan is due; True if it did.
 
         ``running`` maps each running task to the seconds it has run. A task running past its
-        estimate calls for one re-plan (not one per event while it overruns).
+        estimate calls for one re-plan (not one per event while it overruns). With hundreds of
+        tasks left, a due re-plan waits for enough finishes since the last one (``SPAN``).
         """
         for task_id, elapsed in running.items():
             estimate = self._plan.weights.get(task_id, 0.0)
             if task_id not in self._overrun and elapsed > estimate * (1 + self._deviation):
                 self._overrun.add(task_id)
                 self._due = True
-        if not self._due:
+        if not self._due or (self._spacing > 1 and self._finishes < self._spacing):
             return False
         self._due = False
+        self._finishes = 0
         state = scheduler.state
         pending = [t for t in self._plan.ids if state[t] == TaskState.PENDING]
         if not pending:
             return False
         left = [t for t in self._plan.ids if state[t] in (TaskState.PENDING, TaskState.RUNNING)]
+        self._spacing = replan_spacing(len(left))
         rules = affordable_rules(len(left), self._budget)
         if rules < 1:
             return False  # too big to compare even one other order within the budget
@@ -127,6 +141,11 @@ class Replanner:
         scheduler.rerank({t: i for i, t in enumerate(order)})
         self.replans += 1
         return True
+
+
+def replan_spacing(left: int) -> int:
+    """Finishes a due re-plan waits for, with ``left`` tasks not finished (see ``SPAN``)."""
+    return max(1, left // SPAN)
 
 
 def affordable_rules(tasks: int, budget: int) -> int:

@@ -16,9 +16,11 @@ from coordinator.core.policy import Scheduler
 from coordinator.core.replan import (
     REPLAN_BUDGET,
     RULES,
+    SPAN,
     Replanner,
     affordable_rules,
     expected_left,
+    replan_spacing,
     residual_plan,
 )
 from coordinator.core.simulate import simulate
@@ -136,3 +138,26 @@ def test_a_replan_never_costs_more_than_its_budget(budget: int) -> None:
             assert 2 * tasks * (rules + 1) <= budget, (tasks, rules)
     assert affordable_rules(10, budget) == RULES  # small runs keep every rule
     assert affordable_rules(budget, budget) == 0  # too big: the order is kept
+
+
+def test_re_plans_of_a_long_run_are_spaced_by_what_is_left() -> None:
+    """Each re-plan costs in proportion to the tasks left: with hundreds left, a due re-plan
+    waits for ``left // SPAN`` finishes, so a task's share stays the same at any size."""
+    n = 5 * SPAN
+    ids = [f"t{i:04d}" for i in range(n)]
+    plan = make_plan({t: [] for t in ids}, weights=dict.fromkeys(ids, 1.0))
+    s = Scheduler(plan, instances=4, caps={})
+    replanner = Replanner(plan, instances=4, caps={})
+    assert replan_spacing(n) == 5 and replan_spacing(2 * SPAN - 1) == 1 and replan_spacing(0) == 1
+    running = s.next_starts()
+    replans_at = []
+    for done in range(1, 41):
+        task_id = running.pop(0)
+        s.agent_finished(task_id, ok=True)
+        s.merged(task_id)
+        replanner.finished(task_id, 3.0)  # every finish is far from its estimate
+        if replanner.update(s, {}):
+            replans_at.append(done)
+        running += s.next_starts()
+    # 500 left: every 5th finish; 495 left at the first re-plan: every 4th from then on
+    assert replans_at == [5, 9, 13, 17, 21, 25, 29, 33, 37]
