@@ -20,7 +20,7 @@ from coordinator.core.config import AgentConfig
 from coordinator.core.decisions import Limits
 from coordinator.core.mergequeue import MergeQueue
 from coordinator.core.plan import Plan
-from coordinator.core.refs import branch_ref
+from coordinator.core.refs import branch_ref, task_branch
 from coordinator.engine.book import TaskBook
 from coordinator.engine.jobs import GateSwitch, Jobs
 from coordinator.engine.launch import Prompts
@@ -136,6 +136,7 @@ class RunContext:
             quarantine=state_dir(repo.git_dir) / "quarantine",
         )  # fmt: skip
         self.at_rest: dict[str, str] = {}  # refs no step of this run writes any more -> value
+        self.task_refs = frozenset(branch_ref(task_branch(t.id)) for t in plan.tasks)
         self.clone_records: dict[str, Recorded] = {}  # task clone -> its guarded files as made
         self.timers: list[tuple[float, int, Timer]] = []
         # the merge queue (with a gate): its rules, the round in flight, the last batch failure

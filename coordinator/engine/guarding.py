@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from coordinator.core.refs import branch_ref, task_branch
 from coordinator.engine.context import RunContext, Timer
 from coordinator.io.clones import Recorded, tampering
 from coordinator.io.gitguard import DriverGuard
@@ -48,7 +47,7 @@ def look(ctx: RunContext, task_id: str | None = None) -> Look:
     thread. With ``task_id`` the task stops counting as running once its check is done, and
     a task clone's own config, hooks and attributes are compared with how they were made."""
     at_rest = dict(ctx.at_rest)
-    task_refs = frozenset(branch_ref(task_branch(t.id)) for t in ctx.plan.tasks)
+    task_refs = ctx.task_refs
     shared, live = ctx.shared, ctx.live
     record = ctx.clone_records.get(task_id or "")
     clone = Path(ctx.book[task_id].worktree or "") if task_id and record is not None else None

@@ -208,10 +208,15 @@ class GitRepo(WorktreeCommands):
         names = ((ref.removeprefix(HEADS), sha) for ref, sha in heads.items())
         return {name: sha for name, sha in names if name.startswith(prefix)}
 
-    def all_refs(self, *namespaces: str) -> dict[str, str]:
-        """Every ref (or those under ``namespaces``) -> the object it names, tags unpeeled."""
-        out = self._git("for-each-ref", "--format=%(objectname) %(refname)", *namespaces)
+    def all_refs(self, *namespaces: str, listing: str | None = None) -> dict[str, str]:
+        """Every ref (or those under ``namespaces``) -> the object it names, tags unpeeled;
+        from ``listing`` (``refs_listing``'s output) when given."""
+        out = self.refs_listing(*namespaces) if listing is None else listing
         return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def refs_listing(self, *namespaces: str) -> str:
+        """Every ref (or those under ``namespaces``) as lines ``<object> <refname>``, sorted."""
+        return self._git("for-each-ref", "--format=%(objectname) %(refname)", *namespaces)
 
     def contained_in_ref(self, sha: str, *namespaces: str) -> bool:
         """Whether some ref (under ``namespaces``, or any) has ``sha`` in its history."""

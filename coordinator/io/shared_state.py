@@ -46,6 +46,7 @@ from watchdog.observers.api import BaseObserver
 
 from coordinator.core import shared
 from coordinator.core.config import Identity
+from coordinator.core.refdelta import RefDelta
 from coordinator.core.refs import quarantine_ref
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
@@ -164,6 +165,7 @@ class SharedState:
         self._blame_lock = threading.Lock()
         self._files: dict[str, tuple[shared.FileState, bytes | None]] = {}
         self._refs: dict[str, str] = {}
+        self._delta = RefDelta("")  # what each look compares: what changed since the last
         self._target = ""
         self._moves = 0  # target moves tried: a look that read refs meanwhile reads them again
         self._seen_user: dict[str, str | None] = {}  # user ref -> value already reported
@@ -175,7 +177,9 @@ class SharedState:
     def snapshot(self) -> None:
         with self._lock:
             self._files = read_files(self.repo.git_dir)
-            self._refs = self.repo.all_refs()
+            listing = self.repo.refs_listing()
+            self._delta = RefDelta(listing)
+            self._refs = self.repo.all_refs(listing=listing)
             self._target = self._refs.get(self.target_ref) or ""
 
     @property
@@ -242,24 +246,32 @@ class SharedState:
         the third time under the lock."""
         for _ in range(2):
             moves = self._moves
-            now = self.repo.all_refs()
+            listing = self.repo.refs_listing()
             with self._lock:
                 if moves == self._moves:
-                    return self._compare_refs(now, at_rest, task_refs)
+                    return self._compare_refs(listing, at_rest, task_refs)
         with self._lock:
-            return self._compare_refs(self.repo.all_refs(), at_rest, task_refs)
+            return self._compare_refs(self.repo.refs_listing(), at_rest, task_refs)
 
-    def _compare_refs(self, now: Mapping[str, str], at_rest: Mapping[str, str],
+    def _compare_refs(self, listing: str, at_rest: Mapping[str, str],
                       task_refs: Collection[str]) -> list[Finding]:  # fmt: skip
+        """Only the refs that changed since the last look are compared (``RefDelta``): the
+        others would give the same answer as then."""
+        delta = self._delta.look(listing, at_rest, (self.target_ref,))
+        wanted = {r: at_rest[r] for r in delta.relevant if r in at_rest}
+        start = {r: self._refs[r] for r in delta.relevant if r in self._refs}
         plan = shared.plan_refs(
-            self._refs, now, target=(self.target_ref, self._target), at_rest=at_rest,
+            start, delta.now, target=(self.target_ref, self._target), at_rest=wanted,
             task_refs=task_refs,
         )  # fmt: skip
         live = self.live.now()
         blamed = shared.to_blame(live)
-        found = []
-        for change in plan.restore.values():
+        found, again = [], []
+        for ref, change in plan.restore.items():
             found.append(self._restore_ref(change, live, blamed))
+            if not found[-1].undone:
+                again.append(ref)
+        self._delta.again(again)
         user = [c for c in plan.user if self._seen_user.get(c.ref, c.before) != c.after]
         for change in user:
             self._seen_user[change.ref] = change.after

@@ -161,17 +161,17 @@ def test_a_look_that_reads_refs_while_the_coordinator_moves_the_target_reads_aga
     expected = guarded.state.expected_target
     new = commit_file(guarded.root, "w.txt", "w\n")
     git(guarded.root, "update-ref", "refs/heads/main", "HEAD~1")  # the user's branch as it was
-    real = guarded.repo.all_refs
+    real = guarded.repo.refs_listing
     reads: list[dict[str, str]] = []
 
-    def racing(*namespaces: str) -> dict[str, str]:
+    def racing(*namespaces: str) -> str:
         seen = real(*namespaces)  # the target before the merge...
         if not reads:
             assert guarded.state.move_target(new, expected, "merge", BOT)  # ...which lands now
-        reads.append(seen)
+        reads.append(guarded.repo.all_refs(listing=seen))
         return seen
 
-    guarded.repo.all_refs = racing  # type: ignore[method-assign]
+    guarded.repo.refs_listing = racing  # type: ignore[method-assign]
     guarded.live.add("bystander", "worktree")
     found = guarded.state.check({}, frozenset())
     assert len(reads) == 2 and reads[0][TARGET] == expected and reads[1][TARGET] == new
