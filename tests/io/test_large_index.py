@@ -1,0 +1,161 @@
+"""A large task worktree's index (``LARGE_INDEX_BYTES``, made 0 here so a small repository
+counts): it is split, and its work is staged from one ``status`` answered by the untracked
+cache instead of ``add -A``. The two ways must stage exactly the same tree."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from gitutil import commit_file, git, head, write
+
+from coordinator.core.config import Identity
+from coordinator.io import gitworktree
+from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gitworktree import large_index, own_git_dir, to_stage
+from coordinator.io.workcheck import collect_work
+from coordinator.io.worktrees import Worktrees
+
+WHO = Identity(name="t", email="t@localhost")
+
+
+@pytest.fixture
+def grepo(repo: Path) -> Iterator[GitRepo]:
+    with GitRepo.discover(repo) as opened:
+        yield opened
+
+
+@pytest.fixture
+def everything_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gitworktree, "LARGE_INDEX_BYTES", 0)
+
+
+def _seed(repo: Path) -> str:
+    files = {".gitignore": "build/\n*.log\n", "src/a.txt": "a\n", "src/b.txt": "b\n",
+             "src/deep/c.txt": "c\n", "run.sh": "echo\n", "gone.txt": "x\n",
+             "link-me.txt": "l\n", "staged.txt": "s\n", "dir-to-be": "f\n"}  # fmt: skip
+    for rel, text in files.items():
+        write(repo, rel, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "seed")
+    return head(repo)
+
+
+def _agent_work(wt: Path) -> None:
+    """Every kind of change an agent leaves behind, the same in each worktree."""
+    write(wt, "src/a.txt", "a changed\n")
+    (wt / "gone.txt").unlink()
+    write(wt, "src/new/nested/n.txt", "new in a new directory\n")
+    write(wt, "src/deep/d.txt", "new in an existing directory\n")
+    write(wt, "with space\nand newline.txt", "odd name\n")
+    write(wt, os.fsdecode(b"caf\xe9.txt"), "not utf-8\n")
+    os.chmod(wt / "run.sh", 0o755)
+    (wt / "link-me.txt").unlink()
+    os.symlink("src/a.txt", wt / "link-me.txt")
+    write(wt, "staged.txt", "staged by the agent\n")
+    git(wt, "add", "staged.txt")
+    write(wt, "build/out.o", "ignored\n")
+    write(wt, "trace.log", "ignored\n")
+    (wt / "empty-dir").mkdir()
+    (wt / "dir-to-be").unlink()
+    write(wt, "dir-to-be/inside.txt", "a file became a directory\n")
+    write(wt, "later.txt", "x\n")
+    git(wt, "add", "-N", "later.txt")  # intent to add
+
+
+def test_listed_staging_stages_the_same_tree_as_add_all(repo: Path, grepo: GitRepo) -> None:
+    base = _seed(repo)
+    trees = []
+    for name, listed in (("plain", False), ("listed", True)):
+        wt = repo.parent / name
+        grepo.worktree_add(wt, f"coordinator/task/{name}", base)
+        _agent_work(wt)
+        trees.append(grepo.stage_all(wt, keep_out=["src/deep/d.txt"], listed=listed))
+        assert git(wt, "diff-files", "--name-only") == ""  # the index holds every file
+        assert git(wt, "ls-files", "--others", "--exclude-standard") == "src/deep/d.txt\n"
+    assert trees[0] == trees[1]
+    names = git(repo, "ls-tree", "-r", "--name-only", trees[1]).splitlines()
+    assert "src/new/nested/n.txt" in names and "dir-to-be/inside.txt" in names
+    assert "gone.txt" not in names and "build/out.o" not in names and "trace.log" not in names
+
+
+def test_to_stage_takes_the_worktree_side_only() -> None:
+    out = b"M  staged\0 M changed\0 D deleted\0?? new/\0UU both\0DD gone\0A  added\0 A ita\0"
+    assert to_stage(out) == [b"changed", b"deleted", b"new/", b"both", b"gone", b"ita"]
+    assert to_stage(b"") == []
+
+
+def test_a_large_worktree_gets_a_split_index(
+    repo: Path, grepo: GitRepo, everything_large: None
+) -> None:
+    wt = repo.parent / "wt"
+    grepo.worktree_add(wt, "coordinator/task/a", head(repo))
+    admin = own_git_dir(wt)
+    assert admin is not None and large_index(admin)
+    assert list(admin.glob("sharedindex.*"))
+    assert git(wt, "status", "--porcelain") == ""
+
+
+def test_a_small_worktree_is_left_as_it_was(repo: Path, grepo: GitRepo) -> None:
+    wt = repo.parent / "wt"
+    grepo.worktree_add(wt, "coordinator/task/a", head(repo))
+    admin = own_git_dir(wt)
+    assert admin is not None and not large_index(admin)
+    assert not list(admin.glob("sharedindex.*"))
+    assert own_git_dir(repo.parent) is None  # no .git file there
+
+
+def _cycle(repo: Path, grepo: GitRepo, write_work: Callable[[Path], None]) -> list[str]:
+    """Two warm tasks through the pool, each collected: the files each task's commit changed."""
+    trees = Worktrees(grepo, "worktrees", pool_size=1)
+    changed = []
+    for task in ("a", "b"):
+        base = head(repo)
+        branch = f"coordinator/task/{task}"
+        path = trees.take(task, branch, base).path
+        write_work(path)
+        check = collect_work(grepo, worktree=path, branch=branch, base=base, identity=WHO,
+                             message=task)  # fmt: skip
+        assert check.ok
+        changed.append(sorted(grepo.changed_files(base, check.head)))
+        git(repo, "merge", "-q", "--ff-only", check.head)
+        assert trees.release(task, check.head)
+    return [",".join(c) for c in changed]
+
+
+def test_warm_tasks_on_a_large_index_collect_every_change(
+    repo: Path, grepo: GitRepo, everything_large: None
+) -> None:
+    """The take's status writes the untracked cache at the task's path; the collect's status
+    reads it: a file new in an unchanged-looking directory is still found (ctime)."""
+    commit_file(repo, "src/one.txt", "1\n")
+
+    def work(path: Path) -> None:
+        directory = path / "src"
+        before = directory.stat()
+        name = "b.txt" if (path / "src" / "a.txt").exists() else "a.txt"
+        write(path, f"src/{name}", name)
+        os.utime(directory, ns=(before.st_atime_ns, before.st_mtime_ns))
+        write(path, f"top-{name}", name)
+
+    assert _cycle(repo, grepo, work) == ["src/a.txt,top-a.txt", "src/b.txt,top-b.txt"]
+
+
+def test_ignored_files_go_when_the_worktree_joins_the_pool(repo: Path, grepo: GitRepo) -> None:
+    write(repo, ".gitignore", "build/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ignore")
+    trees = Worktrees(grepo, "worktrees", pool_size=1)
+    a = trees.create("a", "coordinator/task/a", head(repo))
+    write(a, "build/out.o", "ignored")
+    write(a, "written-after-collection.txt", "someone's work")
+    assert trees.release("a")
+    pooled = repo / "worktrees" / ".pool-1"
+    assert not (pooled / "build").exists()  # deleted on the way into the pool
+    assert (pooled / "written-after-collection.txt").read_text() == "someone's work"
+    b = trees.create("b", "coordinator/task/b", head(repo))  # not clean: set aside
+    assert not (b / "written-after-collection.txt").exists()
+    aside = list((repo / "worktrees").glob(".stale-*/written-after-collection.txt"))
+    assert [p.read_text() for p in aside] == ["someone's work"]
