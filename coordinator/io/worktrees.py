@@ -35,6 +35,8 @@ from coordinator.errors import GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gituntracked import relocate
+from coordinator.io.gitworktree import large_index, own_git_dir
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
 from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
@@ -276,6 +278,9 @@ class Worktrees:
         try:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
+            admin = own_git_dir(path)
+            if admin is not None and large_index(admin):
+                relocate(admin, path)  # the scans' untracked cache stays valid at the new path
             if self._changed(path, write=True):  # its detached HEAD is work that landed
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)

@@ -14,11 +14,13 @@ from gitutil import commit_file, git, head, write
 from coordinator.core.config import Identity
 from coordinator.io import gitworktree
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gituntracked import ident, relocate
 from coordinator.io.gitworktree import large_index, own_git_dir, to_stage
 from coordinator.io.workcheck import collect_work
 from coordinator.io.worktrees import Worktrees
 
 WHO = Identity(name="t", email="t@localhost")
+OURS = ("-c", "core.untrackedCache=true", "-c", "index.threads=true")  # as INDEX_OPTIONS
 
 
 @pytest.fixture
@@ -159,3 +161,50 @@ def test_ignored_files_go_when_the_worktree_joins_the_pool(repo: Path, grepo: Gi
     assert not (b / "written-after-collection.txt").exists()
     aside = list((repo / "worktrees").glob(".stale-*/written-after-collection.txt"))
     assert [p.read_text() for p in aside] == ["someone's work"]
+
+
+def _untr_ident(admin: Path) -> bytes:
+    data = (admin / "index").read_bytes()
+    at = data.index(b"UNTR") + 8
+    return data[at + 1 : at + 1 + data[at]]
+
+
+def test_relocate_writes_the_stamp_git_itself_writes(
+    repo: Path, grepo: GitRepo, everything_large: None
+) -> None:
+    """Moved, stamped for the new place: git keeps the cache (no rebuild: no node is made)."""
+    first, moved = repo.parent / "first", repo.parent / "moved"
+    grepo.worktree_add(first, "coordinator/task/a", head(repo))
+    git(first, *OURS, "status", "--porcelain")  # git stamps it, and writes an EOIE
+    admin = own_git_dir(first)
+    assert admin is not None and _untr_ident(admin) == ident(first)
+    grepo.worktree_move(first, moved)
+    before = (admin / "index").stat()
+    assert relocate(admin, moved)
+    assert (admin / "index").stat().st_mtime_ns == before.st_mtime_ns  # racy-git reference
+    assert _untr_ident(admin) == ident(moved)
+    assert not relocate(admin, moved)  # already there: nothing rewritten
+    trace = repo.parent / "trace"
+    git(moved, *OURS, "status", "--porcelain", env={"GIT_TRACE2_PERF": str(trace)})
+    assert "node-creation:0" in trace.read_text()
+    write(moved, "src/new.txt", "found\n")
+    assert git(moved, *OURS, "status", "--porcelain") == "?? src/\n"
+
+
+def test_relocate_leaves_anything_unexpected_alone(repo: Path, grepo: GitRepo) -> None:
+    wt = repo.parent / "wt"
+    grepo.worktree_add(wt, "coordinator/task/a", head(repo))
+    admin = own_git_dir(wt)
+    assert admin is not None
+    index = admin / "index"
+    git(wt, *OURS, "update-index", "--no-untracked-cache")
+    original = index.read_bytes()
+    assert not relocate(admin, repo.parent / "elsewhere")  # no untracked cache in it
+    for damaged in (original[:-1] + bytes([original[-1] ^ 1]), b"DIRC", b""):
+        index.write_bytes(damaged)
+        assert not relocate(admin, repo.parent / "elsewhere")
+        assert index.read_bytes() == damaged
+    index.write_bytes(original)
+    git(wt, *OURS, "status", "--porcelain")
+    (admin / "index.lock").write_bytes(b"")  # someone holds the index
+    assert not relocate(admin, repo.parent / "elsewhere")
