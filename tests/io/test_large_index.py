@@ -208,3 +208,22 @@ def test_relocate_leaves_anything_unexpected_alone(repo: Path, grepo: GitRepo) -
     git(wt, *OURS, "status", "--porcelain")
     (admin / "index.lock").write_bytes(b"")  # someone holds the index
     assert not relocate(admin, repo.parent / "elsewhere")
+
+
+def test_listed_staging_of_a_sparse_checkout_matches_add_all(repo: Path, grepo: GitRepo) -> None:
+    """Files written outside the checked-out patterns are staged the same way too."""
+    base = _seed(repo)
+    trees = []
+    for name, listed in (("plain", False), ("listed", True)):
+        wt = repo.parent / name
+        grepo.worktree_add(wt, f"coordinator/task/{name}", base, no_checkout=True)
+        grepo.sparse_checkout(wt, ["/src/deep/"])
+        assert not (wt / "src" / "a.txt").exists()
+        write(wt, "src/deep/c.txt", "changed inside\n")
+        write(wt, "src/a.txt", "written outside the patterns\n")
+        write(wt, "outside/new.txt", "new outside\n")
+        trees.append(grepo.stage_all(wt, listed=listed))
+    assert trees[0] == trees[1]
+    names = git(repo, "ls-tree", "-r", "--name-only", trees[1]).splitlines()
+    assert "outside/new.txt" in names and "src/b.txt" in names
+    assert git(repo, "show", f"{trees[1]}:src/a.txt") == "written outside the patterns\n"
