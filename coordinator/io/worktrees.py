@@ -192,11 +192,11 @@ class Worktrees:
         if self.pool_size <= 0 or info is None or not info.head or info.locked:
             return False
         admin = None if path.is_symlink() else poolable(path, self.repo.git_dir)
-        if admin is None:
+        if admin is None or not self._clean_ignored(path):  # before the lock a take waits on
             return False
         with self.pool.lock:
             entries = self.pool.read()
-            if len(entries) >= self.pool_size or not self._clean_ignored(path):
+            if len(entries) >= self.pool_size:
                 return False
             head = info.head
             if onto and onto != head and self._switched(path, head, onto):
@@ -257,8 +257,8 @@ class Worktrees:
     def _reuse(self, task_id: str, path: Path, branch: str, commit: Base,
                coming: bool) -> str | None:  # fmt: skip
         """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed,
-        proven clean by one ``status`` (which keeps the untracked cache it builds at the new
-        path for the scan that collects the task's work), its index and files moved to
+        proven clean by one ``status`` (on a large index it keeps the untracked cache it uses
+        at the new path, for the scan that collects the task's work), its index and files moved to
         ``commit`` writing only what differs (nothing to do when ``release`` moved them there
         already), then HEAD attached to the new branch. Returns the base used. A pooled
         worktree that holds work of any kind (nothing should) is set aside, never cleaned;
@@ -279,9 +279,10 @@ class Worktrees:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
             admin = own_git_dir(path)
-            if admin is not None and large_index(admin):
+            large = admin is not None and large_index(admin)
+            if large and admin is not None:
                 relocate(admin, path)  # the scans' untracked cache stays valid at the new path
-            if self._changed(path, write=True):  # its detached HEAD is work that landed
+            if self._changed(path, write=large):  # its detached HEAD is work that landed
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
                 return None
