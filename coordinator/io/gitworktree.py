@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from coordinator.errors import GitError
 from coordinator.io import gitdata
 from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.processes import ProcessResult
@@ -47,6 +49,7 @@ class WorktreeCommands:
 
     root: Path
     git_dir: Path
+    _serial: threading.RLock  # GitRepo's: worktree commands run one at a time
 
     def _git_raw(
         self, *args: str, cwd: Path | None = None, input: str | bytes | None = None,
@@ -111,7 +114,45 @@ class WorktreeCommands:
         self._git("worktree", "remove", *(["--force"] if force else []), "--", str(path))
 
     def worktree_move(self, path: Path, new_path: Path) -> None:
-        self._git("worktree", "move", "--", str(path), str(new_path))
+        """``git worktree move``, or what it does, without its cost, where that is plainly safe.
+
+        git reads the worktree's whole index first (to refuse one with submodules: 13 ms on
+        100,000 files, on every pooled task's start), then renames the directory and writes
+        the new place into the worktree's ``gitdir`` file. Where the checks it makes hold
+        without that read (no ``modules`` in its git dir and no ``.gitmodules`` in it, not
+        locked, its two links agreeing, nothing at ``new_path`` nor registered there), the
+        same rename and write are done here, serialized with git's worktree commands."""
+        with self._serial:
+            if not self._plain_move(path, new_path):
+                self._git("worktree", "move", "--", str(path), str(new_path))
+
+    def _plain_move(self, path: Path, new_path: Path) -> bool:
+        admin, top = own_git_dir(path), self.git_dir / "worktrees"
+        src, dst = os.path.realpath(path), os.path.realpath(new_path)
+        if (admin is None or not admin.is_dir() or admin.parent.resolve() != top.resolve()
+                or any(os.path.lexists(p) for p in (admin / "locked", admin / "modules",
+                                                    path / ".gitmodules", new_path))
+                or not new_path.parent.is_dir() or path.is_symlink()):  # fmt: skip
+            return False
+        links: dict[Path, bytes] = {}
+        for entry in top.iterdir():
+            with contextlib.suppress(OSError):
+                links[entry.resolve()] = (entry / "gitdir").read_bytes().rstrip(b"\n")
+        wanted = os.fsencode(dst) + b"/.git"
+        if links.get(admin.resolve()) != os.fsencode(src) + b"/.git" or wanted in links.values():
+            return False
+        try:
+            os.rename(path, new_path)
+        except OSError:
+            return False  # git says why
+        temporary = admin / "gitdir.coordinator-tmp"
+        try:
+            temporary.write_bytes(wanted + b"\n")
+            os.replace(temporary, admin / "gitdir")
+        except OSError as exc:
+            os.rename(new_path, path)
+            raise GitError(f"could not move worktree {path} to {new_path}: {exc}") from exc
+        return True
 
     def worktree_prune(self) -> None:
         """Forget registrations whose directories are gone (locked ones are kept)."""

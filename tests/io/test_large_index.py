@@ -12,6 +12,7 @@ import pytest
 from gitutil import commit_file, git, head, write
 
 from coordinator.core.config import Identity
+from coordinator.errors import GitError
 from coordinator.io import gitworktree
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gituntracked import ident, relocate
@@ -227,3 +228,37 @@ def test_listed_staging_of_a_sparse_checkout_matches_add_all(repo: Path, grepo: 
     names = git(repo, "ls-tree", "-r", "--name-only", trees[1]).splitlines()
     assert "outside/new.txt" in names and "src/b.txt" in names
     assert git(repo, "show", f"{trees[1]}:src/a.txt") == "written outside the patterns\n"
+
+
+def test_a_plain_worktree_move_is_what_git_would_write(repo: Path, grepo: GitRepo) -> None:
+    by_git, by_us = repo.parent / "by-git", repo.parent / "by-us"
+    grepo.worktree_add(by_git, "coordinator/task/a", head(repo))
+    grepo.worktree_add(by_us, "coordinator/task/b", head(repo))
+    git(repo, "worktree", "move", str(by_git), str(by_git) + "-moved")
+    grepo.worktree_move(by_us, repo.parent / "by-us-moved")
+    moved = {w.path.name: w for w in grepo.worktree_list()}
+    assert {"by-git-moved", "by-us-moved"} <= moved.keys() and not by_us.exists()
+    for name in ("by-git-moved", "by-us-moved"):  # the same text git writes
+        admin = own_git_dir(repo.parent / name)
+        assert admin is not None
+        assert (admin / "gitdir").read_text() == f"{(repo.parent / name).resolve()}/.git\n"
+    assert git(repo.parent / "by-us-moved", "status", "--porcelain") == ""
+    assert git(repo.parent / "by-us-moved", "rev-parse", "--show-toplevel").strip() == str(
+        (repo.parent / "by-us-moved").resolve())
+
+
+def test_a_move_git_would_refuse_is_still_refused(repo: Path, grepo: GitRepo) -> None:
+    locked, other = repo.parent / "locked", repo.parent / "other"
+    grepo.worktree_add(locked, "coordinator/task/a", head(repo))
+    grepo.worktree_add(other, "coordinator/task/b", head(repo))
+    git(repo, "worktree", "lock", str(locked))
+    with pytest.raises(GitError, match="locked"):
+        grepo.worktree_move(locked, repo.parent / "elsewhere")
+    assert locked.is_dir() and not (repo.parent / "elsewhere").exists()
+    other.rename(repo.parent / "gone")  # a registration left pointing at "other"
+    with pytest.raises(GitError):
+        grepo.worktree_move(locked, other)  # git: locked, and "other" is still registered
+    git(repo, "worktree", "unlock", str(locked))
+    with pytest.raises(GitError, match=r"already registered|missing but"):
+        grepo.worktree_move(locked, other)
+    assert locked.is_dir() and not other.exists()
