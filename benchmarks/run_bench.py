@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -798,15 +798,14 @@ def render_overhead(overhead: Mapping[str, Any]) -> list[str]:
 
 def _overhead_runs(overhead: Mapping[str, Any]) -> list[tuple[str, Any, float | None]]:
     """(column label, run, goal in ms or None) of every overhead run that was made."""
-    runs: list[tuple[str, Any, float | None]] = [
-        (f"{overhead['small']['files']} files", overhead["small"], None),
-        (f"{overhead['large']['files']:,} files", overhead["large"], OVERHEAD_GOAL_MS),
-        (f"{overhead['large_sparse']['files']:,} files, sparse", overhead["large_sparse"],
-         OVERHEAD_GOAL_MS),
-    ]  # fmt: skip
-    if overhead.get("huge"):
-        runs.append((f"{overhead['huge']['files']:,} files", overhead["huge"], HUGE_GOAL_MS))
-    return runs
+    labels: list[tuple[str, str, float | None]] = [
+        ("small", "{:} files", None),
+        ("large", "{:,} files", OVERHEAD_GOAL_MS),
+        ("large_sparse", "{:,} files, sparse", OVERHEAD_GOAL_MS),
+        ("huge", "{:,} files", HUGE_GOAL_MS),
+    ]
+    return [(label.format(overhead[key]["files"]), overhead[key], goal)
+            for key, label, goal in labels if overhead.get(key)]  # fmt: skip
 
 
 def _row(s: Mapping[str, Any]) -> list[str]:
@@ -818,18 +817,29 @@ def _rate(value: float | None) -> str:
 
 
 # --------------------------------------------------------------------------------- main
-def measure_overhead(sizes: Sizes, work: Path) -> dict[str, Any]:
-    """The overhead family alone (``--only overhead``): the four repositories of its table."""
+OVERHEAD_RUNS = ("small", "large", "sparse", "huge")
+
+
+def measure_overhead(
+    sizes: Sizes, work: Path, only: Sequence[str] = OVERHEAD_RUNS
+) -> dict[str, Any]:
+    """The overhead family alone (``--only overhead``): the four repositories of its table, or
+    the ones named in ``only`` (``--overhead-runs``: one size measured again costs less)."""
     started = time.perf_counter()
     result: dict[str, Any] = {"machine": machine(), "sizes": _sizes_dict(sizes)}
-    runs = {
-        "small": bench_overhead(work / "overhead-small", sizes.small_files, sizes),
-        "large": bench_overhead(work / "overhead-large", sizes.big_files, sizes),
-        "large_sparse": bench_overhead(work / "overhead-sparse", sizes.big_files, sizes, "sparse"),
-        "huge": None,
+    made: dict[str, Callable[[], dict[str, Any]]] = {
+        "small": lambda: bench_overhead(work / "overhead-small", sizes.small_files, sizes),
+        "large": lambda: bench_overhead(work / "overhead-large", sizes.big_files, sizes),
+        "large_sparse": lambda: bench_overhead(
+            work / "overhead-sparse", sizes.big_files, sizes, "sparse"
+        ),
+        "huge": lambda: bench_overhead(work / "overhead-huge", sizes.huge_files, sizes),
     }
-    if sizes.huge_files:
-        runs["huge"] = bench_overhead(work / "overhead-huge", sizes.huge_files, sizes)
+    wanted = {"sparse": "large_sparse"}
+    picked = {wanted.get(name, name) for name in only}
+    if not sizes.huge_files:
+        picked.discard("huge")
+    runs = {key: (make() if key in picked else None) for key, make in made.items()}
     for run in runs.values():
         if run is not None:
             run.pop("detect_samples_ms")
@@ -913,6 +923,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ray_bench.main(list(argv))
     parser = bench_parser("scripts/bench run", __doc__, "small sizes: about a minute", keep=True)
     parser.add_argument("--only", choices=["overhead"], help="run one family only")
+    parser.add_argument(
+        "--overhead-runs",
+        nargs="+",
+        choices=OVERHEAD_RUNS,
+        default=list(OVERHEAD_RUNS),
+        help="with --only overhead: which repositories (default: all four)",
+    )
     sizes_help = {
         "tasks": "parallel: sleeping agents",
         "sleep": "parallel: seconds each sleeps",
@@ -941,7 +958,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="coordinator-bench-run-"))
     try:
         if args.only == "overhead":
-            result = measure_overhead(sizes, work)
+            result = measure_overhead(sizes, work, args.overhead_runs)
             emit(result, render_only_overhead(result), args.json)
         else:
             result = measure(sizes, work)

@@ -87,8 +87,14 @@ def stage_tree(
 def changes_and_symlinks(repo: GitRepo, base: str, head: str) -> tuple[list[str], dict[str, str]]:
     """The paths that differ between two commits (as ``GitRepo.changed_files``) and the
     symlinks among them in ``head`` -> their targets (as ``symlinks_in``), from one
-    ``diff-tree``: its raw lines carry each path's new mode, so no ``ls-tree`` is needed."""
-    out = run_git(("diff-tree", "-r", "--no-renames", "-z", base, head), repo.root).stdout
+    ``diff-tree``: its raw lines carry each path's new mode, so no ``ls-tree`` is needed.
+
+    ``diff-tree`` reads the whole index of the checkout it runs in (10 ms on 100,000 files)
+    though comparing two trees needs none of it: it is pointed at an index file that does not
+    exist (in a directory nothing creates), which git reads as empty."""
+    no_index = {"GIT_INDEX_FILE": str(repo.git_dir / "coordinator" / "no-index" / "index")}
+    args = ("diff-tree", "-r", "--no-renames", "-z", base, head)
+    out = run_git(args, repo.root, env=no_index).stdout
     fields = out.split(b"\0")
     paths: list[str] = []
     links = {}

@@ -132,11 +132,11 @@ class GitRepo(WorktreeCommands):
 
     # ----------------------------------------------------------------- running
     def _git_raw(
-        self, *args: str, cwd: Path | None = None, input: str | None = None,
+        self, *args: str, cwd: Path | None = None, input: str | bytes | None = None,
         env: Env = None, ok: Sequence[int] | None = (0,),
     ) -> ProcessResult:  # fmt: skip
         """``git *args`` with bytes out; the exit codes in ``ok`` are accepted (None: all)."""
-        data = None if input is None else input.encode("utf-8")
+        data = input.encode("utf-8") if isinstance(input, str) else input
         config = self.guard() if self.guard is not None else ()
         if _subcommand(args) in _SERIAL_COMMANDS:
             with self._serial:
@@ -368,15 +368,6 @@ class GitRepo(WorktreeCommands):
             stats[sha.strip()] = stat.strip("\n")
         return stats
 
-    def stage_all(self, worktree: Path, *, keep_out: Sequence[str] = ()) -> str:
-        """Stage everything in ``worktree`` (sparse entries included, ``keep_out`` paths not:
-        unstaged after, since an exclude pathspec naming an ignored file, as a copied ``.env``
-        usually is, makes ``git add`` fail) and return the tree id."""
-        self._git(*INDEX_OPTIONS, "add", "-A", "--sparse", "--", ":(top)", cwd=worktree)
-        if keep_out:
-            self._git("reset", "-q", "--", *(f":(top,literal){p}" for p in keep_out), cwd=worktree)
-        return self._git(*INDEX_OPTIONS, "write-tree", cwd=worktree).strip()
-
     def untracked_files(self, globs: Sequence[str], *, exclude: Sequence[str] = ()) -> list[str]:
         """Untracked (ignored too) files of the checkout matching ``globs``, not ``exclude``."""
         specs = [f":(top,glob){g}" for g in globs] + [f":(top,exclude,literal){e}" for e in exclude]
@@ -386,10 +377,6 @@ class GitRepo(WorktreeCommands):
         """Move the index and files of the clean checkout at ``cwd`` from commit ``old`` to
         ``new``, writing only the files that differ (refuses rather than overwrite work)."""
         self._git(*INDEX_OPTIONS, "read-tree", "-m", "-u", old, new, cwd=cwd)
-
-    def clean_untracked(self, cwd: Path, *, ignored: bool) -> None:
-        """Delete the untracked files at ``cwd``; with ``ignored`` the ignored ones as well."""
-        self._git(*INDEX_OPTIONS, "clean", "-ffdq" + ("x" if ignored else ""), cwd=cwd)
 
     def merge_ff_only(self, rev: str, cwd: Path) -> None:
         """Fast-forward the branch checked out at ``cwd`` to ``rev`` (its files with it)."""

@@ -32,6 +32,7 @@ from coordinator.core.config import Identity
 from coordinator.core.refs import OUR_REFS, branch_ref, first_free, recovered_branch, short_name
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gitworktree import large_index
 from coordinator.io.worktrees import STALE_PREFIX
 
 RESET_REASON = "task branch was reset behind its base"
@@ -88,8 +89,9 @@ def collect_work(
             break
     try:
         work, parent, attached, old = _commit_leftovers(
-            repo, worktree, ref, base, identity, message, notes, keep_out, facts
-        )
+            repo, worktree, ref, base, identity, message, notes, keep_out, facts,
+            large_index(admin),
+        )  # fmt: skip
     except GitError as exc:
         head = repo.rev_parse(ref) or _recreate(repo, ref, base, identity)
         said = str(exc).splitlines()[-1] if str(exc).strip() else "git failed"
@@ -235,14 +237,16 @@ def _remove_stale_locks(repo: GitRepo, admin: Path, ref: str, notes: list[str]) 
 def _commit_leftovers(
     repo: GitRepo, worktree: Path, ref: str, base: str, identity: Identity, message: str,
     notes: list[str], keep_out: Sequence[str] = (), facts: _Facts | None = None,
+    listed: bool = False,
 ) -> tuple[str, str, str | None, str | None]:  # fmt: skip
     """W: a commit of everything in the worktree on top of its HEAD (or ``base`` when HEAD is
     unborn), made without moving any ref; W's parent (or W itself when nothing was left); the
     ref HEAD is attached to (None: detached); and the task branch's commit (None: deleted).
     The usual case asks git once for all of it (``facts``, read before staging: the agent is
     dead and staging moves no ref); an unborn HEAD or a deleted branch, one by one.
+    ``listed``: stage from one ``status`` (a large index: see ``GitRepo.stage_all``).
     """
-    tree = repo.stage_all(worktree, keep_out=keep_out)
+    tree = repo.stage_all(worktree, keep_out=keep_out, listed=listed)
     head: str | None
     head_tree: str | None
     old: str | None

@@ -35,6 +35,8 @@ from coordinator.errors import GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.gituntracked import relocate
+from coordinator.io.gitworktree import large_index, own_git_dir
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
 from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
@@ -182,13 +184,15 @@ class Worktrees:
 
         ``onto`` (the commit the work landed as: the next task's likely base) moves the files
         there now, in the releasing job, so the next task's start has nothing to rewrite; when
-        that fails the worktree is pooled where it was and the taker switches it."""
+        that fails the worktree is pooled where it was and the taker switches it. Its ignored
+        files are deleted now unless ``reuse_ignored``: finding them takes a walk of every
+        directory, which the take's scan (answered from the untracked cache) no longer makes."""
         path = self.path(task_id)
         info = self._registered(path)
         if self.pool_size <= 0 or info is None or not info.head or info.locked:
             return False
         admin = None if path.is_symlink() else poolable(path, self.repo.git_dir)
-        if admin is None:
+        if admin is None or not self._clean_ignored(path):  # before the lock a take waits on
             return False
         with self.pool.lock:
             entries = self.pool.read()
@@ -229,6 +233,16 @@ class Worktrees:
             log.warning("worktree %s stays: %s", path, exc)
             return False
 
+    def _clean_ignored(self, path: Path) -> bool:
+        """Ignored files deleted (or kept: ``reuse_ignored``); False when ``clean`` failed."""
+        try:
+            if not self.reuse_ignored:
+                self.repo.clean_ignored(path)
+        except GitError as exc:
+            log.warning("worktree %s was not pooled: %s", path, exc)
+            return False
+        return True
+
     def _switched(self, path: Path, head: str, onto: str) -> bool:
         """Files and index of the clean worktree at ``path`` moved from ``head`` to ``onto``
         (``read-tree`` refuses rather than overwrite a change); False: left at ``head``."""
@@ -242,12 +256,13 @@ class Worktrees:
 
     def _reuse(self, task_id: str, path: Path, branch: str, commit: Base,
                coming: bool) -> str | None:  # fmt: skip
-        """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed, its
-        untracked (and unless ``reuse_ignored`` its ignored) files deleted, its index and files
-        moved to ``commit`` writing only what differs (nothing to do when ``release`` moved
-        them there already), then HEAD attached to the new branch. Returns the base used. A
-        pooled worktree that holds work of any kind (nothing should) is set aside, never
-        cleaned; any failure leaves ``path`` cleared and says None (a fresh add follows)."""
+        """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed,
+        proven clean by one ``status`` (on a large index it keeps the untracked cache it uses
+        at the new path, for the scan that collects the task's work), its index and files moved to
+        ``commit`` writing only what differs (nothing to do when ``release`` moved them there
+        already), then HEAD attached to the new branch. Returns the base used. A pooled
+        worktree that holds work of any kind (nothing should) is set aside, never cleaned;
+        any failure leaves ``path`` cleared and says None (a fresh add follows)."""
         with self.pool.lock:
             entries = self.pool.read()
             if not entries and coming:
@@ -263,13 +278,14 @@ class Worktrees:
         try:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
-            state = self._pooled_state(path)  # its detached HEAD is work that landed
-            if state == "changed":
+            admin = own_git_dir(path)
+            large = admin is not None and large_index(admin)
+            if large and admin is not None:
+                relocate(admin, path)  # the scans' untracked cache stays valid at the new path
+            if self._changed(path, write=large):  # its detached HEAD is work that landed
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
                 return None
-            if state == "ignored":
-                self.repo.clean_untracked(path, ignored=True)
             base = _now(commit)
             if entry.head != base:  # usually moved already, by ``release``
                 self.repo.switch_files(path, entry.head, base)
@@ -362,24 +378,11 @@ class Worktrees:
             return None
         return move_aside(self.directory, task_id, path) if os.path.lexists(path) else None
 
-    def _pooled_state(self, path: Path) -> str:
-        """``clean``, ``ignored`` (only ignored files to delete besides the checkout) or
-        ``changed`` (changes or untracked files: someone wrote there; also when status fails).
-        One scan; with ``reuse_ignored`` ignored files are not listed (they stay anyway), which
-        lets git answer from its untracked cache."""
-        listed = not self.reuse_ignored
+    def _changed(self, path: Path, *, write: bool = False) -> bool:
+        """Changes or untracked files; a status that fails counts as changes. ``write``: a
+        pooled worktree being taken, whose index the status may rewrite (``GitRepo.status``)."""
         try:
-            fields = self.repo.status(path, submodules=True, ignored=listed).split(b"\0")
-        except GitError:
-            return "changed"
-        if any(f and not f.startswith(b"!! ") for f in fields):
-            return "changed"
-        return "ignored" if any(fields) else "clean"
-
-    def _changed(self, path: Path) -> bool:
-        """Changes or untracked files; a status that fails counts as changes."""
-        try:
-            return bool(self.repo.status(path, submodules=True).strip(b"\0"))
+            return bool(self.repo.status(path, submodules=True, write=write).strip(b"\0"))
         except GitError:
             return True
 
