@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from coordinator.core import drivers
+from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo, Overrides
 
 Signature = tuple[tuple[str, int, int, int], ...]
@@ -67,8 +68,14 @@ class DriverGuard:
         files = {self._origin(origin) for origin, _, _ in entries}
         self._per_worktree = _worktree_config_on(entries)
         for extra in sorted(self._worktree_configs()):
-            entries += self.repo.config_entries(extra)
             files.add(extra)
+            try:
+                entries += self.repo.config_entries(extra)
+            except GitError:
+                # Removed since the scan (its worktree went back to the pool or away), or not
+                # a config git can read: git fails in that worktree rather than run a driver
+                # from it, and the file's signature still calls for a new read once it changes.
+                continue
         defs = drivers.definitions((key, value) for _, key, value in entries)
         # Each worktree's file is read on its own: a driver defined only there counts too.
         self._files = sorted({*(f for f in files if f is not None), *self._candidates()})

@@ -433,3 +433,20 @@ def test_worktrees_are_looked_at_only_while_git_reads_their_config(lab: Lab) -> 
     write(wt, "n.txt", "n\n")
     lab.repo.stage_all(wt)
     assert lab.ran() == []
+
+
+def test_a_worktree_config_that_cannot_be_read_does_not_stop_the_guard(lab: Lab) -> None:
+    """A worktree removed between the guard's scan and its read (the pool takes worktrees away
+    while other tasks run git), or a config.worktree git cannot parse, is skipped: the run's
+    git commands go on, and a driver defined in a readable one is still disabled."""
+    git(lab.root, "config", "extensions.worktreeConfig", "true")
+    wt = lab.root.parent / "wt"
+    lab.repo.worktree_add(wt, "t", "main")
+    guard = DriverGuard(lab.repo)
+    guard.snapshot()
+    broken = lab.root / ".git/worktrees/wt/config.worktree"
+    write(lab.root, ".git/worktrees/wt/config.worktree", "[not closed\n")
+    assert guard.overrides() == ()
+    broken.unlink()
+    git(lab.root, "config", "filter.late.clean", lab.program("late-filter"))
+    assert ("filter.late.clean", "") in guard.overrides()
