@@ -31,14 +31,23 @@ class Delta:
     now: dict[str, str]
 
 
+def parse_refs(listing: str) -> dict[str, str]:
+    """``<sha> <refname>`` lines (``git for-each-ref``) -> ref -> the object it names."""
+    return {ref: sha for sha, _, ref in (line.partition(" ") for line in listing.splitlines())}
+
+
 class RefDelta:
     """The refs as the last look saw them; ``look`` gives what to compare this time."""
 
     def __init__(self, listing: str) -> None:
         self._lines = frozenset(listing.splitlines())
-        self._now = {ref: sha for sha, _, ref in (line.partition(" ") for line in self._lines)}
+        self._now = parse_refs(listing)
         self._at_rest: dict[str, str] = {}
         self._again: set[str] = set()
+
+    def refs(self) -> dict[str, str]:
+        """The refs as the last look (or the listing it was made from) saw them; a copy."""
+        return dict(self._now)
 
     def look(self, listing: str, at_rest: Mapping[str, str], always: Iterable[str]) -> Delta:
         """What to compare now: refs whose line changed, whose value at rest is new or changed

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from coordinator.core.config import Identity
+from coordinator.core.refdelta import parse_refs
 from coordinator.core.refs import HEADS, branch_ref
 from coordinator.errors import InputError, Problem
 from coordinator.io import gitdata, processes
@@ -208,11 +209,9 @@ class GitRepo(WorktreeCommands):
         names = ((ref.removeprefix(HEADS), sha) for ref, sha in heads.items())
         return {name: sha for name, sha in names if name.startswith(prefix)}
 
-    def all_refs(self, *namespaces: str, listing: str | None = None) -> dict[str, str]:
-        """Every ref (or those under ``namespaces``) -> the object it names, tags unpeeled;
-        from ``listing`` (``refs_listing``'s output) when given."""
-        out = self.refs_listing(*namespaces) if listing is None else listing
-        return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+    def all_refs(self, *namespaces: str) -> dict[str, str]:
+        """Every ref (or those under ``namespaces``) -> the object it names, tags unpeeled."""
+        return parse_refs(self.refs_listing(*namespaces))
 
     def refs_listing(self, *namespaces: str) -> str:
         """Every ref (or those under ``namespaces``) as lines ``<object> <refname>``, sorted."""

@@ -177,9 +177,8 @@ class SharedState:
     def snapshot(self) -> None:
         with self._lock:
             self._files = read_files(self.repo.git_dir)
-            listing = self.repo.refs_listing()
-            self._delta = RefDelta(listing)
-            self._refs = self.repo.all_refs(listing=listing)
+            self._delta = RefDelta(self.repo.refs_listing())
+            self._refs = self._delta.refs()
             self._target = self._refs.get(self.target_ref) or ""
 
     @property

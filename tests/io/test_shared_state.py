@@ -13,6 +13,7 @@ from e2e_util import wait_until
 from gitutil import commit_file, git, git_test_env, write
 
 from coordinator.core.config import Identity
+from coordinator.core.refdelta import parse_refs
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.shared_state import Finding, LiveAgents, SharedChanged, SharedState
 
@@ -168,7 +169,7 @@ def test_a_look_that_reads_refs_while_the_coordinator_moves_the_target_reads_aga
         seen = real(*namespaces)  # the target before the merge...
         if not reads:
             assert guarded.state.move_target(new, expected, "merge", BOT)  # ...which lands now
-        reads.append(guarded.repo.all_refs(listing=seen))
+        reads.append(parse_refs(seen))
         return seen
 
     guarded.repo.refs_listing = racing  # type: ignore[method-assign]
