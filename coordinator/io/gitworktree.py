@@ -99,8 +99,7 @@ class WorktreeCommands:
                   "-b", branch, "--", str(path), commit)  # fmt: skip
         if not no_checkout:
             self._git(*NEW_INDEX_OPTIONS, "read-tree", "-u", "--reset", "HEAD", cwd=path)
-            admin = own_git_dir(path)
-            if admin is not None and large_index(admin):
+            if large_git_dir(path) is not None:
                 self._git(*INDEX_OPTIONS, "update-index", "--split-index", cwd=path)
 
     def worktree_add_reset(self, path: Path, branch: str, commit: str) -> None:
@@ -314,6 +313,13 @@ def own_git_dir(worktree: Path) -> Path | None:
         return None
     admin = Path(os.fsdecode(text[len(b"gitdir: ") :].rstrip(b"\n")))
     return admin if admin.is_absolute() else worktree / admin
+
+
+def large_git_dir(worktree: Path) -> Path | None:
+    """The git directory of a linked worktree whose index is large (``large_index``), else
+    None."""
+    admin = own_git_dir(worktree)
+    return admin if admin is not None and large_index(admin) else None
 
 
 def large_index(admin: Path) -> bool:

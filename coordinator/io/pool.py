@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.io.gitworktree import own_git_dir
+
 POOL_PREFIX = ".pool-"  # task ids never start with "." so these names cannot collide
 POOL_FILE = "worktree-pool.json"
 _VERSION = 1
@@ -74,12 +76,13 @@ def poolable(worktree: Path, git_dir: Path) -> Path | None:
     ``.git`` file leads back to its own ``<git_dir>/worktrees/<name>`` (an agent may have
     pointed it elsewhere) and whose checkout is full (``sparse-checkout set`` writes
     ``info/sparse-checkout`` there)."""
+    admin = own_git_dir(worktree)
+    if admin is None:
+        return None  # not a linked worktree as we make them: never pooled
     try:
-        text = (worktree / ".git").read_text(encoding="utf-8", errors="surrogateescape")
-        admin = Path(text.removeprefix("gitdir:").strip())
         back = (admin / "gitdir").read_text(encoding="utf-8", errors="surrogateescape").strip()
     except OSError:
-        return None  # not a linked worktree as we make them: never pooled
+        return None
     if admin.parent.resolve() != (git_dir / "worktrees").resolve():
         return None
     if Path(back).resolve() != (worktree / ".git").resolve():

@@ -36,7 +36,7 @@ from coordinator.io.faults import crash_point
 from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gituntracked import relocate
-from coordinator.io.gitworktree import large_index, own_git_dir
+from coordinator.io.gitworktree import large_git_dir
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
 from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
@@ -278,11 +278,10 @@ class Worktrees:
         try:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
-            admin = own_git_dir(path)
-            large = admin is not None and large_index(admin)
-            if large and admin is not None:
+            admin = large_git_dir(path)
+            if admin is not None:
                 relocate(admin, path)  # the scans' untracked cache stays valid at the new path
-            if self._changed(path, write=large):  # its detached HEAD is work that landed
+            if self._changed(path, write=admin is not None):  # its detached HEAD: work landed
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
                 self._clear(task_id, path, force=False)
                 return None
