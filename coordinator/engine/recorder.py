@@ -104,11 +104,12 @@ class Recorder:
     def timed(self, task_id: str | None, phase: str) -> Iterator[None]:
         """Accumulate the loop thread's own time per task and phase, for ``scripts/bench``.
         A store write inside ``storing`` is counted there, once."""
-        if phase == "store" and self._storing:
-            yield
-            return
+        if phase == "store":
+            if self._storing:
+                yield
+                return
+            self._storing = True
         start = time.perf_counter()
-        self._storing = phase == "store"
         try:
             yield
         finally:
