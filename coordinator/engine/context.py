@@ -29,6 +29,7 @@ from coordinator.engine.recovery import Adopted
 from coordinator.io.clones import Recorded
 from coordinator.io.executor import Executor
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.idlewatch import IdleWatch
 from coordinator.io.markers import MarkerWatcher
 from coordinator.io.resources import ResourceMeter
 from coordinator.io.runfiles import RunFiles, state_dir
@@ -108,9 +109,11 @@ class RunContext:
         self.files = RunFiles.create(repo.git_dir, run_id)
         self.prompts = Prompts(project, repo, target)
         self.attributes = self.files.union_attributes(self.config.overlap.union)
+        self.idle = IdleWatch()  # large pooled worktrees, watched while idle: stopped at the end
         self.worktrees = Worktrees(repo, self.config.worktrees,
                                    pool_size=self.config.pool_size(instances),
-                                   reuse_ignored=self.config.reuse_ignored)  # fmt: skip
+                                   reuse_ignored=self.config.reuse_ignored,
+                                   idle=self.idle)  # fmt: skip
         self.watcher = MarkerWatcher(self.files.markers, self.events)  # type: ignore[arg-type]
         self.jobs = Jobs(self.events)
         self.gate = GateSwitch()

@@ -214,6 +214,7 @@ class Engine:
             if self.stop is not None:
                 self.stop.detach()
             ctx.watcher.stop()
+            ctx.idle.stop()
             ctx.meter.stop()
             ctx.shared.stop()
         guarding.finish(ctx)

@@ -33,19 +33,18 @@ from typing import NamedTuple
 from coordinator.core.refs import branch_ref
 from coordinator.errors import GitError
 from coordinator.io.faults import crash_point
-from coordinator.io.gitdata import WorktreeInfo
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gituntracked import relocate
 from coordinator.io.gitworktree import large_git_dir
+from coordinator.io.idlewatch import IdleWatch
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
+from coordinator.io.worktreeclear import changed, clear, holds_work, registered
 from coordinator.io.worktreepaths import (  # the path checks, here where callers look for them
     STALE_PREFIX,
-    aside_path,
     ensure_excluded,
     exclude_pattern,
     lexical_path,
-    move_aside,
     safe_worktree_path,
     worktrees_path,
 )
@@ -56,8 +55,6 @@ log = logging.getLogger(__name__)
 
 FIRST_WAIT = 0.2  # s a start waits for a returning worktree before any fresh add was timed
 MAX_WAIT = 10.0
-# A detached HEAD one of these contains holds no work of its own.
-KEEPING_REFS = ("refs/heads/", "refs/tags/", "refs/remotes/")
 # A task's base: a commit, or how to read the newest one when the worktree is taken.
 Base = str | Callable[[], str]
 
@@ -79,11 +76,13 @@ class Worktrees:
 
     ``pool_size`` idle worktrees are kept warm for reuse (0: every task gets a fresh ``worktree
     add``); ``reuse_ignored`` lets ignored files (build output) survive into the next task.
+    ``idle`` (a run's): large pooled worktrees are watched while idle and proven clean when
+    pooled, so taking one needs no scan (``coordinator.io.idlewatch``).
     """
 
     def __init__(
         self, repo: GitRepo, worktrees_dir: str, *, pool_size: int = 0,
-        reuse_ignored: bool = False,
+        reuse_ignored: bool = False, idle: IdleWatch | None = None,
     ) -> None:  # fmt: skip
         self.repo = repo
         self.worktrees_dir = worktrees_dir
@@ -94,6 +93,8 @@ class Worktrees:
         self._returned = threading.Condition(self.pool.lock)  # a worktree joined the pool
         self._fresh_seconds = FIRST_WAIT  # what the last fresh ``worktree add`` took
         self.waited: dict[str, float] = {}  # task id -> s its start waited for the pool
+        self.idle = idle
+        self._arriving: set[Path] = set()  # pool names taken by releases under way
 
     def path(self, task_id: str) -> Path:
         return safe_worktree_path(self.repo.root, self.worktrees_dir, task_id)
@@ -128,13 +129,13 @@ class Worktrees:
         # (a registration whose directory is gone makes the move fail, and is cleared then).
         warm = sparse is None and self.pool_size > 0 and not os.path.lexists(path)
         if not warm:
-            self._clear(task_id, path, force=False)
+            clear(self.repo, self.directory, task_id, path, force=False)
         if sparse is None:
             reused = self._reuse(task_id, path, branch, commit, coming) if warm else None
             if reused is not None:
                 return Taken(path, False, reused)
             if warm:
-                self._clear(task_id, path, force=False)
+                clear(self.repo, self.directory, task_id, path, force=False)
             started, base = time.monotonic(), _now(commit)
             self.repo.worktree_add(path, branch, base)
             self._fresh_seconds = min(time.monotonic() - started, MAX_WAIT)
@@ -149,7 +150,7 @@ class Worktrees:
         ensure_excluded(self.repo, self.worktrees_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(task_id)  # checked again now that the directory exists
-        self._clear(task_id, path, force=False)
+        clear(self.repo, self.directory, task_id, path, force=False)
         return path
 
     def remove(self, task_id: str, *, force: bool = False, held: bool = False) -> Path | None:
@@ -159,7 +160,7 @@ class Worktrees:
         deletes a registered worktree even with changes in it (``clean --all --force``); a
         directory git does not know, or one ``held`` (a changed copy of an ignored ``.env``
         in it, which git does not show as work), is never deleted, only set aside."""
-        return self._clear(task_id, self.path(task_id), force=force, held=held)
+        return clear(self.repo, self.directory, task_id, self.path(task_id), force=force, held=held)
 
     def prune(self) -> list[str]:
         """Forget registrations whose directories are gone, and report (never delete) the
@@ -188,22 +189,19 @@ class Worktrees:
         files are deleted now unless ``reuse_ignored``: finding them takes a walk of every
         directory, which the take's scan (answered from the untracked cache) no longer makes."""
         path = self.path(task_id)
-        info = self._registered(path)
+        info = registered(self.repo, path)
         if self.pool_size <= 0 or info is None or not info.head or info.locked:
             return False
         admin = None if path.is_symlink() else poolable(path, self.repo.git_dir)
-        if admin is None or not self._clean_ignored(path):  # before the lock a take waits on
+        if admin is None or not self._clean_ignored(path):
             return False
-        with self.pool.lock:
-            entries = self.pool.read()
-            if len(entries) >= self.pool_size:
-                return False
+        pooled = self._reserve()
+        if pooled is None:
+            return False
+        try:
             head = info.head
             if onto and onto != head and self._switched(path, head, onto):
                 head = onto  # files and index already there: detach HEAD there too
-            taken = {e.path for e in entries}
-            names = (self.directory / f"{POOL_PREFIX}{n}" for n in itertools.count(1))
-            pooled = next(c for c in names if c not in taken and not os.path.lexists(c))
             try:
                 if info.branch or head != info.head:
                     self.repo.detach_head(path, "coordinator: worktree to the pool", head)
@@ -213,19 +211,48 @@ class Worktrees:
                 return False
             crash_point("worktree-pooled")
             (admin / "config.worktree").unlink(missing_ok=True)  # not the next task's config
-            self.pool.write([*entries, Pooled(pooled, head)])
-            self._returned.notify_all()
-        return True
+            self._watch_idle(pooled)
+            with self.pool.lock:
+                self.pool.write([*self.pool.read(), Pooled(pooled, head)])
+                self._returned.notify_all()
+            return True
+        finally:
+            with self.pool.lock:
+                self._arriving.discard(pooled)
+
+    def _reserve(self) -> Path | None:
+        """A free ``.pool-<n>`` name, held for this release until its worktree is recorded
+        (the record changes under the lock; the slow steps between run outside it); None when
+        the pool is full."""
+        with self.pool.lock:
+            entries = self.pool.read()
+            if len(entries) + len(self._arriving) >= self.pool_size:
+                return None
+            taken = {e.path for e in entries} | self._arriving
+            names = (self.directory / f"{POOL_PREFIX}{n}" for n in itertools.count(1))
+            pooled = next(c for c in names if c not in taken and not os.path.lexists(c))
+            self._arriving.add(pooled)
+            return pooled
+
+    def _watch_idle(self, path: Path) -> None:
+        """A large pooled worktree: watched first, then proven clean once (the scan a take
+        would make, here off every task's path); a take then scans only if something was
+        written meanwhile. A worktree that is not clean now stays unproven: its take scans it
+        and sets it aside."""
+        if self.idle is None or large_git_dir(path) is None:
+            return
+        if self.idle.watch(path) and changed(self.repo, path, write=True):
+            self.idle.forget(path)
 
     def retire(self, task_id: str) -> bool:
         """Remove a merged task's worktree the pool has no room for, if registered, unlocked and
         holding no work (else it stays for ``clean``). Never fails the run."""
         path = self.path(task_id)
-        info = self._registered(path)
+        info = registered(self.repo, path)
         if info is None or info.locked or path.is_symlink() or not path.is_dir():
             return False
         try:
-            if self._holds_work(path, info):
+            if holds_work(self.repo, path, info):
                 return False
             self.repo.worktree_remove(path)
             return True
@@ -275,15 +302,18 @@ class Worktrees:
                 return None
             entry = entries[0]
             self.pool.write(entries[1:])  # first: a crash now leaves a dir reconcile finds
+        proven = self.idle is not None and self.idle.quiet(entry.path)
+        if self.idle is not None:
+            self.idle.forget(entry.path)
         try:
             self.repo.worktree_move(entry.path, path)
             crash_point("pool-taken")
             admin = large_git_dir(path)
             if admin is not None:
                 relocate(admin, path)  # the scans' untracked cache stays valid at the new path
-            if self._changed(path, write=admin is not None):  # its detached HEAD: work landed
+            if not proven and changed(self.repo, path, write=admin is not None):  # HEAD: landed
                 log.warning("pooled worktree %s was not clean; set aside", entry.path)
-                self._clear(task_id, path, force=False)
+                clear(self.repo, self.directory, task_id, path, force=False)
                 return None
             base = _now(commit)
             if entry.head != base:  # usually moved already, by ``release``
@@ -296,8 +326,8 @@ class Worktrees:
         except GitError as exc:
             log.warning("could not reuse pooled worktree %s: %s", entry.path, exc)
             for leftover in (path, entry.path):
-                if self._registered(leftover) is not None:
-                    self._clear(leftover.name, leftover, force=False)
+                if registered(self.repo, leftover) is not None:
+                    clear(self.repo, self.directory, leftover.name, leftover, force=False)
             self.repo.worktree_prune()
             return None
 
@@ -310,7 +340,7 @@ class Worktrees:
             keep, notes = self._scan_pool()
             limit = max(self.pool_size, 0)
             for extra in keep[limit:]:
-                self._clear(extra.path.name, extra.path, force=False)
+                clear(self.repo, self.directory, extra.path.name, extra.path, force=False)
             if keep[:limit] != self.pool.read():
                 self.pool.write(keep[:limit])
         return notes
@@ -319,8 +349,9 @@ class Worktrees:
         """Remove every pooled worktree (``clean``); returns the paths removed."""
         with self.pool.lock:
             keep, _ = self._scan_pool()
-            removed = [str(e.path) for e in keep
-                       if self._clear(e.path.name, e.path, force=False) is None]  # fmt: skip
+            gone = [e for e in keep if clear(self.repo, self.directory, e.path.name, e.path,
+                                             force=False) is None]  # fmt: skip
+            removed = [str(e.path) for e in gone]
             if self.pool.read():
                 self.pool.write([])
         return removed
@@ -337,60 +368,12 @@ class Worktrees:
         notes: list[str] = []
         for path in sorted(found, key=lambda p: (order.get(p, len(order)), p.name)):
             info = known[path]
-            if info.branch is None and info.head and not self._holds_work(path, info):
+            if info.branch is None and info.head and not holds_work(self.repo, path, info):
                 keep.append(Pooled(path, info.head))
                 if path not in order:
                     notes.append(f"pooled worktree {path} found again (a run was cut off)")
                 continue
-            aside = self._clear(path.name, path, force=False)
+            aside = clear(self.repo, self.directory, path.name, path, force=False)
             notes.append(f"pooled worktree {path} was not clean; "
                          + (f"moved to {aside}" if aside else "removed"))  # fmt: skip
         return keep, notes
-
-    # ----------------------------------------------------------------- internals
-    def _registered(self, path: Path) -> WorktreeInfo | None:
-        return next((w for w in self.repo.worktree_list() if lexical_path(w.path) == path), None)
-
-    def _clear(self, task_id: str, path: Path, *, force: bool, held: bool = False) -> Path | None:
-        info = self._registered(path)
-        real_dir = path.is_dir() and not path.is_symlink()
-        if info is not None and not real_dir:
-            # A registration whose directory is gone (or was replaced by something else).
-            aside = move_aside(self.directory, task_id, path) if os.path.lexists(path) else None
-            self.repo.worktree_prune()
-            return aside
-        if info is not None:
-            if force:
-                self.repo.worktree_remove(path, force=True)
-                return None
-            if not held and not self._holds_work(path, info):
-                self.repo.worktree_remove(path)
-                return None
-            aside = aside_path(self.directory, task_id)
-            self.repo.worktree_move(path, aside)
-            if info.branch:  # free the branch, so it can be renamed or deleted
-                self.repo.detach_head(aside, "coordinator: set aside")
-            log.warning("worktree %s had uncommitted work; moved to %s", path, aside)
-            return aside
-        if real_dir and not any(path.iterdir()):
-            path.rmdir()
-            return None
-        return move_aside(self.directory, task_id, path) if os.path.lexists(path) else None
-
-    def _changed(self, path: Path, *, write: bool = False) -> bool:
-        """Changes or untracked files; a status that fails counts as changes. ``write``: a
-        pooled worktree being taken, whose index the status may rewrite (``GitRepo.status``)."""
-        try:
-            return bool(self.repo.status(path, submodules=True, write=write).strip(b"\0"))
-        except GitError:
-            return True
-
-    def _holds_work(self, path: Path, info: WorktreeInfo) -> bool:
-        """Changes, untracked files, or a detached HEAD no ref contains. A status that fails
-        counts as work: what cannot be shown clean is not deleted."""
-        if self._changed(path):
-            return True
-        if info.branch is None and info.head:
-            return not self.repo.contained_in_ref(info.head, *KEEPING_REFS)
-        return False
-
