@@ -239,8 +239,10 @@ class Worktrees:
         would make, here off every task's path); a take then scans only if something was
         written meanwhile. A worktree that is not clean now stays unproven: its take scans it
         and sets it aside."""
-        if self.idle is None or large_git_dir(path) is None:
+        admin = None if self.idle is None else large_git_dir(path)
+        if self.idle is None or admin is None:
             return
+        relocate(admin, path)  # the untracked cache answers the proof here, as it did the take
         if self.idle.watch(path) and changed(self.repo, path, write=True):
             self.idle.forget(path)
 
