@@ -29,6 +29,7 @@ from coordinator.engine.recovery import Adopted
 from coordinator.io.clones import Recorded
 from coordinator.io.executor import Executor
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.guardindex import PrivateIndex
 from coordinator.io.idlewatch import IdleWatch
 from coordinator.io.markers import MarkerWatcher
 from coordinator.io.resources import ResourceMeter
@@ -130,7 +131,8 @@ class RunContext:
         self.retry_waiting: dict[str, tuple[str, str]] = {}  # task -> (kept branch, reason)
         self.notify_problems: list[str] = []  # appended by the notify thread, drained by the loop
         self.max_parallel = 0
-        self.checkout = CheckoutGuard(repo)
+        private = PrivateIndex(repo.git_dir / "index", state_dir(repo.git_dir) / "guard-index")
+        self.checkout = CheckoutGuard(repo, private=private)
         self.checkout.snapshot()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
         self.live = LiveAgents()  # thread-safe: whose agents may be writing right now

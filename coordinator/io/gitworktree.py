@@ -189,19 +189,25 @@ class WorktreeCommands:
 
     def status(self, cwd: Path, *, untracked: str = "normal", v2: bool = False,
                submodules: bool = False, ignored: bool = False,
-               write: bool = False) -> bytes:  # fmt: skip
+               write: bool = False, index: Path | None = None) -> bytes:  # fmt: skip
         """``status --porcelain[=v2] -z`` of the checkout at ``cwd``; ``submodules`` reports
         changes inside submodules whatever the config says, ``ignored`` lists ignored files
         (``!!``) too. ``write``: it may rewrite the index (only ever a task worktree's, with no
         agent in it) to keep refreshed stat data and the untracked cache it built, which is
         how the next scan there skips the directories that did not change; every other
-        ``status`` runs with ``GIT_OPTIONAL_LOCKS=0`` (``gitenv``). Raises when status fails."""
-        args = [*INDEX_OPTIONS, "status", "--porcelain=v2" if v2 else "--porcelain", "-z",
+        ``status`` runs with ``GIT_OPTIONAL_LOCKS=0`` (``gitenv``). ``index``: a private copy
+        of the checkout's index to use and keep up to date instead (``guardindex``); never
+        split, and the untracked cache serves ``all`` too. Raises when status fails."""
+        private = ("-c", f"status.showUntrackedFiles={untracked}", "-c", "core.splitIndex=false")
+        args = [*INDEX_OPTIONS, *(private if index else ()), "status",
+                "--porcelain=v2" if v2 else "--porcelain", "-z",
                 f"--untracked-files={untracked}"]  # fmt: skip
         args += ["--ignore-submodules=none"] if submodules else []
         args += ["--ignored"] if ignored else []
-        env = {"GIT_OPTIONAL_LOCKS": "1"} if write else None
-        return self._git_raw(*args, cwd=cwd, env=env).stdout
+        env = {"GIT_OPTIONAL_LOCKS": "1"} if write or index else {}
+        if index:
+            env["GIT_INDEX_FILE"] = str(index)
+        return self._git_raw(*args, cwd=cwd, env=env or None).stdout
 
     def stage_all(self, worktree: Path, *, keep_out: Sequence[str] = (),
                   listed: bool = False) -> str:  # fmt: skip

@@ -33,6 +33,7 @@ from coordinator.core.refs import OUR_REFS, branch_ref, first_free, recovered_br
 from coordinator.errors import GitError
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gitworktree import large_index
+from coordinator.io.guardindex import PrivateIndex
 from coordinator.io.worktrees import STALE_PREFIX
 
 RESET_REASON = "task branch was reset behind its base"
@@ -321,15 +322,18 @@ class CheckoutGuard:
 
     A snapshot is ``git status --porcelain=v2 -z --untracked-files=all`` (index and tracked
     changes, untracked files) plus the size and mtime of every path it lists (a second write to
-    an already-dirty file changes no status line) plus HEAD. ``status`` runs with
-    ``GIT_OPTIONAL_LOCKS=0`` (see ``git_env``), so looking never rewrites the user's index.
+    an already-dirty file changes no status line) plus HEAD. Looking never rewrites the user's
+    index: ``status`` runs with ``GIT_OPTIONAL_LOCKS=0`` (see ``git_env``), or through a
+    ``private`` copy of it that it may write (``guardindex``: the same answer, cheaper).
     Not seen: ignored files, and edits that restore a path's exact size and mtime. Who wrote is
     not known either: the user may be editing too, so reports should say "changed", not blame.
     """
 
-    def __init__(self, repo: GitRepo, root: Path | None = None) -> None:
+    def __init__(self, repo: GitRepo, root: Path | None = None,
+                 private: PrivateIndex | None = None) -> None:  # fmt: skip
         self.repo = repo
         self.root = root or repo.root
+        self.private = private  # looks through a copy of the index (``guardindex``)
         self._last: dict[str, tuple[str, int, int] | str] = {}
 
     def snapshot(self) -> None:
@@ -347,7 +351,8 @@ class CheckoutGuard:
 
     def _read(self) -> dict[str, tuple[str, int, int] | str]:
         state: dict[str, tuple[str, int, int] | str] = {}
-        for path, status in _status(self.repo, self.root).items():
+        index = self.private.current() if self.private is not None else None
+        for path, status in _status(self.repo, self.root, index).items():
             try:
                 info = os.lstat(self.root / path)
                 stat = (info.st_size, info.st_mtime_ns)
@@ -364,9 +369,9 @@ def uncommitted_paths(repo: GitRepo) -> list[str]:
     return sorted(_status(repo, repo.root))
 
 
-def _status(repo: GitRepo, root: Path) -> dict[str, str]:
+def _status(repo: GitRepo, root: Path, index: Path | None = None) -> dict[str, str]:
     """``git status --porcelain=v2``: each listed path and its status fields."""
-    fields = repo.status(root, untracked="all", v2=True).split(b"\0")
+    fields = repo.status(root, untracked="all", v2=True, index=index).split(b"\0")
     found: dict[str, str] = {}
     skip = False
     for field in fields:

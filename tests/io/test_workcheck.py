@@ -16,6 +16,7 @@ from gitutil import commit_file, git, head, write
 
 from coordinator.core.config import Identity
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.guardindex import PrivateIndex
 from coordinator.io.workcheck import (
     RESET_REASON,
     CheckoutGuard,
@@ -363,11 +364,15 @@ def test_ref_snapshot_sees_agent_branches_tags_and_stash(task: Task) -> None:
 
 
 # ------------------------------------------------------------------- checkout guard
-@pytest.fixture
-def guard(task: Task) -> CheckoutGuard:
+@pytest.fixture(params=["own index", "private copy"])
+def guard(task: Task, request: pytest.FixtureRequest) -> CheckoutGuard:
+    """Both ways of looking: through the user's index read-only, and through a private copy
+    the guard keeps refreshed (the run's way); every guard test holds for both."""
     write(task.root, "dirty-before.txt", "user's\n")
     write(task.root, "README.md", "user edit\n")
-    checker = CheckoutGuard(task.grepo)
+    git_dir = task.root / ".git"
+    private = PrivateIndex(git_dir / "index", git_dir / "coordinator" / "guard-index")
+    checker = CheckoutGuard(task.grepo, private=private if request.param != "own index" else None)
     checker.snapshot()
     return checker
 
@@ -403,3 +408,23 @@ def test_guard_reports_staging_and_head_moves(task: Task, guard: CheckoutGuard) 
 def test_guard_handles_renames_and_odd_names(task: Task, guard: CheckoutGuard) -> None:
     git(task.root, "mv", "README.md", "read me\nnow.md")
     assert guard.changes() == ["README.md", "read me\nnow.md"]
+
+
+def test_a_private_copy_follows_the_user_s_index_and_never_writes_it(task: Task) -> None:
+    git_dir = task.root / ".git"
+    private = PrivateIndex(git_dir / "index", git_dir / "coordinator" / "guard-index")
+    checker = CheckoutGuard(task.grepo, private=private)
+    checker.snapshot()
+    index = (git_dir / "index").stat()
+    copy = private.copy.stat()
+    for n in range(3):  # each look may refresh the copy; the user's index stays as it was
+        write(task.root, f"src/deep/new-{n}.txt", "agent wrote here\n")
+        assert checker.changes() == [f"src/deep/new-{n}.txt"]
+    after = (git_dir / "index").stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        index.st_ino, index.st_mtime_ns, index.st_size)  # fmt: skip
+    assert private.copy.stat().st_mtime_ns >= copy.st_mtime_ns
+    git(task.root, "add", "src/deep/new-0.txt")  # the user stages: git writes a new index
+    assert checker.changes() == ["src/deep/new-0.txt"]  # now "A", read through a fresh copy
+    assert private.current() == private.copy
+    assert sorted(p.name for p in git_dir.glob("sharedindex.*")) == []
