@@ -344,7 +344,7 @@ def bench_overhead(
         raise RuntimeError(f"overhead run merged {outcome.merged} of {sizes.overhead_tasks}")
     per_phase = {
         phase: stats([p[phase] for p in outcome.phases if phase in p])
-        for phase in (*COST_PHASES, "detect", "pool_wait")
+        for phase in (*COST_PHASES, "guard", "detect", "pool_wait")
     }
     totals = [sum(p.get(phase, 0.0) for phase in COST_PHASES) for p in outcome.phases]
     return {
@@ -756,10 +756,15 @@ def render_overhead(overhead: Mapping[str, Any]) -> list[str]:
     runs = _overhead_runs(overhead)
     out: list[str] = []
     rows = []
-    for phase in (*COST_PHASES, "total", "detect", "pool_wait"):
+    for phase in (*COST_PHASES, "total", "guard", "detect", "pool_wait"):
+        if phase == "guard" and any(
+            run["phases_ms"].get("guard", {}).get("median") is None for _, run, _ in runs
+        ):
+            continue  # a result from before the guard was timed
         row = [
             {
                 "total": "**total (coordinator cost)**",
+                "guard": "look at your checkout (job time, beside the cost)",
                 "detect": "detect (latency, not cost)",
                 "pool_wait": "waiting for a worktree to come back (latency)",
             }.get(phase, phase)

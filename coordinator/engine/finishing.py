@@ -207,7 +207,8 @@ class SettleJob:
         with self.checkout_lock:
             touched = self.checkout.changes()
         return Settled(check, changed, touched, killed, stopped - started, collected - stopped,
-                       usage, resources, tuple(findings))  # fmt: skip
+                       usage, resources, tuple(findings),
+                       guard_seconds=time.perf_counter() - collected)  # fmt: skip
 
     def _resources(self) -> Resources:
         """What the agent's tree used: the samples, and ``wait4``'s word once it is reaped."""
@@ -242,10 +243,12 @@ class Settled:
     usage: Usage | None  # read from the agent's output
     resources: Resources
     findings: tuple[Finding, ...] = ()
+    guard_seconds: float = 0.0  # the look at the user's checkout
 
     def apply(self, ctx: RunContext, task_id: str, seconds: float) -> None:
         ctx.rec.add_phase(task_id, "stop", self.stop_seconds)
         ctx.rec.add_phase(task_id, "commit", self.collect_seconds)
+        ctx.rec.add_phase(task_id, "guard", self.guard_seconds)
         # What the job found, written in one transaction; nothing in it starts a job, so the
         # store has it all before the keep job (or the merge lane) acts on it.
         with ctx.rec.storing(task_id):
