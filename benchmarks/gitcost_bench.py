@@ -12,13 +12,14 @@ changes), merge, hand the worktree back to the pool.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from coordinator.io import processes
 from coordinator.io.clones import refuse_unsafe_links
 from coordinator.io.gitisolation import changes_and_symlinks
 from coordinator.io.gitrepo import GitRepo
+from coordinator.io.guardindex import PrivateIndex
+from coordinator.io.idlewatch import IdleWatch
 from coordinator.io.merger import merge_task
-from coordinator.io.workcheck import collect_work
+from coordinator.io.workcheck import CheckoutGuard, collect_work
 from coordinator.io.worktrees import Worktrees
 
-PHASES = ("worktree", "commit", "merge", "pool")
+PHASES = ("worktree", "commit", "guard", "merge", "pool")
 COST = ("worktree", "commit", "merge")  # the phases on a task's path (the pool job is not)
 
 
@@ -65,33 +68,20 @@ def measure(n_files: int, cycles: int, work: Path) -> dict[str, Any]:
             samples[name].append(used)
 
     processes.run = counted
+    idle = IdleWatch()  # as a run's (a large pooled worktree is proven clean when pooled)
     try:
         with GitRepo.discover(root) as repo:
             repo.create_branch("target", "main")
-            trees = Worktrees(repo, "worktrees", pool_size=1)
+            trees = Worktrees(repo, "worktrees", pool_size=1, idle=idle)
+            private = PrivateIndex(repo.git_dir / "index", repo.git_dir / "guard-index")
+            checkout = CheckoutGuard(repo, private=private)
+            checkout.snapshot()
             for i in range(cycles + 1):  # the first task's worktree is a fresh one: not kept
-                task, branch, keep = f"t{i:03d}", f"coordinator/task/t{i:03d}", i > 0
-                base = repo.rev_parse("refs/heads/target")
-                assert base is not None
-                begin()
-                path = trees.take(task, branch, base).path
-                end("worktree", keep)
-                (path / "out").mkdir(exist_ok=True)
-                (path / "out" / f"{task}.txt").write_text("done\n", encoding="utf-8")
-                begin()
-                check = collect_work(repo, worktree=path, branch=branch, base=base,
-                                     identity=IDENTITY, message="work")  # fmt: skip
-                changed, links = changes_and_symlinks(repo, base, check.head)
-                refuse_unsafe_links(repo, check, changed, links)  # as the settle job does
-                end("commit", keep)
-                begin()
-                landed = merge_task(repo, "refs/heads/target", check.head, "merge", IDENTITY)
-                end("merge", keep)
-                begin()
-                trees.release(task, landed.commit)
-                end("pool", keep)
+                keep = i > 0
+                _task(repo, trees, checkout, f"t{i:03d}", begin, functools.partial(end, keep=keep))
     finally:
         processes.run = real_run
+        idle.stop()
     out: dict[str, Any] = {"files": n_files, "cycles": cycles, "load": os.getloadavg()[0]}
     for name, rows in samples.items():
         out[name] = {
@@ -105,6 +95,34 @@ def measure(n_files: int, cycles: int, work: Path) -> dict[str, Any]:
     return out
 
 
+def _task(repo: GitRepo, trees: Worktrees, checkout: CheckoutGuard, task: str,
+          begin: Callable[[], None], end: Callable[[str], None]) -> None:  # fmt: skip
+    """One warm task, phase by phase, as the engine's jobs run it."""
+    branch = f"coordinator/task/{task}"
+    base = repo.rev_parse("refs/heads/target")
+    assert base is not None
+    begin()
+    path = trees.take(task, branch, base).path
+    end("worktree")
+    (path / "out").mkdir(exist_ok=True)
+    (path / "out" / f"{task}.txt").write_text("done\n", encoding="utf-8")
+    begin()
+    check = collect_work(repo, worktree=path, branch=branch, base=base,
+                         identity=IDENTITY, message="work")  # fmt: skip
+    changed, links = changes_and_symlinks(repo, base, check.head)
+    refuse_unsafe_links(repo, check, changed, links)  # as the settle job does
+    end("commit")
+    begin()
+    checkout.changes()
+    end("guard")
+    begin()
+    landed = merge_task(repo, "refs/heads/target", check.head, "merge", IDENTITY)
+    end("merge")
+    begin()
+    trees.release(task, landed.commit)
+    end("pool")
+
+
 def render(results: Sequence[dict[str, Any]]) -> str:
     lines = ["## gitcost: git CPU per warm task, by phase (medians)", ""]
     for res in results:
@@ -116,7 +134,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
             markdown_table(["phase", "git CPU ms", "git processes", "wall ms"], rows),
             "",
             f"git CPU on a task's path (worktree + commit + merge): "
-            f"{res['cost_git_cpu_ms']:.1f} ms; the pool job runs after the merge, off that path.",
+            f"{res['cost_git_cpu_ms']:.1f} ms; the look at the user's checkout (guard) runs in "
+            "the same job after the commit; the pool job runs after the merge, off that path.",
             "",
         ]
     return "\n".join(lines)
