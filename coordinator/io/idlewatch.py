@@ -30,6 +30,7 @@ import errno
 import fcntl
 import logging
 import os
+import struct
 import termios
 import threading
 from pathlib import Path
@@ -55,6 +56,10 @@ _MASK = (
 )
 
 
+_IN_CREATE, _IN_MOVED_TO, _IN_Q_OVERFLOW, _IN_ISDIR = 0x100, 0x80, 0x4000, 0x40000000
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
+
+
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     try:
@@ -69,6 +74,30 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+class Arming:
+    """Watches being added to a worktree's directories, in a thread of their own: the walk runs
+    while the pooling job deletes ignored files and switches the files, and ``IdleWatch.watch``
+    finishes it. ``dirs``: each watch's directory, relative to the worktree's top."""
+
+    def __init__(self, root: Path, fd: int) -> None:
+        self.fd = fd
+        self.dirs: dict[int, bytes] = {}
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._walk, args=(os.fsencode(root),),
+                                        name="idle-watch", daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _walk(self, root: bytes) -> None:
+        try:
+            _add_tree(self.fd, root, b"", self.dirs)
+        except OSError as exc:
+            self.error = exc
+
+    def join(self) -> OSError | None:
+        self._thread.join()
+        return self.error
+
+
 class IdleWatch:
     """One inotify descriptor per idle worktree, watching each of its directories. Thread-safe:
     the pool's jobs watch and take from several threads."""
@@ -79,24 +108,44 @@ class IdleWatch:
         self._retired: list[int] = []  # closed by the next ``watch`` or ``stop``: see ``forget``
         self._stopped = False
 
-    def watch(self, path: Path) -> bool:
-        """Start noticing writes anywhere under ``path``: True once every directory there is
-        watched, False when that cannot be done (the take then scans)."""
-        key = Path(path)
-        self.forget(key)
+    def arm(self, path: Path) -> Arming | None:
+        """Begin watching the worktree at ``path`` (it may still change, and then move): the
+        walk runs in its own thread until ``watch`` is given its result; None when inotify
+        cannot be used."""
         with self._lock:
             retired, self._retired = self._retired, []
         for old in retired:
             os.close(old)
-        fd = _watch_tree(key)
-        if fd is None:
+        fd = _new_fd(path)
+        return None if fd is None else Arming(path, fd)
+
+    def watch(self, path: Path, armed: Arming | None = None) -> bool:
+        """Notice writes anywhere under ``path`` from now on: True once every directory there
+        is watched, False when that cannot be done (the take then scans). ``armed``: the walk
+        ``arm`` began, before the worktree's last changes and its move to ``path``; its events
+        so far are the pooling job's own and are dropped (what they hid is on disk, for the
+        proof that follows to see), and directories they made are walked now."""
+        key = Path(path)
+        self.forget(key)
+        armed = armed or self.arm(key)
+        if armed is None:
+            return False
+        error = armed.join() or _settle(armed.fd, os.fsencode(key), armed.dirs)
+        if error is not None:
+            os.close(armed.fd)
+            log.info("cannot watch %s (%s); it is scanned when taken", key, error)
             return False
         with self._lock:
             if self._stopped:
-                os.close(fd)
+                os.close(armed.fd)
                 return False
-            self._fds[key] = fd
+            self._fds[key] = armed.fd
         return True
+
+    def disarm(self, armed: Arming) -> None:
+        """Give up a watch ``arm`` began (the worktree was not pooled after all)."""
+        armed.join()
+        os.close(armed.fd)
 
     def quiet(self, path: Path) -> bool:
         """Whether ``path`` is watched and nothing was written under it since ``watch``."""
@@ -130,10 +179,7 @@ class IdleWatch:
             os.close(fd)
 
 
-def _watch_tree(root: Path) -> int | None:
-    """A non-blocking inotify descriptor watching ``root`` and every directory under it (not
-    through symlinks), or None. A directory made during the walk is either listed by it or
-    reported by its already watched parent; a directory gone meanwhile needs no watch."""
+def _new_fd(root: Path) -> int | None:
     if _LIBC is None:
         return None
     fd = int(_LIBC.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC))
@@ -141,22 +187,67 @@ def _watch_tree(root: Path) -> int | None:
         why = os.strerror(ctypes.get_errno())
         log.info("cannot watch %s: %s; it is scanned when taken", root, why)
         return None
-    stack, count = [os.fsencode(root)], 0
-    try:
-        while stack:
-            directory = stack.pop()
-            if _LIBC.inotify_add_watch(fd, directory, _MASK) < 0:
-                code = ctypes.get_errno()
-                if code in (errno.ENOENT, errno.ENOTDIR) and directory != os.fsencode(root):
-                    continue  # gone or replaced since it was listed: its parent saw that
-                raise OSError(code, os.strerror(code))
-            count += 1
-            if count > MAX_DIRS:
-                raise OSError(errno.ENOSPC, f"more than {MAX_DIRS} directories")
-            with os.scandir(directory) as entries:
-                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
-    except OSError as exc:
-        os.close(fd)
-        log.info("cannot watch %s (%s); it is scanned when taken", root, exc)
-        return None
     return fd
+
+
+def _add_tree(fd: int, root: bytes, top: bytes, dirs: dict[int, bytes]) -> None:
+    """Watch ``root/top`` and every directory under it (not through symlinks), recording each
+    watch's directory in ``dirs``. A directory made during the walk is either listed by it or
+    reported by its already watched parent; one gone meanwhile needs no watch."""
+    assert _LIBC is not None
+    stack = [top]
+    while stack:
+        rel = stack.pop()
+        where = os.path.join(root, rel) if rel else root
+        wd = _LIBC.inotify_add_watch(fd, where, _MASK)
+        if wd < 0:
+            code = ctypes.get_errno()
+            if code in (errno.ENOENT, errno.ENOTDIR) and rel:
+                continue  # gone or replaced since it was listed: its parent saw that
+            raise OSError(code, os.strerror(code))
+        dirs[wd] = rel
+        if len(dirs) > MAX_DIRS:
+            raise OSError(errno.ENOSPC, f"more than {MAX_DIRS} directories")
+        try:
+            with os.scandir(where) as entries:
+                names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        stack.extend(os.path.join(rel, n) if rel else n for n in names)
+
+
+def _settle(fd: int, root: bytes, dirs: dict[int, bytes]) -> OSError | None:
+    """Drop the events queued so far, watching every directory they say was made or moved in
+    (found under ``root``, where the worktree is now), until none is left; an overflowed queue
+    (events lost) is an error: the take scans."""
+    try:
+        while data := _read_events(fd):
+            made: list[bytes] = []
+            for wd, mask, name in _events(data):
+                if mask & _IN_Q_OVERFLOW:
+                    return OSError(errno.EOVERFLOW, "inotify queue overflowed")
+                if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO) and wd in dirs:
+                    made.append(os.path.join(dirs[wd], name) if dirs[wd] else name)
+            for rel in made:
+                _add_tree(fd, root, rel, dirs)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _read_events(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
+
+
+def _events(data: bytes) -> list[tuple[int, int, bytes]]:
+    """``struct inotify_event`` records: (watch, mask, name without its NUL padding)."""
+    out, offset = [], 0
+    while offset + _EVENT.size <= len(data):
+        wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+        offset += _EVENT.size
+        out.append((wd, mask, data[offset : offset + length].rstrip(b"\0")))
+        offset += length
+    return out

@@ -36,7 +36,7 @@ from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gituntracked import relocate
 from coordinator.io.gitworktree import large_git_dir
-from coordinator.io.idlewatch import IdleWatch
+from coordinator.io.idlewatch import Arming, IdleWatch
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
 from coordinator.io.worktreeclear import changed, clear, holds_work, registered
@@ -193,12 +193,13 @@ class Worktrees:
         if self.pool_size <= 0 or info is None or not info.head or info.locked:
             return False
         admin = None if path.is_symlink() else poolable(path, self.repo.git_dir)
-        if admin is None or not self._clean_ignored(path):
+        pooled = None if admin is None else self._reserve()
+        if admin is None or pooled is None:
             return False
-        pooled = self._reserve()
-        if pooled is None:
-            return False
+        armed = self.idle.arm(path) if self.idle and large_git_dir(path) else None
         try:
+            if not self._clean_ignored(path):
+                return False
             head = info.head
             if onto and onto != head and self._switched(path, head, onto):
                 head = onto  # files and index already there: detach HEAD there too
@@ -211,12 +212,15 @@ class Worktrees:
                 return False
             crash_point("worktree-pooled")
             (admin / "config.worktree").unlink(missing_ok=True)  # not the next task's config
-            self._watch_idle(pooled)
+            armed, handed = None, armed
+            self._watch_idle(pooled, handed)
             with self.pool.lock:
                 self.pool.write([*self.pool.read(), Pooled(pooled, head)])
                 self._returned.notify_all()
             return True
         finally:
+            if armed is not None and self.idle is not None:
+                self.idle.disarm(armed)
             with self.pool.lock:
                 self._arriving.discard(pooled)
 
@@ -234,16 +238,18 @@ class Worktrees:
             self._arriving.add(pooled)
             return pooled
 
-    def _watch_idle(self, path: Path) -> None:
-        """A large pooled worktree: watched first, then proven clean once (the scan a take
-        would make, here off every task's path); a take then scans only if something was
-        written meanwhile. A worktree that is not clean now stays unproven: its take scans it
-        and sets it aside."""
-        admin = None if self.idle is None else large_git_dir(path)
-        if self.idle is None or admin is None:
+    def _watch_idle(self, path: Path, armed: Arming | None) -> None:
+        """A large pooled worktree: watched first (the walk ``armed`` began when its release
+        did, beside the switch), then proven clean once (the scan a take would make, here off
+        every task's path); a take then scans only if something was written meanwhile. A
+        worktree that is not clean now stays unproven: its take scans it and sets it aside."""
+        admin = None if armed is None else large_git_dir(path)
+        if self.idle is None or armed is None or admin is None:
+            if self.idle is not None and armed is not None:
+                self.idle.disarm(armed)
             return
         relocate(admin, path)  # the untracked cache answers the proof here, as it did the take
-        if self.idle.watch(path) and changed(self.repo, path, write=True):
+        if self.idle.watch(path, armed) and changed(self.repo, path, write=True):
             self.idle.forget(path)
 
     def retire(self, task_id: str) -> bool:

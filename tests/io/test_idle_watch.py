@@ -179,3 +179,46 @@ def test_without_a_watch_the_take_scans_as_before(
     assert scans == [b]
     assert (b / "README.md").read_text() == "moved on\n"
     watch.stop()
+
+
+def test_a_watch_armed_before_the_last_changes_and_the_move_sees_what_came_after(
+    tmp_path: Path, idle: IdleWatch
+) -> None:
+    """As the pool does: the walk begins, the job switches files (making directories) and
+    moves the worktree; then the watch is finished at the new path. The job's own writes are
+    not counted; every directory, old or made meanwhile, is watched from then on."""
+    before = tmp_path / "task"
+    _tree(before)
+    armed = idle.arm(before)
+    assert armed is not None
+    write(before, "made/while/arming/f.txt", "by the switch\n")  # new directories
+    (before / "sub" / "deeper" / "c.txt").unlink()
+    after = tmp_path / ".pool-1"
+    before.rename(after)
+    assert idle.watch(after, armed)
+    assert idle.quiet(after)  # the job's own changes are not a write into an idle worktree
+    write(after, "made/while/arming/g.txt", "someone\n")
+    assert not idle.quiet(after)
+
+
+@pytest.mark.parametrize("where", ["made", "made/deeper"])
+def test_directories_made_while_arming_are_watched(
+    tmp_path: Path, idle: IdleWatch, where: str
+) -> None:
+    _tree(tmp_path)
+    armed = idle.arm(tmp_path)
+    assert armed is not None
+    (tmp_path / where).mkdir(parents=True)
+    assert idle.watch(tmp_path, armed) and idle.quiet(tmp_path)
+    write(tmp_path / where, "late.txt", "x\n")
+    assert not idle.quiet(tmp_path)
+
+
+def test_a_disarmed_watch_is_given_up(tmp_path: Path, idle: IdleWatch) -> None:
+    _tree(tmp_path)
+    armed = idle.arm(tmp_path)
+    assert armed is not None
+    idle.disarm(armed)
+    with pytest.raises(OSError):
+        os.fstat(armed.fd)  # closed
+    assert not idle.quiet(tmp_path)
