@@ -293,7 +293,8 @@ class Worktrees:
                coming: bool) -> str | None:  # fmt: skip
         """Turn a pooled worktree into ``path`` on a new ``branch`` at ``commit``: renamed,
         proven clean by one ``status`` (on a large index it keeps the untracked cache it uses
-        at the new path, for the scan that collects the task's work), its index and files moved to
+        at the new path, for the scan that collects the task's work; none when the idle watch
+        says nothing was written since the release proved it), its index and files moved to
         ``commit`` writing only what differs (nothing to do when ``release`` moved them there
         already), then HEAD attached to the new branch. Returns the base used. A pooled
         worktree that holds work of any kind (nothing should) is set aside, never cleaned;
