@@ -35,7 +35,7 @@ from coordinator.errors import GitError
 from coordinator.io.faults import crash_point
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.gituntracked import relocate
-from coordinator.io.gitworktree import large_git_dir
+from coordinator.io.gitworktree import large_git_dir, large_index
 from coordinator.io.idlewatch import Arming, IdleWatch
 from coordinator.io.pool import POOL_FILE, POOL_PREFIX, Pooled, PoolRecord, poolable
 from coordinator.io.runfiles import state_dir
@@ -196,7 +196,7 @@ class Worktrees:
         pooled = None if admin is None else self._reserve()
         if admin is None or pooled is None:
             return False
-        armed = self.idle.arm(path) if self.idle and large_git_dir(path) else None
+        armed = self.idle.arm(path) if self.idle and large_index(admin) else None
         try:
             if not self._clean_ignored(path):
                 return False
@@ -213,7 +213,7 @@ class Worktrees:
             crash_point("worktree-pooled")
             (admin / "config.worktree").unlink(missing_ok=True)  # not the next task's config
             armed, handed = None, armed
-            self._watch_idle(pooled, handed)
+            self._watch_idle(pooled, admin, handed)
             with self.pool.lock:
                 self.pool.write([*self.pool.read(), Pooled(pooled, head)])
                 self._returned.notify_all()
@@ -238,15 +238,13 @@ class Worktrees:
             self._arriving.add(pooled)
             return pooled
 
-    def _watch_idle(self, path: Path, armed: Arming | None) -> None:
-        """A large pooled worktree: watched first (the walk ``armed`` began when its release
-        did, beside the switch), then proven clean once (the scan a take would make, here off
-        every task's path); a take then scans only if something was written meanwhile. A
-        worktree that is not clean now stays unproven: its take scans it and sets it aside."""
-        admin = None if armed is None else large_git_dir(path)
-        if self.idle is None or armed is None or admin is None:
-            if self.idle is not None and armed is not None:
-                self.idle.disarm(armed)
+    def _watch_idle(self, path: Path, admin: Path, armed: Arming | None) -> None:
+        """A large pooled worktree (``armed``: the walk its release began, beside the switch;
+        None for any other): watched first, then proven clean once (the scan a take would
+        make, here off every task's path); a take then scans only if something was written
+        meanwhile. A worktree that is not clean now stays unproven: its take scans it and sets
+        it aside. ``admin``: its git directory."""
+        if self.idle is None or armed is None:
             return
         relocate(admin, path)  # the untracked cache answers the proof here, as it did the take
         if self.idle.watch(path, armed) and changed(self.repo, path, write=True):
