@@ -73,8 +73,7 @@ def measure(n_files: int, cycles: int, work: Path) -> dict[str, Any]:
         with GitRepo.discover(root) as repo:
             repo.create_branch("target", "main")
             trees = Worktrees(repo, "worktrees", pool_size=1, idle=idle)
-            private = PrivateIndex(repo.git_dir / "index", repo.git_dir / "guard-index")
-            checkout = CheckoutGuard(repo, private=private)
+            checkout = CheckoutGuard(repo, private=PrivateIndex.of(repo.git_dir))
             checkout.snapshot()
             for i in range(cycles + 1):  # the first task's worktree is a fresh one: not kept
                 keep = i > 0

@@ -131,8 +131,7 @@ class RunContext:
         self.retry_waiting: dict[str, tuple[str, str]] = {}  # task -> (kept branch, reason)
         self.notify_problems: list[str] = []  # appended by the notify thread, drained by the loop
         self.max_parallel = 0
-        private = PrivateIndex(repo.git_dir / "index", state_dir(repo.git_dir) / "guard-index")
-        self.checkout = CheckoutGuard(repo, private=private)
+        self.checkout = CheckoutGuard(repo, private=PrivateIndex.of(repo.git_dir))
         self.checkout.snapshot()
         self.checkout_lock = threading.Lock()  # CheckoutGuard keeps its last snapshot
         self.live = LiveAgents()  # thread-safe: whose agents may be writing right now

@@ -20,6 +20,8 @@ import shutil
 import threading
 from pathlib import Path
 
+from coordinator.io.runfiles import state_dir
+
 
 class PrivateIndex:
     """``copy``, kept equal in content to the user's index at ``source``. Thread-safe."""
@@ -29,6 +31,11 @@ class PrivateIndex:
         self.copy = copy
         self._lock = threading.Lock()
         self._copied_from: tuple[int, int, int, int] | None = None
+
+    @classmethod
+    def of(cls, git_dir: Path) -> PrivateIndex:
+        """The copy a run keeps of the main checkout's index: ``.git/coordinator/guard-index``."""
+        return cls(git_dir / "index", state_dir(git_dir) / "guard-index")
 
     def current(self) -> Path | None:
         """The copy, made again first if the user's index changed since; None (look with the

@@ -370,9 +370,8 @@ def guard(task: Task, request: pytest.FixtureRequest) -> CheckoutGuard:
     the guard keeps refreshed (the run's way); every guard test holds for both."""
     write(task.root, "dirty-before.txt", "user's\n")
     write(task.root, "README.md", "user edit\n")
-    git_dir = task.root / ".git"
-    private = PrivateIndex(git_dir / "index", git_dir / "coordinator" / "guard-index")
-    checker = CheckoutGuard(task.grepo, private=private if request.param != "own index" else None)
+    private = PrivateIndex.of(task.root / ".git") if request.param != "own index" else None
+    checker = CheckoutGuard(task.grepo, private=private)
     checker.snapshot()
     return checker
 
@@ -412,7 +411,8 @@ def test_guard_handles_renames_and_odd_names(task: Task, guard: CheckoutGuard) -
 
 def test_a_private_copy_follows_the_user_s_index_and_never_writes_it(task: Task) -> None:
     git_dir = task.root / ".git"
-    private = PrivateIndex(git_dir / "index", git_dir / "coordinator" / "guard-index")
+    private = PrivateIndex.of(git_dir)
+    assert private.copy == git_dir / "coordinator" / "guard-index"
     checker = CheckoutGuard(task.grepo, private=private)
     checker.snapshot()
     index = (git_dir / "index").stat()
