@@ -13,7 +13,10 @@ Why inotify directly rather than watchdog (which watches the markers): the quest
 so one ``FIONREAD`` on the watch's descriptor answers it at once, with no thread and no
 delivery delay; watchdog's recursive watch costs 100-170 ms of Python on 100,000 files and
 reports events from a thread, tens of milliseconds late. Adding the watches walks every
-directory (about 40 ms there), the one cost left.
+directory (about 40 ms there): ``arm`` starts that walk in a thread while the pooling job still
+deletes ignored files and switches the files, and ``watch`` finishes it, dropping the events
+of the job's own writes (what they could hide is on disk, for the proof) and walking the
+directories they made.
 
 What inotify does not report, and is therefore not noticed: a write through a memory map, or
 through a hard link whose other name is outside the worktree. When inotify cannot watch (not
