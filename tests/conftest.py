@@ -25,6 +25,7 @@ for _helpers in (TESTS, TESTS / "e2e"):
 from e2e_util import FAKE_CONFIG, E2EProject, new_project  # noqa: E402
 from gitutil import make_repo  # noqa: E402
 
+from coordinator.io.gitrepo import GitRepo  # noqa: E402
 from coordinator.io.procs import reap_orphans  # noqa: E402
 
 
@@ -50,6 +51,13 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 def repo(tmp_path: Path, isolated_git: None) -> Path:
     """A fresh real repository in ``tmp_path/repo``: branch ``main``, one commit, local user."""
     return make_repo(tmp_path)
+
+
+@pytest.fixture
+def grepo(repo: Path) -> Iterator[GitRepo]:
+    """``repo`` opened through the git door, closed (its readers too) after the test."""
+    with GitRepo.discover(repo) as opened:
+        yield opened
 
 
 @pytest.fixture

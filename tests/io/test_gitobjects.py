@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 from gitutil import commit_file, git, head, write
 
 from coordinator.io.gitrepo import GitRepo
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 def commit_all(root: Path, message: str) -> str:

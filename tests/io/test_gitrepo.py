@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -17,12 +16,6 @@ from coordinator.io.gitenv import git_env
 from coordinator.io.gitrepo import GitRepo
 
 BOT = Identity(name="Coord Bot", email="bot@coordinator.test")
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 def branch_with(root: Path, name: str, rel: str, content: str, base: str = "main") -> str:

@@ -18,12 +18,6 @@ from coordinator.io.worktrees import Worktrees
 
 
 @pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
-
-
-@pytest.fixture
 def idle() -> Iterator[IdleWatch]:
     watch = IdleWatch()
     yield watch

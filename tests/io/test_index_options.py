@@ -4,10 +4,8 @@ they make a large tree cheaper to scan, and must never make a scan miss a change
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from gitutil import git, head, write
 
 from coordinator.core.config import Identity
@@ -15,12 +13,6 @@ from coordinator.io.gitrepo import GitRepo, _subcommand
 from coordinator.io.workcheck import collect_work
 
 WHO = Identity(name="t", email="t@localhost")
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 def _index_bytes(worktree: Path) -> bytes:

@@ -5,7 +5,7 @@ cache instead of ``add -A``. The two ways must stage exactly the same tree."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,6 @@ from coordinator.io.worktrees import Worktrees
 
 WHO = Identity(name="t", email="t@localhost")
 OURS = ("-c", "core.untrackedCache=true", "-c", "index.threads=true")  # as INDEX_OPTIONS
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 @pytest.fixture

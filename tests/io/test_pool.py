@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from gitutil import commit_file, git, head, write
 
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.pool import PoolRecord
 from coordinator.io.worktrees import Worktrees
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 def pool(grepo: GitRepo, size: int = 2, *, reuse_ignored: bool = False) -> Worktrees:

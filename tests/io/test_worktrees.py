@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,6 @@ from gitutil import commit_file, git, head, write
 from coordinator.errors import InputError
 from coordinator.io.gitrepo import GitRepo
 from coordinator.io.worktrees import Worktrees, ensure_excluded, safe_worktree_path
-
-
-@pytest.fixture
-def grepo(repo: Path) -> Iterator[GitRepo]:
-    with GitRepo.discover(repo) as opened:
-        yield opened
 
 
 @pytest.fixture
