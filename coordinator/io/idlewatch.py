@@ -80,7 +80,10 @@ _LIBC = _libc()
 class Arming:
     """Watches being added to a worktree's directories, in a thread of their own: the walk runs
     while the pooling job deletes ignored files and switches the files, and ``IdleWatch.watch``
-    finishes it. ``dirs``: each watch's directory, relative to the worktree's top."""
+    finishes it. ``dirs``: each watch's directory, relative to the worktree's top.
+
+    The walk finds directories by path, so it must be over (``join``) before the worktree is
+    moved: a directory it could not find would pass for one deleted, and stay unwatched."""
 
     def __init__(self, root: Path, fd: int) -> None:
         self.fd = fd
@@ -97,6 +100,7 @@ class Arming:
             self.error = exc
 
     def join(self) -> OSError | None:
+        """Wait for the walk (again: at once); its error, if it failed."""
         self._thread.join()
         return self.error
 
@@ -125,7 +129,8 @@ class IdleWatch:
     def watch(self, path: Path, armed: Arming | None = None) -> bool:
         """Notice writes anywhere under ``path`` from now on: True once every directory there
         is watched, False when that cannot be done (the take then scans). ``armed``: the walk
-        ``arm`` began, before the worktree's last changes and its move to ``path``; its events
+        ``arm`` began, before the worktree's last changes and (joined first) its move to
+        ``path``; its events
         so far are the pooling job's own and are dropped (what they hid is on disk, for the
         proof that follows to see), and directories they made are walked now."""
         key = Path(path)

@@ -203,6 +203,8 @@ class Worktrees:
             head = info.head
             if onto and onto != head and self._switched(path, head, onto):
                 head = onto  # files and index already there: detach HEAD there too
+            if armed is not None:
+                armed.join()  # its walk names directories by path: done before they move
             try:
                 if info.branch or head != info.head:
                     self.repo.detach_head(path, "coordinator: worktree to the pool", head)

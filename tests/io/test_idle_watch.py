@@ -178,15 +178,17 @@ def test_without_a_watch_the_take_scans_as_before(
 def test_a_watch_armed_before_the_last_changes_and_the_move_sees_what_came_after(
     tmp_path: Path, idle: IdleWatch
 ) -> None:
-    """As the pool does: the walk begins, the job switches files (making directories) and
-    moves the worktree; then the watch is finished at the new path. The job's own writes are
-    not counted; every directory, old or made meanwhile, is watched from then on."""
+    """As the pool does: the walk begins, the job switches files (making directories), the
+    walk is joined and the worktree moved; then the watch is finished at the new path. The
+    job's own writes are not counted; every directory, old or made meanwhile, is watched from
+    then on."""
     before = tmp_path / "task"
     _tree(before)
     armed = idle.arm(before)
     assert armed is not None
     write(before, "made/while/arming/f.txt", "by the switch\n")  # new directories
     (before / "sub" / "deeper" / "c.txt").unlink()
+    assert armed.join() is None
     after = tmp_path / ".pool-1"
     before.rename(after)
     assert idle.watch(after, armed)
@@ -216,3 +218,28 @@ def test_a_disarmed_watch_is_given_up(tmp_path: Path, idle: IdleWatch) -> None:
     with pytest.raises(OSError):
         os.fstat(armed.fd)  # closed
     assert not idle.quiet(tmp_path)
+
+
+def test_a_release_finishes_the_walk_before_it_moves_the_worktree(
+    repo: Path, grepo: GitRepo, idle: IdleWatch, scans: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The walk names directories by path: one still running when the worktree moves would
+    take the moved directories for deleted ones and leave them unwatched."""
+    order: list[str] = []
+    real_join, real_move = idlewatch.Arming.join, GitRepo.worktree_move
+
+    def join(self: idlewatch.Arming) -> OSError | None:
+        order.append("join")
+        return real_join(self)
+
+    def move(self: GitRepo, path: Path, new_path: Path) -> None:
+        order.append(f"move to {new_path.name}")
+        real_move(self, path, new_path)
+
+    monkeypatch.setattr(idlewatch.Arming, "join", join)
+    monkeypatch.setattr(GitRepo, "worktree_move", move)
+    trees = _pool(grepo, idle)
+    trees.create("a", "coordinator/task/a", head(repo))
+    assert trees.release("a")
+    assert order[:2] == ["join", "move to .pool-1"]
