@@ -225,6 +225,7 @@ class Worktrees:
                 self.idle.disarm(armed)
             with self.pool.lock:
                 self._arriving.discard(pooled)
+                self._returned.notify_all()  # a take waiting on it: pooled or not, it is over
 
     def _reserve(self) -> Path | None:
         """A free ``.pool-<n>`` name, held for this release until its worktree is recorded
@@ -301,10 +302,15 @@ class Worktrees:
         any failure leaves ``path`` cleared and says None (a fresh add follows)."""
         with self.pool.lock:
             entries = self.pool.read()
-            if not entries and coming:
+            if not entries and (coming or self._arriving):
                 started = time.monotonic()
                 bound = self._fresh_seconds / 2  # so a wait in vain costs at most 1.5 adds
-                self._returned.wait_for(lambda: bool(self.pool.read()), bound)
+                if coming:  # for its release to begin
+                    self._returned.wait_for(lambda: bool(self.pool.read() or self._arriving),
+                                            bound)  # fmt: skip
+                # A release under way is waited for to its end: it once held this lock through
+                # its switch and move, so a take always got the worktree it was bringing back.
+                self._returned.wait_for(lambda: bool(self.pool.read()) or not self._arriving)
                 self.waited[task_id] = time.monotonic() - started
                 entries = self.pool.read()
             if not entries:

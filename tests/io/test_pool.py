@@ -7,6 +7,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from gitutil import commit_file, git, head, write
 
 from coordinator.io.gitrepo import GitRepo
@@ -226,3 +227,40 @@ def test_the_wait_is_bounded_by_what_a_fresh_worktree_costs(repo: Path, grepo: G
     path, fresh, _ = trees.take("b", "coordinator/task/b", head(repo), coming=True)
     assert fresh and path.is_dir()  # nothing came back: a fresh worktree after the wait
     assert 0 < trees._fresh_seconds <= 10.0  # the add just made is the next bound
+
+
+def test_a_start_waits_for_a_release_under_way_to_its_end(
+    repo: Path, grepo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release moves and switches its worktree outside the pool's lock; a start that finds
+    it under way waits for it however short the bound for a worktree still being merged (as
+    when the release held the lock throughout), instead of writing every file afresh."""
+    trees = pool(grepo, size=1)
+    base = head(repo)
+    trees.create("a", "coordinator/task/a", base)
+    trees._fresh_seconds = 0.0  # no wait at all for a worktree whose release has not begun
+    waiting = threading.Event()
+
+    class Watched(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            waiting.set()
+            return super().wait(timeout)
+
+    trees._returned = Watched(trees.pool.lock)
+    taken: list[tuple[Path, bool, str]] = []
+    starter = threading.Thread(
+        target=lambda: taken.append(trees.take("b", "coordinator/task/b", base, coming=True))
+    )
+    real_move = GitRepo.worktree_move
+
+    def move(self: GitRepo, path: Path, new_path: Path) -> None:
+        if new_path.name.startswith(".pool-"):  # the release, its name reserved
+            starter.start()
+            assert waiting.wait(timeout=30)  # the start waits for this release to end
+        real_move(self, path, new_path)
+
+    monkeypatch.setattr(GitRepo, "worktree_move", move)
+    assert trees.release("a")
+    starter.join(timeout=60)
+    assert taken == [(repo.resolve() / "worktrees" / "b", False, base)]  # warm, not fresh
+    assert record(repo) == []
